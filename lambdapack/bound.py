@@ -1,0 +1,350 @@
+"""A program bound to integer parameters: the implicit task graph.
+
+State of a ``BoundProgram`` (all built once, at bind time; none grows with the
+parameters):
+
+``stmts``
+    the flattened kernel calls (``codegen.FlatStmt``), in program order; a
+    task is ``Task(stmt id, loop values)``.
+``writers[M]`` / ``readers[M]``
+    for each tile space M, the (statement, site) pairs that write / read it.
+``inputs``
+    tile spaces that no statement writes: their tiles come from the caller.
+``_ns``
+    the namespace of the generated Python: per tile space ``_writers_M(*index)``
+    and ``_readers_M(*index)``; per statement ``_parents_S``, ``_children_S``,
+    ``_reads_S``, ``_writes_S``, ``_tasks_S`` and ``_count_S``; and the whole
+    program's ``_tasks`` (program order) and ``_count``.
+
+Queries (``parents``, ``children``, ``in_degree``...) dispatch on the task's
+statement id to the generated function: no symbolic work, no enumeration of
+anything but the loop variables a tile index leaves free.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from . import affine, ir
+from . import functions as F
+from .codegen import FlatStmt, Loop, conjuncts, domain_check, flatten, plan, py, range_code, render
+from .errors import CompileError
+from .task import StmtId, Task, make_task
+
+VALIDATE_FULL_LIMIT = 250_000  # tasks; larger programs get the structural + sampled check in "auto" mode
+VALIDATE_SAMPLES = 2_000  # sampled tasks per statement when the full check is too big
+
+
+class BoundProgram:
+    """The implicit DAG of ``program`` for given integer parameters.
+
+    Use ``program.bind(N=...)``; see the module docstring for its state.
+    """
+
+    def __init__(self, program, values: dict[str, int], validate: str = "auto"):
+        self.program = program
+        self.values = dict(values)
+        self.stmts: list[FlatStmt] = flatten(program.ir, values)
+        self.stmt_ids = [StmtId(s.id, s.label, s.vars) for s in self.stmts]
+        self.writers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.matrices}
+        self.readers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.matrices}
+        for s in self.stmts:
+            for k, w in enumerate(s.writes):
+                self.writers[w.matrix].append((s, k))
+            for k, r in enumerate(s.reads):
+                self.readers[r.matrix].append((s, k))
+        self.inputs = tuple(m for m in program.matrices if not self.writers[m])
+        self.outputs = tuple(m for m in program.matrices if self.writers[m])
+        self.source = _generate(self)
+        self._ns: dict = {"_mk": make_task, "_Task": Task, "_inr": F.in_range, "_len": F.range_len,
+                          "_log2": F.exact_log2, "_clog2": F.ceil_log2, "_flog2": F.floor_log2}
+        for sid in self.stmt_ids:
+            self._ns[f"S{int(sid)}"] = sid
+        exec(compile(self.source, f"<lambdapack {program.name} bound>", "exec"), self._ns)
+        g = self._ns
+        n = len(self.stmts)
+        self._parents = [g[f"_parents_{i}"] for i in range(n)]
+        self._children = [g[f"_children_{i}"] for i in range(n)]
+        self._reads = [g[f"_reads_{i}"] for i in range(n)]
+        self._writes = [g[f"_writes_{i}"] for i in range(n)]
+        self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
+        self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
+        self._count_cache: list[int] | None = None
+        if validate not in ("auto", "full", "none"):
+            raise ValueError(f"validate must be 'auto', 'full' or 'none', not {validate!r}")
+        if validate != "none":
+            from .validate import validate_bound
+
+            validate_bound(self, full=validate == "full")
+
+    # ------------------------------------------------------------------ the contract
+    def tasks(self) -> Iterator[Task]:
+        """Every task, in the order a serial run of the program would execute them."""
+        return self._ns["_tasks"]()
+
+    def num_tasks(self) -> int:
+        return sum(self.stmt_counts())
+
+    def stmt_counts(self) -> list[int]:
+        """Number of tasks of each statement (innermost rectangular loops in closed form)."""
+        if self._count_cache is None:
+            self._count_cache = [c() for c in self._stmt_count]
+        return list(self._count_cache)
+
+    def starters(self) -> Iterator[Task]:
+        """Tasks with no parents: those of statements that read only input tile spaces."""
+        for s in self.stmts:
+            if all(r.matrix in self.inputs for r in s.reads):
+                yield from self._stmt_tasks[s.id]()
+
+    def parents(self, t: Task) -> list[Task]:
+        return self._parents[t[0]](t[1])
+
+    def children(self, t: Task) -> list[Task]:
+        return self._children[t[0]](t[1])
+
+    def in_degree(self, t: Task) -> int:
+        return len(self._parents[t[0]](t[1]))
+
+    def reads(self, t: Task) -> list[tuple[str, tuple[int, ...]]]:
+        return self._reads[t[0]](t[1])
+
+    def writes(self, t: Task) -> list[tuple[str, tuple[int, ...]]]:
+        return self._writes[t[0]](t[1])
+
+    # ------------------------------------------------------------------ helpers
+    def task(self, stmt: int, idx) -> Task:
+        """A task whose statement knows its label (for printing)."""
+        return Task(self.stmt_ids[stmt], tuple(idx))
+
+    def task_from_json(self, s: str) -> Task:
+        t = Task.from_json(s)
+        return self.task(t[0], t[1])
+
+    def stmt(self, t: Task) -> FlatStmt:
+        return self.stmts[t[0]]
+
+    def writers_of(self, matrix: str, index: tuple[int, ...]) -> list[Task]:
+        """Every task that writes tile ``matrix[index]`` (one, for a valid program)."""
+        return self._ns[f"_writers_{matrix}"](*index) if self.writers[matrix] else []
+
+    def readers_of(self, matrix: str, index: tuple[int, ...]) -> list[Task]:
+        """Every task that reads tile ``matrix[index]``."""
+        return self._ns[f"_readers_{matrix}"](*index) if self.readers[matrix] else []
+
+    def stmt_tasks(self, stmt: int) -> Iterator[Task]:
+        return self._stmt_tasks[stmt]()
+
+    def kernel_args(self, t: Task) -> list:
+        """The kernel's arguments for a task: ``("tile", M, index)`` or a number."""
+        s = self.stmts[t[0]]
+        env = dict(zip(s.vars, t[1]))
+        out = []
+        for a in s.args:
+            if isinstance(a, ir.TileRef):
+                out.append(("tile", a.matrix, tuple(affine.evaluate(e, env) for e in a.index)))
+            else:
+                out.append(affine.evaluate(a, env))
+        return out
+
+    def random_task(self, rng: random.Random, stmt: int | None = None) -> Task:
+        """A task drawn at random without enumerating the program.
+
+        The statement is drawn in proportion to its task count, then loop
+        variables outermost first, each uniformly from its range (so tasks are
+        not exactly uniform within a statement).
+        """
+        counts = self.stmt_counts()
+        if stmt is None:
+            if not sum(counts):
+                raise ValueError("the program has no tasks")
+            stmt = rng.choices(range(len(counts)), weights=counts)[0]
+        s = self.stmts[stmt]
+        if not counts[stmt]:
+            raise ValueError(f"statement {s.label} has no tasks")
+        sample = self._ns[f"_sample_{stmt}"]
+        for _ in range(10_000):
+            idx = sample(rng.randrange)
+            if idx is not None:
+                return self.task(stmt, idx)
+        # a statement whose guards are very selective: fall back to enumeration
+        return rng.choice(list(self._stmt_tasks[stmt]()))
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v}" for k, v in self.values.items())
+        return f"<BoundProgram {self.program.name}({vals}): {len(self.stmts)} statements>"
+
+
+# --------------------------------------------------------------------------- code generation
+
+
+def _generate(b: BoundProgram) -> str:
+    lines: list[str] = []
+    for m in b.program.matrices:
+        lines += _site_solver(f"_writers_{m}", b.program.arity.get(m, 0), b.writers[m], "writes")
+        lines += _site_solver(f"_readers_{m}", b.program.arity.get(m, 0), b.readers[m], "reads")
+    for s in b.stmts:
+        lines += _stmt_functions(b, s)
+    lines += _program_tasks(b)
+    return "\n".join(lines) + "\n"
+
+
+def _site_solver(fname: str, arity: int, sites: list[tuple[FlatStmt, int]], kind: str) -> list[str]:
+    """``fname(a0, ..., a{arity-1})``: every task whose site names that tile."""
+    if not sites:
+        return []
+    args = [f"a{i}" for i in range(arity)]
+    out = [f"def {fname}({', '.join(args)}):", "    out = []"]
+    for s, k in sites:
+        ref = (s.writes if kind == "writes" else s.reads)[k]
+        out.append(f"    # {s.label} {kind} {ref}")
+        leaf = [f"out.append(_mk(_Task, (S{s.id}, ({''.join(f't_{v}, ' for v in s.vars)}))))"]
+        out += render(plan(s, ref.index, args), 4, leaf)
+    out += ["    return out", ""]
+    return out
+
+
+def _unpack(s: FlatStmt) -> str:
+    if not s.vars:
+        return "    pass"
+    return f"    {', '.join(f's_{v}' for v in s.vars)}, = idx"
+
+
+def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
+    names = {v: f"s_{v}" for v in s.vars}
+    i = s.id
+    out = []
+
+    def tiles(refs):
+        return "[" + ", ".join(
+            f"({r.matrix!r}, ({''.join(py(e, names) + ', ' for e in r.index)}))" for r in refs) + "]"
+
+    out += [f"def _reads_{i}(idx):", _unpack(s), f"    return {tiles(s.reads)}", ""]
+    out += [f"def _writes_{i}(idx):", _unpack(s), f"    return {tiles(s.writes)}", ""]
+
+    def related(fname, refs, table, solver):
+        calls = [f"{solver}_{r.matrix}({', '.join(py(e, names) for e in r.index)})"
+                 for r in refs if table[r.matrix]]
+        body = [f"def {fname}(idx):", _unpack(s)]
+        if not calls:
+            return body + ["    return []", ""]
+        if len(calls) == 1:
+            return body + [f"    out = {calls[0]}", "    return list(dict.fromkeys(out)) if len(out) > 1 else out", ""]
+        body.append("    out = " + " + ".join(calls))
+        return body + ["    return list(dict.fromkeys(out))", ""]
+
+    out += related(f"_parents_{i}", s.reads, b.writers, "_writers")
+    out += related(f"_children_{i}", s.writes, b.readers, "_readers")
+
+    # enumeration and counting of this statement alone
+    tnames = {v: f"t_{v}" for v in s.vars}
+    leaf = [f"yield _mk(_Task, (S{i}, ({''.join(f't_{v}, ' for v in s.vars)})))"]
+    out += [f"def _tasks_{i}():", *_nest(s, tnames, leaf, len(s.loops)), "    return", "    yield", ""]
+    out += _sampler(s, tnames)
+    depth = _closed_form_depth(s)
+    count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
+    out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
+    return out
+
+
+def _sampler(s: FlatStmt, names: dict[str, str]) -> list[str]:
+    """``_sample_S(rr)``: loop values drawn outermost first (``rr`` is ``randrange``), or None.
+
+    A loop variable that a guard pins to outer variables (``if k == 0``) is set
+    from the guard instead of drawn, so pinned statements sample quickly.
+    """
+    out = [f"def _sample_{s.id}(rr):"]
+    for d in range(len(s.loops) + 1):
+        if d > 0:
+            lp = s.loops[d - 1]
+            v = names[lp.var]
+            outer = frozenset(x.var for x in s.loops[:d - 1])
+            pin = _pinned(lp.var, outer, [g for gd, g in s.guards if gd >= d])
+            if pin is not None:
+                out += [f"    {v} = {py(pin, names)}", f"    if not ({domain_check(lp, v, names)}):", "        return None"]
+            else:
+                out += [f"    r = {range_code(lp, names)}", "    if not r:", "        return None",
+                        f"    {v} = r[rr(len(r))]"]
+        conds = [py(g, names) for gd, g in s.guards if gd == d]
+        if conds:
+            out += [f"    if not ({' and '.join(conds)}):", "        return None"]
+    return out + [f"    return ({''.join(names[v] + ', ' for v in s.vars)})", ""]
+
+
+def _pinned(var: str, outer: frozenset[str], guards: list[ir.Cond]) -> ir.Expr | None:
+    for g in conjuncts(guards):
+        if isinstance(g, ir.Compare) and g.op == "==":
+            lin = affine.linearize(affine.simplify(ir.BinOp("-", g.left, g.right)), frozenset((var,)))
+            if lin is not None and lin[0].get(var) in (1, -1) and ir.free_vars(lin[1]) <= outer:
+                a, rest = lin[0][var], lin[1]
+                return affine.simplify(ir.Neg(rest)) if a == 1 else rest
+    return None
+
+
+def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int) -> list[str]:
+    """The statement's first ``depth`` loops with their guards, around ``leaf``."""
+    out = []
+    pad = "    "
+    for d in range(depth + 1):
+        conds = [py(g, names) for gd, g in s.guards if gd == d]
+        if conds:
+            out.append(pad + "if " + " and ".join(conds) + ":")
+            pad += "    "
+        if d < depth:
+            out.append(pad + f"for {names[s.loops[d].var]} in {range_code(s.loops[d], names)}:")
+            pad += "    "
+    return out + [pad + line for line in leaf]
+
+
+def _closed_form_depth(s: FlatStmt) -> int:
+    """Smallest d such that loops d.. are rectangular among themselves and unguarded inside d.
+
+    Their task count is then the product of their lengths; only loops before d
+    are enumerated.
+    """
+    d = len(s.loops)
+    while d > 0:
+        inner = s.loops[d - 1:]
+        inner_vars = {x.var for x in inner}
+        bounds = [e for x in inner for e in (x.start, x.stop, x.step)]
+        if any(ir.free_vars(e) & inner_vars for e in bounds) or any(gd >= d for gd, _ in s.guards):
+            break
+        d -= 1
+    return d
+
+
+def _program_tasks(b: BoundProgram) -> list[str]:
+    """``_tasks()``: all tasks in serial program order, mirroring the program's loops."""
+    out = ["def _tasks():"]
+    counter = iter(range(len(b.stmts)))
+    env0: dict[str, ir.Expr] = {k: ir.Const(v) for k, v in b.values.items()}
+
+    def walk(body, env, names, pad):
+        env = dict(env)
+        for s in body:
+            if isinstance(s, ir.Assign):
+                env[s.name] = affine.simplify(ir.substitute(s.value, env))
+            elif isinstance(s, ir.For):
+                inner = dict(env)
+                inner.pop(s.var, None)
+                loop = Loop(s.var, *(affine.simplify(ir.substitute(e, env)) for e in (s.start, s.stop, s.step)))
+                names2 = dict(names, **{s.var: f"v_{s.var}"})
+                out.append(pad + f"for v_{s.var} in {range_code(loop, names)}:")
+                walk(s.body, inner, names2, pad + "    ")
+            elif isinstance(s, ir.If):
+                cond = affine.simplify(ir.substitute(s.cond, env))
+                out.append(pad + f"if {py(cond, names)}:")
+                walk(s.body, env, names, pad + "    ")
+                out.append(pad + "else:")
+                walk(s.orelse, env, names, pad + "    ")
+            else:
+                st = b.stmts[next(counter)]
+                out.append(pad + f"yield _mk(_Task, (S{st.id}, ({''.join(f'v_{v}, ' for v in st.vars)})))")
+        out.append(pad + "pass")
+
+    walk(b.program.ir.body, env0, {}, "    ")
+    return out + [""]
+
+
+__all__ = ["BoundProgram", "CompileError"]

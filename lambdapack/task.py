@@ -1,0 +1,68 @@
+"""Tasks: ``(statement id, loop-variable values)``; small, hashable, JSON-serialisable."""
+
+from __future__ import annotations
+
+import json
+from operator import itemgetter
+
+
+class StmtId(int):
+    """A statement id that also knows how to print its tasks (label and loop variables).
+
+    It compares and hashes as the plain int, so a task read back from JSON equals
+    the task it was written from.
+    """
+
+    label: str
+    varnames: tuple[str, ...]
+
+    def __new__(cls, value: int, label: str, varnames: tuple[str, ...]):
+        obj = super().__new__(cls, value)
+        obj.label = label
+        obj.varnames = varnames
+        return obj
+
+    def __reduce__(self):
+        return (int, (int(self),))
+
+
+class Task(tuple):
+    """One instance of a kernel call: ``Task(stmt, idx)``.
+
+    >>> t = Task(3, (1, 2))
+    >>> t.stmt, t.idx, t == Task.from_json(t.to_json())
+    (3, (1, 2), True)
+    >>> str(Task(StmtId(3, "syrk@L7", ("k", "j")), (1, 2)))
+    'syrk@L7(k=1, j=2)'
+    """
+
+    __slots__ = ()
+
+    stmt = property(itemgetter(0), doc="statement id (program order of the kernel calls)")
+    idx = property(itemgetter(1), doc="values of the enclosing loop variables, outermost first")
+
+    def __new__(cls, stmt: int, idx=()):
+        return tuple.__new__(cls, (stmt, tuple(idx)))
+
+    def __repr__(self) -> str:
+        stmt, idx = self
+        if isinstance(stmt, StmtId):
+            return f"{stmt.label}({', '.join(f'{n}={v}' for n, v in zip(stmt.varnames, idx))})"
+        return f"s{stmt}({', '.join(map(str, idx))})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (Task, (int(self[0]), self[1]))
+
+    def to_json(self) -> str:
+        return json.dumps([int(self[0]), list(self[1])], separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, s: str) -> Task:
+        stmt, idx = json.loads(s)
+        return cls(int(stmt), tuple(int(v) for v in idx))
+
+
+# The fast constructor used by generated code: no Python-level __new__ call.
+make_task = tuple.__new__

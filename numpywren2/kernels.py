@@ -1,0 +1,98 @@
+"""Built-in kernels: thin wrappers over scipy's BLAS/LAPACK, in one place.
+
+Every kernel takes and returns numpy tiles (2-D arrays) and works for float32
+and float64.  Edge tiles may be smaller than the block size, and the TSQR
+kernels accept tiles with fewer rows than columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import blas, lapack
+
+import lambdapack as lp
+
+
+def _blas(name: str, *arrays):
+    return blas.get_blas_funcs(name, arrays)
+
+
+def _lapack(name: str, *arrays):
+    return lapack.get_lapack_funcs(name, arrays)
+
+
+@lp.kernel(flops=lambda a: a.shape[0] ** 3 / 3)
+def chol(a: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of an SPD tile (only its lower triangle is read)."""
+    potrf = _lapack("potrf", a)
+    c, info = potrf(a, lower=1, clean=1, overwrite_a=0)
+    if info > 0:
+        raise np.linalg.LinAlgError(
+            f"tile is not positive definite (leading minor of order {info} is not positive)")
+    if info < 0:
+        raise ValueError(f"potrf: illegal value in argument {-info}")
+    return c
+
+
+@lp.kernel(flops=lambda l_kk, a: a.shape[0] * a.shape[1] ** 2)
+def trsm(l_kk: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``a @ inv(l_kk).T``: the panel tile of a Cholesky factor."""
+    f = _blas("trsm", l_kk, a)
+    return f(1.0, l_kk, a, side=1, lower=1, trans_a=1)
+
+
+@lp.kernel(flops=lambda c, a: c.shape[0] * c.shape[0] * a.shape[1])
+def syrk(c: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``c - a @ a.T`` for a diagonal tile (the full symmetric tile is returned)."""
+    f = _blas("syrk", c, a)
+    lower = f(-1.0, a, beta=1.0, c=c, lower=1)
+    return np.tril(lower) + np.tril(lower, -1).T
+
+
+@lp.kernel(flops=lambda c, a, b: 2 * c.shape[0] * c.shape[1] * a.shape[1])
+def gemm_nt(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c - a @ b.T``: the trailing update of a Cholesky factorization."""
+    f = _blas("gemm", c, a, b)
+    return f(-1.0, a, b, beta=1.0, c=c, trans_b=1)
+
+
+@lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``."""
+    return a @ b
+
+
+@lp.kernel(flops=lambda a, b: a.size)
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b``."""
+    return a + b
+
+
+@lp.kernel(flops=lambda a: 0)
+def copy(a: np.ndarray) -> np.ndarray:
+    """The same tile (moves a tile up a reduction tree unchanged)."""
+    return a.copy()
+
+
+@lp.kernel
+def identity(r: np.ndarray) -> np.ndarray:
+    """A square identity with as many rows as ``r`` (the root of a Q reconstruction)."""
+    return np.eye(r.shape[0], dtype=r.dtype)
+
+
+@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] ** 2)
+def qr_factor(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduced QR of one tile: ``(Q, R)`` with ``Q`` m×k, ``R`` k×n, k = min(m, n)."""
+    q, r = np.linalg.qr(a, mode="reduced")
+    return q, r
+
+
+@lp.kernel(flops=lambda r1, r2: 2 * (r1.shape[0] + r2.shape[0]) * r1.shape[1] ** 2)
+def qr_pair(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """QR of two stacked R factors: ``(Q_top, Q_bottom, R)`` with ``[r1; r2] = [Q_top; Q_bottom] @ R``."""
+    q, r = np.linalg.qr(np.vstack([r1, r2]), mode="reduced")
+    k = r1.shape[0]
+    return q[:k].copy(), q[k:].copy(), r
+
+
+BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)}
