@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from . import functions as F
-from . import ir
+from . import functions, ir
 
 INF = math.inf
 
@@ -31,9 +30,9 @@ _FOLD = {
 _CALLS = {
     "min": min,
     "max": max,
-    "log2": F.exact_log2,
-    "ceil_log2": F.ceil_log2,
-    "floor_log2": F.floor_log2,
+    "log2": functions.exact_log2,
+    "ceil_log2": functions.ceil_log2,
+    "floor_log2": functions.floor_log2,
 }
 
 
@@ -261,7 +260,7 @@ def interval(e: ir.Expr, env: dict[str, tuple[float, float]]) -> tuple[float, fl
             return (max(i[0] for i in ivs), max(i[1] for i in ivs))
         lo, hi = ivs[0]
         if lo >= 1:  # the log2 variants are monotone and lie between floor and ceil of log2
-            return (F.floor_log2(int(lo)), INF if hi == INF else F.ceil_log2(int(hi)))
+            return (functions.floor_log2(int(lo)), INF if hi == INF else functions.ceil_log2(int(hi)))
         return (-INF, INF)
     return (-INF, INF)
 

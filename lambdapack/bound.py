@@ -26,8 +26,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from . import affine, ir
-from . import functions as F
+from . import affine, functions, ir
 from .codegen import FlatStmt, Loop, conjuncts, domain_check, flatten, plan, py, range_code, render
 from .errors import CompileError
 from .task import StmtId, Task, make_task
@@ -57,8 +56,8 @@ class BoundProgram:
         self.inputs = tuple(m for m in program.matrices if not self.writers[m])
         self.outputs = tuple(m for m in program.matrices if self.writers[m])
         self.source = _generate(self)
-        self._ns: dict = {"_mk": make_task, "_Task": Task, "_inr": F.in_range, "_len": F.range_len,
-                          "_log2": F.exact_log2, "_clog2": F.ceil_log2, "_flog2": F.floor_log2}
+        self._ns: dict = {"_mk": make_task, "_Task": Task, "_inr": functions.in_range, "_len": functions.range_len,
+                          "_log2": functions.exact_log2, "_clog2": functions.ceil_log2, "_flog2": functions.floor_log2}
         for sid in self.stmt_ids:
             self._ns[f"S{int(sid)}"] = sid
         exec(compile(self.source, f"<lambdapack {program.name} bound>", "exec"), self._ns)
@@ -262,7 +261,8 @@ def _sampler(s: FlatStmt, names: dict[str, str]) -> list[str]:
             outer = frozenset(x.var for x in s.loops[:d - 1])
             pin = _pinned(lp.var, outer, [g for gd, g in s.guards if gd >= d])
             if pin is not None:
-                out += [f"    {v} = {py(pin, names)}", f"    if not ({domain_check(lp, v, names)}):", "        return None"]
+                out += [f"    {v} = {py(pin, names)}",
+                        f"    if not ({domain_check(lp, v, names)}):", "        return None"]
             else:
                 out += [f"    r = {range_code(lp, names)}", "    if not r:", "        return None",
                         f"    {v} = r[rr(len(r))]"]

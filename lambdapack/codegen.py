@@ -205,7 +205,8 @@ def plan(target: FlatStmt, index: tuple[ir.Expr, ...], rhs: list[str]) -> list[t
 def conjuncts(conds) -> list[ir.Cond]:
     """Split a conjunction into its parts.
 
-    >>> [str(c) for c in conjuncts([ir.BoolOp("and", (ir.BoolConst(True), ir.Compare("==", ir.Var("k"), ir.Const(0))))])]
+    >>> k_is_0 = ir.Compare("==", ir.Var("k"), ir.Const(0))
+    >>> [str(c) for c in conjuncts([ir.BoolOp("and", (ir.BoolConst(True), k_is_0))])]
     ['True', 'k == 0']
     """
     out = []

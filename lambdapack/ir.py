@@ -26,7 +26,6 @@ Program
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,6 @@ class SourceInfo:
 NOWHERE = SourceInfo()
 
 
-def _src() -> SourceInfo:
-    return field(default=NOWHERE, compare=False, repr=False)
-
-
 # --------------------------------------------------------------------------- expressions
 
 # Binding strength used when printing, higher binds tighter (Python's own order).
@@ -57,7 +52,7 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "%": 2, "neg": 3, "**": 4}
 @dataclass(frozen=True)
 class Const:
     value: int
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return str(self.value)
@@ -66,7 +61,7 @@ class Const:
 @dataclass(frozen=True)
 class Var:
     name: str
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.name
@@ -77,7 +72,7 @@ class BinOp:
     op: str
     left: Expr
     right: Expr
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         p = _PRECEDENCE[self.op]
@@ -94,7 +89,7 @@ class BinOp:
 @dataclass(frozen=True)
 class Neg:
     operand: Expr
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"-{_paren(self.operand, _PRECEDENCE['neg'])}"
@@ -104,7 +99,7 @@ class Neg:
 class Call:
     func: str
     args: tuple[Expr, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         args = ", ".join(map(str, self.args))
@@ -113,7 +108,7 @@ class Call:
         return f"{self.func}({args})"
 
 
-Expr = Union[Const, Var, BinOp, Neg, Call]
+Expr = Const | Var | BinOp | Neg | Call
 # Functions an expression may call; ceil_log2/floor_log2 are what ceil(log2(x)) and
 # floor(log2(x)) compile to, so that all index arithmetic stays in integers.
 EXPR_FUNCS = ("min", "max", "log2", "ceil", "floor", "ceil_log2", "floor_log2")
@@ -141,7 +136,7 @@ class Compare:
     op: str
     left: Expr
     right: Expr
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.left} {self.op} {self.right}"
@@ -151,7 +146,7 @@ class Compare:
 class BoolOp:
     op: str  # "and" | "or"
     values: tuple[Cond, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         parts = []
@@ -164,7 +159,7 @@ class BoolOp:
 @dataclass(frozen=True)
 class Not:
     operand: Cond
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         inner = str(self.operand)
@@ -174,13 +169,13 @@ class Not:
 @dataclass(frozen=True)
 class BoolConst:
     value: bool
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return str(self.value)
 
 
-Cond = Union[Compare, BoolOp, Not, BoolConst]
+Cond = Compare | BoolOp | Not | BoolConst
 
 
 # --------------------------------------------------------------------------- statements
@@ -190,7 +185,7 @@ Cond = Union[Compare, BoolOp, Not, BoolConst]
 class TileRef:
     matrix: str
     index: tuple[Expr, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.matrix}[{', '.join(map(str, self.index))}]"
@@ -199,13 +194,13 @@ class TileRef:
 @dataclass(frozen=True)
 class FloatConst:
     value: float
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return repr(self.value)
 
 
-Arg = Union[TileRef, FloatConst, Const, Var, BinOp, Neg, Call]
+Arg = TileRef | FloatConst | Const | Var | BinOp | Neg | Call
 
 
 @dataclass(frozen=True)
@@ -213,7 +208,7 @@ class KernelCall:
     outputs: tuple[TileRef, ...]
     kernel: str
     args: tuple[Arg, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     @property
     def reads(self) -> tuple[TileRef, ...]:
@@ -228,7 +223,7 @@ class KernelCall:
 class Assign:
     name: str
     value: Expr
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def lines(self, indent: int) -> list[str]:
         return [" " * indent + f"{self.name} = {self.value}"]
@@ -241,7 +236,7 @@ class For:
     stop: Expr
     step: Expr
     body: tuple[Stmt, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def lines(self, indent: int) -> list[str]:
         if self.step == Const(1):
@@ -257,7 +252,7 @@ class If:
     cond: Cond
     body: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...] = ()
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def lines(self, indent: int, keyword: str = "if") -> list[str]:
         out = [" " * indent + f"{keyword} {self.cond}:", *_block_lines(self.body, indent + 4)]
@@ -268,7 +263,7 @@ class If:
         return out
 
 
-Stmt = Union[For, If, Assign, KernelCall]
+Stmt = For | If | Assign | KernelCall
 
 
 def _block_lines(body: tuple[Stmt, ...], indent: int) -> list[str]:
@@ -285,7 +280,7 @@ for _cls in (KernelCall, Assign, For, If):
 class Param:
     name: str
     kind: str  # "matrix" | "int"
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.name}: {'lp.Matrix' if self.kind == 'matrix' else 'int'}"
@@ -296,7 +291,7 @@ class Program:
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
-    src: SourceInfo = _src()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         head = f"@lp.program\ndef {self.name}({', '.join(map(str, self.params))}):"

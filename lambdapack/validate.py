@@ -38,7 +38,7 @@ def validate_bound(b, full: bool) -> None:
         for s in b.stmts:
             _check_tasks(b, b.stmt_tasks(s.id))
         return
-    for m, sites in b.writers.items():
+    for sites in b.writers.values():
         for s, k in sites:
             if not _injective(s, s.writes[k]):
                 _check_sites(b, s, counts, VALIDATE_FULL_LIMIT, VALIDATE_SAMPLES, writes_only=True)
