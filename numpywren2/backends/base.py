@@ -1,0 +1,200 @@
+"""The three storage contracts every backend implements: ``TileStore``, ``TaskQueue``, ``StateStore``.
+
+Each method states what is atomic, what it returns when there is nothing, and
+what may be called concurrently.  Backends are thin subclasses that can be read
+side by side; ``tests/test_backends.py`` is the conformance suite that defines
+"a backend works", run against every implementation.
+
+All three are safe to use from many processes at once (that is their point):
+executors share nothing else.
+"""
+
+from __future__ import annotations
+
+import abc
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A storage, queue or state operation failed for good (after retries)."""
+
+
+class TileNotFoundError(KeyError):
+    """No tile under that key."""
+
+    def __str__(self) -> str:
+        return f"no tile stored under {self.args[0]!r}"
+
+
+# --------------------------------------------------------------------------- tiles
+
+_MAGIC = b"NPW2"
+_HEADER = struct.Struct("<4sB15sB")  # magic, version, dtype string (padded), ndim
+
+
+def encode_tile(a: np.ndarray) -> list:
+    """A tile as buffers to write back to back: header, shape, raw C-order data (no copy if contiguous).
+
+    >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    >>> b = decode_tile(b"".join(bytes(x) for x in encode_tile(a)))
+    >>> b.dtype, b.shape, bool((a == b).all())
+    (dtype('float32'), (2, 3), True)
+    """
+    a = np.ascontiguousarray(a)
+    dt = a.dtype.str.encode()
+    if len(dt) > 15 or a.dtype.hasobject:
+        raise TypeError(f"cannot store tiles of dtype {a.dtype}")
+    head = _HEADER.pack(_MAGIC, 1, dt, a.ndim) + struct.pack(f"<{a.ndim}q", *a.shape)
+    return [head, memoryview(a).cast("B") if a.size else b""]
+
+
+def decode_tile(buf) -> np.ndarray:
+    """Inverse of ``encode_tile``; the result shares memory with ``buf`` (writeable if ``buf`` is)."""
+    magic, version, dt, ndim = _HEADER.unpack_from(buf, 0)
+    if magic != _MAGIC or version != 1:
+        raise ValueError("not a numpywren2 tile (bad header)")
+    off = _HEADER.size
+    shape = struct.unpack_from(f"<{ndim}q", buf, off)
+    off += 8 * ndim
+    dtype = np.dtype(dt.rstrip(b"\0").decode())
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=off).reshape(shape)
+
+
+class TileStore(abc.ABC):
+    """Tiles (numpy arrays) under string keys such as ``"job-1/L/3/4"``.
+
+    - ``put`` is atomic: a concurrent ``get`` sees the old tile or the new one, never a part.
+      Writing the same key twice with the same content is harmless (re-executed tasks do it).
+    - ``get`` of a missing key raises ``TileNotFoundError``.
+    - ``delete_prefix`` removes every key starting with the prefix; missing keys are fine.
+    - ``list`` returns the keys under a prefix, sorted; ``exists`` is a cheap check.
+    All methods may be called concurrently from many processes.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def get(self, key: str) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def put(self, key: str, tile: np.ndarray) -> int:
+        """Store a tile; returns the number of bytes written."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix``; returns how many were deleted."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class Message:
+    """A leased queue entry: its body and the receipt that renews or acknowledges this lease."""
+
+    body: str
+    receipt: str
+
+
+class TaskQueue(abc.ABC):
+    """A reliable queue with leases (visibility timeouts), one per job.
+
+    - ``send`` enqueues bodies (lower ``priority`` is served first; FIFO within a priority,
+      best effort where the backend cannot order).
+    - ``receive(n, lease)`` returns up to n visible messages and hides each for ``lease``
+      seconds; two concurrent receivers never get the same message while its lease is live.
+      Returns ``[]`` when nothing is visible (after waiting up to ``wait`` seconds).
+    - An unacknowledged message becomes visible again when its lease expires.
+    - ``renew(receipt, lease)`` extends a live lease; returns False if the lease was lost
+      (expired and possibly given to another receiver).
+    - ``ack(receipt)`` deletes the message of a live lease; returns False if it was lost.
+    - ``depth()`` is the approximate number of messages not yet acknowledged (visible or leased).
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def send(self, bodies: list[str], priority: int = 0) -> None: ...
+
+    @abc.abstractmethod
+    def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def renew(self, receipt: str, lease: float) -> bool: ...
+
+    @abc.abstractmethod
+    def ack(self, receipt: str) -> bool: ...
+
+    @abc.abstractmethod
+    def depth(self) -> int: ...
+
+    @abc.abstractmethod
+    def purge(self) -> None:
+        """Delete every message (used when a job ends)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
+
+
+# --------------------------------------------------------------------------- state
+
+
+class StateStore(abc.ABC):
+    """Job records and task completion.
+
+    Job records hold ``status`` ("running", "done", "failed", "cancelled"), the JSON
+    description of the job, integer/float ``counters`` and an ``error`` text.
+
+    ``complete(job, task, children)`` is the heart of the protocol, one atomic step:
+    if ``task`` is not yet done it is marked done, the job's ``completed`` counter is
+    incremented, and each child's count of done parents is incremented (so each edge is
+    counted exactly once, however often the task is re-run or duplicated); it returns the
+    children whose count has reached their in-degree — on a repeated call too, so a task
+    re-run after a crash between ``complete`` and enqueueing re-enqueues its ready children.
+    ``children`` is a list of ``(child key, child in-degree)``.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def create_job(self, job: str, description: str) -> None:
+        """Create a job record (status "running"); an existing job is an error."""
+
+    @abc.abstractmethod
+    def job(self, job: str) -> dict:
+        """``{"status", "description", "counters", "error"}``; KeyError if unknown."""
+
+    @abc.abstractmethod
+    def set_status(self, job: str, status: str, error: str | None = None) -> bool:
+        """Move a running job to another status; returns False if it had already left "running"
+        (the first failure or cancellation wins)."""
+
+    @abc.abstractmethod
+    def add_counters(self, job: str, deltas: dict[str, float]) -> None:
+        """Atomically add to named counters (missing counters start at 0)."""
+
+    @abc.abstractmethod
+    def complete(self, job: str, task: str, children: list[tuple[str, int]]) -> list[str]: ...
+
+    @abc.abstractmethod
+    def is_done(self, job: str, task: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete_job(self, job: str) -> None:
+        """Forget a job and all its task state."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""

@@ -1,0 +1,84 @@
+"""``LocalFileStore``: tiles as files under a directory, for the embedded runtime.
+
+Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``.  A put writes a
+temporary file in the same directory and renames it over the target, which is
+atomic on POSIX file systems, so concurrent readers never see part of a tile.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .base import TileNotFoundError, TileStore, decode_tile, encode_tile
+
+_SUFFIX = ".tile"
+
+
+class LocalFileStore(TileStore):
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = f"file://{self.root}"
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"invalid tile key {key!r}")
+        return self.root / (key + _SUFFIX)
+
+    def get(self, key: str) -> np.ndarray:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                buf = bytearray(size)
+                f.readinto(buf)
+        except FileNotFoundError:
+            raise TileNotFoundError(key) from None
+        return decode_tile(buf)
+
+    def put(self, key: str, tile: np.ndarray) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        parts = encode_tile(tile)
+        with open(tmp, "wb") as f:
+            for p in parts:
+                f.write(p)
+        os.replace(tmp, path)
+        return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def delete_prefix(self, prefix: str) -> int:
+        n = 0
+        for key in self.list(prefix):
+            try:
+                self._path(key).unlink()
+                n += 1
+            except FileNotFoundError:
+                pass
+        # remove directories that the prefix names entirely
+        d = self.root / prefix.rstrip("/")
+        if prefix and prefix.endswith("/") and d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+        return n
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.is_dir():
+            return []
+        out = []
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                if name.endswith(_SUFFIX) and not name.startswith("."):
+                    key = os.path.relpath(os.path.join(dirpath, name), self.root)[: -len(_SUFFIX)]
+                    key = key.replace(os.sep, "/")
+                    if key.startswith(prefix):
+                        out.append(key)
+        return sorted(out)

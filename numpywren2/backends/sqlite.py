@@ -1,0 +1,210 @@
+"""Embedded queue and state store on SQLite: one database file per runtime directory.
+
+WAL mode lets readers proceed while one writer commits; every multi-step
+operation runs in a ``BEGIN IMMEDIATE`` transaction, which takes the database's
+write lock up front, so two processes can never interleave inside one.  A busy
+timeout makes concurrent writers wait instead of failing.
+
+Tables::
+
+    queue(id, queue, body, priority, visible_at, receipt)   -- leased messages
+    jobs(job, status, description, error)
+    counters(job, name, value)
+    done(job, task)                                          -- completed tasks
+    edges(job, child, count)                                 -- done parents per child
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from .base import Message, StateStore, TaskQueue
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    visible_at REAL NOT NULL,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue (queue, visible_at, priority, id);
+CREATE UNIQUE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
+CREATE TABLE IF NOT EXISTS jobs (
+    job TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    description TEXT NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (
+    job TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (job, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS done (
+    job TEXT NOT NULL, task TEXT NOT NULL, PRIMARY KEY (job, task)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges (
+    job TEXT NOT NULL, child TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (job, child)
+) WITHOUT ROWID;
+"""
+
+
+class _SQLite:
+    """One connection per process and thread (connections must not cross a fork)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(Path(path).resolve())
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _tx(self):
+        return _Transaction(self._conn())
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class SQLiteTaskQueue(_SQLite, TaskQueue):
+    def __init__(self, path: str | os.PathLike, name: str = "default"):
+        super().__init__(path)
+        self.name = name
+        self.url = f"sqlite://{self.path}?queue={name}"
+
+    def send(self, bodies: list[str], priority: int = 0) -> None:
+        if not bodies:
+            return
+        now = time.time()
+        with self._tx() as c:
+            c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
+                          [(self.name, b, priority, now) for b in bodies])
+
+    def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
+        deadline = time.monotonic() + wait
+        delay = 0.005
+        while True:
+            out = self._receive_once(n, lease)
+            if out or time.monotonic() >= deadline:
+                return out
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.1)
+
+    def _receive_once(self, n: int, lease: float) -> list[Message]:
+        now = time.time()
+        with self._tx() as c:
+            rows = c.execute("SELECT id, body FROM queue WHERE queue = ? AND visible_at <= ? "
+                             "ORDER BY priority, id LIMIT ?", (self.name, now, n)).fetchall()
+            out = []
+            for rid, body in rows:
+                receipt = f"{rid}:{uuid.uuid4().hex}"
+                c.execute("UPDATE queue SET visible_at = ?, receipt = ? WHERE id = ?", (now + lease, receipt, rid))
+                out.append(Message(body, receipt))
+        return out
+
+    def renew(self, receipt: str, lease: float) -> bool:
+        now = time.time()
+        with self._tx() as c:
+            cur = c.execute("UPDATE queue SET visible_at = ? WHERE receipt = ? AND visible_at > ?",
+                            (now + lease, receipt, now))
+            return cur.rowcount == 1
+
+    def ack(self, receipt: str) -> bool:
+        with self._tx() as c:
+            cur = c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time()))
+            return cur.rowcount == 1
+
+    def depth(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM queue WHERE queue = ?", (self.name,)).fetchone()[0]
+
+    def purge(self) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM queue WHERE queue = ?", (self.name,))
+
+
+class SQLiteStateStore(_SQLite, StateStore):
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self.url = f"sqlite://{self.path}"
+
+    def create_job(self, job: str, description: str) -> None:
+        with self._tx() as c:
+            try:
+                c.execute("INSERT INTO jobs (job, status, description) VALUES (?, 'running', ?)", (job, description))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"job {job!r} already exists") from None
+
+    def job(self, job: str) -> dict:
+        c = self._conn()
+        row = c.execute("SELECT status, description, error FROM jobs WHERE job = ?", (job,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job!r}")
+        counters = dict(c.execute("SELECT name, value FROM counters WHERE job = ?", (job,)).fetchall())
+        return {"status": row[0], "description": row[1], "error": row[2], "counters": counters}
+
+    def set_status(self, job: str, status: str, error: str | None = None) -> bool:
+        with self._tx() as c:
+            cur = c.execute("UPDATE jobs SET status = ?, error = ? WHERE job = ? AND status = 'running'",
+                            (status, error, job))
+            return cur.rowcount == 1
+
+    def add_counters(self, job: str, deltas: dict[str, float]) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT INTO counters (job, name, value) VALUES (?, ?, ?) "
+                          "ON CONFLICT (job, name) DO UPDATE SET value = value + excluded.value",
+                          [(job, k, v) for k, v in deltas.items()])
+
+    def complete(self, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
+        with self._tx() as c:
+            first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
+            if first:
+                c.execute("INSERT INTO counters (job, name, value) VALUES (?, 'completed', 1) "
+                          "ON CONFLICT (job, name) DO UPDATE SET value = value + 1", (job,))
+                c.executemany("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
+                              "ON CONFLICT (job, child) DO UPDATE SET count = count + 1",
+                              [(job, child) for child, _ in children])
+            ready = []
+            for child, indeg in children:
+                row = c.execute("SELECT count FROM edges WHERE job = ? AND child = ?", (job, child)).fetchone()
+                if row is not None and row[0] >= indeg:
+                    ready.append(child)
+            return ready
+
+    def is_done(self, job: str, task: str) -> bool:
+        row = self._conn().execute("SELECT 1 FROM done WHERE job = ? AND task = ?", (job, task)).fetchone()
+        return row is not None
+
+    def delete_job(self, job: str) -> None:
+        with self._tx() as c:
+            for table in ("jobs", "counters", "done", "edges"):
+                c.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
+
+

@@ -1,0 +1,299 @@
+"""Conformance suites for the storage contracts, parametrised over every implementation.
+
+These tests are the definition of "a backend works".  Multi-process tests use
+real processes (multiprocessing's spawn start method), not threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import numpy as np
+import pytest
+
+from numpywren2.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
+
+SPAWN = mp.get_context("spawn")
+
+
+def make_store(kind: str, where: str):
+    if kind == "file":
+        return LocalFileStore(where)
+    raise ValueError(kind)
+
+
+def make_queue(kind: str, where: str, name: str = "q"):
+    if kind == "sqlite":
+        return SQLiteTaskQueue(f"{where}/state.db", name)
+    raise ValueError(kind)
+
+
+def make_state(kind: str, where: str):
+    if kind == "sqlite":
+        return SQLiteStateStore(f"{where}/state.db")
+    raise ValueError(kind)
+
+
+STORES = ["file"]
+QUEUES = ["sqlite"]
+STATES = ["sqlite"]
+
+
+# --------------------------------------------------------------------------- tile stores
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path):
+    s = make_store(request.param, str(tmp_path))
+    s.kind, s.where = request.param, str(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("shape, dtype", [((3, 4), np.float64), ((5, 2), np.float32), ((0, 3), np.float64),
+                                          ((7,), np.int64), ((2, 3, 4), np.complex128), ((1, 1), np.float32)])
+def test_tile_round_trip(store, shape, dtype):
+    a = (np.arange(int(np.prod(shape))).reshape(shape) * 1.5).astype(dtype)
+    n = store.put("job/A/0/0", a)
+    assert n >= a.nbytes
+    b = store.get("job/A/0/0")
+    assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
+    b_copy = b.copy()
+    b_copy[...] = 0  # tiles read back are ordinary arrays
+
+
+def test_tile_store_non_contiguous_and_fortran(store):
+    a = np.asfortranarray(np.random.default_rng(0).standard_normal((6, 5)))[::2, 1:]
+    store.put("t", a)
+    assert np.array_equal(store.get("t"), a)
+
+
+def test_missing_tile(store):
+    with pytest.raises(TileNotFoundError):
+        store.get("nope/0")
+    with pytest.raises(KeyError):  # it is a KeyError too
+        store.get("nope/1")
+    assert not store.exists("nope/0")
+
+
+def test_overwrite_list_and_delete_prefix(store):
+    for i in range(3):
+        for j in range(2):
+            store.put(f"job1/L/{i}/{j}", np.full((2, 2), i + j))
+    store.put("job10/L/0/0", np.zeros((1, 1)))
+    store.put("job1/L/0/0", np.ones((2, 2)))
+    assert np.array_equal(store.get("job1/L/0/0"), np.ones((2, 2)))
+    assert store.exists("job1/L/2/1")
+    assert store.list("job1/") == [f"job1/L/{i}/{j}" for i in range(3) for j in range(2)]
+    assert store.list("job1/L/1/") == ["job1/L/1/0", "job1/L/1/1"]
+    assert store.delete_prefix("job1/") == 6
+    assert store.list("job1/") == [] and store.list("job10/") == ["job10/L/0/0"]
+    assert store.delete_prefix("job1/") == 0
+
+
+def _hammer_writer(kind, where, seconds):
+    s = make_store(kind, where)
+    end = time.monotonic() + seconds
+    k = 0
+    while time.monotonic() < end:
+        s.put("hot", np.full((64, 64), float(k % 5)))
+        k += 1
+    return k
+
+
+def _hammer_reader(kind, where, seconds):
+    s = make_store(kind, where)
+    end = time.monotonic() + seconds
+    reads = 0
+    while time.monotonic() < end:
+        t = s.get("hot")
+        assert t.shape == (64, 64) and (t == t[0, 0]).all(), "torn read"
+        reads += 1
+    return reads
+
+
+def test_concurrent_processes_never_see_partial_tiles(store):
+    store.put("hot", np.zeros((64, 64)))
+    with SPAWN.Pool(3) as pool:
+        w = pool.apply_async(_hammer_writer, (store.kind, store.where, 1.5))
+        rs = [pool.apply_async(_hammer_reader, (store.kind, store.where, 1.5)) for _ in range(2)]
+        assert w.get(timeout=60) > 10
+        assert all(r.get(timeout=60) > 10 for r in rs)
+
+
+# --------------------------------------------------------------------------- task queues
+
+
+@pytest.fixture(params=QUEUES)
+def queue(request, tmp_path):
+    q = make_queue(request.param, str(tmp_path))
+    q.kind, q.where = request.param, str(tmp_path)
+    yield q
+    q.close()
+
+
+def test_queue_send_receive_ack(queue):
+    assert queue.receive(5) == [] and queue.depth() == 0
+    queue.send(["a", "b", "c"])
+    assert queue.depth() == 3
+    got = queue.receive(2, lease=30)
+    assert [m.body for m in got] == ["a", "b"]
+    assert [m.body for m in queue.receive(5, lease=30)] == ["c"]
+    assert queue.receive(5) == []  # all leased
+    assert all(queue.ack(m.receipt) for m in got)
+    assert queue.depth() == 1
+
+
+def test_queue_lease_expires_and_renews(queue):
+    queue.send(["x", "y"])
+    x, y = queue.receive(2, lease=0.4)
+    assert queue.renew(y.receipt, 5.0)
+    time.sleep(0.6)
+    again = queue.receive(5, lease=30)
+    assert [m.body for m in again] == ["x"]  # x's lease expired, y's was renewed
+    assert not queue.ack(x.receipt), "an expired lease must not acknowledge the re-leased message"
+    assert not queue.renew(x.receipt, 5.0)
+    assert queue.ack(again[0].receipt) and queue.ack(y.receipt)
+    assert queue.depth() == 0
+
+
+def test_queue_priority(queue):
+    queue.send(["low1", "low2"], priority=5)
+    queue.send(["high"], priority=0)
+    assert [m.body for m in queue.receive(3)] == ["high", "low1", "low2"]
+
+
+def test_queue_wait_and_purge(queue):
+    t0 = time.monotonic()
+    assert queue.receive(1, wait=0.3) == []
+    assert time.monotonic() - t0 >= 0.25
+    queue.send(["a"] * 4)
+    queue.purge()
+    assert queue.depth() == 0 and queue.receive(4) == []
+
+
+def test_queues_are_separate(queue):
+    other = make_queue(queue.kind, queue.where, name="other")
+    queue.send(["mine"])
+    assert other.receive(1) == [] and other.depth() == 0
+    assert [m.body for m in queue.receive(1)] == ["mine"]
+
+
+def _drain(kind, where, out_q, ready, go):
+    q = make_queue(kind, where)
+    ready.release()
+    go.wait(60)
+    got = []
+    idle = 0
+    while idle < 20:
+        msgs = q.receive(3, lease=60)
+        if not msgs:
+            idle += 1
+            time.sleep(0.01)
+            continue
+        idle = 0
+        for m in msgs:
+            got.append(m.body)
+            assert q.ack(m.receipt)
+    out_q.put(got)
+
+
+def test_concurrent_receivers_never_share_a_live_message(queue):
+    bodies = [f"t{i}" for i in range(600)]
+    out, ready, go = SPAWN.Queue(), SPAWN.Semaphore(0), SPAWN.Event()
+    procs = [SPAWN.Process(target=_drain, args=(queue.kind, queue.where, out, ready, go)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert ready.acquire(timeout=60)
+    queue.send(bodies)
+    go.set()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    everything = [b for r in results for b in r]
+    assert sorted(everything) == sorted(bodies), "a message was lost or delivered twice"
+    assert sum(1 for r in results if r) >= 2  # the work really was shared
+    assert queue.depth() == 0
+
+
+# --------------------------------------------------------------------------- state stores
+
+
+@pytest.fixture(params=STATES)
+def state(request, tmp_path):
+    s = make_state(request.param, str(tmp_path))
+    s.kind, s.where = request.param, str(tmp_path)
+    yield s
+    s.close()
+
+
+def test_job_records(state):
+    state.create_job("j1", '{"program": "x"}')
+    with pytest.raises(ValueError, match="already exists"):
+        state.create_job("j1", "{}")
+    with pytest.raises(KeyError):
+        state.job("nope")
+    rec = state.job("j1")
+    assert rec["status"] == "running" and rec["description"] == '{"program": "x"}' and rec["error"] is None
+    state.add_counters("j1", {"bytes_read": 10, "kernel_s": 0.5})
+    state.add_counters("j1", {"bytes_read": 5})
+    assert state.job("j1")["counters"] == {"bytes_read": 15, "kernel_s": 0.5}
+    assert state.set_status("j1", "failed", "boom")
+    assert not state.set_status("j1", "done"), "the first terminal status wins"
+    assert state.job("j1")["status"] == "failed" and state.job("j1")["error"] == "boom"
+    state.delete_job("j1")
+    with pytest.raises(KeyError):
+        state.job("j1")
+
+
+def test_complete_counts_each_edge_once(state):
+    state.create_job("j", "{}")
+    # diamond: a -> b, a -> c, (b, c) -> d
+    assert state.complete("j", "a", [("b", 1), ("c", 1)]) == ["b", "c"]
+    assert state.complete("j", "b", [("d", 2)]) == []
+    assert state.complete("j", "b", [("d", 2)]) == [], "a re-run must not count the edge b->d twice"
+    assert not state.is_done("j", "c")
+    assert state.complete("j", "c", [("d", 2)]) == ["d"]
+    assert state.complete("j", "c", [("d", 2)]) == ["d"], "a repeated complete returns the ready children again"
+    assert state.is_done("j", "c") and not state.is_done("j", "d")
+    assert state.complete("j", "d", []) == []
+    assert state.job("j")["counters"]["completed"] == 4
+
+
+def test_jobs_do_not_share_task_state(state):
+    state.create_job("j1", "{}")
+    state.create_job("j2", "{}")
+    state.complete("j1", "a", [("b", 2)])
+    assert state.complete("j2", "x", [("b", 2)]) == []
+    assert not state.is_done("j2", "a")
+
+
+def _complete_many(kind, where, job, tasks, child, indeg, out_q):
+    s = make_state(kind, where)
+    ready = []
+    for t in tasks:
+        ready += s.complete(job, t, [(child, indeg)])
+    out_q.put(ready)
+
+
+def test_concurrent_complete_of_the_same_tasks(state):
+    state.create_job("j", "{}")
+    parents = [f"p{i}" for i in range(50)]
+    out = SPAWN.Queue()
+    # four processes complete the same 50 parents (duplicated deliveries) concurrently
+    procs = [SPAWN.Process(target=_complete_many, args=(state.kind, state.where, "j", parents, "child", 50, out))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert state.job("j")["counters"]["completed"] == 50
+    # the child became ready exactly when its 50th distinct parent completed, and every later call sees it
+    assert sum(len(r) for r in results) >= 1
+    assert state.complete("j", "p0", [("child", 50)]) == ["child"]
+    assert state.complete("j", "p0", [("child", 51)]) == [], "the edge count stayed at 50"
