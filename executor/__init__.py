@@ -1,0 +1,1 @@
+"""The stateless executor (see ``executor.worker``); run one with ``python -m executor``."""

@@ -1,6 +1,13 @@
 """numpywren2: tiled dense linear algebra on elastic, stateless compute."""
 
 from . import kernels, programs
+from .job import Job, JobFailedError, submit
+from .linalg import cholesky, gemm, matmul, tsqr
+from .matrix import BigMatrix
+from .runtime import Runtime, current_runtime, runtime
 
-__all__ = ["kernels", "programs"]
+__all__ = [
+    "BigMatrix", "Job", "JobFailedError", "Runtime", "cholesky", "current_runtime", "gemm", "kernels", "matmul",
+    "programs", "runtime", "submit", "tsqr",
+]
 __version__ = "0.1.0"

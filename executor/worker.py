@@ -1,0 +1,162 @@
+"""The stateless executor: lease -> read -> compute -> write -> complete -> enqueue -> acknowledge.
+
+State an executor keeps (none of it needed by anyone else):
+``bound``      the job's implicit DAG, rebuilt from the stored description;
+``cache``      a small LRU of recently read or written tiles (key -> array);
+``renewals``   leases being renewed by the background thread (receipt -> task).
+
+Per message (a task as JSON):
+
+1. If the state store says the task is done, it is a duplicate or a re-delivery
+   after a crash between ``complete`` and ``ack``: call ``complete`` again (it is
+   idempotent and returns the ready children), enqueue them, acknowledge.
+2. Otherwise read the input tiles (concurrently), run the kernel, write each
+   output tile (atomic puts), ``complete`` the task, enqueue the children it
+   made ready, acknowledge.  A crash anywhere here leaves the message to
+   reappear when its lease expires; the re-run writes identical tiles.
+3. A kernel exception marks the job failed with the task, its source line and
+   the traceback (the first failure wins), and the executor stops.
+
+The loop stops when the job is no longer running, after ``idle_timeout``
+seconds without work, or before ``time_limit``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from lambdapack import Task
+from numpywren2.backends import StateStore, TaskQueue, TileStore
+from numpywren2.jobspec import load, tile_key
+
+
+class Executor:
+    def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
+                 idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
+                 cache_tiles: int = 8):
+        self.store, self.queue, self.state, self.job = store, queue, state, job
+        self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
+        self.bound, self.kernels, desc = load(state.job(job)["description"])
+        self.prefixes = desc["prefixes"]
+        self.pool = ThreadPoolExecutor(io_threads)
+        self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self.cache_tiles = cache_tiles
+        self.renewals: dict[str, Task] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.tasks_run = 0
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        start = time.monotonic()
+        last_work = start
+        renewer = threading.Thread(target=self._renew_loop, daemon=True)
+        renewer.start()
+        try:
+            while True:
+                if self.time_limit is not None and time.monotonic() - start > self.time_limit:
+                    break
+                if self.state.job(self.job)["status"] != "running":
+                    break
+                msgs = self.queue.receive(1, lease=self.lease, wait=0.5)
+                if not msgs:
+                    if time.monotonic() - last_work > self.idle_timeout:
+                        break
+                    continue
+                for m in msgs:
+                    if not self._handle(m):
+                        return self.tasks_run
+                last_work = time.monotonic()
+        finally:
+            self._stop.set()
+            self.pool.shutdown(wait=False)
+        return self.tasks_run
+
+    def _handle(self, msg) -> bool:
+        task = self.bound.task_from_json(msg.body)
+        key = msg.body
+        if self.state.is_done(self.job, key):
+            self._finish(task, key, msg)
+            return True
+        with self._lock:
+            self.renewals[msg.receipt] = task
+        try:
+            ok = self._execute(task)
+        finally:
+            with self._lock:
+                self.renewals.pop(msg.receipt, None)
+        if not ok:
+            return False
+        self._finish(task, key, msg)
+        self.tasks_run += 1
+        return True
+
+    def _finish(self, task: Task, key: str, msg) -> None:
+        children = [(c.to_json(), self.bound.in_degree(c)) for c in self.bound.children(task)]
+        ready = self.state.complete(self.job, key, children)
+        if ready:
+            self.queue.send(ready)
+        self.queue.ack(msg.receipt)
+
+    # ------------------------------------------------------------------ one task
+    def _execute(self, task: Task) -> bool:
+        stmt = self.bound.stmt(task)
+        args = self.bound.kernel_args(task)
+        keys = [tile_key(self.prefixes, a[1], a[2]) for a in args if isinstance(a, tuple)]
+        t0 = time.perf_counter()
+        tiles = dict(zip(keys, self.pool.map(self._read, keys)))
+        t1 = time.perf_counter()
+        call = [tiles[tile_key(self.prefixes, a[1], a[2])] if isinstance(a, tuple) else a for a in args]
+        try:
+            result = self.kernels[stmt.kernel](*call)
+            outs = self.bound.writes(task)
+            results = result if len(outs) > 1 else (result,)
+            if len(outs) > 1 and (not isinstance(result, tuple) or len(result) != len(outs)):
+                raise TypeError(f"kernel {stmt.kernel} returned {type(result).__name__}, expected {len(outs)} tiles")
+        except Exception as e:
+            error = {"task": str(task), "line": stmt.src.line, "file": stmt.src.filename,
+                     "type": f"{type(e).__module__}.{type(e).__qualname__}", "message": str(e),
+                     "traceback": traceback.format_exc()}
+            self.state.set_status(self.job, "failed", json.dumps(error))
+            return False
+        t2 = time.perf_counter()
+        written = 0
+        for (m, idx), value in zip(outs, results):
+            k = tile_key(self.prefixes, m, idx)
+            written += self.store.put(k, np.asarray(value))
+            self._remember(k, value)
+        t3 = time.perf_counter()
+        read_bytes = sum(t.nbytes for t in tiles.values())
+        self.state.add_counters(self.job, {"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
+                                           "bytes_read": read_bytes, "bytes_written": written})
+        return True
+
+    def _read(self, key: str) -> np.ndarray:
+        with self._lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
+        tile = self.store.get(key)
+        self._remember(key, tile)
+        return tile
+
+    def _remember(self, key: str, tile) -> None:
+        with self._lock:
+            self.cache[key] = tile
+            self.cache.move_to_end(key)
+            while len(self.cache) > self.cache_tiles:
+                self.cache.popitem(last=False)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            with self._lock:
+                receipts = list(self.renewals)
+            for r in receipts:
+                self.queue.renew(r, self.lease)

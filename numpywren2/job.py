@@ -1,0 +1,189 @@
+"""Submitting a program and following its job.
+
+``submit`` binds the program, checks its matrices, stores the job description,
+enqueues the starter tasks and launches executors.  ``Job.wait`` follows the
+completed-task counter in the state store until it reaches ``num_tasks()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import uuid
+
+import numpy as np
+
+import lambdapack as lp
+
+from .jobspec import encode_kernels
+from .matrix import BigMatrix
+from .runtime import Runtime, current_runtime
+
+
+class JobFailedError(RuntimeError):
+    """A job failed: a task's kernel raised, or no executor was left to finish it."""
+
+
+def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int | None = None,
+           idle_timeout: float = 10.0, lease: float = 60.0, **arguments) -> Job:
+    """Run a LAmbdaPACK program on the current runtime.
+
+    Parameters are bound by name: integers for the program's integer parameters,
+    ``BigMatrix`` for its tile spaces.  A matrix the program only reads is an input
+    and must hold data; one it writes must be empty.  Tile spaces not given are
+    scratch space owned by the job, deleted when it ends.
+    """
+    rt = runtime or current_runtime()
+    ints = {k: v for k, v in arguments.items() if k in program.params}
+    mats = {k: v for k, v in arguments.items() if k in program.matrices}
+    unknown = set(arguments) - set(ints) - set(mats)
+    if unknown:
+        raise TypeError(f"{program.name}: unknown argument(s) {', '.join(sorted(unknown))}; "
+                        f"integers: {', '.join(program.params)}; matrices: {', '.join(program.matrices)}")
+    bound = program.bind(**ints)
+    job = f"job-{uuid.uuid4().hex[:12]}"
+    prefixes = {}
+    for name in program.matrices:
+        m = mats.get(name)
+        if m is None:
+            prefixes[name] = f"{job}/{name}"
+            continue
+        if not isinstance(m, BigMatrix):
+            raise TypeError(f"{program.name}: matrix {name} must be a BigMatrix, not {type(m).__name__}")
+        if m.store.url != rt.store.url:
+            raise ValueError(f"matrix {name} ({m.name}) lives in {m.store.url}, not in this runtime's store "
+                             f"{rt.store.url}; a BigMatrix belongs to the runtime it was created under")
+        tiles = [k for k in m.store.list(f"{m.name}/") if k != f"{m.name}/meta"]
+        if name in bound.inputs and bound.readers[name] and not tiles:
+            raise ValueError(f"{program.name}: input matrix {name} ({m.name}) holds no tiles")
+        if name in bound.outputs and tiles:
+            raise ValueError(f"{program.name}: output matrix {name} ({m.name}) is not empty "
+                             f"({len(tiles)} tiles); tiles are written once")
+        prefixes[name] = m.name
+    missing = [n for n in bound.inputs if n not in mats and bound.readers[n]]
+    if missing:
+        raise TypeError(f"{program.name}: input matrix {', '.join(missing)} not given")
+    n_tasks = bound.num_tasks()
+    desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
+            "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
+            "scratch": [n for n in program.matrices if n not in mats]}
+    rt.state.create_job(job, json.dumps(desc))
+    queue = rt.queue(job)
+    queue.send([t.to_json() for t in bound.starters()])
+    j = Job(rt, job, bound, n_tasks, queue)
+    if n_tasks:
+        rt.launch_executors(job, workers or rt.workers, idle_timeout=idle_timeout, lease=lease)
+    return j
+
+
+class Job:
+    """A submitted job: ``wait()``, ``status()``, ``cancel()``, ``stats()``."""
+
+    def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
+        self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
+        self.started = time.time()
+        self.finished: float | None = None
+        self._cleaned = False
+
+    def status(self) -> str:
+        rec = self.runtime.state.job(self.id)
+        if rec["status"] == "running" and rec["counters"].get("completed", 0) >= self.num_tasks:
+            return "done"
+        return rec["status"]
+
+    def completed(self) -> int:
+        return int(self.runtime.state.job(self.id)["counters"].get("completed", 0))
+
+    def wait(self, timeout: float | None = None, progress: bool = False, poll: float = 0.05) -> Job:
+        """Block until the job is done; raise if it failed, was cancelled, or cannot finish."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_print = 0.0
+        while True:
+            rec = self.runtime.state.job(self.id)
+            done = int(rec["counters"].get("completed", 0))
+            if progress and time.monotonic() - last_print > 0.5:
+                self._print_progress(done)
+                last_print = time.monotonic()
+            if rec["status"] == "failed":
+                self._end()
+                raise _job_error(rec["error"])
+            if rec["status"] == "cancelled":
+                self._end()
+                raise JobFailedError(f"job {self.id} was cancelled")
+            if done >= self.num_tasks:
+                self.runtime.state.set_status(self.id, "done")
+                if progress:
+                    self._print_progress(done, final=True)
+                self._end()
+                return self
+            if not self._executors_alive():
+                # the last executor may have finished just now: look once more before giving up
+                if self.completed() >= self.num_tasks:
+                    continue
+                self.runtime.state.set_status(self.id, "failed", json.dumps({
+                    "message": f"no executor is alive and {self.num_tasks - done} of {self.num_tasks} tasks remain "
+                               f"({self.queue.depth()} queued)"}))
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id}: {done}/{self.num_tasks} tasks after {timeout} s")
+            time.sleep(poll)
+
+    def _executors_alive(self) -> bool:
+        return any(p.poll() is None and self.id in p.args for p in self.runtime._procs)
+
+    def _print_progress(self, done: int, final: bool = False) -> None:
+        el = time.time() - self.started
+        rate = done / el if el > 0 else 0.0
+        eta = (self.num_tasks - done) / rate if rate > 0 else float("inf")
+        end = "\n" if final else "\r"
+        print(f"{self.id}: {done}/{self.num_tasks} tasks, {rate:.0f} tasks/s, ETA {eta:.0f} s   ", end=end,
+              file=sys.stderr, flush=True)
+
+    def cancel(self) -> None:
+        self.runtime.state.set_status(self.id, "cancelled")
+        self._end()
+
+    def _end(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self.finished = time.time()
+        self.queue.purge()
+        self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
+
+    def stats(self) -> dict:
+        rec = self.runtime.state.job(self.id)
+        c = rec["counters"]
+        wall = (self.finished or time.time()) - self.started
+        return {"tasks": int(c.get("completed", 0)), "num_tasks": self.num_tasks,
+                "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
+                "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
+                "wall_s": wall, "status": rec["status"]}
+
+
+def _job_error(text: str | None) -> Exception:
+    try:
+        err = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        err = {"message": text}
+    if "task" not in err:
+        return JobFailedError(err.get("message", "job failed"))
+    msg = (f"task {err['task']} (line {err['line']} of {err['file']}) failed: {err['type']}: {err['message']}\n"
+           f"executor traceback:\n{err['traceback']}")
+    mod, _, name = err["type"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(mod), name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(msg)
+    except Exception:  # noqa: BLE001 - fall back to the generic error
+        pass
+    return JobFailedError(msg)
+
+
+def as_bigmatrix(X, block_size=None) -> BigMatrix:
+    if isinstance(X, BigMatrix):
+        return X
+    X = np.asarray(X)
+    return BigMatrix.from_numpy(X, block_size)

@@ -1,0 +1,147 @@
+"""Runtimes: which tile store, queue and state store a job uses, and where executors run.
+
+With no configuration, an *embedded* runtime is created on first use: a
+temporary directory holding the tiles (``LocalFileStore``) and one SQLite
+database for the queues and job state; executors are local processes.  It shuts
+down (executors stopped, directory removed) at interpreter exit.
+
+``with npw.runtime(store=..., queue=..., state=..., workers=...):`` selects
+backends by URL for the calls inside the block.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from .backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, StateStore, TaskQueue, TileStore
+
+
+def open_store(url: str) -> TileStore:
+    u = urlparse(url)
+    if u.scheme == "file":
+        return LocalFileStore(u.path)
+    raise ValueError(f"unsupported tile store URL {url!r} (supported here: file://PATH)")
+
+
+def open_state(url: str) -> StateStore:
+    u = urlparse(url)
+    if u.scheme == "sqlite":
+        return SQLiteStateStore(u.path)
+    raise ValueError(f"unsupported state store URL {url!r} (supported here: sqlite://PATH)")
+
+
+def open_queue(url: str, name: str) -> TaskQueue:
+    """The queue of one job: ``name`` is the job id."""
+    u = urlparse(url)
+    if u.scheme == "sqlite":
+        prefix = parse_qs(u.query).get("prefix", [""])[0]
+        return SQLiteTaskQueue(u.path, prefix + name)
+    raise ValueError(f"unsupported queue URL {url!r} (supported here: sqlite://PATH)")
+
+
+class Runtime:
+    """Backends plus the executors launched for jobs.
+
+    Parameters
+    ----------
+    store, queue, state : str, optional
+        Backend URLs. All omitted: an embedded runtime in a temporary directory.
+    workers : int, optional
+        Executors started per job (default: the number of CPU cores).
+    """
+
+    def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
+                 workers: int | None = None, root: str | None = None):
+        self._owned_root = None
+        if store is None or queue is None or state is None:
+            if any((store, queue, state)):
+                raise ValueError("give all three of store, queue and state URLs, or none for an embedded runtime")
+            if root is None:
+                root = tempfile.mkdtemp(prefix="numpywren2-")
+                self._owned_root = root
+            rootp = Path(root).resolve()
+            store, queue, state = f"file://{rootp / 'tiles'}", f"sqlite://{rootp / 'state.db'}", \
+                f"sqlite://{rootp / 'state.db'}"
+        self.urls = {"store": store, "queue": queue, "state": state}
+        self.store = open_store(store)
+        self.state = open_state(state)
+        self.workers = workers or os.cpu_count() or 1
+        self._procs: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def queue(self, job: str) -> TaskQueue:
+        return open_queue(self.urls["queue"], job)
+
+    def launch_executors(self, job: str, n: int, idle_timeout: float = 10.0, lease: float = 60.0) -> list:
+        """Start ``n`` executor processes for a job (``python -m executor``)."""
+        env = dict(os.environ)
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("MKL_NUM_THREADS", "1")
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        cmd = [sys.executable, "-m", "executor", "--store", self.urls["store"], "--queue", self.urls["queue"],
+               "--state", self.urls["state"], "--job", job, "--idle-timeout", str(idle_timeout),
+               "--lease", str(lease)]
+        procs = [subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL) for _ in range(n)]
+        with self._lock:
+            self._procs = [p for p in self._procs if p.poll() is None] + procs
+        return procs
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for p in self._procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self._procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for b in (self.store, self.state):
+            b.close()
+        if self._owned_root:
+            shutil.rmtree(self._owned_root, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return f"<Runtime store={self.urls['store']} queue={self.urls['queue']} state={self.urls['state']}>"
+
+
+_stack: list[Runtime] = []
+_default: Runtime | None = None
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the innermost ``with npw.runtime(...)``, else the embedded default."""
+    global _default
+    if _stack:
+        return _stack[-1]
+    if _default is None or _default.closed:
+        _default = Runtime()
+        atexit.register(_default.close)
+    return _default
+
+
+@contextlib.contextmanager
+def runtime(store: str | None = None, queue: str | None = None, state: str | None = None,
+            workers: int | None = None, root: str | None = None):
+    """Use these backends (by URL) for the calls inside the block; no URLs: a new embedded runtime."""
+    rt = Runtime(store, queue, state, workers, root)
+    _stack.append(rt)
+    try:
+        yield rt
+    finally:
+        _stack.remove(rt)
+        rt.close()

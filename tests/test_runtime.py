@@ -1,0 +1,159 @@
+"""End to end on the embedded runtime: real executor processes sharing only files and SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import lambdapack as lp
+import numpywren2 as npw
+
+
+def spd(n: int, dtype=np.float64, seed: int = 0) -> np.ndarray:
+    g = np.random.default_rng(seed).standard_normal((n, n))
+    return (g @ g.T / n + np.eye(n)).astype(dtype)
+
+
+@pytest.fixture
+def rt():
+    with npw.runtime(workers=2) as r:
+        yield r
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("n, block, dtype", [(256, 64, np.float64), (301, 64, np.float64), (200, 48, np.float32)])
+def test_cholesky(rt, workers, n, block, dtype):
+    X = spd(n, dtype)
+    L = npw.cholesky(X, block_size=block, workers=workers)
+    assert isinstance(L, npw.BigMatrix) and L.dtype == dtype
+    Ln = np.asarray(L)
+    eps = np.finfo(dtype).eps
+    assert np.allclose(np.triu(Ln, 1), 0)
+    assert np.linalg.norm(X - Ln @ Ln.T) / np.linalg.norm(X) <= 10 * n * eps
+
+
+def test_cholesky_upper_and_bigmatrix_input(rt):
+    X = spd(130)
+    A = npw.BigMatrix.from_numpy(X, 40)
+    U = npw.cholesky(A, lower=False).numpy()
+    assert np.allclose(U, np.linalg.cholesky(X).T)
+    assert np.array_equal(A.numpy(), X)  # the input is untouched
+
+
+@pytest.mark.parametrize("m, k, n, block", [(128, 128, 128, 32), (97, 150, 61, 32), (50, 20, 70, 16)])
+def test_matmul(rt, m, k, n, block):
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    C = npw.matmul(A, B, block_size=block).numpy()
+    assert np.linalg.norm(C - A @ B) / (np.linalg.norm(A) * np.linalg.norm(B)) <= 10 * k * np.finfo(float).eps
+
+
+@pytest.mark.parametrize("m, n, rows", [(400, 20, 50), (333, 17, 40), (64, 8, 64)])
+def test_tsqr(rt, m, n, rows):
+    A = np.random.default_rng(2).standard_normal((m, n))
+    Q, R = npw.tsqr(A, block_size=rows)
+    Qn, Rn = Q.numpy(), R.numpy()
+    assert Qn.shape == (m, n) and Rn.shape == (n, n)
+    assert np.linalg.norm(A - Qn @ Rn) / np.linalg.norm(A) <= 20 * m * np.finfo(float).eps
+    assert np.linalg.norm(Qn.T @ Qn - np.eye(n)) <= 20 * m * np.finfo(float).eps
+
+
+@lp.kernel
+def slow_double(x, seconds):
+    time.sleep(seconds)
+    return 2 * x
+
+
+@lp.kernel
+def plus(a, b):
+    return a + b
+
+
+def user_program():
+    return lp.Program.from_source(textwrap.dedent("""
+        def chain(X: lp.Matrix, Y: lp.Matrix, Z: lp.Matrix, N: int):
+            for i in range(N):
+                Y[i, 0] = slow_double(X[i, 0], 0.05)
+            Z[0, 0] = plus(Y[0, 0], Y[0, 0])
+            for i in range(1, N):
+                Z[i, 0] = plus(Z[i - 1, 0], Y[i, 0])
+    """), {"slow_double": slow_double, "plus": plus}, filename="user_chain.py")
+
+
+def test_user_program_with_user_kernels(rt):
+    N = 6
+    X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None] + 1, (1, 1))
+    Y = npw.BigMatrix.empty((N, 1), (1, 1))
+    Z = npw.BigMatrix.empty((N, 1), (1, 1))
+    job = npw.submit(user_program(), X=X, Y=Y, Z=Z, N=N)
+    job.wait(timeout=120)
+    ys = 2 * (np.arange(N) + 1.0)
+    assert np.allclose(Y.numpy()[:, 0], ys)
+    expected = np.cumsum(ys) + ys[0]
+    assert np.allclose(Z.numpy()[:, 0], expected)
+    st = job.stats()
+    assert st["tasks"] == job.num_tasks == 2 * N and st["bytes_written"] > 0 and st["kernel_s"] >= 0.05 * N
+
+
+def test_non_spd_input_raises_linalg_error_naming_the_task(rt):
+    X = spd(120)
+    X[70, 70] = -50.0
+    with pytest.raises(np.linalg.LinAlgError, match=r"task chol@L18\(k=2\) \(line 18 of .*cholesky.py\)"):
+        npw.cholesky(X, block_size=30)
+
+
+def test_killing_an_executor_mid_job_still_completes(rt):
+    N = 40
+    X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1))
+    Y = npw.BigMatrix.empty((N, 1), (1, 1))
+    Z = npw.BigMatrix.empty((N, 1), (1, 1))
+    job = npw.submit(user_program(), X=X, Y=Y, Z=Z, N=N, workers=2, lease=1.0)
+    while job.completed() < 5:
+        time.sleep(0.02)
+    victim = next(p for p in rt._procs if p.poll() is None)
+    os.kill(victim.pid, signal.SIGKILL)
+    job.wait(timeout=120)
+    ys = 2 * np.arange(N, dtype=float)
+    assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
+    assert job.stats()["tasks"] == job.num_tasks  # nothing counted twice
+
+
+def test_wait_reports_when_no_executor_is_left(rt):
+    N = 30
+    X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
+    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)),
+                     Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N, workers=1)
+    for p in rt._procs:
+        p.kill()
+    with pytest.raises(npw.JobFailedError, match="no executor is alive"):
+        job.wait(timeout=60)
+
+
+def test_bad_arguments_are_clear_errors(rt):
+    X = npw.BigMatrix.from_numpy(spd(40), 20)
+    L = npw.BigMatrix.from_numpy(np.ones((40, 40)), 20)
+    with pytest.raises(ValueError, match="is not empty"):
+        npw.submit(npw.programs.cholesky, A=X, L=L, N=2)
+    with pytest.raises(ValueError, match="square matrix"):
+        npw.cholesky(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="not aligned"):
+        npw.matmul(np.ones((4, 3)), np.ones((4, 3)))
+    with pytest.raises(TypeError, match="unknown argument"):
+        npw.submit(npw.programs.cholesky, A=X, Q=X, N=2)
+    with pytest.raises(TypeError, match="input matrix A not given"):
+        npw.submit(npw.programs.cholesky, N=2)
+    with npw.runtime() as other:
+        with pytest.raises(ValueError, match="belongs to the runtime it was created under"):
+            npw.submit(npw.programs.cholesky, A=X, N=2, runtime=other)
+
+
+def test_default_embedded_runtime_out_of_the_box():
+    X = spd(90)
+    L = npw.cholesky(X, block_size=32)
+    assert np.allclose(L.numpy(), np.linalg.cholesky(X))
+    assert npw.current_runtime() is L.runtime or L.store.url == npw.current_runtime().store.url
