@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sqlite3
 import threading
 import time
 import traceback
@@ -33,8 +34,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lambdapack import Task
-from numpywren2.backends import StateStore, TaskQueue, TileStore
+from numpywren2.backends import StateStore, TaskQueue, TileStore, with_retries
 from numpywren2.jobspec import load, tile_key
+
+# errors worth retrying: I/O hiccups and a database busy beyond its own timeout
+TRANSIENT = (OSError, TimeoutError, sqlite3.OperationalError)
 
 
 class Executor:
@@ -77,6 +81,7 @@ class Executor:
         finally:
             self._stop.set()
             self.pool.shutdown(wait=False)
+            self.state.add_counters(self.job, {"executor_s": time.monotonic() - start, "executors": 1})
         return self.tasks_run
 
     def _handle(self, msg) -> bool:
@@ -100,10 +105,10 @@ class Executor:
 
     def _finish(self, task: Task, key: str, msg) -> None:
         children = [(c.to_json(), self.bound.in_degree(c)) for c in self.bound.children(task)]
-        ready = self.state.complete(self.job, key, children)
+        ready = with_retries(self.state.complete, self.job, key, children, retry_on=TRANSIENT)
         if ready:
-            self.queue.send(ready)
-        self.queue.ack(msg.receipt)
+            with_retries(self.queue.send, ready, retry_on=TRANSIENT)
+        with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT)
 
     # ------------------------------------------------------------------ one task
     def _execute(self, task: Task) -> bool:
@@ -130,7 +135,7 @@ class Executor:
         written = 0
         for (m, idx), value in zip(outs, results):
             k = tile_key(self.prefixes, m, idx)
-            written += self.store.put(k, np.asarray(value))
+            written += with_retries(self.store.put, k, np.asarray(value), retry_on=TRANSIENT)
             self._remember(k, value)
         t3 = time.perf_counter()
         read_bytes = sum(t.nbytes for t in tiles.values())
@@ -143,7 +148,7 @@ class Executor:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return self.cache[key]
-        tile = self.store.get(key)
+        tile = with_retries(self.store.get, key, retry_on=TRANSIENT)
         self._remember(key, tile)
         return tile
 

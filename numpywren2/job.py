@@ -160,7 +160,8 @@ class Job:
         return {"tasks": int(c.get("completed", 0)), "num_tasks": self.num_tasks,
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
-                "wall_s": wall, "status": rec["status"]}
+                "wall_s": wall, "core_s": c.get("executor_s", 0.0), "executors": int(c.get("executors", 0)),
+                "status": rec["status"]}
 
 
 def _job_error(text: str | None) -> Exception:
@@ -177,7 +178,7 @@ def _job_error(text: str | None) -> Exception:
         cls = getattr(importlib.import_module(mod), name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(msg)
-    except Exception:  # noqa: BLE001 - fall back to the generic error
+    except Exception:  # an error type that cannot be rebuilt from a message: use the generic one
         pass
     return JobFailedError(msg)
 

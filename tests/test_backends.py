@@ -297,3 +297,33 @@ def test_concurrent_complete_of_the_same_tasks(state):
     assert sum(len(r) for r in results) >= 1
     assert state.complete("j", "p0", [("child", 50)]) == ["child"]
     assert state.complete("j", "p0", [("child", 51)]) == [], "the edge count stayed at 50"
+
+
+def test_with_retries_backs_off_then_gives_up():
+    from numpywren2.backends import BackendError, with_retries
+
+    calls = []
+
+    def flaky(x):
+        calls.append(x)
+        if len(calls) < 3:
+            raise OSError("transient")
+        return x * 2
+
+    assert with_retries(flaky, 21, base_delay=0.001) == 42 and len(calls) == 3
+
+    def broken():
+        raise OSError("down")
+
+    with pytest.raises(BackendError, match="failed after 4 attempts: down"):
+        with_retries(broken, attempts=4, base_delay=0.001)
+
+    missing = []
+
+    def not_there():
+        missing.append(1)
+        raise TileNotFoundError("k")
+
+    with pytest.raises(TileNotFoundError):
+        with_retries(not_there, base_delay=0.001)
+    assert len(missing) == 1  # a missing tile is an answer, not retried

@@ -22,6 +22,28 @@ class BackendError(RuntimeError):
     """A storage, queue or state operation failed for good (after retries)."""
 
 
+def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
+                 retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError)):
+    """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff (and jitter).
+
+    ``TileNotFoundError`` is never retried: a missing tile is an answer, not a glitch.
+    After ``attempts`` failures the last error is raised as ``BackendError``.
+    """
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return fn(*args)
+        except TileNotFoundError:
+            raise
+        except retry_on as e:
+            if attempt == attempts - 1:
+                raise BackendError(f"{getattr(fn, '__qualname__', fn)} failed after {attempts} attempts: {e}") from e
+            time.sleep(min(max_delay, base_delay * 2**attempt) * (0.5 + random.random() / 2))
+    raise AssertionError("unreachable")
+
+
 class TileNotFoundError(KeyError):
     """No tile under that key."""
 
