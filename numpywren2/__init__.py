@@ -1,6 +1,6 @@
 """numpywren2: tiled dense linear algebra on elastic, stateless compute."""
 
-from . import kernels, programs
+from . import kernels, programs, random
 from .job import Job, JobFailedError, submit
 from .linalg import cholesky, gemm, matmul, tsqr
 from .matrix import BigMatrix
@@ -8,6 +8,6 @@ from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
     "BigMatrix", "Job", "JobFailedError", "Runtime", "cholesky", "current_runtime", "gemm", "kernels", "matmul",
-    "programs", "runtime", "submit", "tsqr",
+    "programs", "random", "runtime", "submit", "tsqr",
 ]
 __version__ = "0.1.0"

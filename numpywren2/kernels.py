@@ -95,4 +95,27 @@ def qr_pair(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return q[:k].copy(), q[k:].copy(), r
 
 
+
+
+@lp.kernel
+def normal_tile(i: int, j: int, rows: int, cols: int, seed: int) -> np.ndarray:
+    """Tile (i, j) of a standard normal matrix; a function of (seed, i, j) only."""
+    return np.random.default_rng([seed, i, j]).standard_normal((rows, cols))
+
+
+@lp.kernel
+def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int) -> np.ndarray:
+    """Tile (i, j) of a symmetric, strictly diagonally dominant (hence SPD) n×n matrix.
+
+    Entries are uniform in [-1, 1), drawn from (seed, min(i, j), max(i, j)) so that tile
+    (j, i) is the transpose of tile (i, j); n is added on the diagonal.
+    """
+    lo, hi = min(i, j), max(i, j)
+    shape = (rows, cols) if i >= j else (cols, rows)
+    t = np.random.default_rng([seed, hi, lo, 1]).uniform(-1.0, 1.0, shape)
+    if i == j:
+        t = np.tril(t) + np.tril(t, -1).T + n * np.eye(rows)
+    return t if i >= j else t.T.copy()
+
+
 BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)}

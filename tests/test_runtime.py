@@ -157,3 +157,57 @@ def test_default_embedded_runtime_out_of_the_box():
     L = npw.cholesky(X, block_size=32)
     assert np.allclose(L.numpy(), np.linalg.cholesky(X))
     assert npw.current_runtime() is L.runtime or L.store.url == npw.current_runtime().store.url
+
+
+def test_generators_run_in_executors_and_are_deterministic(rt):
+    A = npw.random.spd(300, 64, seed=3)
+    X = A.numpy()
+    assert np.allclose(X, X.T) and np.linalg.eigvalsh(X).min() > 0
+    assert np.array_equal(npw.random.spd(300, 64, seed=3).numpy(), X)
+    assert not np.array_equal(npw.random.spd(300, 64, seed=4).numpy(), X)
+    L = npw.cholesky(A).numpy()
+    assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 300 * np.finfo(float).eps
+    G = npw.random.normal((130, 70), (32, 20), seed=1)
+    assert G.grid == (5, 4) and G.get_tile(4, 3).shape == (2, 10)
+    g = G.numpy()
+    assert np.array_equal(g, npw.random.normal((130, 70), (32, 20), seed=1).numpy())
+    assert abs(g.mean()) < 0.05 and abs(g.std() - 1) < 0.05
+
+
+def test_progress_cancel_and_idle_executors(rt, capsys):
+    X = npw.random.normal((64, 64), 16, seed=0)
+    assert X.grid == (4, 4)
+    job = npw.submit(npw.programs.gemm, A=X, B=X, C=npw.BigMatrix.empty((64, 64), 16), M=4, N=4, K=4)
+    job.wait(timeout=60, progress=True)
+    err = capsys.readouterr().err
+    assert f"{job.num_tasks}/{job.num_tasks} tasks" in err and "tasks/s" in err
+    st = job.stats()
+    assert st["status"] == "done" and st["tasks"] == job.num_tasks
+    # cancelling a running job stops it and wait() says so
+    N = 200
+    slow = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1)),
+                      Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N)
+    slow.cancel()
+    assert slow.status() == "cancelled"
+    with pytest.raises(npw.JobFailedError, match="cancelled"):
+        slow.wait(timeout=30)
+    procs = [p for p in rt._procs if slow.id in p.args]
+    for p in procs:
+        assert p.wait(timeout=30) == 0  # executors notice and stop by themselves
+
+
+def test_executor_stops_after_idle_timeout(rt):
+    import subprocess
+    import sys
+
+    X = npw.BigMatrix.from_numpy(np.ones((2, 1)), (1, 1))
+    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((2, 1), (1, 1)),
+                     Z=npw.BigMatrix.empty((2, 1), (1, 1)), N=2)
+    job.wait(timeout=60)
+    # a running job with nothing queued: the executor must retire after its idle timeout
+    rt.state.create_job("idle-job", rt.state.job(job.id)["description"])
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-m", "executor", "--store", rt.urls["store"], "--queue", rt.urls["queue"],
+                    "--state", rt.urls["state"], "--job", "idle-job", "--idle-timeout", "1.0"], check=True, timeout=60)
+    assert 1.0 <= time.monotonic() - t0 < 20
+    assert rt.state.job("idle-job")["counters"]["executors"] == 1

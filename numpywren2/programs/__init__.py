@@ -1,7 +1,12 @@
-"""The tiled algorithms, each a plain ``@lp.program`` whose integer parameters are grid sizes."""
+"""The tiled algorithms, each a plain ``@lp.program``.
+
+The algorithms' integer parameters are grid sizes; the generators (``normal``,
+``spd``) also take the matrix shape, block size and seed.
+"""
 
 from .cholesky import cholesky
 from .gemm import gemm
+from .generators import normal, spd
 from .tsqr import tsqr
 
-__all__ = ["cholesky", "gemm", "tsqr"]
+__all__ = ["cholesky", "gemm", "normal", "spd", "tsqr"]

@@ -1,0 +1,20 @@
+"""Matrices generated tile by tile inside the executors (never materialised in the client)."""
+
+import lambdapack as lp
+from numpywren2.kernels import normal_tile, spd_tile
+
+
+@lp.program
+def normal(X: lp.Matrix, ROWS: int, COLS: int, BR: int, BC: int, SEED: int):
+    """X (ROWS×COLS in BR×BC tiles) with independent standard normal entries."""
+    for i in range((ROWS + BR - 1) // BR):
+        for j in range((COLS + BC - 1) // BC):
+            X[i, j] = normal_tile(i, j, min(BR, ROWS - i * BR), min(BC, COLS - j * BC), SEED)
+
+
+@lp.program
+def spd(X: lp.Matrix, N: int, B: int, SEED: int):
+    """A symmetric positive definite N×N matrix in B×B tiles (see kernels.spd_tile)."""
+    for i in range((N + B - 1) // B):
+        for j in range((N + B - 1) // B):
+            X[i, j] = spd_tile(i, j, min(B, N - i * B), min(B, N - j * B), N, SEED)
