@@ -13,7 +13,7 @@ parameters):
 ``_ns``
     the namespace of the generated Python: per tile space ``_writers_M(*index)``
     and ``_readers_M(*index)``; per statement ``_parents_S``, ``_children_S``,
-    ``_reads_S``, ``_writes_S``, ``_tasks_S`` and ``_count_S``; and the whole
+    ``_reads_S``, ``_writes_S``, ``_args_S``, ``_sample_S``, ``_tasks_S`` and ``_count_S``; and the whole
     program's ``_tasks`` (program order) and ``_count``.
 
 Queries (``parents``, ``children``, ``in_degree``...) dispatch on the task's
@@ -28,7 +28,6 @@ from collections.abc import Iterator
 
 from . import affine, functions, ir
 from .codegen import FlatStmt, Loop, conjuncts, domain_check, flatten, plan, py, range_code, render
-from .errors import CompileError
 from .task import StmtId, Task, make_task
 
 VALIDATE_FULL_LIMIT = 250_000  # tasks; larger programs get the structural + sampled check in "auto" mode
@@ -67,6 +66,7 @@ class BoundProgram:
         self._children = [g[f"_children_{i}"] for i in range(n)]
         self._reads = [g[f"_reads_{i}"] for i in range(n)]
         self._writes = [g[f"_writes_{i}"] for i in range(n)]
+        self._args = [g[f"_args_{i}"] for i in range(n)]
         self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
         self._count_cache: list[int] | None = None
@@ -136,16 +136,8 @@ class BoundProgram:
         return self._stmt_tasks[stmt]()
 
     def kernel_args(self, t: Task) -> list:
-        """The kernel's arguments for a task: ``("tile", M, index)`` or a number."""
-        s = self.stmts[t[0]]
-        env = dict(zip(s.vars, t[1]))
-        out = []
-        for a in s.args:
-            if isinstance(a, ir.TileRef):
-                out.append(("tile", a.matrix, tuple(affine.evaluate(e, env) for e in a.index)))
-            else:
-                out.append(affine.evaluate(a, env))
-        return out
+        """The kernel's arguments for a task, in order: ``("tile", M, index)`` or a number."""
+        return self._args[t[0]](t[1])
 
     def random_task(self, rng: random.Random, stmt: int | None = None) -> Task:
         """A task drawn at random without enumerating the program.
@@ -220,6 +212,10 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
             f"({r.matrix!r}, ({''.join(py(e, names) + ', ' for e in r.index)}))" for r in refs) + "]"
 
     out += [f"def _reads_{i}(idx):", _unpack(s), f"    return {tiles(s.reads)}", ""]
+    args = ", ".join(
+        f"('tile', {a.matrix!r}, ({''.join(py(e, names) + ', ' for e in a.index)}))" if isinstance(a, ir.TileRef)
+        else py(a, names) for a in s.args)
+    out += [f"def _args_{i}(idx):", _unpack(s), f"    return [{args}]", ""]
     out += [f"def _writes_{i}(idx):", _unpack(s), f"    return {tiles(s.writes)}", ""]
 
     def related(fname, refs, table, solver):
@@ -347,4 +343,3 @@ def _program_tasks(b: BoundProgram) -> list[str]:
     return out + [""]
 
 
-__all__ = ["BoundProgram", "CompileError"]

@@ -14,7 +14,7 @@ import uuid
 import numpy as np
 
 from .backends import TileNotFoundError, TileStore
-from .tiling import block_shape, grid_shape
+from .tiling import block_shape, grid_shape, split
 
 
 class BigMatrix:
@@ -67,7 +67,7 @@ class BigMatrix:
         if block_size is None:
             block_size = default_block_size(X.shape)
         m = cls.empty(X.shape, block_size, dtype, store, name)
-        for (i, j), tile in _tiles(X.astype(dtype, copy=False), m.block_size):
+        for (i, j), tile in split(X.astype(dtype, copy=False), m.block_size).items():
             m.put_tile(i, j, tile)
         return m
 
@@ -134,13 +134,6 @@ class BigMatrix:
     def __repr__(self) -> str:
         return (f"BigMatrix({self.name!r}, shape={self.shape}, block_size={self.block_size}, "
                 f"dtype={self.dtype}, grid={self.grid})")
-
-
-def _tiles(X: np.ndarray, bs: tuple[int, int]):
-    br, bc = bs
-    for i in range(-(-X.shape[0] // br) if X.shape[0] else 0):
-        for j in range(-(-X.shape[1] // bc) if X.shape[1] else 0):
-            yield (i, j), X[i * br:(i + 1) * br, j * bc:(j + 1) * bc]
 
 
 def default_block_size(shape) -> int:
