@@ -12,7 +12,8 @@ Per message (a task as JSON):
    idempotent and returns the ready children), enqueue them, acknowledge.
 2. Otherwise read the input tiles (concurrently), run the kernel, write each
    output tile (atomic puts), ``complete`` the task, enqueue the children it
-   made ready, acknowledge.  A crash anywhere here leaves the message to
+   made ready, acknowledge; then delete the scratch tiles it read whose readers
+   have all completed.  A crash anywhere here leaves the message to
    reappear when its lease expires; the re-run writes identical tiles.
 3. A kernel exception marks the job failed with the task, its source line and
    the traceback (the first failure wins), and the executor stops.
@@ -49,6 +50,7 @@ class Executor:
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
         self.bound, self.kernels, desc = load(state.job(job)["description"])
         self.prefixes = desc["prefixes"]
+        self.scratch = set(desc["scratch"])
         self.pool = ThreadPoolExecutor(io_threads)
         self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
         self.cache_tiles = cache_tiles
@@ -100,6 +102,7 @@ class Executor:
         if not ok:
             return False
         self._finish(task, key, msg)
+        self._free_consumed(task)
         self.tasks_run += 1
         return True
 
@@ -109,6 +112,24 @@ class Executor:
         if ready:
             with_retries(self.queue.send, ready, retry_on=TRANSIENT)
         with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT)
+
+    def _free_consumed(self, task: Task) -> None:
+        """Delete the scratch tiles this task read whose every reader has completed.
+
+        Safe against races and re-runs: a tile is deleted only when all its readers are
+        done, and a done task never reads its inputs again.
+        """
+        freed = 0
+        for m, idx in self.bound.reads(task):
+            if m not in self.scratch:
+                continue
+            if all(self.state.is_done(self.job, r.to_json()) for r in self.bound.readers_of(m, idx)):
+                k = tile_key(self.prefixes, m, idx)
+                with self._lock:
+                    self.cache.pop(k, None)
+                freed += self.store.delete(k)
+        if freed:
+            self.state.add_counters(self.job, {"tiles_freed": freed})
 
     # ------------------------------------------------------------------ one task
     def _execute(self, task: Task) -> bool:

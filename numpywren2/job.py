@@ -73,6 +73,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])
     j = Job(rt, job, bound, n_tasks, queue)
+    j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     if n_tasks:
         rt.launch_executors(job, workers or rt.workers, idle_timeout=idle_timeout, lease=lease)
     return j
@@ -83,6 +84,7 @@ class Job:
 
     def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
         self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
+        self.outputs: dict[str, BigMatrix] = {}
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
@@ -130,6 +132,11 @@ class Job:
                 raise TimeoutError(f"job {self.id}: {done}/{self.num_tasks} tasks after {timeout} s")
             time.sleep(poll)
 
+    def result(self, timeout: float | None = None) -> dict[str, BigMatrix]:
+        """Wait, then return the output matrices that were passed in, by parameter name."""
+        self.wait(timeout)
+        return dict(self.outputs)
+
     def _executors_alive(self) -> bool:
         return any(p.poll() is None and self.id in p.args for p in self.runtime._procs)
 
@@ -160,6 +167,7 @@ class Job:
         return {"tasks": int(c.get("completed", 0)), "num_tasks": self.num_tasks,
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
+                "tiles_freed": int(c.get("tiles_freed", 0)),
                 "wall_s": wall, "core_s": c.get("executor_s", 0.0), "executors": int(c.get("executors", 0)),
                 "status": rec["status"]}
 

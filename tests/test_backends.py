@@ -85,6 +85,11 @@ def test_overwrite_list_and_delete_prefix(store):
     store.put("job1/L/0/0", np.ones((2, 2)))
     assert np.array_equal(store.get("job1/L/0/0"), np.ones((2, 2)))
     assert store.exists("job1/L/2/1")
+    store.put("job1/L/2/10", np.ones(1))
+    assert store.delete("job1/L/2/1") and not store.delete("job1/L/2/1")
+    assert not store.exists("job1/L/2/1") and store.exists("job1/L/2/10")
+    store.put("job1/L/2/1", np.full((2, 2), 3))
+    store.delete("job1/L/2/10")
     assert store.list("job1/") == [f"job1/L/{i}/{j}" for i in range(3) for j in range(2)]
     assert store.list("job1/L/1/") == ["job1/L/1/0", "job1/L/1/1"]
     assert store.delete_prefix("job1/") == 6

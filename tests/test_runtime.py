@@ -45,18 +45,23 @@ def test_cholesky_upper_and_bigmatrix_input(rt):
     assert np.array_equal(A.numpy(), X)  # the input is untouched
 
 
-@pytest.mark.parametrize("m, k, n, block", [(128, 128, 128, 32), (97, 150, 61, 32), (50, 20, 70, 16)])
-def test_matmul(rt, m, k, n, block):
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("m, k, n, block, dtype", [(128, 128, 128, 32, np.float64), (97, 150, 61, 32, np.float64),
+                                                   (50, 20, 70, 16, np.float32)])
+def test_matmul(rt, m, k, n, block, dtype, workers):
     rng = np.random.default_rng(1)
-    A, B = rng.standard_normal((m, k)), rng.standard_normal((k, n))
-    C = npw.matmul(A, B, block_size=block).numpy()
-    assert np.linalg.norm(C - A @ B) / (np.linalg.norm(A) * np.linalg.norm(B)) <= 10 * k * np.finfo(float).eps
+    A, B = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    C = npw.matmul(A, B, block_size=block, workers=workers).numpy()
+    assert C.dtype == dtype
+    ref = A.astype(float) @ B.astype(float)
+    assert np.linalg.norm(C - ref) / (np.linalg.norm(A) * np.linalg.norm(B)) <= 10 * k * np.finfo(dtype).eps
 
 
+@pytest.mark.parametrize("workers", [1, 2, 4])
 @pytest.mark.parametrize("m, n, rows", [(400, 20, 50), (333, 17, 40), (64, 8, 64)])
-def test_tsqr(rt, m, n, rows):
+def test_tsqr(rt, m, n, rows, workers):
     A = np.random.default_rng(2).standard_normal((m, n))
-    Q, R = npw.tsqr(A, block_size=rows)
+    Q, R = npw.tsqr(A, block_size=rows, workers=workers)
     Qn, Rn = Q.numpy(), R.numpy()
     assert Qn.shape == (m, n) and Rn.shape == (n, n)
     assert np.linalg.norm(A - Qn @ Rn) / np.linalg.norm(A) <= 20 * m * np.finfo(float).eps
@@ -150,6 +155,18 @@ def test_bad_arguments_are_clear_errors(rt):
     with npw.runtime() as other:
         with pytest.raises(ValueError, match="belongs to the runtime it was created under"):
             npw.submit(npw.programs.cholesky, A=X, N=2, runtime=other)
+
+
+def test_scratch_tiles_are_freed_once_consumed_and_result(rt):
+    n, b = 160, 32
+    A = npw.BigMatrix.from_numpy(spd(n), b)
+    L = npw.BigMatrix.empty((n, n), b)
+    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=5)
+    assert job.result(timeout=120) == {"L": L}
+    d = npw.programs.cholesky.bind(N=5)
+    s_tiles = sum(1 for t in d.tasks() for m, _ in d.writes(t) if m == "S")
+    assert job.stats()["tiles_freed"] == s_tiles  # each S tile deleted by the executor of its reader
+    assert rt.store.list(f"{job.id}/") == []
 
 
 def test_default_embedded_runtime_out_of_the_box():

@@ -92,7 +92,7 @@ class TileStore(abc.ABC):
     - ``put`` is atomic: a concurrent ``get`` sees the old tile or the new one, never a part.
       Writing the same key twice with the same content is harmless (re-executed tasks do it).
     - ``get`` of a missing key raises ``TileNotFoundError``.
-    - ``delete_prefix`` removes every key starting with the prefix; missing keys are fine.
+    - ``delete`` removes one key, ``delete_prefix`` every key starting with the prefix; missing keys are fine.
     - ``list`` returns the keys under a prefix, sorted; ``exists`` is a cheap check.
     All methods may be called concurrently from many processes.
     """
@@ -108,6 +108,10 @@ class TileStore(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Delete one tile; returns False if it was not there."""
 
     @abc.abstractmethod
     def delete_prefix(self, prefix: str) -> int:

@@ -55,6 +55,13 @@ class LocalFileStore(TileStore):
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
     def delete_prefix(self, prefix: str) -> int:
         n = 0
         for key in self.list(prefix):
