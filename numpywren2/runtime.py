@@ -36,7 +36,11 @@ def open_state(url: str) -> StateStore:
     u = urlparse(url)
     if u.scheme == "sqlite":
         return SQLiteStateStore(u.path)
-    raise ValueError(f"unsupported state store URL {url!r} (supported here: sqlite://PATH)")
+    if u.scheme in ("redis", "rediss"):
+        from .backends.redis import RedisStateStore
+
+        return RedisStateStore(url)
+    raise ValueError(f"unsupported state store URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
 
 
 def open_queue(url: str, name: str) -> TaskQueue:
@@ -45,7 +49,11 @@ def open_queue(url: str, name: str) -> TaskQueue:
     if u.scheme == "sqlite":
         prefix = parse_qs(u.query).get("prefix", [""])[0]
         return SQLiteTaskQueue(u.path, prefix + name)
-    raise ValueError(f"unsupported queue URL {url!r} (supported here: sqlite://PATH)")
+    if u.scheme in ("redis", "rediss"):
+        from .backends.redis import RedisTaskQueue
+
+        return RedisTaskQueue(url, name)
+    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
 
 
 class Runtime:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+import uuid
 
 import numpy as np
 import pytest
 
 from numpywren2.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
+from numpywren2.backends.redis import RedisStateStore, RedisTaskQueue
 
 SPAWN = mp.get_context("spawn")
 
@@ -26,18 +28,29 @@ def make_store(kind: str, where: str):
 def make_queue(kind: str, where: str, name: str = "q"):
     if kind == "sqlite":
         return SQLiteTaskQueue(f"{where}/state.db", name)
+    if kind == "redis":
+        return RedisTaskQueue(where, name)
     raise ValueError(kind)
 
 
 def make_state(kind: str, where: str):
     if kind == "sqlite":
         return SQLiteStateStore(f"{where}/state.db")
+    if kind == "redis":
+        return RedisStateStore(where)
     raise ValueError(kind)
 
 
 STORES = ["file"]
-QUEUES = ["sqlite"]
-STATES = ["sqlite"]
+QUEUES = ["sqlite", "redis"]
+STATES = ["sqlite", "redis"]
+
+
+def location(request, kind: str, tmp_path) -> str:
+    """Where a backend of this kind keeps its data: a directory, or a server URL with a fresh key prefix."""
+    if kind == "redis":
+        return f"{request.getfixturevalue('redis_server').url}?prefix=t{uuid.uuid4().hex[:8]}:"
+    return str(tmp_path)
 
 
 # --------------------------------------------------------------------------- tile stores
@@ -132,8 +145,9 @@ def test_concurrent_processes_never_see_partial_tiles(store):
 
 @pytest.fixture(params=QUEUES)
 def queue(request, tmp_path):
-    q = make_queue(request.param, str(tmp_path))
-    q.kind, q.where = request.param, str(tmp_path)
+    where = location(request, request.param, tmp_path)
+    q = make_queue(request.param, where)
+    q.kind, q.where = request.param, where
     yield q
     q.close()
 
@@ -229,8 +243,9 @@ def test_concurrent_receivers_never_share_a_live_message(queue):
 
 @pytest.fixture(params=STATES)
 def state(request, tmp_path):
-    s = make_state(request.param, str(tmp_path))
-    s.kind, s.where = request.param, str(tmp_path)
+    where = location(request, request.param, tmp_path)
+    s = make_state(request.param, where)
+    s.kind, s.where = request.param, where
     yield s
     s.close()
 
@@ -332,3 +347,28 @@ def test_with_retries_backs_off_then_gives_up():
     with pytest.raises(TileNotFoundError):
         with_retries(not_there, base_delay=0.001)
     assert len(missing) == 1  # a missing tile is an answer, not retried
+
+
+def test_unreachable_redis_is_a_clear_error_not_a_hang():
+    from conftest import free_port
+
+    from numpywren2.backends import BackendError
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match=r"cannot reach Redis at 127\.0\.0\.1"):
+        RedisStateStore(url)
+    with pytest.raises(BackendError, match="is redis-server running"):
+        RedisTaskQueue(url, "q")
+    assert time.monotonic() - t0 < 15
+
+
+def test_redis_job_keys_expire_after_the_job_ends(redis_server):
+    s = RedisStateStore(f"{redis_server.url}?prefix=ttl{uuid.uuid4().hex[:6]}:", ttl=3600)
+    s.create_job("j", "{}")
+    s.complete("j", "a", [("b", 1)])
+    job_key = s._keys("j")[0]
+    assert s.client.ttl(job_key) == -1  # no expiry while running
+    s.set_status("j", "done")
+    assert 0 < s.client.ttl(job_key) <= 3600
+    assert all(0 < s.client.ttl(k) <= 3600 for k in s._keys("j"))

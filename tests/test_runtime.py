@@ -228,3 +228,23 @@ def test_executor_stops_after_idle_timeout(rt):
                     "--state", rt.urls["state"], "--job", "idle-job", "--idle-timeout", "1.0"], check=True, timeout=60)
     assert 1.0 <= time.monotonic() - t0 < 20
     assert rt.state.job("idle-job")["counters"]["executors"] == 1
+
+
+def test_cholesky_and_executor_kill_with_redis_queue_and_state(redis_server, tmp_path):
+    prefix = f"?prefix=e2e{os.getpid()}:"
+    with npw.runtime(store=f"file://{tmp_path}/tiles", queue=redis_server.url + prefix,
+                     state=redis_server.url + prefix, workers=2) as r:
+        X = spd(257)
+        L = npw.cholesky(X, block_size=64).numpy()
+        assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 257 * np.finfo(float).eps
+        N = 30
+        Z = npw.BigMatrix.empty((N, 1), (1, 1))
+        job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1)),
+                         Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, lease=1.0)
+        while job.completed() < 4:
+            time.sleep(0.02)
+        os.kill(next(p for p in r._procs if p.poll() is None).pid, signal.SIGKILL)
+        job.wait(timeout=120)
+        ys = 2 * np.arange(N, dtype=float)
+        assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
+        assert job.stats()["tasks"] == job.num_tasks

@@ -1,0 +1,248 @@
+"""Redis task queue and state store: every multi-key step is one Lua script.
+
+A Lua script runs atomically on the server (no other command interleaves), and
+it is the only way to make "check, then update several keys" one step without
+optimistic-locking retries.  Time comes from the server (``TIME``), so leases
+do not depend on the clocks of the hosts that run executors.
+
+Keys (``P`` is the key prefix from the URL, ``?prefix=``):
+
+queue ``Q``
+    ``P q:Q:ready``   sorted set: message id, score = priority·2^40 + sequence
+    ``P q:Q:leased``  sorted set: message id, score = lease deadline (server time, seconds)
+    ``P q:Q:body``    hash: id -> body;  ``P q:Q:score`` hash: id -> ready score
+    ``P q:Q:receipt`` hash: id -> token of the live lease;  ``P q:Q:seq`` counter
+job ``J``
+    ``P job:J`` hash (status, description, error); ``P counters:J`` hash of floats;
+    ``P done:J`` set of completed tasks; ``P edges:J`` hash: child -> done parents.
+    When a job leaves "running" its keys expire after ``ttl`` seconds (default 7 days).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import redis
+
+from .base import BackendError, Message, StateStore, TaskQueue
+
+
+def connect(url: str) -> tuple[redis.Redis, str]:
+    """A client for ``redis://[:password@]host:port/db?prefix=...`` (or ``rediss://``), checked with PING."""
+    u = urlparse(url)
+    prefix = parse_qs(u.query).get("prefix", ["npw:"])[0]
+    clean = u._replace(query="").geturl()
+    client = redis.Redis.from_url(clean, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        raise BackendError(f"cannot reach Redis at {u.hostname}:{u.port or 6379} ({e}); "
+                           "is redis-server running and the URL right?") from e
+    return client, prefix
+
+
+_SEND = """
+-- KEYS: ready, body, score, seq.  ARGV: priority, body...
+local base = tonumber(ARGV[1]) * 1099511627776
+for i = 2, #ARGV do
+  local id = redis.call('INCR', KEYS[4])
+  redis.call('HSET', KEYS[2], id, ARGV[i])
+  redis.call('HSET', KEYS[3], id, base + id)
+  redis.call('ZADD', KEYS[1], base + id, id)
+end
+return #ARGV - 1
+"""
+
+_RECEIVE = """
+-- KEYS: ready, leased, body, score, receipt.  ARGV: n, lease seconds, token...
+-- Expired leases go back to the ready set first, then up to n messages are leased.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[5], id)
+  redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[4], id), id)
+end
+local got = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
+local out = {}
+for i = 1, #got, 2 do
+  local id = got[i]
+  local token = ARGV[2 + (i + 1) / 2]
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+  redis.call('HSET', KEYS[5], id, token)
+  table.insert(out, redis.call('HGET', KEYS[3], id))
+  table.insert(out, id .. ':' .. token)
+end
+return out
+"""
+
+_RENEW = """
+-- KEYS: leased, receipt.  ARGV: id, token, lease seconds.  Only a live lease with this token.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not deadline or tonumber(deadline) <= now or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+_ACK = """
+-- KEYS: leased, receipt, body, score.  ARGV: id, token.  Only a live lease with this token.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not deadline or tonumber(deadline) <= now or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"""
+
+
+class RedisTaskQueue(TaskQueue):
+    def __init__(self, url: str, name: str):
+        self.client, prefix = connect(url)
+        self.url = url
+        self.name = name
+        k = f"{prefix}q:{name}:"
+        self.k_ready, self.k_leased, self.k_body = k + "ready", k + "leased", k + "body"
+        self.k_score, self.k_receipt, self.k_seq = k + "score", k + "receipt", k + "seq"
+        self._send = self.client.register_script(_SEND)
+        self._receive = self.client.register_script(_RECEIVE)
+        self._renew = self.client.register_script(_RENEW)
+        self._ack = self.client.register_script(_ACK)
+
+    def send(self, bodies: list[str], priority: int = 0) -> None:
+        for i in range(0, len(bodies), 1000):  # bounded script arguments
+            self._send(keys=[self.k_ready, self.k_body, self.k_score, self.k_seq],
+                       args=[int(priority), *bodies[i:i + 1000]])
+
+    def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
+        deadline = time.monotonic() + wait
+        delay = 0.002
+        while True:
+            tokens = [uuid.uuid4().hex for _ in range(n)]
+            flat = self._receive(keys=[self.k_ready, self.k_leased, self.k_body, self.k_score, self.k_receipt],
+                                 args=[n, float(lease), *tokens])
+            if flat or time.monotonic() >= deadline:
+                return [Message(flat[i].decode(), flat[i + 1].decode()) for i in range(0, len(flat), 2)]
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.1)
+
+    def renew(self, receipt: str, lease: float) -> bool:
+        mid, token = receipt.split(":", 1)
+        return self._renew(keys=[self.k_leased, self.k_receipt], args=[mid, token, float(lease)]) == 1
+
+    def ack(self, receipt: str) -> bool:
+        mid, token = receipt.split(":", 1)
+        return self._ack(keys=[self.k_leased, self.k_receipt, self.k_body, self.k_score], args=[mid, token]) == 1
+
+    def depth(self) -> int:
+        with self.client.pipeline(transaction=True) as p:
+            p.zcard(self.k_ready)
+            p.zcard(self.k_leased)
+            a, b = p.execute()
+        return int(a) + int(b)
+
+    def purge(self) -> None:
+        self.client.delete(self.k_ready, self.k_leased, self.k_body, self.k_score, self.k_receipt, self.k_seq)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_CREATE = """
+-- KEYS: job.  ARGV: description.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'description', ARGV[1])
+return 1
+"""
+
+_SET_STATUS = """
+-- KEYS: job, counters, done, edges.  ARGV: status, error, ttl.  The first terminal status wins.
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3])) end
+return 1
+"""
+
+_COMPLETE = """
+-- KEYS: done, counters, edges.  ARGV: task, then child, in-degree pairs.
+-- Marking done and counting the edges happen together, once; readiness is answered every time.
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBYFLOAT', KEYS[2], 'completed', 1)
+  for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+end
+local ready = {}
+for i = 2, #ARGV, 2 do
+  local c = redis.call('HGET', KEYS[3], ARGV[i])
+  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then table.insert(ready, ARGV[i]) end
+end
+return ready
+"""
+
+
+class RedisStateStore(StateStore):
+    def __init__(self, url: str, ttl: int = 7 * 24 * 3600):
+        self.client, self.prefix = connect(url)
+        self.url = url
+        self.ttl = ttl
+        self._create = self.client.register_script(_CREATE)
+        self._set_status = self.client.register_script(_SET_STATUS)
+        self._complete = self.client.register_script(_COMPLETE)
+
+    def _keys(self, job: str) -> list[str]:
+        p = self.prefix
+        return [f"{p}job:{job}", f"{p}counters:{job}", f"{p}done:{job}", f"{p}edges:{job}"]
+
+    def create_job(self, job: str, description: str) -> None:
+        if not self._create(keys=self._keys(job)[:1], args=[description]):
+            raise ValueError(f"job {job!r} already exists")
+
+    def job(self, job: str) -> dict:
+        k = self._keys(job)
+        with self.client.pipeline(transaction=True) as p:
+            p.hgetall(k[0])
+            p.hgetall(k[1])
+            rec, counters = p.execute()
+        if not rec:
+            raise KeyError(f"no job {job!r}")
+        rec = {a.decode(): b.decode() for a, b in rec.items()}
+        return {"status": rec["status"], "description": rec["description"], "error": rec.get("error") or None,
+                "counters": {a.decode(): float(b) for a, b in counters.items()}}
+
+    def set_status(self, job: str, status: str, error: str | None = None) -> bool:
+        return self._set_status(keys=self._keys(job), args=[status, error or "", self.ttl]) == 1
+
+    def add_counters(self, job: str, deltas: dict[str, float]) -> None:
+        if not deltas:
+            return
+        key = self._keys(job)[1]
+        with self.client.pipeline(transaction=True) as p:
+            for name, v in deltas.items():
+                p.hincrbyfloat(key, name, float(v))
+            p.execute()
+
+    def complete(self, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
+        k = self._keys(job)
+        args = [task]
+        for c, d in children:
+            args += [c, int(d)]
+        return [r.decode() for r in self._complete(keys=[k[2], k[1], k[3]], args=args)]
+
+    def is_done(self, job: str, task: str) -> bool:
+        return bool(self.client.sismember(self._keys(job)[2], task))
+
+    def delete_job(self, job: str) -> None:
+        self.client.delete(*self._keys(job))
+
+    def close(self) -> None:
+        self.client.close()
