@@ -157,7 +157,7 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
-        self.queue.purge()
+        self.queue.delete()
         self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
 
     def stats(self) -> dict:

@@ -29,7 +29,11 @@ def open_store(url: str) -> TileStore:
     u = urlparse(url)
     if u.scheme == "file":
         return LocalFileStore(u.path)
-    raise ValueError(f"unsupported tile store URL {url!r} (supported here: file://PATH)")
+    if u.scheme == "s3":
+        from .backends.aws import S3TileStore
+
+        return S3TileStore(url)
+    raise ValueError(f"unsupported tile store URL {url!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
 
 
 def open_state(url: str) -> StateStore:
@@ -53,7 +57,11 @@ def open_queue(url: str, name: str) -> TaskQueue:
         from .backends.redis import RedisTaskQueue
 
         return RedisTaskQueue(url, name)
-    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
+    if u.scheme == "sqs":
+        from .backends.aws import SQSTaskQueue
+
+        return SQSTaskQueue(url, name)
+    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
 
 
 class Runtime:

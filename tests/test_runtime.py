@@ -248,3 +248,38 @@ def test_cholesky_and_executor_kill_with_redis_queue_and_state(redis_server, tmp
         ys = 2 * np.arange(N, dtype=float)
         assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
         assert job.stats()["tasks"] == job.num_tasks
+
+
+@pytest.mark.parametrize("queue_kind", ["sqs", "redis"])
+def test_cloud_backends_end_to_end(redis_server, moto_server, queue_kind):
+    """Tiles in S3, tasks in SQS or Redis, state in Redis, executors started as `python -m executor`."""
+    tag = f"{queue_kind}{os.getpid()}{int(time.time() * 1000) % 100000}"
+    store = f"s3://npw-e2e-{tag}/jobs?endpoint_url={moto_server.endpoint}&create=1"
+    queue = (f"sqs://?endpoint_url={moto_server.endpoint}&prefix={tag}-" if queue_kind == "sqs"
+             else f"{redis_server.url}?prefix={tag}:")
+    with npw.runtime(store=store, queue=queue, state=f"{redis_server.url}?prefix={tag}:", workers=2) as r:
+        X = spd(200)
+        L = npw.cholesky(X, block_size=64).numpy()
+        assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 200 * np.finfo(float).eps
+        rng = np.random.default_rng(5)
+        A, B = rng.standard_normal((90, 70)), rng.standard_normal((70, 50))
+        C = npw.matmul(A, B, block_size=32).numpy()
+        assert np.allclose(C, A @ B)
+        assert any(k.endswith("/meta") for k in r.store.list())  # the matrices really live in S3
+
+
+def test_unreachable_servers_fail_fast_at_runtime(tmp_path):
+    from conftest import free_port
+
+    from numpywren2.backends import BackendError
+
+    port = free_port()
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match="cannot reach Redis"):
+        with npw.runtime(store=f"file://{tmp_path}/tiles", queue=f"redis://127.0.0.1:{port}/0",
+                         state=f"redis://127.0.0.1:{port}/0"):
+            pass
+    with pytest.raises(BackendError, match="cannot reach S3"):
+        npw.runtime(store=f"s3://b?endpoint_url=http://127.0.0.1:{port}&retries=1", queue=f"sqlite://{tmp_path}/x.db",
+                    state=f"sqlite://{tmp_path}/x.db").__enter__()
+    assert time.monotonic() - t0 < 30

@@ -169,7 +169,16 @@ class TaskQueue(abc.ABC):
 
     @abc.abstractmethod
     def purge(self) -> None:
-        """Delete every message (used when a job ends)."""
+        """Delete every message."""
+
+    def delete(self) -> None:
+        """Remove the queue itself when its job ends (default: purge it)."""
+        self.purge()
+
+    # Whether ack/renew with an expired receipt is refused (SQS cannot promise it).
+    strict_leases = True
+    # Whether receive honours priority, then FIFO (SQS standard queues do neither).
+    ordered = True
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

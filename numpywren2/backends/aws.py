@@ -1,0 +1,190 @@
+"""S3 tile store and SQS task queue (boto3), for AWS or any S3/SQS-compatible endpoint.
+
+URLs::
+
+    s3://BUCKET/PREFIX?endpoint_url=http://127.0.0.1:5000&region=us-east-1&create=1&sse=AES256
+    sqs://?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=npw-
+
+Retries: botocore's "standard" retry mode retries throttling, 5xx and
+connection errors with exponential backoff, up to ``retries`` attempts
+(``?retries=``, default 8); the executor adds its own bounded retries on top.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import numpy as np
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .base import BackendError, Message, TaskQueue, TileNotFoundError, TileStore, decode_tile, encode_tile
+
+MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
+
+
+def _options(url: str) -> tuple:
+    u = urlparse(url)
+    q = {k: v[0] for k, v in parse_qs(u.query).items()}
+    cfg = Config(retries={"max_attempts": int(q.get("retries", 8)), "mode": "standard"},
+                 max_pool_connections=int(q.get("pool", 32)), connect_timeout=float(q.get("connect_timeout", 5)),
+                 read_timeout=float(q.get("read_timeout", 60)))
+    kw = {"config": cfg, "region_name": q.get("region", "us-east-1")}
+    if "endpoint_url" in q:
+        kw["endpoint_url"] = q["endpoint_url"]
+    return u, q, kw
+
+
+class S3TileStore(TileStore):
+    def __init__(self, url: str):
+        u, q, kw = _options(url)
+        self.url = url
+        self.bucket = u.netloc
+        self.prefix = u.path.strip("/")
+        self.sse = q.get("sse")
+        self.client = boto3.client("s3", **kw)
+        self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchBucket") and q.get("create") in ("1", "true", "yes"):
+                args = {"Bucket": self.bucket}
+                if kw["region_name"] != "us-east-1":
+                    args["CreateBucketConfiguration"] = {"LocationConstraint": kw["region_name"]}
+                self.client.create_bucket(**args)
+            else:
+                raise BackendError(
+                    f"S3 bucket {self.bucket!r} is not usable ({code}); add ?create=1 to create it") from e
+        except BotoCoreError as e:
+            raise BackendError(f"cannot reach S3 at {kw.get('endpoint_url', 'AWS')}: {e}") from e
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def get(self, key: str) -> np.ndarray:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise TileNotFoundError(key) from None
+            raise
+        body = obj["Body"]
+        buf = bytearray(obj["ContentLength"])
+        view, off = memoryview(buf), 0
+        while off < len(buf):
+            chunk = body.read(min(len(buf) - off, 8 * 2**20))
+            if not chunk:
+                raise BackendError(f"short read of {key}: {off} of {len(buf)} bytes")
+            view[off:off + len(chunk)] = chunk
+            off += len(chunk)
+        return decode_tile(buf)
+
+    def put(self, key: str, tile: np.ndarray) -> int:
+        data = b"".join(bytes(p) for p in encode_tile(tile))
+        extra = {"ServerSideEncryption": self.sse} if self.sse else {}
+        if len(data) >= MULTIPART_BYTES:
+            self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
+                                       Config=self.transfer)
+        else:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        return len(data)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def delete(self, key: str) -> bool:
+        existed = self.exists(key)
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        return existed
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for i in range(0, len(keys), 1000):
+            self.client.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": self._key(k)} for k in keys[i:i + 1000]], "Quiet": True})
+        return len(keys)
+
+    def list(self, prefix: str = "") -> list[str]:
+        full = self._key(prefix) if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            out += [o["Key"][strip:] for o in page.get("Contents", [])]
+        return sorted(out)
+
+
+class SQSTaskQueue(TaskQueue):
+    """One SQS queue per job, created on first use and deleted when the job ends.
+
+    SQS has no priorities and no order (``send``'s priority is ignored) and cannot refuse an
+    acknowledgement made with an expired receipt handle, so ``strict_leases`` is
+    False; the protocol does not depend on either (re-running a task is safe).
+    Messages hold task ids only, far below SQS's 256 KB limit.
+    """
+
+    strict_leases = False
+    ordered = False
+
+    def __init__(self, url: str, name: str):
+        _, q, kw = _options(url)
+        self.url = url
+        self.client = boto3.client("sqs", **kw)
+        self.name = re.sub(r"[^A-Za-z0-9_-]", "-", q.get("prefix", "npw-") + name)[:80]
+        try:
+            self.queue_url = self.client.create_queue(QueueName=self.name)["QueueUrl"]
+        except (BotoCoreError, ClientError) as e:
+            raise BackendError(f"cannot create SQS queue {self.name} at {kw.get('endpoint_url', 'AWS')}: {e}") from e
+
+    def send(self, bodies: list[str], priority: int = 0) -> None:
+        for i in range(0, len(bodies), 10):
+            entries = [{"Id": str(k), "MessageBody": b} for k, b in enumerate(bodies[i:i + 10])]
+            resp = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if resp.get("Failed"):
+                raise BackendError(f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0]}")
+
+    def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
+        resp = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max(1, min(n, 10)),
+                                           VisibilityTimeout=max(1, math.ceil(lease)),
+                                           WaitTimeSeconds=min(20, max(0, math.ceil(wait))))
+        return [Message(m["Body"], m["ReceiptHandle"]) for m in resp.get("Messages", [])]
+
+    def renew(self, receipt: str, lease: float) -> bool:
+        try:
+            self.client.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
+                                                  VisibilityTimeout=max(1, math.ceil(lease)))
+            return True
+        except ClientError:
+            return False
+
+    def ack(self, receipt: str) -> bool:
+        try:
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+            return True
+        except ClientError:
+            return False
+
+    def depth(self) -> int:
+        a = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    def purge(self) -> None:
+        self.client.purge_queue(QueueUrl=self.queue_url)
+
+    def delete(self) -> None:
+        try:
+            self.client.delete_queue(QueueUrl=self.queue_url)
+        except ClientError:
+            pass
