@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import json
-import sqlite3
 import threading
 import time
 import traceback
@@ -35,11 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lambdapack import Task
-from numpywren2.backends import StateStore, TaskQueue, TileStore, with_retries
+from numpywren2.backends import TRANSIENT_ERRORS, StateStore, TaskQueue, TileStore, with_retries
 from numpywren2.jobspec import load, tile_key
-
-# errors worth retrying: I/O hiccups and a database busy beyond its own timeout
-TRANSIENT = (OSError, TimeoutError, sqlite3.OperationalError)
 
 
 class Executor:
@@ -69,7 +65,10 @@ class Executor:
             while True:
                 if self.time_limit is not None and time.monotonic() - start > self.time_limit:
                     break
-                if self.state.job(self.job)["status"] != "running":
+                try:
+                    if with_retries(self.state.job, self.job)["status"] != "running":
+                        break
+                except KeyError:  # the job record is gone (deleted, or a state server lost it)
                     break
                 msgs = self.queue.receive(1, lease=self.lease, wait=0.5)
                 if not msgs:
@@ -108,10 +107,10 @@ class Executor:
 
     def _finish(self, task: Task, key: str, msg) -> None:
         children = [(c.to_json(), self.bound.in_degree(c)) for c in self.bound.children(task)]
-        ready = with_retries(self.state.complete, self.job, key, children, retry_on=TRANSIENT)
+        ready = with_retries(self.state.complete, self.job, key, children, retry_on=TRANSIENT_ERRORS)
         if ready:
-            with_retries(self.queue.send, ready, retry_on=TRANSIENT)
-        with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT)
+            with_retries(self.queue.send, ready, retry_on=TRANSIENT_ERRORS)
+        with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT_ERRORS)
 
     def _free_consumed(self, task: Task) -> None:
         """Delete the scratch tiles this task read whose every reader has completed.
@@ -156,7 +155,7 @@ class Executor:
         written = 0
         for (m, idx), value in zip(outs, results):
             k = tile_key(self.prefixes, m, idx)
-            written += with_retries(self.store.put, k, np.asarray(value), retry_on=TRANSIENT)
+            written += with_retries(self.store.put, k, np.asarray(value), retry_on=TRANSIENT_ERRORS)
             self._remember(k, value)
         t3 = time.perf_counter()
         read_bytes = sum(t.nbytes for t in tiles.values())
@@ -169,7 +168,7 @@ class Executor:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return self.cache[key]
-        tile = with_retries(self.store.get, key, retry_on=TRANSIENT)
+        tile = with_retries(self.store.get, key, retry_on=TRANSIENT_ERRORS)
         self._remember(key, tile)
         return tile
 

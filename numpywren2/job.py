@@ -17,6 +17,7 @@ import numpy as np
 
 import lambdapack as lp
 
+from .backends import with_retries
 from .jobspec import encode_kernels
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
@@ -89,21 +90,30 @@ class Job:
         self.finished: float | None = None
         self._cleaned = False
 
+    def _record(self) -> dict:
+        """The job record, riding out brief outages; a lost record is a clear error."""
+        try:
+            return with_retries(self.runtime.state.job, self.id, attempts=8, max_delay=4.0)
+        except KeyError:
+            raise JobFailedError(
+                f"the state store {self.runtime.state.url} has lost job {self.id} (was the server restarted "
+                "without persistence?); its result cannot be trusted, submit it again") from None
+
     def status(self) -> str:
-        rec = self.runtime.state.job(self.id)
+        rec = self._record()
         if rec["status"] == "running" and rec["counters"].get("completed", 0) >= self.num_tasks:
             return "done"
         return rec["status"]
 
     def completed(self) -> int:
-        return int(self.runtime.state.job(self.id)["counters"].get("completed", 0))
+        return int(self._record()["counters"].get("completed", 0))
 
     def wait(self, timeout: float | None = None, progress: bool = False, poll: float = 0.05) -> Job:
         """Block until the job is done; raise if it failed, was cancelled, or cannot finish."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_print = 0.0
         while True:
-            rec = self.runtime.state.job(self.id)
+            rec = self._record()
             done = int(rec["counters"].get("completed", 0))
             if progress and time.monotonic() - last_print > 0.5:
                 self._print_progress(done)

@@ -19,6 +19,13 @@ def spd(n: int, dtype=np.float64, seed: int = 0) -> np.ndarray:
     return (g @ g.T / n + np.eye(n)).astype(dtype)
 
 
+def wait_for_progress(job, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while job.completed() < n:
+        assert time.monotonic() < deadline, f"job made no progress: {job.stats()}"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def rt():
     with npw.runtime(workers=2) as r:
@@ -118,8 +125,7 @@ def test_killing_an_executor_mid_job_still_completes(rt):
     Y = npw.BigMatrix.empty((N, 1), (1, 1))
     Z = npw.BigMatrix.empty((N, 1), (1, 1))
     job = npw.submit(user_program(), X=X, Y=Y, Z=Z, N=N, workers=2, lease=1.0)
-    while job.completed() < 5:
-        time.sleep(0.02)
+    wait_for_progress(job, 5)
     victim = next(p for p in rt._procs if p.poll() is None)
     os.kill(victim.pid, signal.SIGKILL)
     job.wait(timeout=120)
@@ -241,8 +247,7 @@ def test_cholesky_and_executor_kill_with_redis_queue_and_state(redis_server, tmp
         Z = npw.BigMatrix.empty((N, 1), (1, 1))
         job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1)),
                          Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, lease=1.0)
-        while job.completed() < 4:
-            time.sleep(0.02)
+        wait_for_progress(job, 4)
         os.kill(next(p for p in r._procs if p.poll() is None).pid, signal.SIGKILL)
         job.wait(timeout=120)
         ys = 2 * np.arange(N, dtype=float)
@@ -283,3 +288,44 @@ def test_unreachable_servers_fail_fast_at_runtime(tmp_path):
         npw.runtime(store=f"s3://b?endpoint_url=http://127.0.0.1:{port}&retries=1", queue=f"sqlite://{tmp_path}/x.db",
                     state=f"sqlite://{tmp_path}/x.db").__enter__()
     assert time.monotonic() - t0 < 30
+
+
+def test_redis_restart_without_persistence_is_reported(tmp_path):
+    from conftest import RedisServer
+
+    server = RedisServer(tmp_path)
+    try:
+        with npw.runtime(store=f"file://{tmp_path}/tiles", queue=server.url, state=server.url, workers=2):
+            N = 80
+            job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1)),
+                             Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N)
+            wait_for_progress(job, 3)
+            server.stop()
+            restarted = _restart_redis_on(server.port, tmp_path)  # same address, empty: the job state is gone
+            try:
+                with pytest.raises(npw.JobFailedError, match="has lost job"):
+                    job.wait(timeout=60)
+            finally:
+                restarted.terminate()
+                restarted.wait(timeout=10)
+    finally:
+        server.stop()
+
+
+def _restart_redis_on(port: int, workdir):
+    import shutil
+    import socket
+    import subprocess
+
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not restart")

@@ -22,8 +22,22 @@ class BackendError(RuntimeError):
     """A storage, queue or state operation failed for good (after retries)."""
 
 
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    import redis
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    return (OSError, TimeoutError, sqlite3.OperationalError, redis.ConnectionError, redis.TimeoutError,
+            BotoConnectionError)
+
+
+# Errors worth retrying: I/O hiccups, a database busy past its own timeout, a dropped connection.
+TRANSIENT_ERRORS = _transient_errors()
+
+
 def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
-                 retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError)):
+                 retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS):
     """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff (and jitter).
 
     ``TileNotFoundError`` is never retried: a missing tile is an answer, not a glitch.
