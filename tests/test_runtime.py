@@ -329,3 +329,33 @@ def _restart_redis_on(port: int, workdir):
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("redis-server did not restart")
+
+
+def test_lambda_handler_runs_an_executor_within_the_remaining_time(rt):
+    from executor.lambda_handler import handler
+
+    class Context:  # the two things the handler uses from AWS's context object
+        def __init__(self, seconds):
+            self.deadline = time.monotonic() + seconds
+
+        def get_remaining_time_in_millis(self):
+            return int((self.deadline - time.monotonic()) * 1000)
+
+    N = 4
+    X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
+    Z = npw.BigMatrix.empty((N, 1), (1, 1))
+    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=1)
+    for p in rt._procs:  # this job is run by the handler alone
+        p.kill()
+        p.wait()
+    t0 = time.monotonic()
+    out = handler({**rt.urls, "job": job.id, "idle_timeout": 0.5}, Context(60))
+    assert out["tasks"] == job.num_tasks and time.monotonic() - t0 < 30
+    assert np.allclose(Z.numpy()[:, 0], np.cumsum(np.full(N, 2.0)) + 2.0)
+    # with almost no time left it stops before taking work
+    job2 = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)),
+                      N=N, workers=1)
+    for p in rt._procs:
+        p.kill()
+        p.wait()
+    assert handler({**rt.urls, "job": job2.id}, Context(0.001))["tasks"] == 0
