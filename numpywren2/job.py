@@ -75,8 +75,9 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     queue.send([t.to_json() for t in bound.starters()])
     j = Job(rt, job, bound, n_tasks, queue)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
-    if n_tasks:
-        rt.launch_executors(job, workers or rt.workers, idle_timeout=idle_timeout, lease=lease)
+    n_local = rt.workers if workers is None else workers
+    if n_tasks and n_local > 0:
+        j.local_executors = rt.launch_executors(job, n_local, idle_timeout=idle_timeout, lease=lease)
     return j
 
 
@@ -86,6 +87,7 @@ class Job:
     def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
         self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
         self.outputs: dict[str, BigMatrix] = {}
+        self.local_executors: list = []  # processes started for this job on this machine
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
@@ -130,7 +132,7 @@ class Job:
                     self._print_progress(done, final=True)
                 self._end()
                 return self
-            if not self._executors_alive():
+            if self.local_executors and not self._executors_alive():
                 # the last executor may have finished just now: look once more before giving up
                 if self.completed() >= self.num_tasks:
                     continue
@@ -148,7 +150,7 @@ class Job:
         return dict(self.outputs)
 
     def _executors_alive(self) -> bool:
-        return any(p.poll() is None and self.id in p.args for p in self.runtime._procs)
+        return any(p.poll() is None for p in self.local_executors)
 
     def _print_progress(self, done: int, final: bool = False) -> None:
         el = time.time() - self.started

@@ -72,7 +72,8 @@ class Runtime:
     store, queue, state : str, optional
         Backend URLs. All omitted: an embedded runtime in a temporary directory.
     workers : int, optional
-        Executors started per job (default: the number of CPU cores).
+        Executor processes started on this machine per job (default: the number of CPU
+        cores). 0 starts none: executors run elsewhere (``python -m executor``, Lambda).
     """
 
     def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
@@ -90,7 +91,7 @@ class Runtime:
         self.urls = {"store": store, "queue": queue, "state": state}
         self.store = open_store(store)
         self.state = open_state(state)
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         self.closed = False

@@ -139,7 +139,7 @@ def test_wait_reports_when_no_executor_is_left(rt):
     X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
     job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)),
                      Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N, workers=1)
-    for p in rt._procs:
+    for p in job.local_executors:
         p.kill()
     with pytest.raises(npw.JobFailedError, match="no executor is alive"):
         job.wait(timeout=60)
@@ -214,8 +214,7 @@ def test_progress_cancel_and_idle_executors(rt, capsys):
     assert slow.status() == "cancelled"
     with pytest.raises(npw.JobFailedError, match="cancelled"):
         slow.wait(timeout=30)
-    procs = [p for p in rt._procs if slow.id in p.args]
-    for p in procs:
+    for p in slow.local_executors:
         assert p.wait(timeout=30) == 0  # executors notice and stop by themselves
 
 
@@ -344,18 +343,13 @@ def test_lambda_handler_runs_an_executor_within_the_remaining_time(rt):
     N = 4
     X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
     Z = npw.BigMatrix.empty((N, 1), (1, 1))
-    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=1)
-    for p in rt._procs:  # this job is run by the handler alone
-        p.kill()
-        p.wait()
+    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=0)
+    assert job.local_executors == []  # this job is run by the handler alone
     t0 = time.monotonic()
     out = handler({**rt.urls, "job": job.id, "idle_timeout": 0.5}, Context(60))
     assert out["tasks"] == job.num_tasks and time.monotonic() - t0 < 30
     assert np.allclose(Z.numpy()[:, 0], np.cumsum(np.full(N, 2.0)) + 2.0)
     # with almost no time left it stops before taking work
     job2 = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)),
-                      N=N, workers=1)
-    for p in rt._procs:
-        p.kill()
-        p.wait()
+                      N=N, workers=0)
     assert handler({**rt.urls, "job": job2.id}, Context(0.001))["tasks"] == 0
