@@ -270,6 +270,17 @@ def test_cloud_backends_end_to_end(redis_server, moto_server, queue_kind):
         C = npw.matmul(A, B, block_size=32).numpy()
         assert np.allclose(C, A @ B)
         assert any(k.endswith("/meta") for k in r.store.list())  # the matrices really live in S3
+        # an executor killed mid-job: its leased task reappears and the job completes correctly
+        N = 16
+        Z = npw.BigMatrix.empty((N, 1), (1, 1))
+        job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1)),
+                         Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, lease=1.0)
+        wait_for_progress(job, 3)
+        os.kill(next(p for p in job.local_executors if p.poll() is None).pid, signal.SIGKILL)
+        job.wait(timeout=120)
+        ys = 2 * np.arange(N, dtype=float)
+        assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
+        assert job.stats()["tasks"] == job.num_tasks
 
 
 def test_unreachable_servers_fail_fast_at_runtime(tmp_path):
