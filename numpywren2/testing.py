@@ -60,7 +60,10 @@ class MotoServer:
     """moto's S3/SQS HTTP server on a free loopback port (reached through boto3 over HTTP)."""
 
     def __init__(self):
-        exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+        beside = Path(sys.executable).with_name("moto_server")  # the one installed with this Python's packages
+        exe = str(beside) if beside.exists() else shutil.which("moto_server")
+        if exe is None:
+            raise RuntimeError("moto_server is not installed: pip install 'moto[server]' (part of the test extra)")
         self.port = free_port()
         self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -119,16 +119,15 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
             delay = min(delay * 2, 0.1)
 
     def _receive_once(self, n: int, lease: float) -> list[Message]:
+        # One statement claims the messages: atomic on its own, whatever else runs.
         now = time.time()
-        with self._tx() as c:
-            rows = c.execute("SELECT id, body FROM queue WHERE queue = ? AND visible_at <= ? "
-                             "ORDER BY priority, id LIMIT ?", (self.name, now, n)).fetchall()
-            out = []
-            for rid, body in rows:
-                receipt = f"{rid}:{uuid.uuid4().hex}"
-                c.execute("UPDATE queue SET visible_at = ?, receipt = ? WHERE id = ?", (now + lease, receipt, rid))
-                out.append(Message(body, receipt))
-        return out
+        token = uuid.uuid4().hex
+        rows = self._conn().execute(
+            "UPDATE queue SET visible_at = ?, receipt = id || ':' || ? WHERE id IN "
+            "(SELECT id FROM queue WHERE queue = ? AND visible_at <= ? ORDER BY priority, id LIMIT ?) "
+            "RETURNING priority, id, body, receipt", (now + lease, token, self.name, now, n)).fetchall()
+        rows.sort()  # RETURNING gives no order: restore (priority, FIFO)
+        return [Message(body, receipt) for _, _, body, receipt in rows]
 
     def renew(self, receipt: str, lease: float) -> bool:
         now = time.time()
