@@ -128,9 +128,11 @@ class S3TileStore(TileStore):
 class SQSTaskQueue(TaskQueue):
     """One SQS queue per job, created on first use and deleted when the job ends.
 
-    SQS has no priorities and no order (``send``'s priority is ignored) and cannot refuse an
-    acknowledgement made with an expired receipt handle, so ``strict_leases`` is
-    False; the protocol does not depend on either (re-running a task is safe).
+    SQS has no priorities and no order (``send``'s priority is ignored), delivers
+    at least once (a message may occasionally reach two receivers), and cannot
+    refuse an acknowledgement made with an expired receipt handle, so
+    ``strict_leases`` is False; the protocol depends on none of these (a duplicate
+    finds its task done, and re-running a task is safe).
     Messages hold task ids only, far below SQS's 256 KB limit.
     """
 

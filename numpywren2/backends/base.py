@@ -189,7 +189,8 @@ class TaskQueue(abc.ABC):
         """Remove the queue itself when its job ends (default: purge it)."""
         self.purge()
 
-    # Whether ack/renew with an expired receipt is refused (SQS cannot promise it).
+    # Whether a live lease is exclusive and ack/renew with an expired receipt is refused
+    # (SQS, which delivers at least once, cannot promise either).
     strict_leases = True
     # Whether receive honours priority, then FIFO (SQS standard queues do neither).
     ordered = True
