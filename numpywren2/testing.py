@@ -19,73 +19,72 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class RedisServer:
-    """A redis-server on a free loopback port, no persistence, in a temporary directory."""
+class LoopbackServer:
+    """A server process on 127.0.0.1:``port``, started and waited for until it accepts connections."""
 
-    def __init__(self, workdir):
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not installed; run `make test` (as root it installs it) "
-                               "or `apt-get install -y redis-server`")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
+    name = "server"
+    start_timeout = 30.0
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("redis-server exited at start") from None
+                    raise RuntimeError(f"{self.name} exited at start") from None
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("redis-server did not start within 20 s")
+        raise RuntimeError(f"{self.name} did not start within {self.start_timeout:.0f} s")
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class RedisServer(LoopbackServer):
+    """A redis-server with no persistence, working in ``workdir`` (on a free port unless ``port`` is given)."""
+
+    name = "redis-server"
+
+    def __init__(self, workdir, port: int | None = None):
+        self.workdir = str(workdir)
+        super().__init__(port)
+
+    def command(self) -> list[str]:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed; run `make test` (as root it installs it) "
+                               "or `apt-get install -y redis-server`")
+        return [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.workdir, "--protected-mode", "yes"]
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
+class MotoServer(LoopbackServer):
+    """moto's S3/SQS HTTP server (reached through boto3 over HTTP)."""
 
-class MotoServer:
-    """moto's S3/SQS HTTP server on a free loopback port (reached through boto3 over HTTP)."""
+    name = "moto_server"
 
-    def __init__(self):
+    def command(self) -> list[str]:
         beside = Path(sys.executable).with_name("moto_server")  # the one installed with this Python's packages
         exe = str(beside) if beside.exists() else shutil.which("moto_server")
         if exe is None:
             raise RuntimeError("moto_server is not installed: pip install 'moto[server]' (part of the test extra)")
-        self.port = free_port()
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("moto_server exited at start (is moto[server] installed?)") from None
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("moto_server did not start within 30 s")
+        return [exe, "-H", "127.0.0.1", "-p", str(self.port)]
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()

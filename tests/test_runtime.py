@@ -311,56 +311,11 @@ def test_redis_restart_without_persistence_is_reported(tmp_path):
                              Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N)
             wait_for_progress(job, 3)
             server.stop()
-            restarted = _restart_redis_on(server.port, tmp_path)  # same address, empty: the job state is gone
+            restarted = RedisServer(tmp_path, port=server.port)  # same address, empty: the job state is gone
             try:
                 with pytest.raises(npw.JobFailedError, match="has lost job"):
                     job.wait(timeout=60)
             finally:
-                restarted.terminate()
-                restarted.wait(timeout=10)
+                restarted.stop()
     finally:
         server.stop()
-
-
-def _restart_redis_on(port: int, workdir):
-    import shutil
-    import socket
-    import subprocess
-
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not restart")
-
-
-def test_lambda_handler_runs_an_executor_within_the_remaining_time(rt):
-    from executor.lambda_handler import handler
-
-    class Context:  # the two things the handler uses from AWS's context object
-        def __init__(self, seconds):
-            self.deadline = time.monotonic() + seconds
-
-        def get_remaining_time_in_millis(self):
-            return int((self.deadline - time.monotonic()) * 1000)
-
-    N = 4
-    X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
-    Z = npw.BigMatrix.empty((N, 1), (1, 1))
-    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=0)
-    assert job.local_executors == []  # this job is run by the handler alone
-    t0 = time.monotonic()
-    out = handler({**rt.urls, "job": job.id, "idle_timeout": 0.5}, Context(60))
-    assert out["tasks"] == job.num_tasks and time.monotonic() - t0 < 30
-    assert np.allclose(Z.numpy()[:, 0], np.cumsum(np.full(N, 2.0)) + 2.0)
-    # with almost no time left it stops before taking work
-    job2 = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)),
-                      N=N, workers=0)
-    assert handler({**rt.urls, "job": job2.id}, Context(0.001))["tasks"] == 0
