@@ -66,7 +66,7 @@ class Executor:
                 if self.time_limit is not None and time.monotonic() - start > self.time_limit:
                     break
                 try:
-                    if with_retries(self.state.job, self.job)["status"] != "running":
+                    if with_retries(self.state.status, self.job) != "running":
                         break
                 except KeyError:  # the job record is gone (deleted, or a state server lost it)
                     break
@@ -134,11 +134,12 @@ class Executor:
     def _execute(self, task: Task) -> bool:
         stmt = self.bound.stmt(task)
         args = self.bound.kernel_args(task)
-        keys = [tile_key(self.prefixes, a[1], a[2]) for a in args if isinstance(a, tuple)]
+        keys = [tile_key(self.prefixes, a[1], a[2]) if isinstance(a, tuple) else None for a in args]
+        wanted = [k for k in keys if k is not None]
         t0 = time.perf_counter()
-        tiles = dict(zip(keys, self.pool.map(self._read, keys)))
+        tiles = dict(zip(wanted, self.pool.map(self._read, wanted)))
         t1 = time.perf_counter()
-        call = [tiles[tile_key(self.prefixes, a[1], a[2])] if isinstance(a, tuple) else a for a in args]
+        call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         try:
             result = self.kernels[stmt.kernel](*call)
             outs = self.bound.writes(task)

@@ -51,6 +51,14 @@ QUEUES = ["sqlite", "redis", "sqs"]
 STATES = ["sqlite", "redis"]
 
 
+def open_backend(request, tmp_path, make):
+    """A backend of kind ``request.param``, remembering where it lives (for other processes to open)."""
+    where = location(request, request.param, tmp_path)
+    b = make(request.param, where)
+    b.kind, b.where = request.param, where
+    return b
+
+
 def location(request, kind: str, tmp_path) -> str:
     """Where a backend of this kind keeps its data: a directory, or a server URL with a fresh key prefix."""
     tag = uuid.uuid4().hex[:8]
@@ -69,9 +77,7 @@ def location(request, kind: str, tmp_path) -> str:
 
 @pytest.fixture(params=STORES)
 def store(request, tmp_path):
-    where = location(request, request.param, tmp_path)
-    s = make_store(request.param, where)
-    s.kind, s.where = request.param, where
+    s = open_backend(request, tmp_path, make_store)
     yield s
     s.close()
 
@@ -157,9 +163,7 @@ def test_concurrent_processes_never_see_partial_tiles(store):
 
 @pytest.fixture(params=QUEUES)
 def queue(request, tmp_path):
-    where = location(request, request.param, tmp_path)
-    q = make_queue(request.param, where)
-    q.kind, q.where = request.param, where
+    q = open_backend(request, tmp_path, make_queue)
     yield q
     q.close()
 
@@ -262,9 +266,7 @@ def test_concurrent_receivers_never_share_a_live_message(queue):
 
 @pytest.fixture(params=STATES)
 def state(request, tmp_path):
-    where = location(request, request.param, tmp_path)
-    s = make_state(request.param, where)
-    s.kind, s.where = request.param, where
+    s = open_backend(request, tmp_path, make_state)
     yield s
     s.close()
 
@@ -283,6 +285,9 @@ def test_job_records(state):
     assert state.set_status("j1", "failed", "boom")
     assert not state.set_status("j1", "done"), "the first terminal status wins"
     assert state.job("j1")["status"] == "failed" and state.job("j1")["error"] == "boom"
+    assert state.status("j1") == "failed"
+    with pytest.raises(KeyError):
+        state.status("nope")
     state.delete_job("j1")
     with pytest.raises(KeyError):
         state.job("j1")

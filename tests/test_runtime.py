@@ -119,19 +119,21 @@ def test_non_spd_input_raises_linalg_error_naming_the_task(rt):
         npw.cholesky(X, block_size=30)
 
 
-def test_killing_an_executor_mid_job_still_completes(rt):
-    N = 40
+def run_chain_killing_an_executor(N: int, after: int) -> None:
+    """Run the user chain on the current runtime, SIGKILL one executor after ``after`` tasks, check the answer."""
     X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1))
-    Y = npw.BigMatrix.empty((N, 1), (1, 1))
     Z = npw.BigMatrix.empty((N, 1), (1, 1))
-    job = npw.submit(user_program(), X=X, Y=Y, Z=Z, N=N, workers=2, lease=1.0)
-    wait_for_progress(job, 5)
-    victim = next(p for p in rt._procs if p.poll() is None)
-    os.kill(victim.pid, signal.SIGKILL)
+    job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=2, lease=1.0)
+    wait_for_progress(job, after)
+    os.kill(next(p for p in job.local_executors if p.poll() is None).pid, signal.SIGKILL)
     job.wait(timeout=120)
     ys = 2 * np.arange(N, dtype=float)
     assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
     assert job.stats()["tasks"] == job.num_tasks  # nothing counted twice
+
+
+def test_killing_an_executor_mid_job_still_completes(rt):
+    run_chain_killing_an_executor(40, after=5)
 
 
 def test_wait_reports_when_no_executor_is_left(rt):
@@ -238,20 +240,11 @@ def test_executor_stops_after_idle_timeout(rt):
 def test_cholesky_and_executor_kill_with_redis_queue_and_state(redis_server, tmp_path):
     prefix = f"?prefix=e2e{os.getpid()}:"
     with npw.runtime(store=f"file://{tmp_path}/tiles", queue=redis_server.url + prefix,
-                     state=redis_server.url + prefix, workers=2) as r:
+                     state=redis_server.url + prefix, workers=2):
         X = spd(257)
         L = npw.cholesky(X, block_size=64).numpy()
         assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 257 * np.finfo(float).eps
-        N = 30
-        Z = npw.BigMatrix.empty((N, 1), (1, 1))
-        job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1)),
-                         Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, lease=1.0)
-        wait_for_progress(job, 4)
-        os.kill(next(p for p in r._procs if p.poll() is None).pid, signal.SIGKILL)
-        job.wait(timeout=120)
-        ys = 2 * np.arange(N, dtype=float)
-        assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
-        assert job.stats()["tasks"] == job.num_tasks
+        run_chain_killing_an_executor(30, after=4)
 
 
 @pytest.mark.parametrize("queue_kind", ["sqs", "redis"])
@@ -271,16 +264,7 @@ def test_cloud_backends_end_to_end(redis_server, moto_server, queue_kind):
         assert np.allclose(C, A @ B)
         assert any(k.endswith("/meta") for k in r.store.list())  # the matrices really live in S3
         # an executor killed mid-job: its leased task reappears and the job completes correctly
-        N = 16
-        Z = npw.BigMatrix.empty((N, 1), (1, 1))
-        job = npw.submit(user_program(), X=npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1)),
-                         Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, lease=1.0)
-        wait_for_progress(job, 3)
-        os.kill(next(p for p in job.local_executors if p.poll() is None).pid, signal.SIGKILL)
-        job.wait(timeout=120)
-        ys = 2 * np.arange(N, dtype=float)
-        assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
-        assert job.stats()["tasks"] == job.num_tasks
+        run_chain_killing_an_executor(16, after=3)
 
 
 def test_unreachable_servers_fail_fast_at_runtime(tmp_path):

@@ -227,6 +227,10 @@ class StateStore(abc.ABC):
     def job(self, job: str) -> dict:
         """``{"status", "description", "counters", "error"}``; KeyError if unknown."""
 
+    def status(self, job: str) -> str:
+        """The job's status alone (cheap: executors ask before every task); KeyError if unknown."""
+        return self.job(job)["status"]
+
     @abc.abstractmethod
     def set_status(self, job: str, status: str, error: str | None = None) -> bool:
         """Move a running job to another status; returns False if it had already left "running"

@@ -79,26 +79,24 @@ end
 return out
 """
 
-_RENEW = """
--- KEYS: leased, receipt.  ARGV: id, token, lease seconds.  Only a live lease with this token.
+# Shared head of renew and ack: ARGV[1] = id, ARGV[2] = token; only a live lease with this token passes.
+_LIVE_LEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not deadline or tonumber(deadline) <= now or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
   return 0
 end
+"""
+
+# KEYS: leased, receipt.  ARGV: id, token, lease seconds.
+_RENEW = _LIVE_LEASE + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
 
-_ACK = """
--- KEYS: leased, receipt, body, score.  ARGV: id, token.  Only a live lease with this token.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not deadline or tonumber(deadline) <= now or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
-  return 0
-end
+# KEYS: leased, receipt, body, score.  ARGV: id, token.
+_ACK = _LIVE_LEASE + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -218,6 +216,12 @@ class RedisStateStore(StateStore):
         rec = {a.decode(): b.decode() for a, b in rec.items()}
         return {"status": rec["status"], "description": rec["description"], "error": rec.get("error") or None,
                 "counters": {a.decode(): float(b) for a, b in counters.items()}}
+
+    def status(self, job: str) -> str:
+        st = self.client.hget(self._keys(job)[0], "status")
+        if st is None:
+            raise KeyError(f"no job {job!r}")
+        return st.decode()
 
     def set_status(self, job: str, status: str, error: str | None = None) -> bool:
         return self._set_status(keys=self._keys(job), args=[status, error or "", self.ttl]) == 1

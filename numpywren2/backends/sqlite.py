@@ -169,6 +169,12 @@ class SQLiteStateStore(_SQLite, StateStore):
         counters = dict(c.execute("SELECT name, value FROM counters WHERE job = ?", (job,)).fetchall())
         return {"status": row[0], "description": row[1], "error": row[2], "counters": counters}
 
+    def status(self, job: str) -> str:
+        row = self._conn().execute("SELECT status FROM jobs WHERE job = ?", (job,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job!r}")
+        return row[0]
+
     def set_status(self, job: str, status: str, error: str | None = None) -> bool:
         with self._tx() as c:
             cur = c.execute("UPDATE jobs SET status = ?, error = ? WHERE job = ? AND status = 'running'",
