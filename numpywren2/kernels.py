@@ -21,39 +21,66 @@ def _lapack(name: str, *arrays):
     return lapack.get_lapack_funcs(name, arrays)
 
 
+# The BLAS/LAPACK kernels below work on C-ordered tiles through their transposes, which are
+# Fortran-ordered views of the same memory: BLAS then reads and writes the tiles in place,
+# with no layout conversion (f2py would otherwise copy every C-ordered operand to Fortran
+# order and hand back a Fortran-ordered result, which costs about half the kernel time at
+# 1024×1024).  Each kernel copies its updated operand once, into the C-ordered result.
+
+
 @lp.kernel(flops=lambda a: a.shape[0] ** 3 / 3)
 def chol(a: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of an SPD tile (only its lower triangle is read)."""
-    potrf = _lapack("potrf", a)
-    c, info = potrf(a, lower=1, clean=1, overwrite_a=0)
+    """Lower Cholesky factor of an SPD tile (only its lower triangle is read).
+
+    >>> a = np.array([[4.0, 0.0], [2.0, 5.0]])  # upper triangle ignored
+    >>> chol(a)
+    array([[2., 0.],
+           [1., 2.]])
+    """
+    out = np.array(a, order="C", copy=True)
+    potrf = _lapack("potrf", out)
+    # out.T is Fortran-ordered; its upper triangle is a's lower one: U with out.T = UᵀU is Lᵀ.
+    _, info = potrf(out.T, lower=0, clean=1, overwrite_a=1)
     if info > 0:
         raise np.linalg.LinAlgError(
             f"tile is not positive definite (leading minor of order {info} is not positive)")
     if info < 0:
         raise ValueError(f"potrf: illegal value in argument {-info}")
-    return c
+    return out
 
 
 @lp.kernel(flops=lambda l_kk, a: a.shape[0] * a.shape[1] ** 2)
 def trsm(l_kk: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``a @ inv(l_kk).T``: the panel tile of a Cholesky factor."""
-    f = _blas("trsm", l_kk, a)
-    return f(1.0, l_kk, a, side=1, lower=1, trans_a=1)
+    out = np.array(a, order="C", copy=True)
+    f = _blas("trsm", l_kk, out)
+    # out.T := inv(L) @ out.T, with L = (l_kk.T)ᵀ given as the Fortran view l_kk.T (upper, transposed).
+    f(1.0, np.asarray(l_kk).T, out.T, side=0, lower=0, trans_a=1, overwrite_b=1)
+    return out
 
 
 @lp.kernel(flops=lambda c, a: c.shape[0] * c.shape[0] * a.shape[1])
 def syrk(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``c - a @ a.T`` for a diagonal tile (the full symmetric tile is returned)."""
-    f = _blas("syrk", c, a)
-    lower = f(-1.0, a, beta=1.0, c=c, lower=1)
-    return np.tril(lower) + np.tril(lower, -1).T
+    """``c - a @ a.T`` for a diagonal tile; only the lower triangle is computed (and read from ``c``).
+
+    The strict upper triangle of the result is ``c``'s, unchanged: the consumers of a diagonal
+    tile (``chol`` and the next ``syrk``) read its lower triangle only.
+    """
+    out = np.array(c, order="C", copy=True)
+    f = _blas("syrk", out, a)
+    # out.T's upper triangle is out's lower one; (a.T)ᵀ a.T = a aᵀ.
+    f(-1.0, np.asarray(a).T, beta=1.0, c=out.T, trans=1, lower=0, overwrite_c=1)
+    return out
 
 
 @lp.kernel(flops=lambda c, a, b: 2 * c.shape[0] * c.shape[1] * a.shape[1])
 def gemm_nt(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``c - a @ b.T``: the trailing update of a Cholesky factorization."""
-    f = _blas("gemm", c, a, b)
-    return f(-1.0, a, b, beta=1.0, c=c, trans_b=1)
+    out = np.array(c, order="C", copy=True)
+    f = _blas("gemm", out, a, b)
+    # out.T := out.T - b @ a.T, with b given as (b.T)ᵀ and a.T as the Fortran view of a.
+    f(-1.0, np.asarray(b).T, np.asarray(a).T, beta=1.0, c=out.T, trans_a=1, overwrite_c=1)
+    return out
 
 
 @lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])

@@ -1,12 +1,14 @@
 """``LocalFileStore``: tiles as files under a directory, for the embedded runtime.
 
-Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``.  A put writes a
+Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``; ``get`` returns read-only arrays
+(memory-mapped for large tiles).  A put writes a
 temporary file in the same directory and renames it over the target, which is
 atomic on POSIX file systems, so concurrent readers never see part of a tile.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import uuid
@@ -17,6 +19,7 @@ import numpy as np
 from .base import TileNotFoundError, TileStore, decode_tile, encode_tile
 
 _SUFFIX = ".tile"
+_MMAP_BYTES = 256 * 1024  # tiles at least this large are memory-mapped rather than read
 
 
 class LocalFileStore(TileStore):
@@ -31,15 +34,23 @@ class LocalFileStore(TileStore):
         return self.root / (key + _SUFFIX)
 
     def get(self, key: str) -> np.ndarray:
+        """The tile, read-only.  Large tiles are memory-mapped: the array is the page cache's copy
+        of the file, so a read costs no copy (a later put replaces the file by rename, and a
+        delete unlinks it; neither disturbs an existing mapping)."""
         path = self._path(key)
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                buf = bytearray(size)
-                f.readinto(buf)
+                if size >= _MMAP_BYTES:
+                    buf = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+                else:
+                    buf = bytearray(size)
+                    f.readinto(buf)
         except FileNotFoundError:
             raise TileNotFoundError(key) from None
-        return decode_tile(buf)
+        tile = decode_tile(buf)
+        tile.flags.writeable = False
+        return tile
 
     def put(self, key: str, tile: np.ndarray) -> int:
         path = self._path(key)

@@ -1,0 +1,175 @@
+"""Cholesky and GEMM throughput of the embedded runtime against LAPACK, Dask and the DGEMM ceiling.
+
+Everything is measured in the same run on the same matrices:
+
+- DGEMM ceiling: ``numpy`` matmul of two n×n matrices (n = 4096) with 2 BLAS threads;
+- ``numpy.linalg.cholesky`` with 2 BLAS threads;
+- Dask: ``dask.array.linalg.cholesky`` on the threaded scheduler, 2 workers × 1 BLAS thread,
+  for each chunk size in ``--dask-chunks``; the best is reported;
+- ours: ``npw.cholesky`` on the embedded runtime (local files + SQLite), 2 executor processes × 1
+  BLAS thread, for each block size in ``--blocks``; the best is reported.  The time runs from the
+  call to its return (job submission, executor start, all tasks, the wait); writing the input
+  tiles beforehand and reading L back afterwards are not timed.  The answer is checked with a
+  backward error on a random probe, ‖A v − L (Lᵀ v)‖ / (‖A‖ ‖v‖).
+
+GFLOP/s use n³/3 for Cholesky and 2n³ for GEMM.
+
+    python bench/cholesky.py                       # n = 8192 and 16384, GEMM n = 8192
+    python bench/cholesky.py --sizes 4096 --gemm 4096 --blocks 512 1024 --dask-chunks 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import numpywren2 as npw
+
+
+def spd(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, (n, n))
+    X = (X + X.T) / 2
+    X[np.diag_indices(n)] += n
+    return X
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def dgemm_rate(n: int = 4096) -> float:
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    with threadpool_limits(2):
+        a @ b
+        return 2 * n**3 / best_of(lambda: a @ b, 3) / 1e9
+
+
+def probe_error(A: np.ndarray, L: np.ndarray) -> float:
+    v = np.random.default_rng(2).standard_normal(A.shape[0])
+    return float(np.linalg.norm(A @ v - L @ (L.T @ v)) / (np.linalg.norm(A, 2 if A.shape[0] <= 2048 else "fro")
+                                                        * np.linalg.norm(v)))
+
+
+def run_dask_cholesky(X: np.ndarray, chunk: int) -> float:
+    import dask
+    import dask.array as da
+
+    with threadpool_limits(1), dask.config.set(scheduler="threads", num_workers=2):
+        d = da.from_array(X, chunks=chunk)
+        t = time.perf_counter()
+        da.linalg.cholesky(d, lower=True).compute()
+        return time.perf_counter() - t
+
+
+def run_npw_cholesky(X: np.ndarray, block: int) -> tuple[float, float, dict]:
+    """What ``npw.cholesky(A, workers=2)`` does, keeping the job for its stats."""
+    A = npw.BigMatrix.from_numpy(X, block)
+    L = npw.BigMatrix.empty(A.shape, A.block_size, A.dtype)
+    t = time.perf_counter()
+    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=A.grid[0], workers=2).wait()
+    el = time.perf_counter() - t
+    err = probe_error(X, L.numpy())
+    L.delete()
+    A.delete()
+    return el, err, job.stats()
+
+
+def run_npw_gemm(A: np.ndarray, B: np.ndarray, block: int) -> tuple[float, float]:
+    a, b = npw.BigMatrix.from_numpy(A, block), npw.BigMatrix.from_numpy(B, block)
+    t = time.perf_counter()
+    C = npw.matmul(a, b, workers=2)
+    el = time.perf_counter() - t
+    v = np.random.default_rng(3).standard_normal(B.shape[1])
+    err = float(np.linalg.norm(C.numpy() @ v - A @ (B @ v)) / (np.linalg.norm(A) * np.linalg.norm(B)
+                                                                  * np.linalg.norm(v)))
+    for m in (a, b, C):
+        m.delete()
+    return el, err
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[8192, 16384])
+    ap.add_argument("--blocks", type=int, nargs="+", default=None,
+                    help="block sizes to try (default: 1024 and 2048 for n >= 16384, 512 and 1024 below)")
+    ap.add_argument("--dask-chunks", type=int, nargs="+", default=None,
+                    help="Dask chunk sizes (default: 1024 and 2048)")
+    ap.add_argument("--gemm", type=int, default=8192, help="GEMM size (0: skip)")
+    ap.add_argument("--gemm-blocks", type=int, nargs="+", default=[2048, 4096])
+    ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print where the executors' time went")
+    args = ap.parse_args()
+
+    blas = [f"{i['internal_api']} {i.get('version')}" for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy "
+          f"{np.__version__}, BLAS {', '.join(blas)}")
+    print("# references: numpy with 2 BLAS threads; Dask threaded scheduler with 2 workers x 1 BLAS thread;"
+          " ours: 2 executor processes x 1 BLAS thread (embedded: files + SQLite)")
+    peak = dgemm_rate()
+    print(f"# DGEMM ceiling (n=4096, 2 threads): {peak:.1f} GFLOP/s\n")
+    head = f"{'algorithm':<22}{'n':>7}{'block':>7}{'seconds':>9}{'GFLOP/s':>9}{'x numpy':>9}{'x Dask':>8}" \
+           f"{'x DGEMM':>9}{'error':>10}"
+    print(head)
+    print("-" * len(head))
+
+    def row(name, n, block, el, flops, ref_np, ref_dask, err):
+        g = flops / el / 1e9
+        xs = [f"{g / r:.2f}" if r else "-" for r in (ref_np, ref_dask)]
+        print(f"{name:<22}{n:>7}{block:>7}{el:>9.2f}{g:>9.1f}{xs[0]:>9}{xs[1]:>8}{g / peak:>9.2f}{err:>10.1e}",
+              flush=True)
+        return g
+
+    for n in args.sizes:
+        X = spd(n)
+        flops = n**3 / 3
+        with threadpool_limits(2):
+            np.linalg.cholesky(X[:512, :512])
+            t_np = best_of(lambda X=X: np.linalg.cholesky(X), 1 if n > 8192 else 2)
+            err_np = probe_error(X, np.linalg.cholesky(X)) if n <= 8192 else float("nan")
+        g_np = row("numpy.linalg.cholesky", n, 0, t_np, flops, None, None, err_np)
+        g_dask = None
+        if not args.no_dask:
+            best = None
+            for c in args.dask_chunks or [1024, 2048]:
+                el = run_dask_cholesky(X, c)
+                if best is None or el < best[0]:
+                    best = (el, c)
+            g_dask = row("dask cholesky (best)", n, best[1], best[0], flops, g_np, None, float("nan"))
+        results = []
+        for b in args.blocks or ([1024, 2048] if n >= 16384 else [512, 1024]):
+            el, err, st = run_npw_cholesky(X, b)
+            results.append((el, b, err))
+            row("npw.cholesky", n, b, el, flops, g_np, g_dask, err)
+            if args.verbose:
+                print(f"    tasks {st['tasks']}, executor core-s {st['core_s']:.1f}: kernel {st['kernel_s']:.1f} s, "
+                      f"read {st['read_s']:.1f} s, write {st['write_s']:.1f} s, tiles freed {st['tiles_freed']}")
+        el, b, err = min(results)
+        row("npw.cholesky (best)", n, b, el, flops, g_np, g_dask, err)
+        del X
+
+    if args.gemm:
+        n = args.gemm
+        rng = np.random.default_rng(4)
+        A, B = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+        with threadpool_limits(2):
+            t_np = best_of(lambda: A @ B, 1)
+        row("numpy matmul", n, 0, t_np, 2 * n**3, None, None, float("nan"))
+        for b in args.gemm_blocks:
+            el, err = run_npw_gemm(A, B, b)
+            row("npw.matmul", n, b, el, 2 * n**3, 2 * n**3 / t_np / 1e9, None, err)
+
+
+if __name__ == "__main__":
+    main()
