@@ -5,6 +5,9 @@ State an executor keeps (none of it needed by anyone else):
 ``cache``      a small LRU of recently read or written tiles (key -> array);
 ``renewals``   leases being renewed by the background thread (receipt -> task).
 
+``counters``   per-job counter increments not yet written to the state store;
+``task_s``     a moving average of the time a task takes here, which sets ``batch``.
+
 Per message (a task as JSON):
 
 1. If the state store says the task is done, it is a duplicate or a re-delivery
@@ -12,11 +15,24 @@ Per message (a task as JSON):
    idempotent and returns the ready children), enqueue them, acknowledge.
 2. Otherwise read the input tiles (concurrently), run the kernel, write each
    output tile (atomic puts), ``complete`` the task, enqueue the children it
-   made ready, acknowledge; then delete the scratch tiles it read whose readers
-   have all completed.  A crash anywhere here leaves the message to
-   reappear when its lease expires; the re-run writes identical tiles.
+   made ready with their priorities, acknowledge; then delete the scratch tiles
+   it read whose readers have all completed.  A crash anywhere here leaves the
+   message to reappear when its lease expires; the re-run writes identical tiles.
 3. A kernel exception marks the job failed with the task, its source line and
    the traceback (the first failure wins), and the executor stops.
+
+Round trips are what limit short tasks, so the loop keeps them few:
+
+- when the state store and the queue share a database (one SQLite file, one
+  Redis server), step 2's complete + enqueue + acknowledge (and the pending
+  counter increments) are one transaction: ``StateStore.complete_and_forward``;
+- tasks that take less than ``batch_target`` seconds are leased several at a
+  time (``batch``, at most ``max_batch``), and their done-checks are one query;
+  long tasks are leased one at a time so that no executor hoards work;
+- the job's status is checked every ``status_interval`` seconds, not per task.
+
+Children are enqueued with ``BoundProgram.priority``: their place in a serial run,
+so a factorization's critical path (panel, then the next column's update) runs first.
 
 The loop stops when the job is no longer running, after ``idle_timeout``
 seconds without work, or before ``time_limit``.
@@ -41,94 +57,147 @@ from numpywren2.jobspec import load, tile_key
 class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
                  idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
-                 cache_tiles: int = 8):
+                 cache_tiles: int = 8, status_interval: float = 1.0, max_batch: int = 8,
+                 batch_target: float = 0.02):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
+        self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
         self.bound, self.kernels, desc = load(state.job(job)["description"])
         self.prefixes = desc["prefixes"]
         self.scratch = set(desc["scratch"])
         self.pool = ThreadPoolExecutor(io_threads)
         self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
         self.cache_tiles = cache_tiles
-        self.renewals: dict[str, Task] = {}
+        self.renewals: dict[str, Task | str] = {}
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.task_s: float | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.tasks_run = 0
+
+    @property
+    def batch(self) -> int:
+        """How many tasks to lease at once: 1 until tasks are known to be short."""
+        if self.task_s is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.batch_target / max(self.task_s, 1e-6))))
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
         start = time.monotonic()
         last_work = start
+        next_status = start
         renewer = threading.Thread(target=self._renew_loop, daemon=True)
         renewer.start()
         try:
             while True:
-                if self.time_limit is not None and time.monotonic() - start > self.time_limit:
+                now = time.monotonic()
+                if self.time_limit is not None and now - start > self.time_limit:
                     break
-                try:
-                    if with_retries(self.state.status, self.job) != "running":
+                if now >= next_status:
+                    if not self._running():
                         break
-                except KeyError:  # the job record is gone (deleted, or a state server lost it)
-                    break
-                msgs = self.queue.receive(1, lease=self.lease, wait=0.5)
+                    next_status = now + self.status_interval
+                msgs = self.queue.receive(self.batch, lease=self.lease, wait=0.5)
                 if not msgs:
+                    self._flush_counters()
                     if time.monotonic() - last_work > self.idle_timeout:
                         break
                     continue
-                for m in msgs:
-                    if not self._handle(m):
-                        return self.tasks_run
+                with self._lock:
+                    for m in msgs:
+                        self.renewals[m.receipt] = m.body
+                try:
+                    done = with_retries(self.state.done_many, self.job, [m.body for m in msgs])
+                    for m, was_done in zip(msgs, done):
+                        if not self._handle(m, was_done):
+                            return self.tasks_run
+                finally:
+                    with self._lock:
+                        for m in msgs:
+                            self.renewals.pop(m.receipt, None)
                 last_work = time.monotonic()
         finally:
             self._stop.set()
             self.pool.shutdown(wait=False)
-            self.state.add_counters(self.job, {"executor_s": time.monotonic() - start, "executors": 1})
+            self.counters.update({"executor_s": time.monotonic() - start, "executors": 1})
+            self._flush_counters()
         return self.tasks_run
 
-    def _handle(self, msg) -> bool:
-        task = self.bound.task_from_json(msg.body)
-        key = msg.body
-        if self.state.is_done(self.job, key):
-            self._finish(task, key, msg)
-            return True
-        with self._lock:
-            self.renewals[msg.receipt] = task
+    def _running(self) -> bool:
         try:
-            ok = self._execute(task)
-        finally:
-            with self._lock:
-                self.renewals.pop(msg.receipt, None)
-        if not ok:
+            return with_retries(self.state.status, self.job) == "running"
+        except KeyError:  # the job record is gone (deleted, or a state server lost it)
             return False
-        self._finish(task, key, msg)
+
+    def _handle(self, msg, was_done: bool) -> bool:
+        task = self.bound.task_from_json(msg.body)
+        if was_done:
+            self._finish(task, msg)
+            return True
+        t0 = time.perf_counter()
+        if not self._execute(task):
+            return False
+        self._finish(task, msg)
         self._free_consumed(task)
+        el = time.perf_counter() - t0
+        self.task_s = el if self.task_s is None else 0.8 * self.task_s + 0.2 * el
         self.tasks_run += 1
         return True
 
-    def _finish(self, task: Task, key: str, msg) -> None:
-        children = [(c.to_json(), self.bound.in_degree(c)) for c in self.bound.children(task)]
-        ready = with_retries(self.state.complete, self.job, key, children, retry_on=TRANSIENT_ERRORS)
+    def _finish(self, task: Task, msg) -> None:
+        """complete + enqueue the ready children + acknowledge (one step where the backends allow)."""
+        b = self.bound
+        children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
+        counters, self.counters = self.counters, collections.Counter()
+        try:
+            ready = with_retries(self.state.complete_and_forward, self.job, msg.body, children, self.queue,
+                                 msg.receipt, dict(counters), retry_on=TRANSIENT_ERRORS)
+        except BaseException:
+            self.counters.update(counters)
+            raise
+        if ready is not None:
+            return
+        if counters:
+            with_retries(self.state.add_counters, self.job, dict(counters), retry_on=TRANSIENT_ERRORS)
+        ready = with_retries(self.state.complete, self.job, msg.body, [(k, d) for k, d, _ in children],
+                             retry_on=TRANSIENT_ERRORS)
         if ready:
-            with_retries(self.queue.send, ready, retry_on=TRANSIENT_ERRORS)
+            prio = {k: p for k, _, p in children}
+            with_retries(self.queue.send_many, [(k, prio[k]) for k in ready], retry_on=TRANSIENT_ERRORS)
         with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT_ERRORS)
+
+    def _flush_counters(self) -> None:
+        if self.counters:
+            counters, self.counters = dict(self.counters), collections.Counter()
+            with_retries(self.state.add_counters, self.job, counters, retry_on=TRANSIENT_ERRORS)
 
     def _free_consumed(self, task: Task) -> None:
         """Delete the scratch tiles this task read whose every reader has completed.
 
         Safe against races and re-runs: a tile is deleted only when all its readers are
-        done, and a done task never reads its inputs again.
+        done, and a done task never reads its inputs again.  This task is done; the other
+        readers of all its scratch inputs are checked in one query.
         """
-        freed = 0
+        me = task.to_json()
+        tiles = []
         for m, idx in self.bound.reads(task):
-            if m not in self.scratch:
-                continue
-            if all(self.state.is_done(self.job, r.to_json()) for r in self.bound.readers_of(m, idx)):
+            if m in self.scratch:
+                others = [r.to_json() for r in self.bound.readers_of(m, idx)]
+                tiles.append((m, idx, [r for r in others if r != me]))
+        if not tiles:
+            return
+        others = sorted({r for _, _, rs in tiles for r in rs})
+        done = dict(zip(others, with_retries(self.state.done_many, self.job, others))) if others else {}
+        freed = 0
+        for m, idx, rs in tiles:
+            if all(done[r] for r in rs):
                 k = tile_key(self.prefixes, m, idx)
                 with self._lock:
                     self.cache.pop(k, None)
                 freed += self.store.delete(k)
         if freed:
-            self.state.add_counters(self.job, {"tiles_freed": freed})
+            self.counters["tiles_freed"] += freed
 
     # ------------------------------------------------------------------ one task
     def _execute(self, task: Task) -> bool:
@@ -137,7 +206,10 @@ class Executor:
         keys = [tile_key(self.prefixes, a[1], a[2]) if isinstance(a, tuple) else None for a in args]
         wanted = [k for k in keys if k is not None]
         t0 = time.perf_counter()
-        tiles = dict(zip(wanted, self.pool.map(self._read, wanted)))
+        if len(wanted) > 1:
+            tiles = dict(zip(wanted, self.pool.map(self._read, wanted)))
+        else:
+            tiles = {k: self._read(k) for k in wanted}
         t1 = time.perf_counter()
         call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         try:
@@ -156,12 +228,14 @@ class Executor:
         written = 0
         for (m, idx), value in zip(outs, results):
             k = tile_key(self.prefixes, m, idx)
-            written += with_retries(self.store.put, k, np.asarray(value), retry_on=TRANSIENT_ERRORS)
+            value = np.asarray(value)
+            written += with_retries(self.store.put, k, value, retry_on=TRANSIENT_ERRORS)
+            if value.flags.owndata:
+                value.flags.writeable = False  # cached: later kernels must not change it in place
             self._remember(k, value)
         t3 = time.perf_counter()
-        read_bytes = sum(t.nbytes for t in tiles.values())
-        self.state.add_counters(self.job, {"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
-                                           "bytes_read": read_bytes, "bytes_written": written})
+        self.counters.update({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
+                              "bytes_read": sum(t.nbytes for t in tiles.values()), "bytes_written": written})
         return True
 
     def _read(self, key: str) -> np.ndarray:

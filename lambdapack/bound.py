@@ -67,6 +67,7 @@ class BoundProgram:
         self._reads = [g[f"_reads_{i}"] for i in range(n)]
         self._writes = [g[f"_writes_{i}"] for i in range(n)]
         self._args = [g[f"_args_{i}"] for i in range(n)]
+        self._priority = [g[f"_priority_{i}"] for i in range(n)]
         self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
         self._count_cache: list[int] | None = None
@@ -111,6 +112,19 @@ class BoundProgram:
 
     def writes(self, t: Task) -> list[tuple[str, tuple[int, ...]]]:
         return self._writes[t[0]](t[1])
+
+    def priority(self, t: Task) -> int:
+        """Scheduling priority, lower first: the task's place in a serial run (see ``_priority``).
+
+        >>> from lambdapack.program import Program, kernel
+        >>> src = ["def f(A: lp.Matrix, B: lp.Matrix, N: int):", "    for k in range(N):",
+        ...        "        for i in range(k, N):", "            B[k, i] = g(A[k, i])", "        B[k, N] = g(A[k, 0])"]
+        >>> p = Program.from_source(chr(10).join(src), {"g": kernel(lambda a: a)})
+        >>> b = p.bind(N=2)
+        >>> [str(t) for t in sorted(b.tasks(), key=b.priority)]
+        ['g@L4(k=0, i=0)', 'g@L4(k=0, i=1)', 'g@L5(k=0)', 'g@L4(k=1, i=1)', 'g@L5(k=1)']
+        """
+        return self._priority[t[0]](t[1])
 
     # ------------------------------------------------------------------ helpers
     def task(self, stmt: int, idx) -> Task:
@@ -217,6 +231,7 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
         else py(a, names) for a in s.args)
     out += [f"def _args_{i}(idx):", _unpack(s), f"    return [{args}]", ""]
     out += [f"def _writes_{i}(idx):", _unpack(s), f"    return {tiles(s.writes)}", ""]
+    out += _priority(s, names)
 
     def related(fname, refs, table, solver):
         calls = [f"{solver}_{r.matrix}({', '.join(py(e, names) for e in r.index)})"
@@ -241,6 +256,31 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
     out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
     return out
+
+
+PRIORITY_FIELDS = (4, 11, 4, 11)  # bits of (position, iteration, position, iteration); 30 bits in all
+
+
+def _priority(s: FlatStmt, names: dict[str, str]) -> list[str]:
+    """``_priority_S(idx)``: the task's place in a serial run of the program, as a small integer.
+
+    The serial order of tasks is the lexicographic order of (position of the outermost
+    statement, its loop's iteration number, position in that loop's body, next iteration
+    number, ...).  The first four of these, each clipped to its field, make the priority
+    (lower runs first): for a right-looking factorization that puts step k's panel before
+    its trailing update, and the update's next column first.
+    """
+    comps = []
+    for d, p in enumerate(s.order):
+        comps.append(str(p))
+        if d < len(s.loops):
+            lp = s.loops[d]
+            comps.append(f"(({names[lp.var]} - {py(lp.start, names)}) // {py(lp.step, names)})")
+    comps = (comps + ["0"] * len(PRIORITY_FIELDS))[:len(PRIORITY_FIELDS)]
+    expr = "0"
+    for c, bits in zip(comps, PRIORITY_FIELDS):
+        expr = f"(({expr}) << {bits}) + min({c}, {(1 << bits) - 1})"
+    return [f"def _priority_{s.id}(idx):", _unpack(s), f"    return {expr}", ""]
 
 
 def _sampler(s: FlatStmt, names: dict[str, str]) -> list[str]:

@@ -53,6 +53,9 @@ class FlatStmt:
     writes: tuple[ir.TileRef, ...]
     reads: tuple[ir.TileRef, ...]
     args: tuple[ir.Arg, ...]
+    # position of the enclosing statement in the program body, then in each loop's body (an ``if``
+    # counts as one statement): with the loops' iteration numbers this orders tasks serially
+    order: tuple[int, ...] = ()
 
     @property
     def vars(self) -> tuple[str, ...]:
@@ -67,21 +70,22 @@ def flatten(program: ir.Program, values: dict[str, int]) -> list[FlatStmt]:
     env: dict[str, ir.Expr] = {k: ir.Const(v) for k, v in values.items()}
     out: list[FlatStmt] = []
 
-    def walk(body, env, loops, guards):
+    def walk(body, env, loops, guards, order, pos=None):
         env = dict(env)
-        for s in body:
+        for p, s in enumerate(body):
+            here = order + (p if pos is None else pos,)
             if isinstance(s, ir.Assign):
                 env[s.name] = affine.simplify(ir.substitute(s.value, env))
             elif isinstance(s, ir.For):
                 loop = Loop(s.var, *(affine.simplify(ir.substitute(e, env)) for e in (s.start, s.stop, s.step)))
                 inner = dict(env)
                 inner.pop(s.var, None)
-                walk(s.body, inner, loops + (loop,), guards)
+                walk(s.body, inner, loops + (loop,), guards, here)
             elif isinstance(s, ir.If):
                 cond = affine.simplify(ir.substitute(s.cond, env))
                 depth = len(loops)
-                walk(s.body, env, loops, guards + ((depth, cond),))
-                walk(s.orelse, env, loops, guards + ((depth, affine.simplify(ir.Not(cond))),))
+                walk(s.body, env, loops, guards + ((depth, cond),), order, here[-1])
+                walk(s.orelse, env, loops, guards + ((depth, affine.simplify(ir.Not(cond))),), order, here[-1])
             else:
                 sid = len(out)
                 guards_ = tuple(g for g in guards if g[1] != ir.BoolConst(True))
@@ -89,9 +93,9 @@ def flatten(program: ir.Program, values: dict[str, int]) -> list[FlatStmt]:
                 args = tuple(affine.simplify(ir.substitute(a, env)) for a in s.args)
                 reads = tuple(a for a in args if isinstance(a, ir.TileRef))
                 out.append(FlatStmt(sid, s.kernel, f"{s.kernel.rsplit('.', 1)[-1]}@L{s.src.line}", s.src,
-                                    loops, guards_, writes, reads, args))
+                                    loops, guards_, writes, reads, args, here))
 
-    walk(program.body, env, (), ())
+    walk(program.body, env, (), (), ())
     return out
 
 

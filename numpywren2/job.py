@@ -173,6 +173,16 @@ class Job:
         self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
 
     def stats(self) -> dict:
+        """Counters of the job.  Once it has ended, waits (a few seconds at most) for this machine's
+        executors to exit, so that what they report last (their core-seconds, tiles freed after
+        the final task) is included."""
+        if self.finished is not None:
+            deadline = time.monotonic() + 5.0
+            for p in self.local_executors:
+                try:
+                    p.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # still running (another job's?): report what is there
+                    pass
         rec = self.runtime.state.job(self.id)
         c = rec["counters"]
         wall = (self.finished or time.time()) - self.started

@@ -204,6 +204,12 @@ def test_queue_priority(queue):
     assert got == ["high", "low1", "low2"] if queue.ordered else sorted(got) == ["high", "low1", "low2"]
 
 
+def test_queue_send_many_orders_by_priority_then_fifo(queue):
+    queue.send_many([("c", 7), ("a", 2**29), ("b", 7), ("first", 0)])
+    got = [m.body for m in queue.receive(4)]
+    assert got == ["first", "c", "b", "a"] if queue.ordered else sorted(got) == ["a", "b", "c", "first"]
+
+
 def test_queue_wait_and_purge(queue):
     t0 = time.monotonic()
     assert queue.receive(1, wait=0.3) == []
@@ -305,6 +311,45 @@ def test_complete_counts_each_edge_once(state):
     assert state.is_done("j", "c") and not state.is_done("j", "d")
     assert state.complete("j", "d", []) == []
     assert state.job("j")["counters"]["completed"] == 4
+
+
+def test_done_many(state):
+    state.create_job("j", "{}")
+    state.complete("j", "a", [])
+    state.complete("j", "c", [])
+    assert state.done_many("j", []) == []
+    assert state.done_many("j", ["a", "b", "c", "a"]) == [True, False, True, True]
+    assert state.done_many("j", [f"t{i}" for i in range(1200)] + ["c"]) == [False] * 1200 + [True]
+
+
+def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state, tmp_path):
+    queue = make_queue(state.kind, state.where, "jq")
+    other = make_queue(state.kind, str(tmp_path / "elsewhere") if state.kind == "sqlite" else state.where, "jq")
+    try:
+        state.create_job("j", "{}")
+        queue.send(["a"])
+        (m,) = queue.receive(1, lease=30)
+        if state.kind == "redis":
+            other.same_server = lambda client: False  # as if on another server
+        assert state.complete_and_forward("j", "a", [("b", 1, 5)], other, m.receipt) is None
+        assert not state.is_done("j", "a"), "an unfused call must do nothing"
+        # a -> b (priority 5), a -> c (priority 1), (a, x) -> d
+        ready = state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue, m.receipt,
+                                           {"kernel_s": 0.25, "tiles_freed": 2})
+        assert ready == ["b", "c"]
+        assert queue.depth() == 2, "acknowledged, and both ready children enqueued"
+        got = queue.receive(5, lease=30)
+        assert [g.body for g in got] == ["c", "b"], "children carry their priorities"
+        c = state.job("j")["counters"]
+        assert c["completed"] == 1 and c["kernel_s"] == 0.25 and c["tiles_freed"] == 2
+        # a repeat (duplicate message) counts no edge twice, re-enqueues the ready children, tolerates a lost lease
+        assert state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue,
+                                          m.receipt) == ["b", "c"]
+        assert state.job("j")["counters"]["completed"] == 1
+        assert state.complete("j", "x", [("d", 2)]) == ["d"]
+    finally:
+        queue.close()
+        other.close()
 
 
 def test_jobs_do_not_share_task_state(state):

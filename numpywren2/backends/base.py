@@ -189,6 +189,14 @@ class TaskQueue(abc.ABC):
         """Remove the queue itself when its job ends (default: purge it)."""
         self.purge()
 
+    def send_many(self, items: list[tuple[str, int]]) -> None:
+        """Enqueue ``(body, priority)`` pairs (default: one ``send`` per distinct priority)."""
+        by_priority: dict[int, list[str]] = {}
+        for body, priority in items:
+            by_priority.setdefault(priority, []).append(body)
+        for priority, bodies in sorted(by_priority.items()):
+            self.send(bodies, priority)
+
     # Whether a live lease is exclusive and ack/renew with an expired receipt is refused
     # (SQS, which delivers at least once, cannot promise either).
     strict_leases = True
@@ -245,6 +253,23 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def is_done(self, job: str, task: str) -> bool: ...
+
+    def done_many(self, job: str, tasks: list[str]) -> list[bool]:
+        """``is_done`` of several tasks in one round trip where the backend can."""
+        return [self.is_done(job, t) for t in tasks]
+
+    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
+                             receipt: str, counters: dict[str, float] | None = None) -> list[str] | None:
+        """``add_counters(counters)`` and ``complete``, then enqueue the ready children on ``queue`` and
+        acknowledge ``receipt``: one atomic step where this store and the queue share a database
+        (one SQLite file, one Redis server).
+
+        ``children`` are ``(key, in-degree, priority)``.  Returns the ready children, or None
+        (having done nothing) when the step cannot be fused for this queue: the caller then
+        makes the separate calls.
+        A lost lease (``receipt`` expired) is not an error: the task is complete either way.
+        """
+        return None
 
     @abc.abstractmethod
     def delete_job(self, job: str) -> None:

@@ -8,7 +8,9 @@ do not depend on the clocks of the hosts that run executors.
 Keys (``P`` is the key prefix from the URL, ``?prefix=``):
 
 queue ``Q``
-    ``P q:Q:ready``   sorted set: message id, score = priority·2^40 + sequence
+    ``P q:Q:ready``   sorted set: message id, score = priority·2^23 + (sequence mod 2^23)
+                      (exact in a double for priorities below 2^30; FIFO within a priority
+                      except across a wrap of the sequence every 8M messages)
     ``P q:Q:leased``  sorted set: message id, score = lease deadline (server time, seconds)
     ``P q:Q:body``    hash: id -> body;  ``P q:Q:score`` hash: id -> ready score
     ``P q:Q:receipt`` hash: id -> token of the live lease;  ``P q:Q:seq`` counter
@@ -43,16 +45,24 @@ def connect(url: str) -> tuple[redis.Redis, str]:
     return client, prefix
 
 
-_SEND = """
--- KEYS: ready, body, score, seq.  ARGV: priority, body...
-local base = tonumber(ARGV[1]) * 1099511627776
-for i = 2, #ARGV do
-  local id = redis.call('INCR', KEYS[4])
-  redis.call('HSET', KEYS[2], id, ARGV[i])
-  redis.call('HSET', KEYS[3], id, base + id)
-  redis.call('ZADD', KEYS[1], base + id, id)
+MAX_PRIORITY = 2**30
+
+# Enqueue (priority, body) pairs.  KEYS: ready, body, score, seq.  enqueue(list, o): pairs from list[o + 1].
+_ENQUEUE = """
+local function enqueue(args, o)
+  for i = o + 1, #args, 2 do
+    local id = redis.call('INCR', KEYS[4])
+    local score = tonumber(args[i]) * 8388608 + id % 8388608
+    redis.call('HSET', KEYS[2], id, args[i + 1])
+    redis.call('HSET', KEYS[3], id, score)
+    redis.call('ZADD', KEYS[1], score, id)
+  end
 end
-return #ARGV - 1
+"""
+
+_SEND = _ENQUEUE + """
+enqueue(ARGV, 0)
+return (#ARGV) / 2
 """
 
 _RECEIVE = """
@@ -119,9 +129,19 @@ class RedisTaskQueue(TaskQueue):
         self._ack = self.client.register_script(_ACK)
 
     def send(self, bodies: list[str], priority: int = 0) -> None:
-        for i in range(0, len(bodies), 1000):  # bounded script arguments
-            self._send(keys=[self.k_ready, self.k_body, self.k_score, self.k_seq],
-                       args=[int(priority), *bodies[i:i + 1000]])
+        self.send_many([(b, priority) for b in bodies])
+
+    def send_many(self, items: list[tuple[str, int]]) -> None:
+        for i in range(0, len(items), 1000):  # bounded script arguments
+            self._send(keys=self.send_keys(), args=_pairs(items[i:i + 1000]))
+
+    def send_keys(self) -> list[str]:
+        return [self.k_ready, self.k_body, self.k_score, self.k_seq]
+
+    def same_server(self, client: redis.Redis) -> bool:
+        """Whether ``client`` talks to this queue's Redis server and database."""
+        a, b = self.client.connection_pool.connection_kwargs, client.connection_pool.connection_kwargs
+        return all(a.get(k) == b.get(k) for k in ("host", "port", "db", "path"))
 
     def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
         deadline = time.monotonic() + wait
@@ -157,6 +177,15 @@ class RedisTaskQueue(TaskQueue):
         self.client.close()
 
 
+def _pairs(items: list[tuple[str, int]]) -> list:
+    args: list = []
+    for body, priority in items:
+        if not 0 <= int(priority) < MAX_PRIORITY:
+            raise ValueError(f"priority {priority} outside [0, 2**30)")
+        args += [int(priority), body]
+    return args
+
+
 _CREATE = """
 -- KEYS: job.  ARGV: description.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -187,6 +216,39 @@ end
 return ready
 """
 
+# complete + enqueue the ready children + ack, as one step (queue and state on one server).
+# KEYS: ready, body, score, seq, leased, receipt (the queue's), done, counters, edges.
+# ARGV: task, message id, lease token, n counters, counter name/increment pairs, then child, in-degree,
+# priority triples.  The ack happens only for a live lease with this token (as in _ACK); the rest regardless.
+_COMPLETE_AND_FORWARD = _ENQUEUE + """
+local first = 5 + 2 * tonumber(ARGV[4])
+for i = 5, first - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i], ARGV[i + 1]) end
+if redis.call('SADD', KEYS[7], ARGV[1]) == 1 then
+  redis.call('HINCRBYFLOAT', KEYS[8], 'completed', 1)
+  for i = first, #ARGV, 3 do redis.call('HINCRBY', KEYS[9], ARGV[i], 1) end
+end
+local ready, items = {}, {}
+for i = first, #ARGV, 3 do
+  local c = redis.call('HGET', KEYS[9], ARGV[i])
+  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then
+    table.insert(ready, ARGV[i])
+    table.insert(items, ARGV[i + 2])
+    table.insert(items, ARGV[i])
+  end
+end
+enqueue(items, 0)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local deadline = redis.call('ZSCORE', KEYS[5], ARGV[2])
+if deadline and tonumber(deadline) > now and redis.call('HGET', KEYS[6], ARGV[2]) == ARGV[3] then
+  redis.call('ZREM', KEYS[5], ARGV[2])
+  redis.call('HDEL', KEYS[6], ARGV[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
+end
+return ready
+"""
+
 
 class RedisStateStore(StateStore):
     def __init__(self, url: str, ttl: int = 7 * 24 * 3600):
@@ -196,6 +258,7 @@ class RedisStateStore(StateStore):
         self._create = self.client.register_script(_CREATE)
         self._set_status = self.client.register_script(_SET_STATUS)
         self._complete = self.client.register_script(_COMPLETE)
+        self._complete_and_forward = self.client.register_script(_COMPLETE_AND_FORWARD)
 
     def _keys(self, job: str) -> list[str]:
         p = self.prefix
@@ -242,8 +305,30 @@ class RedisStateStore(StateStore):
             args += [c, int(d)]
         return [r.decode() for r in self._complete(keys=[k[2], k[1], k[3]], args=args)]
 
+    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
+                             receipt: str, counters: dict[str, float] | None = None) -> list[str] | None:
+        if not isinstance(queue, RedisTaskQueue) or not queue.same_server(self.client):
+            return None
+        k = self._keys(job)
+        mid, token = receipt.split(":", 1)
+        counters = counters or {}
+        args: list = [task, mid, token, len(counters)]
+        for name, v in counters.items():
+            args += [name, float(v)]
+        for c, d, p in children:
+            if not 0 <= int(p) < MAX_PRIORITY:
+                raise ValueError(f"priority {p} outside [0, 2**30)")
+            args += [c, int(d), int(p)]
+        keys = [*queue.send_keys(), queue.k_leased, queue.k_receipt, k[2], k[1], k[3]]
+        return [r.decode() for r in self._complete_and_forward(keys=keys, args=args)]
+
     def is_done(self, job: str, task: str) -> bool:
         return bool(self.client.sismember(self._keys(job)[2], task))
+
+    def done_many(self, job: str, tasks: list[str]) -> list[bool]:
+        if not tasks:
+            return []
+        return [bool(x) for x in self.client.smismember(self._keys(job)[2], tasks)]
 
     def delete_job(self, job: str) -> None:
         self.client.delete(*self._keys(job))

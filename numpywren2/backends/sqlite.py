@@ -108,6 +108,14 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
             c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
                           [(self.name, b, priority, now) for b in bodies])
 
+    def send_many(self, items: list[tuple[str, int]]) -> None:
+        if not items:
+            return
+        now = time.time()
+        with self._tx() as c:
+            c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
+                          [(self.name, b, p, now) for b, p in items])
+
     def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
         deadline = time.monotonic() + wait
         delay = 0.005
@@ -183,25 +191,60 @@ class SQLiteStateStore(_SQLite, StateStore):
 
     def add_counters(self, job: str, deltas: dict[str, float]) -> None:
         with self._tx() as c:
-            c.executemany("INSERT INTO counters (job, name, value) VALUES (?, ?, ?) "
-                          "ON CONFLICT (job, name) DO UPDATE SET value = value + excluded.value",
-                          [(job, k, v) for k, v in deltas.items()])
+            self._add_counters(c, job, deltas)
+
+    @staticmethod
+    def _add_counters(c: sqlite3.Connection, job: str, deltas: dict[str, float]) -> None:
+        c.executemany("INSERT INTO counters (job, name, value) VALUES (?, ?, ?) "
+                      "ON CONFLICT (job, name) DO UPDATE SET value = value + excluded.value",
+                      [(job, k, v) for k, v in deltas.items()])
 
     def complete(self, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
         with self._tx() as c:
-            first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
-            if first:
-                c.execute("INSERT INTO counters (job, name, value) VALUES (?, 'completed', 1) "
-                          "ON CONFLICT (job, name) DO UPDATE SET value = value + 1", (job,))
-                c.executemany("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
-                              "ON CONFLICT (job, child) DO UPDATE SET count = count + 1",
-                              [(job, child) for child, _ in children])
-            ready = []
-            for child, indeg in children:
-                row = c.execute("SELECT count FROM edges WHERE job = ? AND child = ?", (job, child)).fetchone()
-                if row is not None and row[0] >= indeg:
-                    ready.append(child)
+            return self._complete(c, job, task, children)
+
+    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
+                             receipt: str, counters: dict[str, float] | None = None) -> list[str] | None:
+        if not isinstance(queue, SQLiteTaskQueue) or queue.path != self.path:
+            return None
+        with self._tx() as c:
+            if counters:
+                self._add_counters(c, job, counters)
+            ready = self._complete(c, job, task, [(k, d) for k, d, _ in children])
+            if ready:
+                now = time.time()
+                prio = {k: p for k, _, p in children}
+                c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
+                              [(queue.name, k, prio[k], now) for k in ready])
+            c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time()))
             return ready
+
+    def done_many(self, job: str, tasks: list[str]) -> list[bool]:
+        if len(tasks) <= 1:
+            return [self.is_done(job, t) for t in tasks]
+        done = set()
+        for i in range(0, len(tasks), 500):  # bounded number of SQL variables
+            part = tasks[i:i + 500]
+            done.update(r[0] for r in self._conn().execute(
+                f"SELECT task FROM done WHERE job = ? AND task IN ({','.join('?' * len(part))})", (job, *part)))
+        return [t in done for t in tasks]
+
+    @staticmethod
+    def _complete(c: sqlite3.Connection, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
+        """Mark done, count edges once, return the ready children (inside the caller's transaction)."""
+        first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
+        if first:
+            c.execute("INSERT INTO counters (job, name, value) VALUES (?, 'completed', 1) "
+                      "ON CONFLICT (job, name) DO UPDATE SET value = value + 1", (job,))
+            c.executemany("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
+                          "ON CONFLICT (job, child) DO UPDATE SET count = count + 1",
+                          [(job, child) for child, _ in children])
+        ready = []
+        for child, indeg in children:
+            row = c.execute("SELECT count FROM edges WHERE job = ? AND child = ?", (job, child)).fetchone()
+            if row is not None and row[0] >= indeg:
+                ready.append(child)
+        return ready
 
     def is_done(self, job: str, task: str) -> bool:
         row = self._conn().execute("SELECT 1 FROM done WHERE job = ? AND task = ?", (job, task)).fetchone()
