@@ -6,7 +6,9 @@ State an executor keeps (none of it needed by anyone else):
 ``renewals``   leases being renewed by the background thread (receipt -> task).
 
 ``counters``   per-job counter increments not yet written to the state store;
-``task_s``     a moving average of the time a task takes here, which sets ``batch``.
+``task_s``     a moving average of the time a task takes here, which sets ``batch``;
+``read_s``     a moving average of the time a tile read takes: above 2 ms, a task's tiles
+               are read concurrently by ``pool`` (a thread hand-off costs more than a fast read).
 
 Per message (a task as JSON):
 
@@ -71,6 +73,7 @@ class Executor:
         self.renewals: dict[str, Task | str] = {}
         self.counters: collections.Counter[str] = collections.Counter()
         self.task_s: float | None = None
+        self.read_s = 1.0  # moving average of a tile read's time: concurrent reads until known fast
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.tasks_run = 0
@@ -206,11 +209,13 @@ class Executor:
         keys = [tile_key(self.prefixes, a[1], a[2]) if isinstance(a, tuple) else None for a in args]
         wanted = [k for k in keys if k is not None]
         t0 = time.perf_counter()
-        if len(wanted) > 1:
+        if len(wanted) > 1 and self.read_s > 0.002:  # slow stores (S3): read concurrently
             tiles = dict(zip(wanted, self.pool.map(self._read, wanted)))
         else:
             tiles = {k: self._read(k) for k in wanted}
         t1 = time.perf_counter()
+        if wanted:
+            self.read_s = 0.8 * self.read_s + 0.2 * (t1 - t0) / len(wanted)
         call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         try:
             result = self.kernels[stmt.kernel](*call)

@@ -64,6 +64,30 @@ def open_queue(url: str, name: str) -> TaskQueue:
     raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
 
 
+SHM = "/dev/shm"
+SHM_MIN_FREE = 4 << 30  # bytes
+
+
+def default_root_parent() -> str | None:
+    """Where an embedded runtime puts its directory: ``$NPW_ROOT`` if set, else the RAM-backed
+    ``/dev/shm`` when it exists with at least 4 GiB free, else the system's temporary directory.
+
+    Creating a small file on a journalling disk file system costs far more than on tmpfs (0.7 ms
+    against 0.04 ms per tile on this project's test machine), which bounds the task rate; tiles
+    of a one-machine job pass through the page cache either way.  For matrices larger than memory,
+    set ``NPW_ROOT`` (or ``npw.runtime(root=...)``) to a disk directory.
+    """
+    if os.environ.get("NPW_ROOT"):
+        return os.environ["NPW_ROOT"]
+    try:
+        st = os.statvfs(SHM)
+        if st.f_bavail * st.f_frsize >= SHM_MIN_FREE and os.access(SHM, os.W_OK):
+            return SHM
+    except OSError:
+        pass
+    return None
+
+
 class Runtime:
     """Backends plus the executors launched for jobs.
 
@@ -83,7 +107,7 @@ class Runtime:
             if any((store, queue, state)):
                 raise ValueError("give all three of store, queue and state URLs, or none for an embedded runtime")
             if root is None:
-                root = tempfile.mkdtemp(prefix="numpywren2-")
+                root = tempfile.mkdtemp(prefix="numpywren2-", dir=default_root_parent())
                 self._owned_root = root
             rootp = Path(root).resolve()
             store, queue, state = f"file://{rootp / 'tiles'}", f"sqlite://{rootp / 'state.db'}", \

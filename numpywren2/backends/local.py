@@ -27,6 +27,7 @@ class LocalFileStore(TileStore):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = f"file://{self.root}"
+        self._dirs: set[Path] = set()  # directories known to exist (a mkdir per put costs a system call)
 
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -54,10 +55,18 @@ class LocalFileStore(TileStore):
 
     def put(self, key: str, tile: np.ndarray) -> int:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         parts = encode_tile(tile)
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # the directory was removed meanwhile (delete_prefix): make it again
+            self._dirs.discard(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")
+        with f:
             for p in parts:
                 f.write(p)
         os.replace(tmp, path)
@@ -85,6 +94,7 @@ class LocalFileStore(TileStore):
         d = self.root / prefix.rstrip("/")
         if prefix and prefix.endswith("/") and d.is_dir():
             shutil.rmtree(d, ignore_errors=True)
+            self._dirs = {x for x in self._dirs if not x.is_relative_to(d)}
         return n
 
     def list(self, prefix: str = "") -> list[str]:
