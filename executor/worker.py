@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lambdapack import Task
-from numpywren2.backends import TRANSIENT_ERRORS, StateStore, TaskQueue, TileStore, with_retries
+from numpywren2.backends import StateStore, TaskQueue, TileStore, with_retries
 from numpywren2.jobspec import load, tile_key
 
 
@@ -155,25 +155,24 @@ class Executor:
         counters, self.counters = self.counters, collections.Counter()
         try:
             ready = with_retries(self.state.complete_and_forward, self.job, msg.body, children, self.queue,
-                                 msg.receipt, dict(counters), retry_on=TRANSIENT_ERRORS)
+                                 msg.receipt, dict(counters))
         except BaseException:
             self.counters.update(counters)
             raise
         if ready is not None:
             return
         if counters:
-            with_retries(self.state.add_counters, self.job, dict(counters), retry_on=TRANSIENT_ERRORS)
-        ready = with_retries(self.state.complete, self.job, msg.body, [(k, d) for k, d, _ in children],
-                             retry_on=TRANSIENT_ERRORS)
+            with_retries(self.state.add_counters, self.job, dict(counters))
+        ready = with_retries(self.state.complete, self.job, msg.body, [(k, d) for k, d, _ in children],)
         if ready:
             prio = {k: p for k, _, p in children}
-            with_retries(self.queue.send_many, [(k, prio[k]) for k in ready], retry_on=TRANSIENT_ERRORS)
-        with_retries(self.queue.ack, msg.receipt, retry_on=TRANSIENT_ERRORS)
+            with_retries(self.queue.send_many, [(k, prio[k]) for k in ready])
+        with_retries(self.queue.ack, msg.receipt)
 
     def _flush_counters(self) -> None:
         if self.counters:
             counters, self.counters = dict(self.counters), collections.Counter()
-            with_retries(self.state.add_counters, self.job, counters, retry_on=TRANSIENT_ERRORS)
+            with_retries(self.state.add_counters, self.job, counters)
 
     def _free_consumed(self, task: Task) -> None:
         """Delete the scratch tiles this task read whose every reader has completed.
@@ -234,7 +233,7 @@ class Executor:
         for (m, idx), value in zip(outs, results):
             k = tile_key(self.prefixes, m, idx)
             value = np.asarray(value)
-            written += with_retries(self.store.put, k, value, retry_on=TRANSIENT_ERRORS)
+            written += with_retries(self.store.put, k, value)
             if value.flags.owndata:
                 value.flags.writeable = False  # cached: later kernels must not change it in place
             self._remember(k, value)
@@ -248,7 +247,7 @@ class Executor:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return self.cache[key]
-        tile = with_retries(self.store.get, key, retry_on=TRANSIENT_ERRORS)
+        tile = with_retries(self.store.get, key)
         self._remember(key, tile)
         return tile
 

@@ -1,7 +1,6 @@
 """Storage backends behind three contracts (see ``base``): tile stores, task queues, state stores."""
 
 from .base import (
-    TRANSIENT_ERRORS,
     BackendError,
     Message,
     StateStore,
@@ -10,12 +9,14 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
+    transient_errors,
     with_retries,
 )
 from .local import LocalFileStore
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 
 __all__ = [
-    "TRANSIENT_ERRORS", "BackendError", "LocalFileStore", "Message", "SQLiteStateStore", "SQLiteTaskQueue",
-    "StateStore", "TaskQueue", "TileNotFoundError", "TileStore", "decode_tile", "encode_tile", "with_retries",
+    "BackendError", "LocalFileStore", "Message", "SQLiteStateStore", "SQLiteTaskQueue",
+    "StateStore", "TaskQueue", "TileNotFoundError", "TileStore", "decode_tile", "encode_tile", "transient_errors",
+    "with_retries",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import struct
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,22 +23,27 @@ class BackendError(RuntimeError):
     """A storage, queue or state operation failed for good (after retries)."""
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth retrying: I/O hiccups, a database busy past its own timeout, a dropped connection.
+
+    The client libraries' errors are included once they are imported (an error of a library
+    cannot happen before), so that an executor on local files does not pay for importing
+    redis and botocore.
+    """
     import sqlite3
 
-    import redis
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
-    return (OSError, TimeoutError, sqlite3.OperationalError, redis.ConnectionError, redis.TimeoutError,
-            BotoConnectionError)
-
-
-# Errors worth retrying: I/O hiccups, a database busy past its own timeout, a dropped connection.
-TRANSIENT_ERRORS = _transient_errors()
+    errors: list[type[BaseException]] = [OSError, TimeoutError, sqlite3.OperationalError]
+    redis = sys.modules.get("redis")
+    if redis is not None:
+        errors += [redis.ConnectionError, redis.TimeoutError]
+    boto = sys.modules.get("botocore.exceptions")
+    if boto is not None:
+        errors.append(boto.ConnectionError)
+    return tuple(errors)
 
 
 def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
-                 retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS):
+                 retry_on: tuple[type[BaseException], ...] | None = None):
     """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff (and jitter).
 
     ``TileNotFoundError`` is never retried: a missing tile is an answer, not a glitch.
@@ -46,6 +52,8 @@ def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_del
     import random
     import time
 
+    if retry_on is None:
+        retry_on = transient_errors()
     for attempt in range(attempts):
         try:
             return fn(*args)
