@@ -2,7 +2,8 @@
 
 State an executor keeps (none of it needed by anyone else):
 ``bound``      the job's implicit DAG, rebuilt from the stored description;
-``cache``      a small LRU of recently read or written tiles (key -> array);
+``cache``      an LRU of recently read or written tiles (key -> array), at most ``cache_bytes``
+               (default: a quarter of the address-space limit if one is set, else 512 MiB);
 ``renewals``   leases being renewed by the background thread (receipt -> task).
 
 ``counters``   per-job counter increments not yet written to the state store;
@@ -56,10 +57,19 @@ from numpywren2.backends import StateStore, TaskQueue, TileStore, with_retries
 from numpywren2.jobspec import load, tile_key
 
 
+def default_cache_bytes() -> int:
+    """A quarter of this process's address-space limit (``RLIMIT_AS``, as a memory-capped Lambda-like
+    executor has), else 512 MiB."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft // 4 if soft != resource.RLIM_INFINITY else 512 << 20
+
+
 class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
                  idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
-                 cache_tiles: int = 8, status_interval: float = 1.0, max_batch: int = 8,
+                 cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
                  batch_target: float = 0.02):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
@@ -69,7 +79,8 @@ class Executor:
         self.scratch = set(desc["scratch"])
         self.pool = ThreadPoolExecutor(io_threads)
         self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
-        self.cache_tiles = cache_tiles
+        self.cache_bytes = default_cache_bytes() if cache_bytes is None else cache_bytes
+        self.cached = 0  # bytes in the cache
         self.renewals: dict[str, Task | str] = {}
         self.counters: collections.Counter[str] = collections.Counter()
         self.task_s: float | None = None
@@ -195,8 +206,7 @@ class Executor:
         for m, idx, rs in tiles:
             if all(done[r] for r in rs):
                 k = tile_key(self.prefixes, m, idx)
-                with self._lock:
-                    self.cache.pop(k, None)
+                self._forget(k)
                 freed += self.store.delete(k)
         if freed:
             self.counters["tiles_freed"] += freed
@@ -252,11 +262,20 @@ class Executor:
         return tile
 
     def _remember(self, key: str, tile) -> None:
+        if tile.nbytes > self.cache_bytes:
+            return
         with self._lock:
+            old = self.cache.pop(key, None)
+            self.cached += tile.nbytes - (old.nbytes if old is not None else 0)
             self.cache[key] = tile
-            self.cache.move_to_end(key)
-            while len(self.cache) > self.cache_tiles:
-                self.cache.popitem(last=False)
+            while self.cached > self.cache_bytes:
+                self.cached -= self.cache.popitem(last=False)[1].nbytes
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            old = self.cache.pop(key, None)
+            if old is not None:
+                self.cached -= old.nbytes
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease / 3):
