@@ -131,10 +131,16 @@ class Runtime:
         env.setdefault("MKL_NUM_THREADS", "1")
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "executor", "--store", self.urls["store"], "--queue", self.urls["queue"],
-               "--state", self.urls["state"], "--job", job, "--idle-timeout", str(idle_timeout),
-               "--lease", str(lease)]
-        procs = [subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL) for _ in range(n)]
+        args = ["--store", self.urls["store"], "--queue", self.urls["queue"],
+                "--state", self.urls["state"], "--job", job, "--idle-timeout", str(idle_timeout),
+                "--lease", str(lease)]
+        from executor.warm import WarmStarter
+
+        if os.environ.get("NPW_COLD_START"):
+            procs = [subprocess.Popen([sys.executable, "-m", "executor", *args], env=env, stdin=subprocess.DEVNULL)
+                     for _ in range(n)]
+        else:
+            procs = [WarmStarter.start(args, env) for _ in range(n)]
         with self._lock:
             self._procs = [p for p in self._procs if p.poll() is None] + procs
         return procs

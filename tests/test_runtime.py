@@ -303,3 +303,25 @@ def test_redis_restart_without_persistence_is_reported(tmp_path):
                 restarted.stop()
     finally:
         server.stop()
+
+
+def test_warm_started_executors_run_jobs_report_exit_codes_and_can_be_killed():
+    # (that they see the caller's environment at launch is shown by the cloud tests: AWS credentials)
+    from executor.warm import WarmStarter
+
+    ok = WarmStarter.start(["--help"])
+    bad = WarmStarter.start(["--no-such-flag"])
+    assert ok.wait(timeout=60) == 0 and ok.poll() == 0
+    assert bad.wait(timeout=60) == 2  # argparse's usage error
+    with npw.runtime(workers=0) as rt:
+        A = npw.BigMatrix.from_numpy(spd(40), 20)
+        L = npw.BigMatrix.empty((40, 40), 20)
+        job = npw.submit(npw.programs.cholesky, A=A, L=L, N=2)
+        args = ["--store", rt.urls["store"], "--queue", rt.urls["queue"], "--state", rt.urls["state"],
+                "--job", job.id, "--idle-timeout", "60"]
+        p = WarmStarter.start(args)
+        job.wait(timeout=60)
+        assert np.allclose(L.numpy() @ L.numpy().T, A.numpy())
+        assert p.poll() is None or p.poll() == 0
+        p.kill()
+        assert p.wait(timeout=30) in (0, -signal.SIGKILL)
