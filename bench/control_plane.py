@@ -27,6 +27,7 @@ import numpy as np
 
 import lambdapack as lp
 import numpywren2 as npw
+from numpywren2.runtime import default_root_parent
 from numpywren2.testing import MotoServer, RedisServer
 
 
@@ -105,7 +106,7 @@ def main() -> None:
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(k, v)
-    tmp = tempfile.mkdtemp(prefix="npw-cp-")
+    tmp = tempfile.mkdtemp(prefix="npw-cp-", dir=default_root_parent())
     redis = RedisServer(tmp)
     moto = MotoServer()
     rows = []

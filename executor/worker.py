@@ -32,7 +32,9 @@ Round trips are what limit short tasks, so the loop keeps them few:
 - tasks that take less than ``batch_target`` seconds are leased several at a
   time (``batch``, at most ``max_batch``), and their done-checks are one query;
   long tasks are leased one at a time so that no executor hoards work;
-- the job's status is checked every ``status_interval`` seconds, not per task.
+- the job's status is checked every ``status_interval`` seconds, not per task, and the
+  counters (kernel seconds, bytes...) are written at most every ``counter_interval``
+  seconds, riding along with a completion, and when the executor stops.
 
 Children are enqueued with ``BoundProgram.priority``: their place in a serial run,
 so a factorization's critical path (panel, then the next column's update) runs first.
@@ -70,10 +72,12 @@ class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
                  idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
-                 batch_target: float = 0.02):
+                 batch_target: float = 0.02, counter_interval: float = 0.5):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
         self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
+        self.counter_interval = counter_interval
+        self._flushed = 0.0  # time.monotonic() of the last counter flush
         self.bound, self.kernels, desc = load(state.job(job)["description"])
         self.prefixes = desc["prefixes"]
         self.scratch = set(desc["scratch"])
@@ -163,7 +167,10 @@ class Executor:
         """complete + enqueue the ready children + acknowledge (one step where the backends allow)."""
         b = self.bound
         children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
-        counters, self.counters = self.counters, collections.Counter()
+        counters = {}
+        now = time.monotonic()
+        if now - self._flushed >= self.counter_interval:  # counters ride along at most this often
+            counters, self.counters, self._flushed = self.counters, collections.Counter(), now
         try:
             ready = with_retries(self.state.complete_and_forward, self.job, msg.body, children, self.queue,
                                  msg.receipt, dict(counters))
@@ -174,7 +181,8 @@ class Executor:
             return
         if counters:
             with_retries(self.state.add_counters, self.job, dict(counters))
-        ready = with_retries(self.state.complete, self.job, msg.body, [(k, d) for k, d, _ in children],)
+            self._flushed = now
+        ready = with_retries(self.state.complete, self.job, msg.body, [(k, d) for k, d, _ in children])
         if ready:
             prio = {k: p for k, _, p in children}
             with_retries(self.queue.send_many, [(k, prio[k]) for k in ready])
@@ -184,6 +192,7 @@ class Executor:
         if self.counters:
             counters, self.counters = dict(self.counters), collections.Counter()
             with_retries(self.state.add_counters, self.job, counters)
+            self._flushed = time.monotonic()
 
     def _free_consumed(self, task: Task) -> None:
         """Delete the scratch tiles this task read whose every reader has completed.

@@ -27,12 +27,13 @@ class LocalFileStore(TileStore):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = f"file://{self.root}"
-        self._dirs: set[Path] = set()  # directories known to exist (a mkdir per put costs a system call)
+        self._dirs: set[str] = set()  # directories known to exist (a mkdir per put costs a system call)
+        self._prefix = str(self.root) + "/"
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
             raise ValueError(f"invalid tile key {key!r}")
-        return self.root / (key + _SUFFIX)
+        return self._prefix + key + _SUFFIX  # plain strings: pathlib costs more than the I/O of a small tile
 
     def get(self, key: str) -> np.ndarray:
         """The tile, read-only.  Large tiles are memory-mapped: the array is the page cache's copy
@@ -55,16 +56,17 @@ class LocalFileStore(TileStore):
 
     def put(self, key: str, tile: np.ndarray) -> int:
         path = self._path(key)
-        if path.parent not in self._dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(path.parent)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        parent, name = path.rsplit("/", 1)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
         parts = encode_tile(tile)
         try:
             f = open(tmp, "wb")
         except FileNotFoundError:  # the directory was removed meanwhile (delete_prefix): make it again
-            self._dirs.discard(path.parent)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.discard(parent)
+            os.makedirs(parent, exist_ok=True)
             f = open(tmp, "wb")
         with f:
             for p in parts:
@@ -73,11 +75,11 @@ class LocalFileStore(TileStore):
         return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        return os.path.exists(self._path(key))
 
     def delete(self, key: str) -> bool:
         try:
-            self._path(key).unlink()
+            os.unlink(self._path(key))
             return True
         except FileNotFoundError:
             return False
@@ -86,7 +88,7 @@ class LocalFileStore(TileStore):
         n = 0
         for key in self.list(prefix):
             try:
-                self._path(key).unlink()
+                os.unlink(self._path(key))
                 n += 1
             except FileNotFoundError:
                 pass
@@ -94,7 +96,7 @@ class LocalFileStore(TileStore):
         d = self.root / prefix.rstrip("/")
         if prefix and prefix.endswith("/") and d.is_dir():
             shutil.rmtree(d, ignore_errors=True)
-            self._dirs = {x for x in self._dirs if not x.is_relative_to(d)}
+            self._dirs = {x for x in self._dirs if not Path(x).is_relative_to(d)}
         return n
 
     def list(self, prefix: str = "") -> list[str]:

@@ -233,14 +233,18 @@ class SQLiteStateStore(_SQLite, StateStore):
     def _complete(c: sqlite3.Connection, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
         """Mark done, count edges once, return the ready children (inside the caller's transaction)."""
         first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
-        if first:
+        ready = []
+        if first:  # count each edge now; the upsert returns the child's count of done parents
             c.execute("INSERT INTO counters (job, name, value) VALUES (?, 'completed', 1) "
                       "ON CONFLICT (job, name) DO UPDATE SET value = value + 1", (job,))
-            c.executemany("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
-                          "ON CONFLICT (job, child) DO UPDATE SET count = count + 1",
-                          [(job, child) for child, _ in children])
-        ready = []
-        for child, indeg in children:
+            for child, indeg in children:
+                (count,) = c.execute("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
+                                     "ON CONFLICT (job, child) DO UPDATE SET count = count + 1 RETURNING count",
+                                     (job, child)).fetchone()
+                if count >= indeg:
+                    ready.append(child)
+            return ready
+        for child, indeg in children:  # a repeat: only answer which children are ready
             row = c.execute("SELECT count FROM edges WHERE job = ? AND child = ?", (job, child)).fetchone()
             if row is not None and row[0] >= indeg:
                 ready.append(child)
