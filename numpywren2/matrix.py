@@ -137,6 +137,17 @@ class BigMatrix:
 
 
 def default_block_size(shape) -> int:
-    """A block size for a matrix: about 4 tiles per dimension for small matrices, at most 2048."""
+    """A block size for a matrix: about 4 tiles per dimension below n = 2048; above, about 8 tiles
+    per dimension, rounded up to a multiple of 128, at most 4096.
+
+    Eight tiles per dimension give a Cholesky 120 tasks, enough parallelism for a few executors,
+    with tiles large enough (1024 at n = 8192, 2048 at n = 16384) for BLAS to run near its peak
+    and for the per-task overhead (a few milliseconds) not to matter (bench/RESULTS.md).
+
+    >>> default_block_size((1000, 300)), default_block_size((8192, 8192)), default_block_size((16384, 100))
+    (250, 1024, 2048)
+    """
     n = max(shape) if len(shape) else 1
-    return int(min(2048, max(64, -(-n // 4))))
+    if n < 2048:
+        return int(max(64, -(-n // 4)))
+    return int(min(4096, -(-n // 1024) * 128))  # ceil(n / 8) rounded up to a multiple of 128
