@@ -9,7 +9,8 @@ Everything is measured in the same run on the same matrices:
 - ours: ``npw.cholesky`` on the embedded runtime (local files + SQLite), 2 executor processes × 1
   BLAS thread, for each block size in ``--blocks``; the best is reported.  The time runs from the
   call to its return (job submission, executor start, all tasks, the wait); writing the input
-  tiles beforehand and reading L back afterwards are not timed.  The answer is checked with a
+  tiles beforehand and reading L back afterwards are not timed; the runtime is warmed up once
+  (its executor zygote started) before anything is timed.  The answer is checked with a
   backward error on a random probe, ‖A v − L (Lᵀ v)‖ / (‖A‖ ‖v‖).
 
 GFLOP/s use n³/3 for Cholesky and 2n³ for GEMM.
@@ -117,6 +118,9 @@ def main() -> None:
           f"{np.__version__}, BLAS {', '.join(blas)}")
     print("# references: numpy with 2 BLAS threads; Dask threaded scheduler with 2 workers x 1 BLAS thread;"
           " ours: 2 executor processes x 1 BLAS thread (embedded: files + SQLite)")
+    # warm-up: the runtime's one-time start (the executor zygote, see executor/warm.py), as numpy's
+    # and Dask's imports and thread pools are warm before they are timed
+    npw.cholesky(spd(256), block_size=128, workers=2)
     peak = dgemm_rate()
     print(f"# DGEMM ceiling (n=4096, 2 threads): {peak:.1f} GFLOP/s\n")
     head = f"{'algorithm':<22}{'n':>7}{'block':>7}{'seconds':>9}{'GFLOP/s':>9}{'x numpy':>9}{'x Dask':>8}" \
