@@ -114,7 +114,16 @@ class WarmProcess:
 
     @property
     def returncode(self) -> int | None:
-        return self._starter.exits.get(self.pid)
+        code = self._starter.exits.get(self.pid)
+        if code is None and not self._starter.alive():
+            # the zygote is gone (it reaped for us): the child is orphaned; alive or not is all we can tell
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return self._starter.exits.setdefault(self.pid, -1)
+            except PermissionError:
+                pass
+        return code
 
     def poll(self) -> int | None:
         return self.returncode
@@ -122,14 +131,12 @@ class WarmProcess:
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._starter.cond:
-            while self.pid not in self._starter.exits:
-                if not self._starter.alive():
-                    raise RuntimeError("the executor zygote died; the state of its executors is unknown")
+            while self.returncode is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise subprocess.TimeoutExpired(self.args, timeout)
                 self._starter.cond.wait(0.2 if left is None else min(left, 0.2))
-            return self._starter.exits[self.pid]
+            return self.returncode
 
     def send_signal(self, sig: int) -> None:
         if self.returncode is None:
