@@ -198,10 +198,20 @@ class Job:
             out.append(d)
         return sorted(out, key=lambda d: d["t"])
 
+    def _settle(self, timeout: float = 10.0) -> None:
+        """After the job ended: wait until no executor of it is live (they flush their records on exit)."""
+        if self.finished is None:
+            return
+        deadline = time.monotonic() + timeout
+        while any(e["live"] for e in self.runtime.state.executors(self.id)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def task_records(self) -> list[dict]:
         """One record per task execution: ``task``, ``executor``, ``start`` and ``end`` (seconds since
         submit), ``bytes`` (read + written), ``kernel_s``.  A task run twice (its executor died
-        after running it) appears twice; an executor killed outright loses its last second's records."""
+        after running it) appears twice; an executor killed outright loses its last second's records.
+        Once the job has ended, waits (up to 10 s) for its executors to exit and flush their records."""
+        self._settle()
         out = []
         for r in self.runtime.state.records(self.id, "tasks"):
             d = json.loads(r)
@@ -239,10 +249,12 @@ class Job:
         ``cost_model.startup_s`` per executor, and ``cost_usd`` the estimate of
         ``provisioner.CostModel`` (default parameters: AWS Lambda's prices; see that class).
         ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
-        executors that ran (killed ones included).
+        executors that ran (killed ones included).  Once the job has ended, waits (up to 10 s)
+        for its executors to exit first, so that their lifetimes are final.
         """
         from provisioner import executor_usage
 
+        self._settle()
         rec = self.runtime.state.job(self.id)
         c = rec["counters"]
         wall = (self.finished or time.time()) - self.started

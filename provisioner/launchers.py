@@ -181,6 +181,7 @@ class LocalProcessLauncher(Launcher):
                 return False
             self._killed[executor_id] = reason
             p.send_signal(signal.SIGKILL)
+            p.wait()  # reaped at once: alive() no longer counts it
             return True
 
     def stop(self) -> None:
