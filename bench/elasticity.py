@@ -1,0 +1,286 @@
+"""Elasticity experiments: small-scale reproductions of the numpywren paper's autoscaling results.
+
+Four experiments on one Cholesky factorisation (``npw.programs.cholesky``), every
+executor a *simulated Lambda* (``SimulatedLambdaLauncher``: a local process with one
+BLAS thread, a lifetime limit, a concurrency cap, failure injection), on the
+embedded runtime (tiles in files, queue and state in SQLite):
+
+1. ``trace``       — autoscaling trace: queued/leased tasks and live executors per second.
+2. ``sf_sweep``    — scaling factor sweep, sf ∈ {1/8, 1/4, 1/3, 1/2, 1, 2}: completion time vs core-seconds.
+3. ``failure``     — 80 % of the live executors killed (SIGKILL) mid-run: the drop and the recovery.
+4. ``time_limit``  — completion time as the executor lifetime limit shrinks.
+
+This machine has 2 cores.  Every executor beyond two shares them: executors
+are "cores" to the policy and to the core-second accounting (as Lambda bills
+them), but here they compute no faster together than two.  The plots say so.
+
+The reference, measured in the same run, is ``scipy.linalg.cholesky`` of the same
+matrix (LAPACK, 1 and 2 threads).  Every run's factor is checked with a randomised
+backward-error estimate ``max_j ||A x_j - L (Lᵀ x_j)|| / (||A|| ||x_j||)`` over 4
+random vectors (O(n²) work, where forming ``L Lᵀ`` would cost as much as the
+factorisation itself).
+
+Outputs (``--out``, default ``bench/results/``): ``elasticity_{trace,sf_sweep,failure,time_limit}.png``,
+``elasticity_runs.csv`` (one row per run) and ``elasticity_timelines.csv`` (every run's timeline).
+
+    flock /tmp/npw-bench.lock .venv/bin/python bench/elasticity.py [--n 8192 --block 512] [--only trace,failure]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")  # the client's own BLAS (reference, checks)
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import scipy.linalg
+from threadpoolctl import threadpool_limits
+
+import numpywren2 as npw
+from provisioner import CostModel, ProvisionerSettings, SimulatedLambdaLauncher
+
+CORES = os.cpu_count() or 1
+SWEEP = [(1 / 8, "1/8"), (1 / 4, "1/4"), (1 / 3, "1/3"), (1 / 2, "1/2"), (1.0, "1"), (2.0, "2")]
+COST = CostModel()  # 1 s start-up per executor, 2 GB, AWS Lambda prices (see provisioner/accounting.py)
+OVERSUBSCRIBED = f"this machine: {CORES} cores; executors beyond {CORES} share them, so compute does not speed up"
+
+
+def backward_error(A: np.ndarray, L: np.ndarray, rng: np.random.Generator) -> float:
+    normA = np.linalg.norm(A, 2) if A.shape[0] <= 2048 else np.linalg.norm(A, "fro")
+    worst = 0.0
+    for _ in range(4):
+        x = rng.standard_normal(A.shape[0])
+        worst = max(worst, np.linalg.norm(A @ x - L @ (L.T @ x)) / (normA * np.linalg.norm(x)))
+    return worst
+
+
+class Experiments:
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.runs: list[dict] = []
+        self.timelines: dict[str, list[dict]] = {}
+        self.rng = np.random.default_rng(0)
+
+    def settings(self, **kw) -> ProvisionerSettings:
+        a = self.args
+        base = {"scaling_factor": a.sf, "max_workers": a.max_workers, "idle_timeout": a.idle_timeout,
+                "lease": a.lease, "poll_interval": 0.5}
+        return ProvisionerSettings(**{**base, **kw})
+
+    def run(self, label: str, experiment: str, launcher: SimulatedLambdaLauncher, settings: ProvisionerSettings,
+            **extra) -> dict:
+        L = npw.BigMatrix.empty(self.A.shape, self.A.block_size)
+        t0 = time.time()
+        job = npw.submit(npw.programs.cholesky, A=self.A, L=L, N=self.A.grid[0], launcher=launcher,
+                         settings=settings)
+        job.wait()
+        wall = time.time() - t0
+        st = job.stats(COST)
+        err = backward_error(self.X, L.numpy(), self.rng)
+        L.delete()
+        tl = job.timeline()
+        self.timelines[label] = tl
+        row = {"experiment": experiment, "label": label, "n": self.X.shape[0], "block": self.A.block_size[0],
+               "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor, "max_workers": settings.max_workers,
+               "idle_timeout": settings.idle_timeout, "lifetime": launcher.lifetime, "wall_s": round(wall, 2),
+               "core_s": round(st["core_s"], 1), "executor_s": round(st["executor_s"], 1),
+               "executors": st["executors"], "peak_executors": max(s["executors"] for s in tl),
+               "kernel_s": round(st["kernel_s"], 1), "cost_usd": round(st["cost_usd"], 6),
+               "killed": sum(1 for k in launcher.kills if k[2] == "injected"),
+               "lifetime_kills": sum(1 for k in launcher.kills if k[2] == "lifetime"),
+               "backward_error": f"{err:.2e}", **extra}
+        assert err <= 50 * self.X.shape[0] * np.finfo(float).eps, f"{label}: backward error {err:.2e}"
+        self.runs.append(row)
+        print(f"{label:>24}: {wall:6.1f} s, {row['core_s']:7.1f} core-s, {row['executors']:3d} executors "
+              f"(peak {row['peak_executors']}), backward error {err:.1e}", flush=True)
+        return row
+
+    # ------------------------------------------------------------------ experiments
+    def trace(self):
+        self.baseline = self.run("trace", "trace", SimulatedLambdaLauncher(), self.settings())
+        tl = self.timelines["trace"]
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+        t = [s["t"] for s in tl]
+        ax1.plot(t, [s["pending"] for s in tl], label="queued tasks")
+        ax1.plot(t, [s["running"] for s in tl], label="leased (running) tasks")
+        ax1.plot(t, [s["pending"] + s["running"] for s in tl], "k:", label="ready tasks (queued + leased)")
+        ax1.set_ylabel("tasks")
+        ax1.legend(loc="upper right")
+        a = self.args
+        ax1.set_title(f"Autoscaling trace: Cholesky n={a.n}, {a.block}-tiles ({self.baseline['tasks']} tasks), "
+                      f"sf={a.sf:g}, max {a.max_workers} executors, idle timeout {a.idle_timeout:g} s", fontsize=9)
+        ax2.plot(t, [s["executors"] for s in tl], color="C3", label="executors (alive or starting)")
+        ax2.plot(t, [s["registered"] for s in tl], color="C3", ls="--", lw=0.8, label="executors registered")
+        ax2.axhline(CORES, color="gray", lw=0.8)
+        ax2.text(t[-1], CORES, f"{CORES} cores", ha="right", va="bottom", fontsize=8, color="gray")
+        ax2.set_ylabel("executors")
+        ax2.set_xlabel("seconds since submit")
+        ax2.legend(loc="upper right")
+        ax3 = ax2.twinx()
+        ax3.plot(t, [s["completed"] for s in tl], color="C2", lw=0.8)
+        ax3.set_ylabel("completed tasks", color="C2")
+        fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
+        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        fig.savefig(self.out / "elasticity_trace.png", dpi=110)
+        plt.close(fig)
+
+    def sf_sweep(self):
+        rows = [self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(), self.settings(scaling_factor=sf))
+                for sf, name in SWEEP]
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        ax.plot([r["wall_s"] for r in rows], [r["core_s"] for r in rows], "o-")
+        for r, (_, name) in zip(rows, SWEEP):
+            ax.annotate(f"sf={name} (peak {r['peak_executors']})", (r["wall_s"], r["core_s"]),
+                        textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.axvline(self.ref[1], color="gray", ls="--", lw=0.8)
+        ax.text(self.ref[1], ax.get_ylim()[1], f" scipy, 1 thread: {self.ref[1]:.1f} s", fontsize=8, va="top",
+                color="gray")
+        ax.axvline(self.ref[2], color="gray", ls=":", lw=0.8)
+        ax.text(self.ref[2], ax.get_ylim()[1] * 0.93, f" scipy, 2 threads: {self.ref[2]:.1f} s", fontsize=8,
+                va="top", color="gray")
+        ax.set_xlabel("completion time (s)")
+        ax.set_ylabel(f"core-seconds (executor lifetimes + {COST.startup_s:g} s start-up each)")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        a = self.args
+        ax.set_title(f"Scaling factor sweep: Cholesky n={a.n}, {a.block}-tiles, max {a.max_workers} executors",
+                     fontsize=9)
+        fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        fig.savefig(self.out / "elasticity_sf_sweep.png", dpi=110)
+        plt.close(fig)
+
+    def failure(self):
+        base = getattr(self, "baseline", None) or self.run("trace", "trace", SimulatedLambdaLauncher(),
+                                                           self.settings())
+        kill_t = round(0.4 * base["wall_s"], 1)
+        launcher = SimulatedLambdaLauncher(kill_at=[(kill_t, 0.8)], seed=0)
+        row = self.run("failure", "failure", launcher, self.settings(), kill_at_s=kill_t)
+        tl, tb = self.timelines["failure"], self.timelines["trace"]
+        t_kill = kill_t + (tl[0]["t"] if tl else 0.0)  # the kill clock starts at the first launch
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+        ax1.plot([s["t"] for s in tl], [s["executors"] for s in tl], color="C3", label="executors, with the kill")
+        ax1.plot([s["t"] for s in tb], [s["executors"] for s in tb], color="gray", lw=0.8,
+                 label="executors, no failure")
+        ax1.axvline(t_kill, color="k", ls="--", lw=0.8)
+        ax1.text(t_kill, ax1.get_ylim()[1] * 0.95, f" SIGKILL 80% of executors ({row['killed']})", fontsize=8,
+                 va="top")
+        ax1.axhline(CORES, color="gray", lw=0.6)
+        ax1.set_ylabel("executors")
+        ax1.legend(loc="lower right")
+        a = self.args
+        ax1.set_title(f"Failure recovery: Cholesky n={a.n}, {a.block}-tiles, lease {a.lease:g} s "
+                      f"(a killed executor's task reappears when its lease expires)", fontsize=9)
+        ax2.plot([s["t"] for s in tl], [s["completed"] for s in tl], color="C2", label="completed, with the kill")
+        ax2.plot([s["t"] for s in tb], [s["completed"] for s in tb], color="gray", lw=0.8,
+                 label="completed, no failure")
+        ax2.plot([s["t"] for s in tl], [s["running"] for s in tl], color="C1", lw=0.8,
+                 label="leased tasks, with the kill")
+        ax2.axvline(t_kill, color="k", ls="--", lw=0.8)
+        ax2.set_ylabel("tasks")
+        ax2.set_xlabel("seconds since submit")
+        ax2.legend(loc="center right")
+        fig.text(0.5, 0.005, f"result checked: backward error {row['backward_error']}; {OVERSUBSCRIBED}",
+                 ha="center", fontsize=8)
+        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        fig.savefig(self.out / "elasticity_failure.png", dpi=110)
+        plt.close(fig)
+
+    def time_limit(self):
+        rows = []
+        for lifetime in self.args.lifetimes:
+            rows.append(self.run(f"lifetime={lifetime:g}s", "time_limit", SimulatedLambdaLauncher(lifetime=lifetime),
+                                 self.settings()))
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        x = [r["lifetime"] for r in rows]
+        ax.plot(x, [r["wall_s"] for r in rows], "o-", label="completion time")
+        for r in rows:
+            ax.annotate(f"{r['executors']} executors", (r["lifetime"], r["wall_s"]), textcoords="offset points",
+                        xytext=(4, 6), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("executor lifetime limit (s; hard kill at the limit, clean stop 15% before it)")
+        ax.set_ylabel("completion time (s)")
+        ax.set_ylim(bottom=0)
+        ax2 = ax.twinx()
+        ax2.plot(x, [r["core_s"] for r in rows], "s--", color="C1", label="core-seconds")
+        ax2.set_ylabel("core-seconds", color="C1")
+        ax2.set_ylim(bottom=0)
+        a = self.args
+        ax.set_title(f"Time-limit sensitivity: Cholesky n={a.n}, {a.block}-tiles, sf={a.sf:g}, "
+                     f"max {a.max_workers} executors", fontsize=9)
+        fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        fig.savefig(self.out / "elasticity_time_limit.png", dpi=110)
+        plt.close(fig)
+
+    # ------------------------------------------------------------------ driver
+    def main(self, only: list[str]):
+        a = self.args
+        with npw.runtime(workers=CORES) as rt:
+            self.rt = rt
+            t = time.time()
+            self.A = npw.random.spd(a.n, a.block, seed=1)
+            self.X = self.A.numpy()
+            print(f"generated A (n={a.n}, {a.block}-tiles) in {time.time() - t:.1f} s", flush=True)
+            self.ref = {}
+            for threads in (1, 2):
+                with threadpool_limits(threads, user_api="blas"):
+                    t = time.perf_counter()
+                    scipy.linalg.cholesky(self.X, lower=True, check_finite=False)
+                    self.ref[threads] = time.perf_counter() - t
+            print(f"scipy.linalg.cholesky: {self.ref[1]:.2f} s (1 thread), {self.ref[2]:.2f} s (2 threads)")
+            for name in only:
+                getattr(self, name)()
+        self.write_csv()
+
+    def write_csv(self):
+        keys = sorted({k for r in self.runs for k in r}, key=lambda k: list(self.runs[0]).index(k)
+                      if k in self.runs[0] else 99)
+        with open(self.out / "elasticity_runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.runs)
+        with open(self.out / "elasticity_timelines.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["run", "t", "pending", "running", "executors", "registered", "completed", "launched"])
+            for label, tl in self.timelines.items():
+                for s in tl:
+                    w.writerow([label, round(s["t"], 2), s["pending"], s["running"], s["executors"], s["registered"],
+                                s["completed"], s["launched"]])
+        print(f"\n# {platform.machine()}, {CORES} cores, numpy {np.__version__}; reference scipy.linalg.cholesky "
+              f"{self.ref[1]:.2f} s (1 thread), {self.ref[2]:.2f} s (2 threads)")
+        cols = ["label", "wall_s", "core_s", "executors", "peak_executors", "killed", "lifetime_kills", "cost_usd",
+                "backward_error"]
+        print("  ".join(f"{c:>15}" for c in cols))
+        for r in self.runs:
+            print("  ".join(f"{r.get(c, ''):>15}" for c in cols))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=8192)
+    ap.add_argument("--block", type=int, default=512)
+    ap.add_argument("--sf", type=float, default=0.5, help="scaling factor of the trace, failure and time-limit runs")
+    ap.add_argument("--max-workers", type=int, default=16)
+    ap.add_argument("--idle-timeout", type=float, default=2.0)
+    ap.add_argument("--lease", type=float, default=5.0)
+    ap.add_argument("--lifetimes", type=float, nargs="+", default=[900, 40, 20, 10, 5])
+    ap.add_argument("--only", default="trace,sf_sweep,failure,time_limit")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    args = ap.parse_args()
+    Experiments(args).main(args.only.split(","))
+
+
+if __name__ == "__main__":
+    main()
