@@ -95,7 +95,7 @@ class Experiments:
                "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor, "max_workers": settings.max_workers,
                "idle_timeout": settings.idle_timeout, "lifetime": launcher.lifetime, "wall_s": round(wall, 2),
                "core_s": round(st["core_s"], 1), "executor_s": round(st["executor_s"], 1),
-               "executors": st["executors"], "peak_executors": max(s["executors"] for s in tl),
+               "executors": st["executors"], "peak_working": max(s["working"] for s in tl),
                "kernel_s": round(st["kernel_s"], 1), "cost_usd": round(st["cost_usd"], 6),
                "killed": sum(1 for k in launcher.kills if k[2] == "injected"),
                "lifetime_kills": sum(1 for k in launcher.kills if k[2] == "lifetime"),
@@ -103,7 +103,7 @@ class Experiments:
         assert err <= 50 * self.X.shape[0] * np.finfo(float).eps, f"{label}: backward error {err:.2e}"
         self.runs.append(row)
         print(f"{label:>24}: {wall:6.1f} s, {row['core_s']:7.1f} core-s, {row['executors']:3d} executors "
-              f"(peak {row['peak_executors']}), backward error {err:.1e}", flush=True)
+              f"(peak {row['peak_working']} working at once), backward error {err:.1e}", flush=True)
         return row
 
     # ------------------------------------------------------------------ experiments
@@ -120,8 +120,8 @@ class Experiments:
         a = self.args
         ax1.set_title(f"Autoscaling trace: Cholesky n={a.n}, {a.block}-tiles ({self.baseline['tasks']} tasks), "
                       f"sf={a.sf:g}, max {a.max_workers} executors, idle timeout {a.idle_timeout:g} s", fontsize=9)
-        ax2.plot(t, [s["executors"] for s in tl], color="C3", label="executors (alive or starting)")
-        ax2.plot(t, [s["registered"] for s in tl], color="C3", ls="--", lw=0.8, label="executors registered")
+        ax2.plot(t, [s["working"] for s in tl], color="C3", label="executors working (started up)")
+        ax2.plot(t, [s["executors"] for s in tl], color="C3", ls="--", lw=0.8, label="executors alive or starting")
         ax2.axhline(CORES, color="gray", lw=0.8)
         ax2.text(t[-1], CORES, f"{CORES} cores", ha="right", va="bottom", fontsize=8, color="gray")
         ax2.set_ylabel("executors")
@@ -136,12 +136,13 @@ class Experiments:
         plt.close(fig)
 
     def sf_sweep(self):
-        rows = [self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(), self.settings(scaling_factor=sf))
-                for sf, name in SWEEP]
+        cap = self.args.sweep_max_workers
+        rows = [self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(),
+                         self.settings(scaling_factor=sf, max_workers=cap)) for sf, name in SWEEP]
         fig, ax = plt.subplots(figsize=(7.5, 5))
         ax.plot([r["wall_s"] for r in rows], [r["core_s"] for r in rows], "o-")
         for r, (_, name) in zip(rows, SWEEP):
-            ax.annotate(f"sf={name} (peak {r['peak_executors']})", (r["wall_s"], r["core_s"]),
+            ax.annotate(f"sf={name} (peak {r['peak_working']})", (r["wall_s"], r["core_s"]),
                         textcoords="offset points", xytext=(6, 4), fontsize=8)
         ax.axvline(self.ref[1], color="gray", ls="--", lw=0.8)
         ax.text(self.ref[1], ax.get_ylim()[1], f" scipy, 1 thread: {self.ref[1]:.1f} s", fontsize=8, va="top",
@@ -154,7 +155,7 @@ class Experiments:
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         a = self.args
-        ax.set_title(f"Scaling factor sweep: Cholesky n={a.n}, {a.block}-tiles, max {a.max_workers} executors",
+        ax.set_title(f"Scaling factor sweep: Cholesky n={a.n}, {a.block}-tiles, max {cap} executors",
                      fontsize=9)
         fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -170,9 +171,11 @@ class Experiments:
         tl, tb = self.timelines["failure"], self.timelines["trace"]
         t_kill = kill_t + (tl[0]["t"] if tl else 0.0)  # the kill clock starts at the first launch
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-        ax1.plot([s["t"] for s in tl], [s["executors"] for s in tl], color="C3", label="executors, with the kill")
-        ax1.plot([s["t"] for s in tb], [s["executors"] for s in tb], color="gray", lw=0.8,
-                 label="executors, no failure")
+        ax1.plot([s["t"] for s in tl], [s["working"] for s in tl], color="C3", label="executors working, with the kill")
+        ax1.plot([s["t"] for s in tl], [s["executors"] for s in tl], color="C3", ls="--", lw=0.8,
+                 label="executors alive or starting, with the kill")
+        ax1.plot([s["t"] for s in tb], [s["working"] for s in tb], color="gray", lw=0.8,
+                 label="executors working, no failure")
         ax1.axvline(t_kill, color="k", ls="--", lw=0.8)
         ax1.text(t_kill, ax1.get_ylim()[1] * 0.95, f" SIGKILL 80% of executors ({row['killed']})", fontsize=8,
                  va="top")
@@ -253,14 +256,14 @@ class Experiments:
             w.writerows(self.runs)
         with open(self.out / "elasticity_timelines.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["run", "t", "pending", "running", "executors", "registered", "completed", "launched"])
+            w.writerow(["run", "t", "pending", "running", "executors", "working", "completed", "launched"])
             for label, tl in self.timelines.items():
                 for s in tl:
-                    w.writerow([label, round(s["t"], 2), s["pending"], s["running"], s["executors"], s["registered"],
+                    w.writerow([label, round(s["t"], 2), s["pending"], s["running"], s["executors"], s["working"],
                                 s["completed"], s["launched"]])
         print(f"\n# {platform.machine()}, {CORES} cores, numpy {np.__version__}; reference scipy.linalg.cholesky "
               f"{self.ref[1]:.2f} s (1 thread), {self.ref[2]:.2f} s (2 threads)")
-        cols = ["label", "wall_s", "core_s", "executors", "peak_executors", "killed", "lifetime_kills", "cost_usd",
+        cols = ["label", "wall_s", "core_s", "executors", "peak_working", "killed", "lifetime_kills", "cost_usd",
                 "backward_error"]
         print("  ".join(f"{c:>15}" for c in cols))
         for r in self.runs:
@@ -269,10 +272,11 @@ class Experiments:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=8192)
-    ap.add_argument("--block", type=int, default=512)
+    ap.add_argument("--n", type=int, default=16384)
+    ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--sf", type=float, default=0.5, help="scaling factor of the trace, failure and time-limit runs")
     ap.add_argument("--max-workers", type=int, default=16)
+    ap.add_argument("--sweep-max-workers", type=int, default=24)
     ap.add_argument("--idle-timeout", type=float, default=2.0)
     ap.add_argument("--lease", type=float, default=5.0)
     ap.add_argument("--lifetimes", type=float, nargs="+", default=[900, 40, 20, 10, 5])

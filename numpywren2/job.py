@@ -190,7 +190,7 @@ class Job:
     def timeline(self) -> list[dict]:
         """Per-second samples written by the provisioner: ``t`` (seconds since submit), ``pending``
         (queued tasks), ``running`` (leased tasks), ``executors`` (alive or starting),
-        ``registered`` (live in the state store), ``completed`` and ``launched`` (so far)."""
+        ``working`` (alive and registered: past their start-up), ``completed`` and ``launched`` (so far)."""
         out = []
         for r in self.runtime.state.records(self.id, "timeline"):
             d = json.loads(r)

@@ -143,6 +143,7 @@ class Runtime:
         self.closed = True
         for prov in self.provisioners:
             prov.stop(stop_executors=True)
+            prov.close()
         for p in self._procs:
             if p.poll() is None:
                 p.terminate()

@@ -3,10 +3,11 @@
 - ``LocalProcessLauncher``: ``python -m executor`` processes on this machine, one BLAS
   thread each (the default for the embedded runtime).
 - ``SimulatedLambdaLauncher``: local processes with AWS Lambda's constraints, each
-  configurable: a maximum lifetime (hard kill at the limit; the executor is told to stop
-  taking tasks ``stop_margin`` seconds before it), a cold-start delay, a concurrency cap,
-  a memory cap (``RLIMIT_AS`` in the child), one BLAS thread, and failure injection (kill
-  a fraction of the live executors at given times, or each with a probability per minute).
+  configurable: a maximum lifetime (hard kill at the limit by a timer in the child; the
+  executor is told to stop taking tasks ``stop_margin`` seconds before it), a cold-start
+  delay, a concurrency cap, a memory cap (``RLIMIT_AS`` in the child), one BLAS thread, and
+  failure injection (kill a fraction of the live executors at given times, or each with a
+  probability per minute).
 - ``AwsLambdaLauncher``: one asynchronous ``invoke`` of ``executor.lambda_handler.handler``
   per executor (see docs/aws.md).
 
@@ -204,9 +205,10 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
     Parameters
     ----------
     lifetime : float
-        Maximum lifetime in seconds, counted from the end of the cold start: the process is
-        killed (SIGKILL) at the limit, as Lambda ends an invocation at its timeout.  Default 900
-        (Lambda's maximum).
+        Maximum lifetime in seconds, counted from when the executor has started (after the
+        cold start and Python's imports, as Lambda's timeout does not count its init phase):
+        a timer in the child ends the process (SIGALRM, no clean-up) at the limit, as Lambda
+        ends an invocation at its timeout.  Default 900 (Lambda's maximum).
     stop_margin : float, optional
         The executor stops taking new tasks this many seconds before the limit (default:
         ``min(20, 0.15 × lifetime)``, as ``executor.lambda_handler`` does on Lambda).
@@ -226,12 +228,16 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
         Failure injection: every live executor is killed with this probability per minute.
     seed : int, optional
         Seeds the choice of executors to kill.
+    nice : int
+        CPU priority increment of the executors (default 10), so that on a machine with few
+        cores the client and its provisioner (on a real deployment, another machine) are not
+        starved by many simulated executors.
     """
 
     def __init__(self, lifetime: float = 900.0, stop_margin: float | None = None, cold_start: float = 0.0,
                  concurrency: int = 1000, memory_mb: int | None = 2048,
                  kill_at: list[tuple[float, float]] | tuple = (), kill_probability_per_minute: float = 0.0,
-                 seed: int | None = None, python: str = sys.executable, tick: float = 0.05):
+                 seed: int | None = None, python: str = sys.executable, tick: float = 0.05, nice: int = 10):
         if not lifetime > 0:
             raise ValueError(f"lifetime must be positive, got {lifetime}")
         if concurrency < 1:
@@ -249,7 +255,7 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
         self.kill_at = sorted(kill_at)
         self.kill_probability_per_minute = kill_probability_per_minute
         self.rng = random.Random(seed)
-        self.tick = tick
+        self.tick, self.nice = tick, nice
         self.kills: list[tuple[float, str, str]] = []  # (seconds since first launch, executor id, reason)
         self.throttled = 0  # executors refused by the concurrency cap
         self.t0: float | None = None
@@ -257,11 +263,18 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
         self._closed = threading.Event()
         self._monitor: threading.Thread | None = None
 
+    STARTUP_ALLOWANCE = 120.0  # seconds a child may take to import before its own timer runs
+
+    def reap(self) -> list[ExitedExecutor]:
+        return [ExitedExecutor(e.executor, e.returncode, "lifetime") if e.returncode == -signal.SIGALRM else e
+                for e in super().reap()]
+
     def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
         limit = max(0.0, self.lifetime - self.stop_margin)
         if spec.time_limit is not None:
             limit = min(limit, spec.time_limit)
-        sandbox = [self.python, "-m", "provisioner.sandbox", "--cold-start", str(self.cold_start)]
+        sandbox = [self.python, "-m", "provisioner.sandbox", "--cold-start", str(self.cold_start),
+                   "--lifetime", str(self.lifetime), "--nice", str(self.nice)]
         if self.memory_mb is not None:
             sandbox += ["--memory-mb", str(self.memory_mb)]
         return [*sandbox, "--", *spec.cli_args(executor_id, time_limit=limit)]
@@ -295,8 +308,12 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
             now = time.monotonic()
             dt, last = now - last, now
             with self._lock:
-                for eid in self.alive():
-                    if now - self.launched[eid] >= self.cold_start + self.lifetime:
+                for eid, p in self.processes.items():  # the child's own timer ended it at its lifetime
+                    if p.poll() == -signal.SIGALRM and self._killed.get(eid) != "lifetime":
+                        self._killed[eid] = "lifetime"
+                        self.kills.append((now - self.t0, eid, "lifetime"))
+                for eid in self.alive():  # backstop: a child stuck before arming its timer
+                    if now - self.launched[eid] >= self.cold_start + self.lifetime + self.STARTUP_ALLOWANCE:
                         if self.kill(eid, "lifetime"):
                             self.kills.append((now - self.t0, eid, "lifetime"))
                 while self._next_kill < len(self.kill_at) and now - self.t0 >= self.kill_at[self._next_kill][0]:

@@ -18,7 +18,8 @@ Every ``poll_interval`` seconds (``step``):
 3. ask the policy how many executors to launch, bounded by ``max_workers``, and launch
    them;
 4. once per ``timeline_interval``, append a timeline sample to the state store: time,
-   pending (queued) tasks, running (leased) tasks, live executors, completed tasks.
+   pending (queued) tasks, running (leased) tasks, executors alive or starting, executors
+   working (alive and registered: past their start-up), completed tasks.
 
 Executors retire themselves after ``idle_timeout`` seconds without work, so the pool
 shrinks by itself when the parallelism falls.  One provisioner per job: two at once
@@ -80,21 +81,21 @@ class Provisioner:
 
     # ------------------------------------------------------------------ one observation
     def observe(self) -> tuple[str, Observation, int]:
-        """The job's status, an observation, and the executors live in the registry."""
+        """The job's status, an observation, and the executors working (alive and registered)."""
         rec = with_retries(self.state.job, self.job)
         completed = int(rec["counters"].get("completed", 0))
         pending, in_flight = with_retries(self.queue.counts)
         registry = {e["executor"]: e for e in with_retries(self.state.executors, self.job)}
         mine = self.launcher.alive(registry)
         others = {eid for eid, e in registry.items() if e["live"] and eid not in self.launcher.launched}
-        registered = sum(1 for e in registry.values() if e["live"])
+        registered = len(others) + sum(1 for eid in mine if registry.get(eid, {}).get("live"))
         obs = Observation(pending=pending, in_flight=in_flight, running=len(mine) + len(others),
                           completed=completed, num_tasks=self.num_tasks, elapsed=time.monotonic() - self.started)
         return rec["status"], obs, registered
 
     def step(self, launch: bool = True) -> bool:
         """Observe, launch (if ``launch``), sample; returns False once the job has ended."""
-        status, obs, registered = self.observe()
+        status, obs, working = self.observe()
         finished = status != "running" or obs.completed >= self.num_tasks
         if finished and status == "running":
             with_retries(self.state.set_status, self.job, "done")
@@ -111,7 +112,7 @@ class Provisioner:
         if finished or not launch or now - self.last_sample >= self.settings.timeline_interval:
             self.last_sample = now
             sample = {"time": round(time.time(), 3), "pending": obs.pending, "running": obs.in_flight,
-                      "executors": obs.running, "registered": registered, "completed": obs.completed,
+                      "executors": obs.running, "working": working, "completed": obs.completed,
                       "launched": self.launches}
             with_retries(self.state.append_records, self.job, "timeline", [json.dumps(sample)])
         return not finished

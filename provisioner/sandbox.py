@@ -1,8 +1,13 @@
-"""``python -m provisioner.sandbox [--cold-start S] [--memory-mb M] -- EXECUTOR ARGS``.
+"""``python -m provisioner.sandbox [--cold-start S] [--memory-mb M] [--lifetime L] [--nice N] -- EXECUTOR ARGS``.
 
-The child side of ``SimulatedLambdaLauncher``: limits this process's address space
-(``RLIMIT_AS``) to the memory cap, keeps BLAS at one thread, waits out the cold
-start, then runs ``python -m executor`` with the given arguments in this process.
+The child side of ``SimulatedLambdaLauncher``: lowers its CPU priority (``nice``),
+limits its address space (``RLIMIT_AS``) to the memory cap, keeps BLAS at one
+thread, waits out the cold start, imports the executor, then arms a real-time
+timer of ``lifetime`` seconds whose signal (SIGALRM, default action) ends the
+process at once — Lambda's hard timeout, which does not count the start-up
+(Lambda's init phase) — and runs ``python -m executor`` with the given arguments
+in this process.  The executor itself is told (``--time-limit``) to stop taking
+tasks before the timer fires.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import sys
 import time
 
@@ -22,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m provisioner.sandbox")
     ap.add_argument("--cold-start", type=float, default=0.0)
     ap.add_argument("--memory-mb", type=int, default=None)
+    ap.add_argument("--lifetime", type=float, default=None)
+    ap.add_argument("--nice", type=int, default=0)
     a = ap.parse_args(argv[:split])
+    if a.nice:
+        os.nice(a.nice)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     if a.memory_mb is not None:
@@ -32,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(a.cold_start)
     from executor.__main__ import main as executor_main
 
+    if a.lifetime is not None:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, a.lifetime)
     return executor_main(argv[split + 1:])
 
 

@@ -269,7 +269,7 @@ def test_simulated_lambda_stops_cleanly_before_its_lifetime_else_is_killed_at_it
     job, _ = submit_fan_chain(N, 30.0, launcher=hard, settings=ProvisionerSettings(poll_interval=0.1, max_workers=1))
     wait_until(lambda: hard.kills, timeout=30, what="the lifetime kill")
     assert hard.kills[0][2] == "lifetime" and 1.4 <= time.monotonic() - t0 < 10
-    assert hard.processes[hard.kills[0][1]].wait(timeout=10) == -signal.SIGKILL
+    assert hard.processes[hard.kills[0][1]].wait(timeout=10) == -signal.SIGALRM
     job.cancel()
     hard.stop()
 
