@@ -7,7 +7,8 @@ embedded runtime (tiles in files, queue and state in SQLite):
 
 1. ``trace``       — autoscaling trace: queued/leased tasks and live executors per second.
 2. ``sf_sweep``    — scaling factor sweep, sf ∈ {1/8, 1/4, 1/3, 1/2, 1, 2}: completion time vs core-seconds.
-3. ``failure``     — 80 % of the live executors killed (SIGKILL) mid-run: the drop and the recovery.
+3. ``failure``     — 80 % of the live executors killed (SIGKILL) when the failure-free run had done
+                     40 % of the tasks: the drop and the recovery.
 4. ``time_limit``  — completion time as the executor lifetime limit shrinks.
 
 This machine has 2 cores.  Every executor beyond two shares them: executors
@@ -165,7 +166,9 @@ class Experiments:
     def failure(self):
         base = getattr(self, "baseline", None) or self.run("trace", "trace", SimulatedLambdaLauncher(),
                                                            self.settings())
-        kill_t = round(0.4 * base["wall_s"], 1)
+        # kill when the failure-free run had completed 40% of the tasks (its executors all started by then)
+        tb = self.timelines["trace"]
+        kill_t = round(next(s["t"] for s in tb if s["completed"] >= 0.4 * base["tasks"]) - tb[0]["t"], 1)
         launcher = SimulatedLambdaLauncher(kill_at=[(kill_t, 0.8)], seed=0)
         row = self.run("failure", "failure", launcher, self.settings(), kill_at_s=kill_t)
         tl, tb = self.timelines["failure"], self.timelines["trace"]
