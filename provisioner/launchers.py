@@ -113,6 +113,9 @@ class Launcher(abc.ABC):
     def stop(self) -> None:  # noqa: B027 - optional hook
         """End the executors this launcher started, if it can."""
 
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """The job has ended: release what the launcher holds (its executors stop by themselves)."""
+
 
 def executor_environment() -> dict[str, str]:
     """The environment of an executor process: one BLAS thread, this source tree importable."""
@@ -328,6 +331,9 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
     def stop(self) -> None:
         self._closed.set()
         super().stop()
+
+    def finish(self) -> None:
+        self._closed.set()  # ends the monitor thread; failure injection and the backstop stop with it
 
 
 class AwsLambdaLauncher(Launcher):

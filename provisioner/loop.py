@@ -167,6 +167,8 @@ class Provisioner:
             self._thread.join(timeout=30)
         if stop_executors:
             self.launcher.stop()
+        else:
+            self.launcher.finish()
 
     @property
     def alive(self) -> bool:
