@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import subprocess
@@ -132,10 +133,36 @@ class Experiments:
               f"(peak {row['peak_working']} working at once), backward error {err:.1e}", flush=True)
         return row
 
-    # ------------------------------------------------------------------ experiments
+    # ------------------------------------------------------------------ experiments (run, then plot)
     def trace(self):
-        self.baseline = self.run("trace", "trace", SimulatedLambdaLauncher(), self.settings())
-        tl = self.timelines["trace"]
+        self.baseline = self.run("trace" + self.args.tag, "trace", SimulatedLambdaLauncher(), self.settings())
+        self.plot_trace(self.baseline, self.timelines["trace" + self.args.tag])
+
+    def sf_sweep(self):
+        cap = self.args.sweep_max_workers
+        for sf, name in SWEEP:
+            self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(),
+                     self.settings(scaling_factor=sf, max_workers=cap))
+        self.plot_sf_sweep([r for r in self.runs if r["experiment"] == "sf_sweep"])
+
+    def failure(self):
+        base = getattr(self, "baseline", None) or self.run("trace", "trace", SimulatedLambdaLauncher(),
+                                                           self.settings())
+        # kill when the failure-free run had completed 40% of the tasks (its executors all started by then)
+        tb = self.timelines[base["label"]]
+        kill_t = round(next(s["t"] for s in tb if s["completed"] >= 0.4 * base["tasks"]) - tb[0]["t"], 1)
+        launcher = SimulatedLambdaLauncher(kill_at=[(kill_t, 0.8)], seed=0)
+        row = self.run("failure", "failure", launcher, self.settings(), kill_at_s=kill_t)
+        self.plot_failure(row, self.timelines["failure"], tb)
+
+    def time_limit(self):
+        for lifetime in self.args.lifetimes:
+            self.run(f"lifetime={lifetime:g}s", "time_limit", SimulatedLambdaLauncher(lifetime=lifetime),
+                     self.settings())
+        self.plot_time_limit([r for r in self.runs if r["experiment"] == "time_limit"])
+
+    # ------------------------------------------------------------------ plots
+    def plot_trace(self, row: dict, tl: list[dict]):
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
         t = [s["t"] for s in tl]
         ax1.plot(t, [s["pending"] for s in tl], label="queued tasks")
@@ -143,9 +170,9 @@ class Experiments:
         ax1.plot(t, [s["pending"] + s["running"] for s in tl], "k:", label="ready tasks (queued + leased)")
         ax1.set_ylabel("tasks")
         ax1.legend(loc="upper right")
-        a = self.args
-        ax1.set_title(f"Autoscaling trace: Cholesky n={a.n}, {a.block}-tiles ({self.baseline['tasks']} tasks), "
-                      f"sf={a.sf:g}, max {a.max_workers} executors, idle timeout {a.idle_timeout:g} s", fontsize=9)
+        ax1.set_title(f"Autoscaling trace: Cholesky n={row['n']}, {row['block']}-tiles ({row['tasks']} tasks), "
+                      f"sf={float(row['scaling_factor']):g}, max {row['max_workers']} executors, "
+                      f"idle timeout {float(row['idle_timeout']):g} s", fontsize=9)
         ax2.plot(t, [s["working"] for s in tl], color="C3", label="executors working (started up)")
         ax2.plot(t, [s["executors"] for s in tl], color="C3", ls="--", lw=0.8, label="executors alive or starting")
         ax2.axhline(CORES, color="gray", lw=0.8)
@@ -156,48 +183,36 @@ class Experiments:
         ax3 = ax2.twinx()
         ax3.plot(t, [s["completed"] for s in tl], color="C2", lw=0.8)
         ax3.set_ylabel("completed tasks", color="C2")
-        fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
+        fig.text(0.5, 0.005, f"{row['executors']} executors in all, {row['wall_s']} s; {OVERSUBSCRIBED}",
+                 ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.02, 1, 1))
-        fig.savefig(self.out / "elasticity_trace.png", dpi=110)
+        fig.savefig(self.out / f"elasticity_{row['label'].replace('=', '')}.png", dpi=110)
         plt.close(fig)
 
-    def sf_sweep(self):
-        cap = self.args.sweep_max_workers
-        rows = [self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(),
-                         self.settings(scaling_factor=sf, max_workers=cap)) for sf, name in SWEEP]
+    def plot_sf_sweep(self, rows: list[dict]):
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        ax.plot([r["wall_s"] for r in rows], [r["core_s"] for r in rows], "o-")
-        for r, (_, name) in zip(rows, SWEEP):
-            ax.annotate(f"sf={name} (peak {r['peak_working']})", (r["wall_s"], r["core_s"]),
-                        textcoords="offset points", xytext=(6, 4), fontsize=8)
+        x, y = [float(r["wall_s"]) for r in rows], [float(r["core_s"]) for r in rows]
+        ax.plot(x, y, "o")
+        for r, xi, yi in zip(rows, x, y):
+            ax.annotate(f"{r['label']} (peak {r['peak_working']})", (xi, yi), textcoords="offset points",
+                        xytext=(6, -3), fontsize=8)
         ax.axvline(self.ref[1], color="gray", ls="--", lw=0.8)
-        ax.text(self.ref[1], ax.get_ylim()[1], f" scipy, 1 thread: {self.ref[1]:.1f} s", fontsize=8, va="top",
-                color="gray")
-        ax.axvline(self.ref[2], color="gray", ls=":", lw=0.8)
-        ax.text(self.ref[2], ax.get_ylim()[1] * 0.93, f" scipy, 2 threads: {self.ref[2]:.1f} s", fontsize=8,
+        ax.set_ylim(0, max(y) * 1.15)
+        ax.text(self.ref[1], max(y) * 1.12, f" scipy.linalg.cholesky,\n 1 thread: {self.ref[1]:.1f} s", fontsize=8,
                 va="top", color="gray")
+        ax.set_xlim(min(self.ref[1], min(x)) * 0.9, max(x) * 1.15)
         ax.set_xlabel("completion time (s)")
         ax.set_ylabel(f"core-seconds (executor lifetimes + {COST.startup_s:g} s start-up each)")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
-        a = self.args
-        ax.set_title(f"Scaling factor sweep: Cholesky n={a.n}, {a.block}-tiles, max {cap} executors",
-                     fontsize=9)
+        r0 = rows[0]
+        ax.set_title(f"Scaling factor sweep: Cholesky n={r0['n']}, {r0['block']}-tiles, max {r0['max_workers']} "
+                     "executors", fontsize=9)
         fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         fig.savefig(self.out / "elasticity_sf_sweep.png", dpi=110)
         plt.close(fig)
 
-    def failure(self):
-        base = getattr(self, "baseline", None) or self.run("trace", "trace", SimulatedLambdaLauncher(),
-                                                           self.settings())
-        # kill when the failure-free run had completed 40% of the tasks (its executors all started by then)
-        tb = self.timelines["trace"]
-        kill_t = round(next(s["t"] for s in tb if s["completed"] >= 0.4 * base["tasks"]) - tb[0]["t"], 1)
-        launcher = SimulatedLambdaLauncher(kill_at=[(kill_t, 0.8)], seed=0)
-        row = self.run("failure", "failure", launcher, self.settings(), kill_at_s=kill_t)
-        tl, tb = self.timelines["failure"], self.timelines["trace"]
-        t_kill = kill_t + (tl[0]["t"] if tl else 0.0)  # the kill clock starts at the first launch
+    def plot_failure(self, row: dict, tl: list[dict], tb: list[dict]):
+        t_kill = float(row["kill_at_s"]) + (tl[0]["t"] if tl else 0.0)  # the kill clock starts at the first launch
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
         ax1.plot([s["t"] for s in tl], [s["working"] for s in tl], color="C3", label="executors working, with the kill")
         ax1.plot([s["t"] for s in tl], [s["executors"] for s in tl], color="C3", ls="--", lw=0.8,
@@ -210,8 +225,7 @@ class Experiments:
         ax1.axhline(CORES, color="gray", lw=0.6)
         ax1.set_ylabel("executors")
         ax1.legend(loc="lower right")
-        a = self.args
-        ax1.set_title(f"Failure recovery: Cholesky n={a.n}, {a.block}-tiles, lease {a.lease:g} s "
+        ax1.set_title(f"Failure recovery: Cholesky n={row['n']}, {row['block']}-tiles, lease {self.args.lease:g} s "
                       f"(a killed executor's task reappears when its lease expires)", fontsize=9)
         ax2.plot([s["t"] for s in tl], [s["completed"] for s in tl], color="C2", label="completed, with the kill")
         ax2.plot([s["t"] for s in tb], [s["completed"] for s in tb], color="gray", lw=0.8,
@@ -228,32 +242,48 @@ class Experiments:
         fig.savefig(self.out / "elasticity_failure.png", dpi=110)
         plt.close(fig)
 
-    def time_limit(self):
-        rows = []
-        for lifetime in self.args.lifetimes:
-            rows.append(self.run(f"lifetime={lifetime:g}s", "time_limit", SimulatedLambdaLauncher(lifetime=lifetime),
-                                 self.settings()))
+    def plot_time_limit(self, rows: list[dict]):
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        x = [r["lifetime"] for r in rows]
-        ax.plot(x, [r["wall_s"] for r in rows], "o-", label="completion time")
-        for r in rows:
-            ax.annotate(f"{r['executors']} executors", (r["lifetime"], r["wall_s"]), textcoords="offset points",
-                        xytext=(4, 6), fontsize=8)
+        x = [float(r["lifetime"]) for r in rows]
+        ax.plot(x, [float(r["wall_s"]) for r in rows], "o-", label="completion time")
+        for r, xi in zip(rows, x):
+            ax.annotate(f"{r['executors']} executors,\n{r['lifetime_kills']} killed at the limit",
+                        (xi, float(r["wall_s"])), textcoords="offset points", xytext=(4, 6), fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("executor lifetime limit (s; hard kill at the limit, clean stop 15% before it)")
         ax.set_ylabel("completion time (s)")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(float(r["wall_s"]) for r in rows) * 1.25)
         ax2 = ax.twinx()
-        ax2.plot(x, [r["core_s"] for r in rows], "s--", color="C1", label="core-seconds")
+        ax2.plot(x, [float(r["core_s"]) for r in rows], "s--", color="C1", label="core-seconds")
         ax2.set_ylabel("core-seconds", color="C1")
         ax2.set_ylim(bottom=0)
-        a = self.args
-        ax.set_title(f"Time-limit sensitivity: Cholesky n={a.n}, {a.block}-tiles, sf={a.sf:g}, "
-                     f"max {a.max_workers} executors", fontsize=9)
+        r0 = rows[0]
+        ax.set_title(f"Time-limit sensitivity: Cholesky n={r0['n']}, {r0['block']}-tiles, "
+                     f"sf={float(r0['scaling_factor']):g}, max {r0['max_workers']} executors", fontsize=9)
         fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         fig.savefig(self.out / "elasticity_time_limit.png", dpi=110)
         plt.close(fig)
+
+    def replot(self):
+        """Redraw every plot from the CSV files of an earlier run (no computation)."""
+        with open(self.out / "elasticity_runs.csv") as f:
+            rows = list(csv.DictReader(f))
+        timelines: dict[str, list[dict]] = {}
+        with open(self.out / "elasticity_timelines.csv") as f:
+            for r in csv.DictReader(f):
+                timelines.setdefault(r["run"], []).append(
+                    {k: (float(v) if k == "t" else int(v)) for k, v in r.items() if k != "run"})
+        self.ref = json.loads((self.out / "elasticity_reference.json").read_text())
+        self.ref = {int(k): v for k, v in self.ref.items()}
+        by = {r["label"]: r for r in rows}
+        for r in rows:
+            if r["experiment"] == "trace":
+                self.plot_trace(r, timelines[r["label"]])
+        self.plot_sf_sweep([r for r in rows if r["experiment"] == "sf_sweep"])
+        if "failure" in by:
+            self.plot_failure(by["failure"], timelines["failure"], timelines["trace"])
+        self.plot_time_limit([r for r in rows if r["experiment"] == "time_limit"])
 
     # ------------------------------------------------------------------ driver
     def main(self, only: list[str]):
@@ -271,19 +301,21 @@ class Experiments:
         self.write_csv()
 
     def write_csv(self):
+        tag = self.args.tag
         keys = sorted({k for r in self.runs for k in r}, key=lambda k: list(self.runs[0]).index(k)
                       if k in self.runs[0] else 99)
-        with open(self.out / "elasticity_runs.csv", "w", newline="") as f:
+        with open(self.out / f"elasticity_runs{tag}.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(self.runs)
-        with open(self.out / "elasticity_timelines.csv", "w", newline="") as f:
+        with open(self.out / f"elasticity_timelines{tag}.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["run", "t", "pending", "running", "executors", "working", "completed", "launched"])
             for label, tl in self.timelines.items():
                 for s in tl:
                     w.writerow([label, round(s["t"], 2), s["pending"], s["running"], s["executors"], s["working"],
                                 s["completed"], s["launched"]])
+        (self.out / f"elasticity_reference{tag}.json").write_text(json.dumps(self.ref))
         print(f"\n# {platform.machine()}, {CORES} cores, numpy {np.__version__}; reference scipy.linalg.cholesky "
               f"{self.ref[1]:.2f} s (1 thread), {self.ref[2]:.2f} s (2 threads)")
         cols = ["label", "wall_s", "core_s", "executors", "peak_working", "killed", "lifetime_kills", "cost_usd",
@@ -305,8 +337,13 @@ def main() -> None:
     ap.add_argument("--lifetimes", type=float, nargs="+", default=[900, 60, 30, 15, 8])
     ap.add_argument("--only", default="trace,sf_sweep,failure,time_limit")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--tag", default="", help="suffix of the trace run's label and of the CSV files")
+    ap.add_argument("--replot", action="store_true", help="only redraw the plots from the CSV files in --out")
     args = ap.parse_args()
-    Experiments(args).main(args.only.split(","))
+    if args.replot:
+        Experiments(args).replot()
+    else:
+        Experiments(args).main(args.only.split(","))
 
 
 if __name__ == "__main__":
