@@ -379,3 +379,31 @@ def test_standalone_provisioner_is_safe_to_restart(rt):
     assert peak <= 2, reg
     tl = job.timeline()
     assert tl[-1]["completed"] == job.num_tasks and all(s["executors"] <= 2 for s in tl)
+
+
+def test_lambda_handler_runs_the_event_the_launcher_sends(rt):
+    from executor.lambda_handler import handler
+
+    class Context:  # what Lambda passes: the time left before the invocation's deadline
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    N = 4
+    job, Z = submit_fan_chain(N, 0.0, workers=0)
+    spec = ExecutorSpec(rt.urls["store"], rt.urls["queue"], rt.urls["state"], job.id, lease=5, idle_timeout=0.5)
+    assert handler(spec.lambda_event("x-lambda-1"), Context()) == {"job": job.id, "tasks": 2 * N}
+    job.wait(timeout=30)
+    check_fan_chain(Z, N)
+    [entry] = rt.state.executors(job.id)
+    assert entry["executor"] == "x-lambda-1" and entry["exited"]
+    assert {r["executor"] for r in job.task_records()} == {"x-lambda-1"}
+
+
+def test_a_failing_policy_fails_the_job_with_its_error(rt):
+    class Broken(ProportionalPolicy):
+        def to_launch(self, obs, max_workers):
+            raise RuntimeError("policy bug")
+
+    job, _ = submit_fan_chain(2, 0.0, policy=Broken(), settings=FAST)
+    with pytest.raises(npw.JobFailedError, match=r"provisioner failed: RuntimeError.*policy bug"):
+        job.wait(timeout=30)
