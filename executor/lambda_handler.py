@@ -3,7 +3,7 @@
 The event names the backends and the job::
 
     {"store": "s3://bucket/prefix", "queue": "sqs://?region=us-east-1", "state": "redis://host:6379/0",
-     "job": "job-1234", "lease": 60, "idle_timeout": 10, "safety_s": 20}
+     "job": "job-1234", "lease": 60, "idle_timeout": 10, "safety_s": 20, "executor_id": "x-..."}
 
 The executor stops taking new tasks ``safety_s`` seconds (default: 20, or 15% of
 the remaining time if that is smaller) before Lambda's deadline, as reported by
@@ -28,6 +28,7 @@ def handler(event: dict, context) -> dict:
     safety = min(float(event.get("safety_s", 20.0)), 0.15 * remaining)
     ex = Executor(open_store(event["store"]), open_queue(event["queue"], event["job"]), open_state(event["state"]),
                   event["job"], lease=float(event.get("lease", 60.0)),
-                  idle_timeout=float(event.get("idle_timeout", 10.0)), time_limit=max(0.0, remaining - safety))
+                  idle_timeout=float(event.get("idle_timeout", 10.0)), time_limit=max(0.0, remaining - safety),
+                  executor_id=event.get("executor_id"))
     n = ex.run()
     return {"job": event["job"], "tasks": n}

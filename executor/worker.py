@@ -41,6 +41,14 @@ so a factorization's critical path (panel, then the next column's update) runs f
 
 The loop stops when the job is no longer running, after ``idle_timeout``
 seconds without work, or before ``time_limit``.
+
+Reporting (off the per-task path): every ``report_s`` seconds a background
+thread renews this executor's heartbeat in the state store (so a provisioner can
+count live executors, and a killed one stops counting within ``heartbeat_ttl``)
+and appends the per-task records buffered since the last report (task, executor,
+start, end, bytes, kernel seconds).  A clean stop flushes them and records the
+exit; an executor killed outright loses the records of its last ``report_s``
+seconds (the tasks themselves are not lost: they re-run).
 """
 
 from __future__ import annotations
@@ -50,12 +58,13 @@ import json
 import threading
 import time
 import traceback
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from lambdapack import Task
-from numpywren2.backends import StateStore, TaskQueue, TileStore, with_retries
+from numpywren2.backends import StateStore, TaskQueue, TileStore, transient_errors, with_retries
 from numpywren2.jobspec import load, tile_key
 
 
@@ -72,7 +81,8 @@ class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
                  idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
-                 batch_target: float = 0.02, counter_interval: float = 0.5):
+                 batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
+                 report_s: float = 1.0, heartbeat_ttl: float = 5.0):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
         self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
@@ -92,6 +102,9 @@ class Executor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.tasks_run = 0
+        self.executor_id = executor_id or f"x-{uuid.uuid4().hex[:12]}"
+        self.report_s, self.heartbeat_ttl = report_s, heartbeat_ttl
+        self._task_records: list[str] = []
 
     @property
     def batch(self) -> int:
@@ -107,6 +120,9 @@ class Executor:
         next_status = start
         renewer = threading.Thread(target=self._renew_loop, daemon=True)
         renewer.start()
+        self._report()
+        reporter = threading.Thread(target=self._report_loop, daemon=True)
+        reporter.start()
         try:
             while True:
                 now = time.monotonic()
@@ -140,6 +156,8 @@ class Executor:
             self.pool.shutdown(wait=False)
             self.counters.update({"executor_s": time.monotonic() - start, "executors": 1})
             self._flush_counters()
+            reporter.join()
+            self._report(exited=True)
         return self.tasks_run
 
     def _running(self) -> bool:
@@ -257,8 +275,10 @@ class Executor:
                 value.flags.writeable = False  # cached: later kernels must not change it in place
             self._remember(k, value)
         t3 = time.perf_counter()
+        read_bytes = sum(t.nbytes for t in tiles.values())
+        self._record_task(task, t0, t3, read_bytes + written, t2 - t1)
         self.counters.update({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
-                              "bytes_read": sum(t.nbytes for t in tiles.values()), "bytes_written": written})
+                              "bytes_read": read_bytes, "bytes_written": written})
         return True
 
     def _read(self, key: str) -> np.ndarray:
@@ -292,3 +312,29 @@ class Executor:
                 receipts = list(self.renewals)
             for r in receipts:
                 self.queue.renew(r, self.lease)
+
+    # ------------------------------------------------------------------ reporting
+    def _record_task(self, task: Task, t_start: float, t_end: float, nbytes: int, kernel_s: float) -> None:
+        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds)."""
+        offset = time.time() - time.perf_counter()
+        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
+               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6)}
+        with self._lock:
+            self._task_records.append(json.dumps(rec))
+
+    def _report(self, exited: bool = False) -> None:
+        """Renew the heartbeat and flush buffered task records (transient errors: try next time)."""
+        with self._lock:
+            records, self._task_records = self._task_records, []
+        try:
+            if records:
+                self.state.append_records(self.job, "tasks", records)
+            self.state.heartbeat(self.job, self.executor_id, self.heartbeat_ttl, exited=exited)
+        except transient_errors():
+            with self._lock:
+                self._task_records[:0] = records
+
+    def _report_loop(self) -> None:
+        while not self._stop.wait(self.report_s):
+            self._report()
+

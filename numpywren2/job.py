@@ -1,12 +1,14 @@
 """Submitting a program and following its job.
 
 ``submit`` binds the program, checks its matrices, stores the job description,
-enqueues the starter tasks and launches executors.  ``Job.wait`` follows the
-completed-task counter in the state store until it reaches ``num_tasks()``.
+enqueues the starter tasks and starts the job's provisioner, which launches
+executors as the parallelism asks.  ``Job.wait`` follows the completed-task
+counter in the state store until it reaches ``num_tasks()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
@@ -28,14 +30,40 @@ class JobFailedError(RuntimeError):
 
 
 def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int | None = None,
-           idle_timeout: float = 10.0, lease: float = 60.0, **arguments) -> Job:
+           idle_timeout: float | None = None, lease: float | None = None, settings=None, launcher=None,
+           policy=None, **arguments) -> Job:
     """Run a LAmbdaPACK program on the current runtime.
 
     Parameters are bound by name: integers for the program's integer parameters,
     ``BigMatrix`` for its tile spaces.  A matrix the program only reads is an input
     and must hold data; one it writes must be empty.  Tile spaces not given are
     scratch space owned by the job, deleted when it ends.
+
+    Parameters
+    ----------
+    program : lambdapack.Program
+    runtime : Runtime, optional
+        Default: the current runtime.
+    workers : int, optional
+        At most this many executors at once (the provisioner's ``max_workers``); 0 launches
+        none (executors run elsewhere).  Default: the settings', else the launcher's.
+    idle_timeout, lease : float, optional
+        Override the provisioner settings' executor idle timeout and queue lease (seconds).
+    settings : provisioner.ProvisionerSettings, optional
+        Default: the runtime's, else ``ProvisionerSettings()``.
+    launcher : provisioner.Launcher, optional
+        Default: a new one from the runtime (local processes unless configured otherwise).
+    policy : provisioner.ScalingPolicy, optional
+        Default: ``ProportionalPolicy(settings.scaling_factor)``.
+    **arguments
+        The program's integer parameters and matrices, by name.
+
+    Returns
+    -------
+    Job
     """
+    from provisioner import Provisioner, ProvisionerSettings
+
     rt = runtime or current_runtime()
     ints = {k: v for k, v in arguments.items() if k in program.params}
     mats = {k: v for k, v in arguments.items() if k in program.matrices}
@@ -75,9 +103,13 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     queue.send([t.to_json() for t in bound.starters()])
     j = Job(rt, job, bound, n_tasks, queue)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
-    n_local = rt.workers if workers is None else workers
-    if n_tasks and n_local > 0:
-        j.local_executors = rt.launch_executors(job, n_local, idle_timeout=idle_timeout, lease=lease)
+    settings = settings or rt.provisioner_settings or ProvisionerSettings()
+    overrides = {k: v for k, v in (("max_workers", workers), ("idle_timeout", idle_timeout), ("lease", lease))
+                 if v is not None and v != 0}
+    settings = dataclasses.replace(settings, **overrides)
+    if n_tasks and workers != 0 and (workers is not None or rt.workers != 0):
+        j.provisioner = Provisioner(rt.urls, job, launcher or rt.make_launcher(), settings, policy).start()
+        rt.provisioners.append(j.provisioner)
     return j
 
 
@@ -87,7 +119,7 @@ class Job:
     def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
         self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
         self.outputs: dict[str, BigMatrix] = {}
-        self.local_executors: list = []  # processes started for this job on this machine
+        self.provisioner = None  # provisioner.Provisioner of this job, when it runs in this process
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
@@ -132,14 +164,9 @@ class Job:
                     self._print_progress(done, final=True)
                 self._end()
                 return self
-            if self.local_executors and not self._executors_alive():
-                # the last executor may have finished just now: look once more before giving up
-                if self.completed() >= self.num_tasks:
-                    continue
-                self.runtime.state.set_status(self.id, "failed", json.dumps({
-                    "message": f"no executor is alive and {self.num_tasks - done} of {self.num_tasks} tasks remain "
-                               f"({self.queue.depth()} queued)"}))
-                continue
+            if self.provisioner is not None and self.provisioner.error is not None:
+                self._end()
+                raise JobFailedError(f"job {self.id}: its provisioner failed: {self.provisioner.error!r}")
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id}: {done}/{self.num_tasks} tasks after {timeout} s")
             time.sleep(poll)
@@ -149,8 +176,49 @@ class Job:
         self.wait(timeout)
         return dict(self.outputs)
 
-    def _executors_alive(self) -> bool:
-        return any(p.poll() is None for p in self.local_executors)
+    @property
+    def local_executors(self) -> list:
+        """The executor processes started for this job on this machine (``subprocess.Popen``)."""
+        procs = getattr(self.provisioner.launcher, "processes", {}) if self.provisioner is not None else {}
+        return list(procs.values())
+
+    @property
+    def launcher(self):
+        """The launcher of this job's provisioner (None if executors are started elsewhere)."""
+        return self.provisioner.launcher if self.provisioner is not None else None
+
+    def timeline(self) -> list[dict]:
+        """Per-second samples written by the provisioner: ``t`` (seconds since submit), ``pending``
+        (queued tasks), ``running`` (leased tasks), ``executors`` (alive or starting),
+        ``working`` (alive and registered: past their start-up), ``completed`` and ``launched`` (so far)."""
+        out = []
+        for r in self.runtime.state.records(self.id, "timeline"):
+            d = json.loads(r)
+            d["t"] = d.pop("time") - self.started
+            out.append(d)
+        return sorted(out, key=lambda d: d["t"])
+
+    def _settle(self, timeout: float = 10.0) -> None:
+        """After the job ended: wait until no executor of it is live (they flush their records on exit)."""
+        if self.finished is None:
+            return
+        deadline = time.monotonic() + timeout
+        while any(e["live"] for e in self.runtime.state.executors(self.id)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def task_records(self) -> list[dict]:
+        """One record per task execution: ``task``, ``executor``, ``start`` and ``end`` (seconds since
+        submit), ``bytes`` (read + written), ``kernel_s``.  A task run twice (its executor died
+        after running it) appears twice; an executor killed outright loses its last second's records.
+        Once the job has ended, waits (up to 10 s) for its executors to exit and flush their records."""
+        self._settle()
+        out = []
+        for r in self.runtime.state.records(self.id, "tasks"):
+            d = json.loads(r)
+            d["start"] -= self.started
+            d["end"] -= self.started
+            out.append(d)
+        return sorted(out, key=lambda d: d["start"])
 
     def _print_progress(self, done: int, final: bool = False) -> None:
         el = time.time() - self.started
@@ -169,29 +237,34 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
+        if self.provisioner is not None:
+            self.provisioner.stop()
         self.queue.delete()
         self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
 
-    def stats(self) -> dict:
-        """Counters of the job.  Once it has ended, waits (a few seconds at most) for this machine's
-        executors to exit, so that what they report last (their core-seconds, tiles freed after
-        the final task) is included."""
-        if self.finished is not None:
-            deadline = time.monotonic() + 5.0
-            for p in self.local_executors:
-                try:
-                    p.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except Exception:  # still running (another job's?): report what is there
-                    pass
+    def stats(self, cost_model=None) -> dict:
+        """Counters of the job.
+
+        ``core_s`` is the executors' lifetimes from the state store's registry plus
+        ``cost_model.startup_s`` per executor, and ``cost_usd`` the estimate of
+        ``provisioner.CostModel`` (default parameters: AWS Lambda's prices; see that class).
+        ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
+        executors that ran (killed ones included).  Once the job has ended, waits (up to 10 s)
+        for its executors to exit first, so that their lifetimes are final.
+        """
+        from provisioner import executor_usage
+
+        self._settle()
         rec = self.runtime.state.job(self.id)
         c = rec["counters"]
         wall = (self.finished or time.time()) - self.started
+        usage = executor_usage(self.runtime.state.executors(self.id), cost_model)
         return {"tasks": int(c.get("completed", 0)), "num_tasks": self.num_tasks,
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
                 "tiles_freed": int(c.get("tiles_freed", 0)),
-                "wall_s": wall, "core_s": c.get("executor_s", 0.0), "executors": int(c.get("executors", 0)),
-                "status": rec["status"]}
+                "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
+                "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"]}
 
 
 def _job_error(text: str | None) -> Exception:

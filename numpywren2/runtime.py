@@ -7,6 +7,10 @@ down (executors stopped, directory removed) at interpreter exit.
 
 ``with npw.runtime(store=..., queue=..., state=..., workers=...):`` selects
 backends by URL for the calls inside the block.
+
+Each job's executors are started by a provisioner (``provisioner.Provisioner``),
+running in this process, through a launcher: local processes by default, or
+simulated Lambda, or AWS Lambda (``launcher=``).
 """
 
 from __future__ import annotations
@@ -96,12 +100,19 @@ class Runtime:
     store, queue, state : str, optional
         Backend URLs. All omitted: an embedded runtime in a temporary directory.
     workers : int, optional
-        Executor processes started on this machine per job (default: the number of CPU
-        cores). 0 starts none: executors run elsewhere (``python -m executor``, Lambda).
+        At most this many executor processes per job on this machine with the default
+        launcher (default: the number of CPU cores); the provisioner starts them as the
+        job's parallelism asks.  0 starts none: executors run elsewhere (``python -m
+        executor``, ``python -m provisioner``, Lambda).
+    launcher : callable, optional
+        Makes the launcher of each job (e.g. ``lambda: SimulatedLambdaLauncher(lifetime=60)``);
+        default: ``LocalProcessLauncher(max_workers=workers)``.
+    provisioner : ProvisionerSettings, optional
+        Default settings of each job's provisioner (scaling factor, idle timeout, ...).
     """
 
     def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
-                 workers: int | None = None, root: str | None = None):
+                 workers: int | None = None, root: str | None = None, launcher=None, provisioner=None):
         self._owned_root = None
         if store is None or queue is None or state is None:
             if any((store, queue, state)):
@@ -117,6 +128,9 @@ class Runtime:
         self.state = open_state(state)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self._procs: list[subprocess.Popen] = []
+        self.launcher_factory = launcher
+        self.provisioner_settings = provisioner
+        self.provisioners: list = []  # one per job submitted here (provisioner.Provisioner)
         self._lock = threading.Lock()
         self.closed = False
 
@@ -145,10 +159,21 @@ class Runtime:
             self._procs = [p for p in self._procs if p.poll() is None] + procs
         return procs
 
+    def make_launcher(self):
+        """A new launcher for one job (the runtime's factory, or local processes)."""
+        if self.launcher_factory is not None:
+            return self.launcher_factory()
+        from provisioner import LocalProcessLauncher
+
+        return LocalProcessLauncher(max_workers=self.workers)
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        for prov in self.provisioners:
+            prov.stop(stop_executors=True)
+            prov.close()
         for p in self._procs:
             if p.poll() is None:
                 p.terminate()
@@ -183,9 +208,12 @@ def current_runtime() -> Runtime:
 
 @contextlib.contextmanager
 def runtime(store: str | None = None, queue: str | None = None, state: str | None = None,
-            workers: int | None = None, root: str | None = None):
-    """Use these backends (by URL) for the calls inside the block; no URLs: a new embedded runtime."""
-    rt = Runtime(store, queue, state, workers, root)
+            workers: int | None = None, root: str | None = None, launcher=None, provisioner=None):
+    """Use these backends (by URL) for the calls inside the block; no URLs: a new embedded runtime.
+
+    ``launcher`` and ``provisioner`` are as for ``Runtime``.
+    """
+    rt = Runtime(store, queue, state, workers, root, launcher, provisioner)
     _stack.append(rt)
     try:
         yield rt

@@ -1,0 +1,24 @@
+"""The provisioner: scaling policies, launchers (local processes, simulated Lambda, AWS Lambda), timelines.
+
+``numpywren2.submit`` runs a ``Provisioner`` in the client process by default;
+``python -m provisioner ...`` runs one standalone for a job submitted elsewhere.
+"""
+
+from .accounting import CostModel, executor_usage
+from .launchers import (
+    AwsLambdaLauncher,
+    ExecutorSpec,
+    ExitedExecutor,
+    Launcher,
+    LocalProcessLauncher,
+    SimulatedLambdaLauncher,
+)
+from .loop import Provisioner
+from .policy import Observation, ProportionalPolicy, ScalingPolicy
+from .settings import ProvisionerSettings
+
+__all__ = [
+    "AwsLambdaLauncher", "CostModel", "ExecutorSpec", "ExitedExecutor", "Launcher", "LocalProcessLauncher",
+    "Observation", "ProportionalPolicy", "Provisioner", "ProvisionerSettings", "ScalingPolicy",
+    "SimulatedLambdaLauncher", "executor_usage",
+]

@@ -441,3 +441,71 @@ def test_redis_job_keys_expire_after_the_job_ends(redis_server):
     s.set_status("j", "done")
     assert 0 < s.client.ttl(job_key) <= 3600
     assert all(0 < s.client.ttl(k) <= 3600 for k in s._keys("j"))
+
+
+# --------------------------------------------------------------------------- provisioning contract
+
+
+def test_queue_counts_visible_and_leased(queue):
+    assert queue.counts() == (0, 0)
+    queue.send(["a", "b", "c"])
+    leased = queue.receive(1, lease=30)
+    assert queue.counts() == (2, 1) and queue.depth() == 3
+    assert queue.ack(leased[0].receipt)
+    assert queue.counts() == (2, 0)
+
+
+def test_queue_counts_an_expired_lease_as_visible(queue):
+    if queue.kind == "sqs":
+        pytest.skip("SQS's attributes are approximate and lag; its counts come straight from them")
+    queue.send(["x"])
+    queue.receive(1, lease=0.3)
+    assert queue.counts() == (0, 1)
+    time.sleep(0.5)
+    assert queue.counts() == (1, 0)
+
+
+def test_executor_heartbeats(state):
+    state.create_job("j", "{}")
+    assert state.executors("j") == []
+    state.heartbeat("j", "e1", ttl=30)
+    state.heartbeat("j", "e2", ttl=0.3)
+    first = {e["executor"]: e for e in state.executors("j")}
+    assert first["e1"]["live"] and first["e2"]["live"] and not first["e1"]["exited"]
+    time.sleep(0.5)
+    state.heartbeat("j", "e1", ttl=30, exited=True)
+    now = {e["executor"]: e for e in state.executors("j")}
+    assert not now["e1"]["live"] and now["e1"]["exited"], "an executor that exited is not live"
+    assert not now["e2"]["live"] and not now["e2"]["exited"], "a heartbeat whose ttl ran out is not live"
+    assert now["e1"]["started"] == first["e1"]["started"], "the start time is kept"
+    assert now["e1"]["last_seen"] - now["e1"]["started"] >= 0.4
+    state.heartbeat("j", "e1", ttl=30)
+    assert not {e["executor"]: e for e in state.executors("j")}["e1"]["live"], "exited is final"
+    assert state.executors("other") == []
+
+
+def _append_records(kind, where, job, writer, n):
+    s = make_state(kind, where)
+    for i in range(0, n, 5):
+        s.append_records(job, "tasks", [f"{writer}:{k}" for k in range(i, min(n, i + 5))])
+
+
+def test_records_are_appended_concurrently_and_deleted_with_the_job(state):
+    state.create_job("j", "{}")
+    assert state.records("j", "tasks") == []
+    state.append_records("j", "timeline", ["t0", "t1"])
+    state.append_records("j", "timeline", [])
+    procs = [SPAWN.Process(target=_append_records, args=(state.kind, state.where, "j", w, 40)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    got = state.records("j", "tasks")
+    assert sorted(got) == sorted(f"{w}:{k}" for w in range(3) for k in range(40))
+    for w in range(3):  # each writer's records in its own order
+        assert [r for r in got if r.startswith(f"{w}:")] == [f"{w}:{k}" for k in range(40)]
+    assert state.records("j", "timeline") == ["t0", "t1"]
+    state.heartbeat("j", "e", ttl=5)
+    state.delete_job("j")
+    assert state.records("j", "tasks") == [] and state.records("j", "timeline") == [] and state.executors("j") == []

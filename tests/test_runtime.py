@@ -136,14 +136,15 @@ def test_killing_an_executor_mid_job_still_completes(rt):
     run_chain_killing_an_executor(40, after=5)
 
 
-def test_wait_reports_when_no_executor_is_left(rt):
+def test_wait_reports_executors_that_cannot_start(rt):
+    from provisioner import LocalProcessLauncher, ProvisionerSettings
+
     N = 30
     X = npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1))
     job = npw.submit(user_program(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)),
-                     Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N, workers=1)
-    for p in job.local_executors:
-        p.kill()
-    with pytest.raises(npw.JobFailedError, match="no executor is alive"):
+                     Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N, launcher=LocalProcessLauncher(python="false"),
+                     settings=ProvisionerSettings(poll_interval=0.1, max_failed_starts=3))
+    with pytest.raises(npw.JobFailedError, match=r"\d executors in a row exited with an error \(last exit code 1\)"):
         job.wait(timeout=60)
 
 

@@ -190,3 +190,9 @@ class SQSTaskQueue(TaskQueue):
             self.client.delete_queue(QueueUrl=self.queue_url)
         except ClientError:
             pass
+
+    def counts(self) -> tuple[int, int]:
+        a = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
+

@@ -211,6 +211,16 @@ class TaskQueue(abc.ABC):
     # Whether receive honours priority, then FIFO (SQS standard queues do neither).
     ordered = True
 
+
+    # ---------------------------------------------------------------- observed by the provisioner
+    @abc.abstractmethod
+    def counts(self) -> tuple[int, int]:
+        """``(visible, leased)``: messages waiting to be received, and messages under a lease.
+
+        Their sum is ``depth()``.  A lease that has expired but not yet been handed out again may
+        be counted as either.  Approximate where the backend is (SQS's attributes lag by seconds).
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
 
@@ -285,3 +295,30 @@ class StateStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
+
+    # ------------------------------------------------------- executors and records (provisioning)
+    @abc.abstractmethod
+    def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
+        """Record that ``executor`` (an id unique within the job) is alive for ``ttl`` more seconds.
+
+        The first call records its start time.  ``exited=True`` records a clean exit: the executor
+        is no longer live, and its last-seen time is now.  Times come from the store's clock
+        (Redis: the server's), so the hosts that run executors need not agree on the time.
+        """
+
+    @abc.abstractmethod
+    def executors(self, job: str) -> list[dict]:
+        """Every executor that has heart-beat for ``job``, in no particular order.
+
+        Each is ``{"executor", "started", "last_seen", "live", "exited"}``: times in seconds (the
+        store's clock, since the epoch); ``live`` is True while the last heartbeat's ``ttl`` has not
+        run out and the executor has not exited.  ``[]`` for an unknown job.
+        """
+
+    @abc.abstractmethod
+    def append_records(self, job: str, kind: str, records: list[str]) -> None:
+        """Append text records (JSON, by convention) to the job's log named ``kind``; safe concurrently."""
+
+    @abc.abstractmethod
+    def records(self, job: str, kind: str) -> list[str]:
+        """The records of one kind, each writer's in the order it appended them; ``[]`` if none."""

@@ -18,6 +18,9 @@ job ``J``
     ``P job:J`` hash (status, description, error); ``P counters:J`` hash of floats;
     ``P done:J`` set of completed tasks; ``P edges:J`` hash: child -> done parents.
     When a job leaves "running" its keys expire after ``ttl`` seconds (default 7 days).
+    ``P ex:J`` hash: executor -> "started last_seen expires exited" (server time);
+    ``P rec:J:KIND`` list of records, ``P rec:J`` set of the kinds; these expire ``ttl`` seconds
+    after their last write.
 """
 
 from __future__ import annotations
@@ -115,6 +118,15 @@ return 1
 """
 
 
+# KEYS: ready, leased.  Leases that have run out count as visible (the next receive requeues them).
+_COUNTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local expired = redis.call('ZCOUNT', KEYS[2], '-inf', now)
+return {redis.call('ZCARD', KEYS[1]) + expired, redis.call('ZCARD', KEYS[2]) - expired}
+"""
+
+
 class RedisTaskQueue(TaskQueue):
     def __init__(self, url: str, name: str):
         self.client, prefix = connect(url)
@@ -127,6 +139,7 @@ class RedisTaskQueue(TaskQueue):
         self._receive = self.client.register_script(_RECEIVE)
         self._renew = self.client.register_script(_RENEW)
         self._ack = self.client.register_script(_ACK)
+        self._counts = self.client.register_script(_COUNTS)
 
     def send(self, bodies: list[str], priority: int = 0) -> None:
         self.send_many([(b, priority) for b in bodies])
@@ -172,6 +185,10 @@ class RedisTaskQueue(TaskQueue):
 
     def purge(self) -> None:
         self.client.delete(self.k_ready, self.k_leased, self.k_body, self.k_score, self.k_receipt, self.k_seq)
+
+    def counts(self) -> tuple[int, int]:
+        visible, leased = self._counts(keys=[self.k_ready, self.k_leased])
+        return int(visible), int(leased)
 
     def close(self) -> None:
         self.client.close()
@@ -250,6 +267,23 @@ return ready
 """
 
 
+_HEARTBEAT = """
+-- KEYS: executors hash.  ARGV: executor, ttl, exited (0/1), key ttl.  Keeps the first start time.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local started, exited = now, tonumber(ARGV[3])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local s, _, _, x = string.match(cur, '^(%S+) (%S+) (%S+) (%S+)$')
+  started = tonumber(s)
+  exited = math.max(exited, tonumber(x))
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.6f %.6f %.6f %d', started, now, now + tonumber(ARGV[2]), exited))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+"""
+
+
 class RedisStateStore(StateStore):
     def __init__(self, url: str, ttl: int = 7 * 24 * 3600):
         self.client, self.prefix = connect(url)
@@ -259,6 +293,7 @@ class RedisStateStore(StateStore):
         self._set_status = self.client.register_script(_SET_STATUS)
         self._complete = self.client.register_script(_COMPLETE)
         self._complete_and_forward = self.client.register_script(_COMPLETE_AND_FORWARD)
+        self._heartbeat = self.client.register_script(_HEARTBEAT)
 
     def _keys(self, job: str) -> list[str]:
         p = self.prefix
@@ -331,7 +366,40 @@ class RedisStateStore(StateStore):
         return [bool(x) for x in self.client.smismember(self._keys(job)[2], tasks)]
 
     def delete_job(self, job: str) -> None:
-        self.client.delete(*self._keys(job))
+        kinds = [k.decode() for k in self.client.smembers(f"{self.prefix}rec:{job}")]
+        self.client.delete(*self._keys(job), f"{self.prefix}ex:{job}", f"{self.prefix}rec:{job}",
+                           *(f"{self.prefix}rec:{job}:{k}" for k in kinds))
 
     def close(self) -> None:
         self.client.close()
+
+    def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
+        self._heartbeat(keys=[f"{self.prefix}ex:{job}"], args=[executor, float(ttl), int(exited), self.ttl])
+
+    def executors(self, job: str) -> list[dict]:
+        with self.client.pipeline(transaction=False) as p:
+            p.time()
+            p.hgetall(f"{self.prefix}ex:{job}")
+            (sec, usec), rows = p.execute()
+        now = sec + usec / 1e6
+        out = []
+        for name, value in rows.items():
+            started, seen, expires, exited = value.decode().split()
+            out.append({"executor": name.decode(), "started": float(started), "last_seen": float(seen),
+                        "live": exited == "0" and float(expires) > now, "exited": exited == "1"})
+        return out
+
+    def append_records(self, job: str, kind: str, records: list[str]) -> None:
+        if not records:
+            return
+        key, kinds = f"{self.prefix}rec:{job}:{kind}", f"{self.prefix}rec:{job}"
+        with self.client.pipeline(transaction=True) as p:
+            p.rpush(key, *records)
+            p.sadd(kinds, kind)
+            p.expire(key, self.ttl)
+            p.expire(kinds, self.ttl)
+            p.execute()
+
+    def records(self, job: str, kind: str) -> list[str]:
+        return [r.decode() for r in self.client.lrange(f"{self.prefix}rec:{job}:{kind}", 0, -1)]
+

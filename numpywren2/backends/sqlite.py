@@ -14,6 +14,8 @@ Tables::
     counters(job, name, value)
     done(job, task)                                          -- completed tasks
     edges(job, child, count)                                 -- done parents per child
+    executors(job, executor, started, last_seen, expires, exited)   -- heartbeats
+    records(id, job, kind, body)                             -- per-task records, timelines
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ CREATE TABLE IF NOT EXISTS done (
 CREATE TABLE IF NOT EXISTS edges (
     job TEXT NOT NULL, child TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (job, child)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS executors (
+    job TEXT NOT NULL, executor TEXT NOT NULL, started REAL NOT NULL, last_seen REAL NOT NULL,
+    expires REAL NOT NULL, exited INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (job, executor)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_job ON records (job, kind, id);
 """
 
 
@@ -184,6 +194,12 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
         with self._tx() as c:
             c.execute("DELETE FROM queue WHERE queue = ?", (self.name,))
 
+    def counts(self) -> tuple[int, int]:
+        visible, leased = self._conn().execute(
+            "SELECT COALESCE(SUM(visible_at <= ?1), 0), COALESCE(SUM(visible_at > ?1), 0) FROM queue "
+            "WHERE queue = ?2", (time.time(), self.name)).fetchone()
+        return int(visible), int(leased)
+
 
 class SQLiteStateStore(_SQLite, StateStore):
     def __init__(self, path: str | os.PathLike):
@@ -283,7 +299,31 @@ class SQLiteStateStore(_SQLite, StateStore):
 
     def delete_job(self, job: str) -> None:
         with self._tx() as c:
-            for table in ("jobs", "counters", "done", "edges"):
+            for table in ("jobs", "counters", "done", "edges", "executors", "records"):
                 c.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
 
+    def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
+        now = time.time()
+        with self._tx() as c:
+            c.execute("INSERT INTO executors (job, executor, started, last_seen, expires, exited) "
+                      "VALUES (?1, ?2, ?3, ?3, ?4, ?5) ON CONFLICT (job, executor) DO UPDATE SET "
+                      "last_seen = ?3, expires = ?4, exited = MAX(exited, ?5)",
+                      (job, executor, now, now + ttl, int(exited)))
 
+    def executors(self, job: str) -> list[dict]:
+        now = time.time()
+        rows = self._conn().execute("SELECT executor, started, last_seen, expires, exited FROM executors "
+                                    "WHERE job = ?", (job,)).fetchall()
+        return [{"executor": e, "started": s, "last_seen": seen, "live": not x and exp > now, "exited": bool(x)}
+                for e, s, seen, exp, x in rows]
+
+    def append_records(self, job: str, kind: str, records: list[str]) -> None:
+        if not records:
+            return
+        with self._tx() as c:
+            c.executemany("INSERT INTO records (job, kind, body) VALUES (?, ?, ?)", [(job, kind, r) for r in records])
+
+    def records(self, job: str, kind: str) -> list[str]:
+        rows = self._conn().execute("SELECT body FROM records WHERE job = ? AND kind = ? ORDER BY id",
+                                    (job, kind)).fetchall()
+        return [r[0] for r in rows]

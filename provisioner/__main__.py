@@ -1,0 +1,77 @@
+"""``python -m provisioner --store URL --queue URL --state URL --job ID [options]``: provision one job.
+
+Runs the control loop in this process until the job ends (or Ctrl-C).  Safe to
+restart: a new provisioner counts the executors already alive from the state
+store's registry and continues the job's timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .launchers import AwsLambdaLauncher, LocalProcessLauncher, SimulatedLambdaLauncher
+from .loop import Provisioner
+from .settings import ProvisionerSettings
+
+
+def _kill_at(text: str) -> tuple[float, float]:
+    t, _, f = text.partition(":")
+    return float(t), float(f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = ProvisionerSettings()
+    ap = argparse.ArgumentParser(prog="python -m provisioner", description=__doc__,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--queue", required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--job", required=True)
+    ap.add_argument("--launcher", choices=["local", "simulated-lambda", "aws-lambda"], default="local")
+    ap.add_argument("--scaling-factor", type=float, default=d.scaling_factor)
+    ap.add_argument("--max-workers", type=int, default=d.max_workers)
+    ap.add_argument("--idle-timeout", type=float, default=d.idle_timeout)
+    ap.add_argument("--poll-interval", type=float, default=d.poll_interval)
+    ap.add_argument("--time-limit", type=float, default=d.time_limit, help="executor lifetime, seconds")
+    ap.add_argument("--lease", type=float, default=d.lease)
+    g = ap.add_argument_group("simulated Lambda")
+    g.add_argument("--lifetime", type=float, default=900.0, help="hard kill after this many seconds")
+    g.add_argument("--cold-start", type=float, default=0.0)
+    g.add_argument("--concurrency", type=int, default=1000)
+    g.add_argument("--memory-mb", type=int, default=2048)
+    g.add_argument("--kill-at", type=_kill_at, action="append", default=[], metavar="SECONDS:FRACTION")
+    g.add_argument("--kill-probability-per-minute", type=float, default=0.0)
+    g = ap.add_argument_group("AWS Lambda")
+    g.add_argument("--function-name", help="the Lambda function running executor.lambda_handler.handler")
+    g.add_argument("--region", default=None)
+    a = ap.parse_args(argv)
+    if a.launcher == "local":
+        launcher = LocalProcessLauncher()
+    elif a.launcher == "simulated-lambda":
+        launcher = SimulatedLambdaLauncher(lifetime=a.lifetime, cold_start=a.cold_start, concurrency=a.concurrency,
+                                           memory_mb=a.memory_mb, kill_at=a.kill_at,
+                                           kill_probability_per_minute=a.kill_probability_per_minute)
+    else:
+        if not a.function_name:
+            ap.error("--launcher aws-lambda needs --function-name")
+        launcher = AwsLambdaLauncher(a.function_name, region=a.region)
+    settings = ProvisionerSettings(scaling_factor=a.scaling_factor, max_workers=a.max_workers,
+                                   idle_timeout=a.idle_timeout, poll_interval=a.poll_interval,
+                                   time_limit=a.time_limit, lease=a.lease)
+    prov = Provisioner({"store": a.store, "queue": a.queue, "state": a.state}, a.job, launcher, settings)
+    signal.signal(signal.SIGTERM, lambda *_: prov._stop.set())
+    try:
+        prov.run()  # executors it launched are left running if it is stopped early: they retire by themselves
+    except KeyboardInterrupt:
+        pass
+    finally:
+        status = prov.state.status(a.job)
+        prov.close()
+    print(f"{a.job}: {status}, {prov.launches} executors launched", file=sys.stderr)
+    return 0 if status in ("running", "done") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

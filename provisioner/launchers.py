@@ -1,0 +1,405 @@
+"""Launchers: where executors run.  All behind one interface, ``Launcher``.
+
+- ``LocalProcessLauncher``: ``python -m executor`` processes on this machine, one BLAS
+  thread each (the default for the embedded runtime).
+- ``SimulatedLambdaLauncher``: local processes with AWS Lambda's constraints, each
+  configurable: a maximum lifetime (hard kill at the limit by a timer in the child; the
+  executor is told to stop taking tasks ``stop_margin`` seconds before it), a cold-start
+  delay, a concurrency cap, a memory cap (``RLIMIT_AS`` in the child), one BLAS thread, and
+  failure injection (kill a fraction of the live executors at given times, or each with a
+  probability per minute).
+- ``AwsLambdaLauncher``: one asynchronous ``invoke`` of ``executor.lambda_handler.handler``
+  per executor (see docs/aws.md).
+
+A launcher gives each executor an id (``--executor-id``), under which the executor
+heart-beats in the state store; that is how a provisioner that cannot see processes
+(Lambda, or a restarted provisioner) counts the executors that are alive.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)  # the directory holding executor/ and numpywren2/
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """What an executor needs to know: the backends by URL, the job, and its limits."""
+
+    store: str
+    queue: str
+    state: str
+    job: str
+    lease: float = 60.0
+    idle_timeout: float = 10.0
+    time_limit: float | None = None
+
+    def cli_args(self, executor_id: str, time_limit: float | None = None) -> list[str]:
+        """Arguments of ``python -m executor`` (``time_limit`` overrides the spec's)."""
+        args = ["--store", self.store, "--queue", self.queue, "--state", self.state, "--job", self.job,
+                "--lease", str(self.lease), "--idle-timeout", str(self.idle_timeout), "--executor-id", executor_id]
+        limit = time_limit if time_limit is not None else self.time_limit
+        if limit is not None:
+            args += ["--time-limit", str(limit)]
+        return args
+
+    def lambda_event(self, executor_id: str) -> dict:
+        """The event of ``executor.lambda_handler.handler`` (Lambda's own deadline bounds the lifetime)."""
+        return {"store": self.store, "queue": self.queue, "state": self.state, "job": self.job,
+                "lease": self.lease, "idle_timeout": self.idle_timeout, "executor_id": executor_id}
+
+
+@dataclass(frozen=True)
+class ExitedExecutor:
+    """An executor process that ended: its exit code, and whether the launcher killed it on purpose."""
+
+    executor: str
+    returncode: int
+    killed_by_launcher: str | None = None  # "lifetime", "injected", "stop", or None
+
+
+def new_executor_id() -> str:
+    return f"x-{uuid.uuid4().hex[:12]}"
+
+
+class Launcher(abc.ABC):
+    """Starts executors for a job.
+
+    ``launch`` may start fewer than asked (a concurrency cap, throttling) and returns the
+    ids it started.  ``alive(registry)`` is the set of executors this launcher started that
+    are alive or still starting; ``registry`` maps executor id to its state-store entry
+    (``StateStore.executors``).  ``reap()`` returns the executors that ended since the last
+    call, for launchers that can see them.  ``stop()`` ends everything still running.
+    """
+
+    default_max_workers: int = 1
+
+    def __init__(self, start_timeout: float = 60.0):
+        self.start_timeout = start_timeout
+        self.launched: dict[str, float] = {}  # executor id -> time.monotonic() at launch
+
+    @abc.abstractmethod
+    def launch(self, spec: ExecutorSpec, n: int) -> list[str]: ...
+
+    def alive(self, registry: dict[str, dict]) -> set[str]:
+        """Default, for executors the launcher cannot see: registered and live, or not yet
+        registered and launched less than ``start_timeout`` seconds ago."""
+        now = time.monotonic()
+        out = set()
+        for eid, t in self.launched.items():
+            entry = registry.get(eid)
+            if entry is not None and entry["live"]:
+                out.add(eid)
+            elif entry is None and now - t < self.start_timeout:
+                out.add(eid)
+        return out
+
+    def reap(self) -> list[ExitedExecutor]:
+        return []
+
+    def stop(self) -> None:  # noqa: B027 - optional hook
+        """End the executors this launcher started, if it can."""
+
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """The job has ended: release what the launcher holds (its executors stop by themselves)."""
+
+
+def executor_environment() -> dict[str, str]:
+    """The environment of an executor process: one BLAS thread, this source tree importable."""
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class LocalProcessLauncher(Launcher):
+    """Executors as ``python -m executor`` processes on this machine (one BLAS thread each).
+
+    Parameters
+    ----------
+    python : str
+        The interpreter (default: this one).
+    max_workers : int, optional
+        Default bound on live executors (default: the number of CPU cores).
+    """
+
+    def __init__(self, python: str = sys.executable, max_workers: int | None = None, start_timeout: float = 60.0,
+                 warm: bool = True):
+        super().__init__(start_timeout)
+        self.python = python
+        self.warm = warm
+        self.default_max_workers = max_workers or os.cpu_count() or 1
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._reaped: set[str] = set()
+        self._killed: dict[str, str] = {}  # executor id -> why the launcher killed it
+        self._lock = threading.RLock()
+
+    def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
+        return [self.python, "-m", "executor", *spec.cli_args(executor_id)]
+
+    def _can_start(self) -> int:
+        return sys.maxsize
+
+    def _spawn(self, spec: ExecutorSpec, executor_id: str, env: dict[str, str]):
+        """A ``python -m executor`` process; forked from the warm zygote (executor/warm.py) when this
+        launcher runs the plain executor with this interpreter, unless ``NPW_COLD_START`` is set."""
+        plain = type(self)._command is LocalProcessLauncher._command
+        if plain and self.python == sys.executable and self.warm and not os.environ.get("NPW_COLD_START"):
+            from executor.warm import WarmStarter
+
+            return WarmStarter.start(spec.cli_args(executor_id), env)
+        return subprocess.Popen(self._command(spec, executor_id), env=env, stdin=subprocess.DEVNULL)
+
+    def launch(self, spec: ExecutorSpec, n: int) -> list[str]:
+        ids = []
+        with self._lock:
+            n = min(n, self._can_start())
+            env = executor_environment()
+            for _ in range(max(0, n)):
+                eid = new_executor_id()
+                self.processes[eid] = self._spawn(spec, eid, env)
+                self.launched[eid] = time.monotonic()
+                ids.append(eid)
+        return ids
+
+    def alive(self, registry: dict[str, dict] | None = None) -> set[str]:
+        with self._lock:
+            return {eid for eid, p in self.processes.items() if p.poll() is None}
+
+    def reap(self) -> list[ExitedExecutor]:
+        out = []
+        with self._lock:
+            for eid, p in self.processes.items():
+                if eid not in self._reaped and p.poll() is not None:
+                    self._reaped.add(eid)
+                    out.append(ExitedExecutor(eid, p.returncode, self._killed.get(eid)))
+        return out
+
+    def kill(self, executor_id: str, reason: str = "injected") -> bool:
+        """SIGKILL one executor (no clean stop: its leased task reappears when the lease expires)."""
+        with self._lock:
+            p = self.processes.get(executor_id)
+            if p is None or p.poll() is not None:
+                return False
+            self._killed[executor_id] = reason
+            p.send_signal(signal.SIGKILL)
+            p.wait()  # reaped at once: alive() no longer counts it
+            return True
+
+    def stop(self) -> None:
+        with self._lock:
+            procs = [(eid, p) for eid, p in self.processes.items() if p.poll() is None]
+            for eid, p in procs:
+                self._killed.setdefault(eid, "stop")
+                p.terminate()
+        for _, p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class SimulatedLambdaLauncher(LocalProcessLauncher):
+    """Local executor processes with Lambda's limits, for experiments.
+
+    Parameters
+    ----------
+    lifetime : float
+        Maximum lifetime in seconds, counted from when the executor has started (after the
+        cold start and Python's imports, as Lambda's timeout does not count its init phase):
+        a timer in the child ends the process (SIGALRM, no clean-up) at the limit, as Lambda
+        ends an invocation at its timeout.  Default 900 (Lambda's maximum).
+    stop_margin : float, optional
+        The executor stops taking new tasks this many seconds before the limit (default:
+        ``min(20, 0.15 × lifetime)``, as ``executor.lambda_handler`` does on Lambda).
+    cold_start : float
+        Seconds a new executor waits before it starts (default 0; the Python start-up of an
+        executor, about half a second here, comes on top).
+    concurrency : int
+        At most this many executors alive at once; launches beyond it are refused, as Lambda
+        throttles (default 1000, Lambda's default account limit).
+    memory_mb : int, optional
+        Address-space limit of each executor (``RLIMIT_AS``); None: no limit.  Default 2048.
+        Note that this caps virtual memory, which is larger than resident memory.
+    kill_at : list of (seconds, fraction)
+        Failure injection: at each time (seconds after the first launch) SIGKILL that
+        fraction of the live executors (rounded up, chosen at random).
+    kill_probability_per_minute : float
+        Failure injection: every live executor is killed with this probability per minute.
+    seed : int, optional
+        Seeds the choice of executors to kill.
+    nice : int
+        CPU priority increment of the executors (default 10), so that on a machine with few
+        cores the client and its provisioner (on a real deployment, another machine) are not
+        starved by many simulated executors.
+    """
+
+    def __init__(self, lifetime: float = 900.0, stop_margin: float | None = None, cold_start: float = 0.0,
+                 concurrency: int = 1000, memory_mb: int | None = 2048,
+                 kill_at: list[tuple[float, float]] | tuple = (), kill_probability_per_minute: float = 0.0,
+                 seed: int | None = None, python: str = sys.executable, tick: float = 0.05, nice: int = 10):
+        if not lifetime > 0:
+            raise ValueError(f"lifetime must be positive, got {lifetime}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if cold_start < 0:
+            raise ValueError(f"cold_start must not be negative, got {cold_start}")
+        if not 0 <= kill_probability_per_minute <= 1:
+            raise ValueError(f"kill_probability_per_minute must be in [0, 1], got {kill_probability_per_minute}")
+        for t, f in kill_at:
+            if not (t >= 0 and 0 <= f <= 1):
+                raise ValueError(f"kill_at entries are (seconds >= 0, fraction in [0, 1]), got {(t, f)}")
+        super().__init__(python=python, max_workers=concurrency)
+        self.lifetime, self.cold_start, self.concurrency, self.memory_mb = lifetime, cold_start, concurrency, memory_mb
+        self.stop_margin = min(20.0, 0.15 * lifetime) if stop_margin is None else stop_margin
+        self.kill_at = sorted(kill_at)
+        self.kill_probability_per_minute = kill_probability_per_minute
+        self.rng = random.Random(seed)
+        self.tick, self.nice = tick, nice
+        self.kills: list[tuple[float, str, str]] = []  # (seconds since first launch, executor id, reason)
+        self.throttled = 0  # executors refused by the concurrency cap
+        self.t0: float | None = None
+        self._next_kill = 0
+        self._closed = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    STARTUP_ALLOWANCE = 120.0  # seconds a child may take to import before its own timer runs
+
+    def reap(self) -> list[ExitedExecutor]:
+        return [ExitedExecutor(e.executor, e.returncode, "lifetime") if e.returncode == -signal.SIGALRM else e
+                for e in super().reap()]
+
+    def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
+        limit = max(0.0, self.lifetime - self.stop_margin)
+        if spec.time_limit is not None:
+            limit = min(limit, spec.time_limit)
+        sandbox = [self.python, "-m", "provisioner.sandbox", "--cold-start", str(self.cold_start),
+                   "--lifetime", str(self.lifetime), "--nice", str(self.nice)]
+        if self.memory_mb is not None:
+            sandbox += ["--memory-mb", str(self.memory_mb)]
+        return [*sandbox, "--", *spec.cli_args(executor_id, time_limit=limit)]
+
+    def _can_start(self) -> int:
+        return self.concurrency - len(self.alive())
+
+    def launch(self, spec: ExecutorSpec, n: int) -> list[str]:
+        with self._lock:
+            if self.t0 is None:
+                self.t0 = time.monotonic()
+                self._monitor = threading.Thread(target=self._monitor_loop, daemon=True, name="simulated-lambda")
+                self._monitor.start()
+            ids = super().launch(spec, n)
+            self.throttled += max(0, n - len(ids))
+            return ids
+
+    def kill_fraction(self, fraction: float, reason: str = "injected") -> list[str]:
+        """SIGKILL ``ceil(fraction × live)`` executors chosen at random; returns their ids."""
+        with self._lock:
+            live = sorted(self.alive())
+            victims = self.rng.sample(live, min(len(live), math.ceil(fraction * len(live) - 1e-9)))
+            for eid in victims:
+                if self.kill(eid, reason):
+                    self.kills.append((time.monotonic() - (self.t0 or time.monotonic()), eid, reason))
+            return victims
+
+    def _monitor_loop(self) -> None:
+        last = time.monotonic()
+        while not self._closed.wait(self.tick):
+            now = time.monotonic()
+            dt, last = now - last, now
+            with self._lock:
+                for eid, p in self.processes.items():  # the child's own timer ended it at its lifetime
+                    if p.poll() == -signal.SIGALRM and self._killed.get(eid) != "lifetime":
+                        self._killed[eid] = "lifetime"
+                        self.kills.append((now - self.t0, eid, "lifetime"))
+                for eid in self.alive():  # backstop: a child stuck before arming its timer
+                    if now - self.launched[eid] >= self.cold_start + self.lifetime + self.STARTUP_ALLOWANCE:
+                        if self.kill(eid, "lifetime"):
+                            self.kills.append((now - self.t0, eid, "lifetime"))
+                while self._next_kill < len(self.kill_at) and now - self.t0 >= self.kill_at[self._next_kill][0]:
+                    self.kill_fraction(self.kill_at[self._next_kill][1])
+                    self._next_kill += 1
+                if self.kill_probability_per_minute > 0:
+                    p = 1.0 - (1.0 - self.kill_probability_per_minute) ** (dt / 60.0)
+                    for eid in sorted(self.alive()):
+                        if self.rng.random() < p and self.kill(eid, "injected"):
+                            self.kills.append((now - self.t0, eid, "injected"))
+
+    def stop(self) -> None:
+        self._closed.set()
+        super().stop()
+
+    def finish(self) -> None:
+        self._closed.set()  # ends the monitor thread; failure injection and the backstop stop with it
+
+
+class AwsLambdaLauncher(Launcher):
+    """Executors as AWS Lambda invocations of ``executor.lambda_handler.handler``.
+
+    Each executor is one asynchronous ``invoke`` (``InvocationType="Event"``) whose payload
+    is ``ExecutorSpec.lambda_event``.  Lambda ends an invocation at the function's timeout;
+    the handler stops taking tasks before it.  Throttling (``TooManyRequestsException``)
+    launches fewer executors this time; the provisioner asks again at its next poll.
+
+    Parameters
+    ----------
+    function_name : str
+        Name or ARN of the Lambda function (deployed as in docs/aws.md).
+    client : optional
+        A boto3 Lambda client (default: ``boto3.client("lambda", region_name=region)``).
+    region : str, optional
+    max_workers : int
+        Default bound on live executors (default 1000, Lambda's default concurrency limit).
+    qualifier : str, optional
+        Version or alias to invoke.
+    """
+
+    def __init__(self, function_name: str, client=None, region: str | None = None, max_workers: int = 1000,
+                 qualifier: str | None = None, start_timeout: float = 60.0):
+        super().__init__(start_timeout)
+        if client is None:
+            import boto3
+
+            client = boto3.client("lambda", region_name=region)
+        self.client, self.function_name, self.qualifier = client, function_name, qualifier
+        self.default_max_workers = max_workers
+        self.throttled = 0
+
+    def launch(self, spec: ExecutorSpec, n: int) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        ids = []
+        for _ in range(max(0, n)):
+            eid = new_executor_id()
+            kw = {"FunctionName": self.function_name, "InvocationType": "Event",
+                  "Payload": json.dumps(spec.lambda_event(eid)).encode()}
+            if self.qualifier:
+                kw["Qualifier"] = self.qualifier
+            try:
+                resp = self.client.invoke(**kw)
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code", "")
+                if code in ("TooManyRequestsException", "EC2ThrottledException"):
+                    self.throttled += n - len(ids)
+                    break
+                raise
+            if resp.get("StatusCode") != 202:
+                raise RuntimeError(f"Lambda {self.function_name} did not accept the invocation: {resp}")
+            self.launched[eid] = time.monotonic()
+            ids.append(eid)
+        return ids

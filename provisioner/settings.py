@@ -1,0 +1,61 @@
+"""The provisioner's settings, with their defaults and what each one means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProvisionerSettings:
+    """How the provisioner scales a job's executors.
+
+    Parameters
+    ----------
+    scaling_factor : float
+        ``sf``: the provisioner keeps ``running ≈ sf × pending`` executors, where ``pending`` is
+        the number of ready tasks not yet done (queued or leased).  Default 1.0; the numpywren
+        paper used sf ∈ {1/4, 1/3, 1/2, 1}.  Values above 1 over-provision.
+    max_workers : int, optional
+        Upper bound on executors alive at once for the job (default: the launcher's, e.g. the
+        number of CPU cores for local processes, the concurrency cap for simulated Lambda).
+    idle_timeout : float
+        Seconds an executor waits without work before retiring itself (default 10, as in the paper).
+    poll_interval : float
+        Seconds between two observations of the queue and state store (default 0.5).
+    timeline_interval : float
+        Seconds between two timeline samples written to the state store (default 1.0).
+    time_limit : float, optional
+        Executor lifetime in seconds: an executor stops taking tasks after this long (default:
+        none for local processes; the simulated-Lambda and AWS launchers impose their own).
+    lease : float
+        Queue lease in seconds: how long a task leased by an executor that died stays hidden
+        before another executor may run it (default 60; the lease is renewed while a task runs).
+    start_timeout : float
+        Seconds within which a launched executor must register in the state store; one that has
+        not is presumed lost (only for launchers that cannot see their executors, e.g. Lambda).
+        Default 60.
+    max_failed_starts : int
+        The job is failed when this many executors in a row exit with an error while no task
+        completes (e.g. an executor that cannot start, or runs out of memory).  Default 5.
+    """
+
+    scaling_factor: float = 1.0
+    max_workers: int | None = None
+    idle_timeout: float = 10.0
+    poll_interval: float = 0.5
+    timeline_interval: float = 1.0
+    time_limit: float | None = None
+    lease: float = 60.0
+    start_timeout: float = 60.0
+    max_failed_starts: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.scaling_factor > 0:
+            raise ValueError(f"scaling_factor must be positive, got {self.scaling_factor}")
+        if self.max_workers is not None and self.max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
+        for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be positive (or None), got {self.time_limit}")

@@ -1,0 +1,409 @@
+"""The provisioner: policy arithmetic, each launcher, executor limits, kills and restarts, timelines.
+
+Executors are real processes on the embedded runtime (files + SQLite); the AWS launcher
+is checked against botocore's Stubber (no network).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import lambdapack as lp
+import numpywren2 as npw
+from provisioner import (
+    AwsLambdaLauncher,
+    CostModel,
+    ExecutorSpec,
+    LocalProcessLauncher,
+    Observation,
+    ProportionalPolicy,
+    ProvisionerSettings,
+    SimulatedLambdaLauncher,
+)
+
+FAST = ProvisionerSettings(poll_interval=0.1, idle_timeout=1.0, lease=1.0)
+
+
+@lp.kernel
+def nap_double(x, seconds):
+    time.sleep(seconds)
+    return 2 * x
+
+
+@lp.kernel
+def add(a, b, seconds):
+    time.sleep(seconds)
+    return a + b
+
+
+def fan_chain(seconds: float) -> lp.Program:
+    """N independent tasks of ``seconds`` (parallelism N), then a chain of N of half as long (parallelism 1)."""
+    return lp.Program.from_source(textwrap.dedent(f"""
+        def fan_chain(X: lp.Matrix, Y: lp.Matrix, Z: lp.Matrix, N: int):
+            for i in range(N):
+                Y[i, 0] = nap_double(X[i, 0], {seconds})
+            Z[0, 0] = add(Y[0, 0], Y[0, 0], {seconds / 2})
+            for i in range(1, N):
+                Z[i, 0] = add(Z[i - 1, 0], Y[i, 0], {seconds / 2})
+    """), {"nap_double": nap_double, "add": add}, filename="fan_chain.py")
+
+
+def submit_fan_chain(N: int, seconds: float, **kw):
+    X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None] + 1, (1, 1))
+    Z = npw.BigMatrix.empty((N, 1), (1, 1))
+    job = npw.submit(fan_chain(seconds), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, **kw)
+    return job, Z
+
+
+def check_fan_chain(Z, N: int) -> None:
+    ys = 2 * (np.arange(N) + 1.0)
+    assert np.allclose(Z.numpy()[:, 0], np.cumsum(ys) + ys[0])
+
+
+def spd(n: int, seed: int = 0) -> np.ndarray:
+    g = np.random.default_rng(seed).standard_normal((n, n))
+    return g @ g.T / n + np.eye(n)
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def rt():
+    with npw.runtime(workers=2) as r:
+        yield r
+
+
+# --------------------------------------------------------------------------- policy and settings
+
+
+@pytest.mark.parametrize("sf, pending, in_flight, running, max_workers, expected", [
+    (1.0, 10, 0, 0, 100, 10),
+    (1.0, 10, 0, 0, 4, 4),        # bounded by max_workers
+    (0.25, 10, 0, 0, 100, 3),     # ceil(2.5)
+    (1 / 3, 3, 0, 0, 100, 1),     # exactly 1, not 2 from rounding
+    (1 / 3, 4, 2, 1, 100, 1),     # ceil(2) - 1: leased tasks count as pending work
+    (0.5, 0, 0, 5, 100, 0),       # nothing to do: launch none (executors retire by themselves)
+    (2.0, 3, 1, 2, 100, 6),       # over-provisioning: ceil(8) - 2
+    (1.0, 5, 0, 9, 8, 0),         # above the bound already: never negative
+])
+def test_proportional_policy_arithmetic(sf, pending, in_flight, running, max_workers, expected):
+    obs = Observation(pending=pending, in_flight=in_flight, running=running)
+    assert ProportionalPolicy(sf).to_launch(obs, max_workers) == expected
+
+
+def test_settings_and_launchers_reject_bad_values():
+    with pytest.raises(ValueError, match="scaling_factor"):
+        ProvisionerSettings(scaling_factor=0)
+    with pytest.raises(ValueError, match="max_workers"):
+        ProvisionerSettings(max_workers=0)
+    with pytest.raises(ValueError, match="idle_timeout"):
+        ProvisionerSettings(idle_timeout=-1)
+    with pytest.raises(ValueError, match="scaling_factor"):
+        ProportionalPolicy(-1)
+    with pytest.raises(ValueError, match="lifetime"):
+        SimulatedLambdaLauncher(lifetime=0)
+    with pytest.raises(ValueError, match="kill_at"):
+        SimulatedLambdaLauncher(kill_at=[(1.0, 1.5)])
+    with pytest.raises(ValueError, match="concurrency"):
+        SimulatedLambdaLauncher(concurrency=0)
+
+
+def test_a_plugged_in_policy_is_used(rt):
+    class AtMostOne(ProportionalPolicy):
+        def to_launch(self, obs, max_workers):
+            return 1 if obs.running == 0 else 0
+
+    job, Z = submit_fan_chain(6, 0.05, settings=FAST, policy=AtMostOne())
+    job.wait(timeout=60)
+    check_fan_chain(Z, 6)
+    assert max(s["executors"] for s in job.timeline()) == 1
+
+
+# --------------------------------------------------------------------------- provisioned jobs
+
+
+def test_executors_rise_and_fall_with_parallelism_and_the_timeline_records_it(rt):
+    N = 8
+    job, Z = submit_fan_chain(N, 0.4, settings=ProvisionerSettings(poll_interval=0.1, idle_timeout=0.5,
+                                                                    timeline_interval=0.2, max_workers=4))
+    job.wait(timeout=60)
+    check_fan_chain(Z, N)
+    tl = job.timeline()
+    assert tl[-1]["completed"] == job.num_tasks == 2 * N
+    peak = max(s["executors"] for s in tl)
+    assert peak == 4, "the fan (8 ready tasks) should raise the pool to max_workers"
+    assert max(s["pending"] + s["running"] for s in tl) >= 4
+    t_peak = next(s["t"] for s in tl if s["executors"] == peak)
+    # the chain has one ready task at a time: idle executors retire, the pool falls below its peak
+    assert any(s["executors"] < peak for s in tl if s["t"] > t_peak), tl
+    assert all(tl[i]["t"] <= tl[i + 1]["t"] and tl[i]["completed"] <= tl[i + 1]["completed"]
+               for i in range(len(tl) - 1))
+    recs = job.task_records()
+    assert len(recs) == job.num_tasks and len({r["task"] for r in recs}) == job.num_tasks
+    registry = {e["executor"] for e in rt.state.executors(job.id)}
+    assert {r["executor"] for r in recs} <= registry
+    naps = [r for r in recs if r["task"].startswith("nap_double")]
+    assert all(r["kernel_s"] >= 0.39 and r["end"] - r["start"] >= r["kernel_s"] and r["bytes"] > 0 for r in naps)
+    st = job.stats(CostModel(startup_s=2.0, memory_gb=1.0, usd_per_gb_s=1.0, usd_per_invocation=0.5))
+    assert st["executors"] == len(registry) >= 4
+    assert st["core_s"] == pytest.approx(st["executor_s"] + 2.0 * st["executors"])
+    assert st["cost_usd"] == pytest.approx(st["core_s"] + 0.5 * st["executors"])
+    assert st["executor_s"] >= sum(r["kernel_s"] for r in recs) * 0.9
+
+
+def test_scaling_factor_bounds_the_pool(rt):
+    N = 8
+    settings = ProvisionerSettings(scaling_factor=0.25, poll_interval=0.1, idle_timeout=1.0, max_workers=8)
+    job, Z = submit_fan_chain(N, 0.3, settings=settings)
+    job.wait(timeout=60)
+    check_fan_chain(Z, N)
+    assert max(s["executors"] for s in job.timeline()) == 2  # ceil(8 / 4)
+
+
+def test_an_injected_kill_mid_task_loses_nothing(rt):
+    N = 6
+    launcher = SimulatedLambdaLauncher(lifetime=120, seed=1)
+    job, Z = submit_fan_chain(N, 0.5, launcher=launcher,
+                              settings=ProvisionerSettings(poll_interval=0.1, idle_timeout=2.0, lease=1.0,
+                                                           max_workers=4))
+    wait_until(lambda: job.queue.counts()[1] >= 2, what="two leased tasks")
+    victims = launcher.kill_fraction(0.5)
+    assert len(victims) >= 1
+    job.wait(timeout=90)
+    check_fan_chain(Z, N)
+    st = job.stats()
+    assert st["tasks"] == job.num_tasks, "no task counted twice"
+    assert st["executors"] > len(victims)
+    assert {k[1] for k in launcher.kills} == set(victims)
+    assert all(launcher.processes[v].returncode == -signal.SIGKILL for v in victims)
+
+
+def test_a_job_whose_executors_all_die_is_completed_by_new_ones(rt):
+    n, b = 150, 32  # ragged: 150 is not a multiple of 32
+    X = spd(n, seed=2)
+    launcher = SimulatedLambdaLauncher(lifetime=120, seed=0)
+    A = npw.BigMatrix.from_numpy(X, b)
+    L = npw.BigMatrix.empty((n, n), b)
+    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=A.grid[0], launcher=launcher,
+                     settings=ProvisionerSettings(poll_interval=0.1, idle_timeout=2.0, lease=1.0, max_workers=3))
+    wait_until(lambda: bool(launcher.alive()) and job.completed() >= 1, what="first completed task")
+    first = launcher.kill_fraction(1.0)
+    assert first and set(first).isdisjoint(launcher.alive())
+    job.wait(timeout=90)
+    Ln = L.numpy()
+    assert np.linalg.norm(X - Ln @ Ln.T) / np.linalg.norm(X) <= 10 * n * np.finfo(float).eps
+    assert np.allclose(np.triu(Ln, 1), 0)
+    assert job.stats()["tasks"] == job.num_tasks
+    assert len(launcher.processes) > len(first), "new executors were launched after the kill"
+
+
+# --------------------------------------------------------------------------- launchers and executor limits
+
+
+def running_job_with_no_work(rt, name: str) -> ExecutorSpec:
+    """A running job whose queue is empty: its executors have nothing to do."""
+    X = npw.BigMatrix.from_numpy(np.ones((1, 1)), (1, 1))
+    job, _ = submit_fan_chain(1, 0.0, workers=0)
+    rt.state.create_job(name, rt.state.job(job.id)["description"])
+    job.cancel()
+    del X
+    return ExecutorSpec(rt.urls["store"], rt.urls["queue"], rt.urls["state"], name, lease=1.0, idle_timeout=30.0)
+
+
+def test_local_launcher_starts_registers_and_stops_executors(rt):
+    spec = running_job_with_no_work(rt, "idle-local")
+    launcher = LocalProcessLauncher(max_workers=3)
+    assert launcher.default_max_workers == 3
+    ids = launcher.launch(spec, 2)
+    assert len(ids) == 2 and launcher.alive() == set(ids)
+    wait_until(lambda: {e["executor"] for e in rt.state.executors("idle-local") if e["live"]} == set(ids),
+               what="registration")
+    assert launcher.kill(ids[0])
+    wait_until(lambda: launcher.alive() == {ids[1]}, what="the kill")
+    launcher.stop()
+    exited = {e.executor: e for e in launcher.reap()}
+    assert exited[ids[0]].returncode == -signal.SIGKILL and exited[ids[0]].killed_by_launcher == "injected"
+    assert exited[ids[1]].killed_by_launcher == "stop" and launcher.reap() == []
+
+
+def test_executor_retires_after_idle_timeout_and_stops_before_its_time_limit(rt):
+    spec = running_job_with_no_work(rt, "idle-limits")
+    launcher = LocalProcessLauncher()
+    t0 = time.monotonic()
+    idle = launcher.launch(ExecutorSpec(**{**spec.__dict__, "idle_timeout": 0.5}), 1)[0]
+    limited = launcher.launch(ExecutorSpec(**{**spec.__dict__, "time_limit": 1.5}), 1)[0]
+    assert launcher.processes[idle].wait(timeout=30) == 0
+    assert launcher.processes[limited].wait(timeout=30) == 0
+    assert time.monotonic() - t0 < 20
+    reg = {e["executor"]: e for e in rt.state.executors("idle-limits")}
+    assert reg[idle]["exited"] and reg[limited]["exited"]
+    assert 0.4 <= reg[idle]["last_seen"] - reg[idle]["started"] < 5
+    assert 1.4 <= reg[limited]["last_seen"] - reg[limited]["started"] < 5
+
+
+def test_simulated_lambda_stops_cleanly_before_its_lifetime_else_is_killed_at_it(rt):
+    spec = running_job_with_no_work(rt, "sim-lifetime")
+    clean = SimulatedLambdaLauncher(lifetime=2.0, stop_margin=1.0)
+    eid = clean.launch(spec, 1)[0]
+    assert clean.processes[eid].wait(timeout=30) == 0, "the executor stops by itself, 1 s before the limit"
+    assert clean.kills == []
+    # an executor told to stop only at the limit (it is busy with a long task here) is killed at it
+    N = 2
+    hard = SimulatedLambdaLauncher(lifetime=1.5, stop_margin=0.0)
+    t0 = time.monotonic()
+    job, _ = submit_fan_chain(N, 30.0, launcher=hard, settings=ProvisionerSettings(poll_interval=0.1, max_workers=1))
+    wait_until(lambda: hard.kills, timeout=30, what="the lifetime kill")
+    assert hard.kills[0][2] == "lifetime" and 1.4 <= time.monotonic() - t0 < 10
+    assert hard.processes[hard.kills[0][1]].wait(timeout=10) == -signal.SIGALRM
+    job.cancel()
+    hard.stop()
+
+
+def test_simulated_lambda_cold_start_concurrency_and_memory_caps(rt):
+    spec = running_job_with_no_work(rt, "sim-caps")
+    capped = SimulatedLambdaLauncher(concurrency=2, cold_start=1.0)
+    t0 = time.time()
+    ids = capped.launch(spec, 5)
+    assert len(ids) == 2 and capped.throttled == 3
+    assert capped.launch(spec, 1) == [] and capped.throttled == 4
+    wait_until(lambda: len(rt.state.executors("sim-caps")) == 2, what="registration")
+    assert min(e["started"] for e in rt.state.executors("sim-caps")) - t0 >= 1.0, "cold start"
+    capped.stop()
+    # a memory cap too small to import numpy: the executor fails, as a Lambda would
+    tiny = SimulatedLambdaLauncher(memory_mb=64)
+    eid = tiny.launch(spec, 1)[0]
+    assert tiny.processes[eid].wait(timeout=30) != 0
+    tiny.stop()
+
+
+def test_simulated_lambda_kills_with_a_probability_per_minute(rt):
+    spec = running_job_with_no_work(rt, "sim-prob")
+    certain = SimulatedLambdaLauncher(kill_probability_per_minute=1.0, seed=0)
+    ids = certain.launch(spec, 2)
+    wait_until(lambda: not certain.alive(), timeout=10, what="the kills")
+    assert sorted(k[1] for k in certain.kills) == sorted(ids)
+    never = SimulatedLambdaLauncher(kill_probability_per_minute=0.0, kill_at=[(0.3, 0.5)], seed=0)
+    ids = never.launch(spec, 2)
+    wait_until(lambda: len(never.kills) == 1, timeout=10, what="the scheduled kill")
+    time.sleep(0.3)
+    assert len(never.alive()) == 1 and never.kills[0][0] >= 0.3
+    never.stop()
+
+
+def test_aws_lambda_launcher_invokes_the_handler_asynchronously():
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import ANY, Stubber
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    spec = ExecutorSpec("s3://b/p", "sqs://?region=us-east-1", "redis://127.0.0.1:6379/0", "job-1", lease=30,
+                        idle_timeout=5)
+    launcher = AwsLambdaLauncher("npw-executor", client=client, qualifier="live")
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_response("invoke", {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)},
+                              {"FunctionName": "npw-executor", "InvocationType": "Event", "Payload": ANY,
+                               "Qualifier": "live"})
+        stub.add_client_error("invoke", "TooManyRequestsException", http_status_code=429)
+        ids = launcher.launch(spec, 4)
+        stub.assert_no_pending_responses()
+    assert len(ids) == 2 and launcher.throttled == 2
+    # not yet registered: counted as starting; registered and live: alive; exited: gone
+    assert launcher.alive({}) == set(ids)
+    reg = {ids[0]: {"live": True}, ids[1]: {"live": False}}
+    assert launcher.alive(reg) == {ids[0]}
+    launcher.start_timeout = 0.0
+    assert launcher.alive({}) == set(), "an executor that never registered is presumed lost"
+
+
+def test_aws_lambda_payload_is_the_handler_event():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    spec = ExecutorSpec("s3://b/p", "sqs://", "redis://h:6379/0", "job-9", lease=20, idle_timeout=7)
+    seen = []
+    client.meta.events.register("before-parameter-build.lambda.Invoke", lambda params, **_: seen.append(params))
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 202})
+        [eid] = AwsLambdaLauncher("fn", client=client).launch(spec, 1)
+    event = json.loads(seen[0]["Payload"])
+    assert event == {"store": "s3://b/p", "queue": "sqs://", "state": "redis://h:6379/0", "job": "job-9",
+                     "lease": 20, "idle_timeout": 7, "executor_id": eid}
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 500})
+        with pytest.raises(RuntimeError, match="did not accept"):
+            AwsLambdaLauncher("fn", client=client).launch(spec, 1)
+
+
+# --------------------------------------------------------------------------- standalone and restart
+
+
+def test_standalone_provisioner_is_safe_to_restart(rt):
+    N = 8
+    job, Z = submit_fan_chain(N, 0.4, workers=0)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "provisioner", "--store", rt.urls["store"], "--queue", rt.urls["queue"],
+           "--state", rt.urls["state"], "--job", job.id, "--max-workers", "2", "--idle-timeout", "5",
+           "--poll-interval", "0.1", "--lease", "2"]
+    first = subprocess.Popen(cmd, env=env)
+    wait_until(lambda: sum(e["live"] for e in rt.state.executors(job.id)) == 2, what="two executors")
+    first.send_signal(signal.SIGKILL)  # the provisioner dies; its executors keep working
+    first.wait()
+    second = subprocess.Popen(cmd, env=env)
+    job.wait(timeout=90)
+    assert second.wait(timeout=30) == 0
+    check_fan_chain(Z, N)
+    reg = rt.state.executors(job.id)
+    # never more than max_workers alive at once: the restarted provisioner counted the first one's executors
+    events = sorted([(e["started"], 1) for e in reg] + [(e["last_seen"], -1) for e in reg])
+    alive = peak = 0
+    for _, d in events:
+        alive += d
+        peak = max(peak, alive)
+    assert peak <= 2, reg
+    tl = job.timeline()
+    assert tl[-1]["completed"] == job.num_tasks and all(s["executors"] <= 2 for s in tl)
+
+
+def test_lambda_handler_runs_the_event_the_launcher_sends(rt):
+    from executor.lambda_handler import handler
+
+    class Context:  # what Lambda passes: the time left before the invocation's deadline
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    N = 4
+    job, Z = submit_fan_chain(N, 0.0, workers=0)
+    spec = ExecutorSpec(rt.urls["store"], rt.urls["queue"], rt.urls["state"], job.id, lease=5, idle_timeout=0.5)
+    assert handler(spec.lambda_event("x-lambda-1"), Context()) == {"job": job.id, "tasks": 2 * N}
+    job.wait(timeout=30)
+    check_fan_chain(Z, N)
+    [entry] = rt.state.executors(job.id)
+    assert entry["executor"] == "x-lambda-1" and entry["exited"]
+    assert {r["executor"] for r in job.task_records()} == {"x-lambda-1"}
+
+
+def test_a_failing_policy_fails_the_job_with_its_error(rt):
+    class Broken(ProportionalPolicy):
+        def to_launch(self, obs, max_workers):
+            raise RuntimeError("policy bug")
+
+    job, _ = submit_fan_chain(2, 0.0, policy=Broken(), settings=FAST)
+    with pytest.raises(npw.JobFailedError, match=r"provisioner failed: RuntimeError.*policy bug"):
+        job.wait(timeout=30)
