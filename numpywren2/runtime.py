@@ -19,8 +19,6 @@ import atexit
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -127,7 +125,6 @@ class Runtime:
         self.store = open_store(store)
         self.state = open_state(state)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
-        self._procs: list[subprocess.Popen] = []
         self.launcher_factory = launcher
         self.provisioner_settings = provisioner
         self.provisioners: list = []  # one per job submitted here (provisioner.Provisioner)
@@ -136,28 +133,6 @@ class Runtime:
 
     def queue(self, job: str) -> TaskQueue:
         return open_queue(self.urls["queue"], job)
-
-    def launch_executors(self, job: str, n: int, idle_timeout: float = 10.0, lease: float = 60.0) -> list:
-        """Start ``n`` executor processes for a job (``python -m executor``)."""
-        env = dict(os.environ)
-        env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env.setdefault("MKL_NUM_THREADS", "1")
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        args = ["--store", self.urls["store"], "--queue", self.urls["queue"],
-                "--state", self.urls["state"], "--job", job, "--idle-timeout", str(idle_timeout),
-                "--lease", str(lease)]
-        from executor.warm import WarmStarter
-
-        if os.environ.get("NPW_COLD_START"):
-            procs = [subprocess.Popen([sys.executable, "-m", "executor", *args], env=env, stdin=subprocess.DEVNULL)
-                     for _ in range(n)]
-        else:
-            procs = [WarmStarter.start(args, env) for _ in range(n)]
-        with self._lock:
-            self._procs = [p for p in self._procs if p.poll() is None] + procs
-        return procs
 
     def make_launcher(self):
         """A new launcher for one job (the runtime's factory, or local processes)."""
@@ -174,14 +149,6 @@ class Runtime:
         for prov in self.provisioners:
             prov.stop(stop_executors=True)
             prov.close()
-        for p in self._procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self._procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
         for b in (self.store, self.state):
             b.close()
         if self._owned_root:
