@@ -8,7 +8,8 @@ each trailing tile row receives the same transformations: ``gemqrt`` at the leav
 merge leaves the tree there: its tiles are the trailing matrix of step k + 1. A node with
 no partner moves up with a copy. Q is never formed during the factorization: the
 reflectors (V, T) stay in scratch tiles and, with ``WANT_Q == 1``, are applied in reverse
-order to the first ``min(ROWS, COLS)`` columns of the identity.
+order to the first ``QCOLS`` columns of the identity (``min(ROWS, COLS)`` for the reduced
+Q, ``ROWS`` for the complete one).
 
 Extra right-hand sides ``B`` (``C`` tile columns, for least squares) are carried along as
 trailing columns ``N .. N + C - 1``; the program writes ``QtB = Qᵀ B`` (all ``ROWS`` rows:
@@ -23,11 +24,12 @@ from numpywren2.kernels import copy, eye_tile, gemqrt, geqrt, ttmqrt, ttqrt
 @lp.program
 def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
        Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix,
-       M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, WANT_Q: int, SINGLE: int):
+       M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int, SINGLE: int):
     """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles.
 
     R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
-    Q[i, j]: the ROWS×min(ROWS, COLS) orthonormal factor. With C > 0, QtB = Qᵀ B for
+    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor: QCOLS =
+    min(ROWS, COLS) for the reduced QR, ROWS for the complete one. With C > 0, QtB = Qᵀ B for
     B (ROWS×·) on an M×C grid.
 
     Scratch: V[i, k, level], T[i, k, level] reflectors of tree node (i, level) at step k
@@ -37,7 +39,6 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
     (node level, then after the leaves of step k).
     """
     K = min(M, N)
-    KK = min(ROWS, COLS)
     for k in range(K):
         d = ceil(log2(M - k))
         for i in range(k, M):
@@ -95,24 +96,24 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                     QtB[k, j - N] = copy(W[k, j, k, 0])
     if WANT_Q == 1:
         for i in range(M):
-            for j in range(K):
-                E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, KK - j * BS), SINGLE)
+            for j in range(QC):
+                E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
         for k in range(K - 1, -1, -1):
             d = ceil(log2(M - k))
             for level in range(d - 1, -1, -1):
                 for i in range(k, M, 2 ** (level + 1)):
-                    for j in range(k, K):
+                    for j in range(k, QC):
                         if i + 2**level < M:
-                            if level == d - 1 and j == k:
+                            if level == d - 1 and (j == k or k == K - 1):
                                 Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, k], 0)
+                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
                             elif level == d - 1:
                                 Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
                                     V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
-                            elif j == k:
+                            elif j == k or k == K - 1:
                                 Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
                                     V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    E[i + 2**level, k], 0)
+                                    E[i + 2**level, j], 0)
                             else:
                                 Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
                                     V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
@@ -120,7 +121,7 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                         else:
                             Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
             for i in range(k, M):
-                for j in range(k, K):
+                for j in range(k, QC):
                     if d == 0 and k == 0:
                         Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
                     elif d == 0:

@@ -8,8 +8,19 @@ different columns ``c`` are independent.
 """
 
 import lambdapack as lp
-from numpywren2.kernels import (chol, gemm_nt, gemm_tn_add, gemm_update, matmul_tn, neg_matmul, syrk, transpose,
-                                trsm, trsm_left, trtri_lower)
+from numpywren2.kernels import (
+    chol,
+    gemm_nt,
+    gemm_tn_add,
+    gemm_update,
+    matmul_tn,
+    neg_matmul,
+    syrk,
+    transpose,
+    trsm,
+    trsm_left,
+    trtri_lower,
+)
 
 
 @lp.program
