@@ -193,7 +193,7 @@ def qr(A, mode: str = "reduced", block_size: int | None = None,
     R = BigMatrix.empty((k, n), A.block_size, A.dtype, store=A.store)
     # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
     args = dict(A=A, B=A, R=R, M=M, N=N, C=0, ROWS=m, COLS=n, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
-                WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32))
+                WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32), SOLVE=0)
     if mode != "r":
         args["Q"] = Q = BigMatrix.empty((m, q_cols), A.block_size, A.dtype, store=A.store)
     submit(programs.qr, workers=workers, **args).wait()
@@ -353,7 +353,8 @@ def lstsq(a, b, block_size: int | None = None,
     """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
 
     One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
-    trailing columns, which yields ``Qᵀ b``; a second job solves ``R x = (Qᵀ b)[:n]``.
+    trailing columns, which yields ``Qᵀ b``, and solves ``R x = (Qᵀ b)[:n]`` by backward
+    substitution (``numpywren2.programs.qr`` with ``SOLVE=1``); Q is never formed.
 
     Parameters
     ----------
@@ -397,12 +398,10 @@ def lstsq(a, b, block_size: int | None = None,
     dtype = np.result_type(A.dtype, B.dtype)
     R = BigMatrix.empty((n, n), A.block_size, A.dtype, store=A.store)
     QtB = BigMatrix.empty(B.shape, B.block_size, dtype, store=A.store)
-    submit(programs.qr, A=A, B=B, R=R, QtB=QtB, M=M, N=N, C=B.grid[1], ROWS=m, COLS=n, BS=bs, QC=0, QCOLS=0,
-           WANT_Q=0, SINGLE=0, workers=workers).wait()
     X = BigMatrix.empty((n, B.shape[1]), B.block_size, dtype, store=A.store)
     try:
-        submit(programs.trsm_backward, T=R, B=QtB, X=X, N=N, C=B.grid[1], TRANS=0, UNIT=0, BS=bs,
-               workers=workers).wait()
+        submit(programs.qr, A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1], ROWS=m, COLS=n, BS=bs, QC=0,
+               QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1, workers=workers).wait()
     except np.linalg.LinAlgError as e:
         raise np.linalg.LinAlgError(f"lstsq: a is rank deficient (its R factor is singular): {e}") from None
     residuals = np.zeros(0, dtype)

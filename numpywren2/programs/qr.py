@@ -18,19 +18,22 @@ the first ``COLS`` rows feed the triangular solve, the rest are the residual).
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import copy, eye_tile, gemqrt, geqrt, ttmqrt, ttqrt
+from numpywren2.kernels import copy, eye_tile, gemm_update, gemqrt, geqrt, trsm_left, ttmqrt, ttqrt
 
 
 @lp.program
 def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
-       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix,
-       M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int, SINGLE: int):
+       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
+       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
+       SINGLE: int, SOLVE: int):
     """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles.
 
     R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
     Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor: QCOLS =
     min(ROWS, COLS) for the reduced QR, ROWS for the complete one. With C > 0, QtB = Qᵀ B for
-    B (ROWS×·) on an M×C grid.
+    B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X = R⁻¹ (Qᵀ B)[:COLS], the
+    least-squares solution, by backward substitution (F[r, c, i]: the right-hand side after
+    the updates of block rows ≥ i).
 
     Scratch: V[i, k, level], T[i, k, level] reflectors of tree node (i, level) at step k
     (level 0: the leaf QR of tile row i); Rt[i, k, level] the node's R; W[i, j, k, level]
@@ -94,6 +97,18 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                     R[k, j] = copy(W[k, j, k, 0])
                 else:
                     QtB[k, j - N] = copy(W[k, j, k, 0])
+    if SOLVE == 1:
+        for i in range(K - 1, -1, -1):
+            for c in range(C):
+                if i == K - 1:
+                    X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
+                else:
+                    X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
+                for r in range(i):
+                    if i == K - 1:
+                        F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
+                    else:
+                        F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
     if WANT_Q == 1:
         for i in range(M):
             for j in range(QC):
