@@ -111,6 +111,36 @@ def _matrix(X, block_size: int | None, what: str, name: str = "a") -> BigMatrix:
     return X
 
 
+def _block_from_rhs(a, b, block_size: int | None) -> int | None:
+    """A numpy ``a`` with a BigMatrix ``b`` and no block size: tile ``a`` like ``b``'s rows."""
+    if block_size is None and not isinstance(a, BigMatrix) and isinstance(b, BigMatrix):
+        return b.block_size[0]
+    return block_size
+
+
+def _copies(*pairs) -> list[BigMatrix]:
+    """The BigMatrix copies made here of numpy arguments: ``(BigMatrix, argument)`` pairs."""
+    return [m for m, given in pairs if not isinstance(given, BigMatrix)]
+
+
+def _run(program, copies: list[BigMatrix], **arguments) -> None:
+    """Run one job to completion; the copies of numpy arguments are deleted whatever happens."""
+    try:
+        submit(program, **arguments).wait()
+    finally:
+        for m in copies:
+            m.delete()
+
+
+def _vector_or_matrix(X: BigMatrix, vector: bool) -> BigMatrix | np.ndarray:
+    """A vector right-hand side gives a numpy vector (the one-column BigMatrix is deleted)."""
+    if not vector:
+        return X
+    x = X.numpy()[:, 0]
+    X.delete()
+    return x
+
+
 def _square(A: BigMatrix, what: str, name: str = "a") -> None:
     if A.shape[0] != A.shape[1]:
         raise ValueError(f"{what} needs a square matrix {name}, got shape {A.shape}")
@@ -184,6 +214,7 @@ def qr(A, mode: str = "reduced", block_size: int | None = None,
     """
     if mode not in ("reduced", "r", "complete"):
         raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
+    given = A
     A = _matrix(A, block_size, "qr", "A")
     m, n = A.shape
     bs = A.block_size[0]
@@ -196,7 +227,7 @@ def qr(A, mode: str = "reduced", block_size: int | None = None,
                 WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32), SOLVE=0)
     if mode != "r":
         args["Q"] = Q = BigMatrix.empty((m, q_cols), A.block_size, A.dtype, store=A.store)
-    submit(programs.qr, workers=workers, **args).wait()
+    _run(programs.qr, _copies((A, given)), workers=workers, **args)
     if mode == "r":
         return R
     if mode == "complete" and k < m:
@@ -236,7 +267,8 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
     unit_diagonal : bool
         Take the diagonal of ``a`` as ones (it is not read).
     block_size : int, optional
-        Tile size when ``a`` is a numpy array (``b`` is then tiled to match).
+        Tile size when ``a`` is a numpy array (default: ``b``'s row tiles if ``b`` is a
+        BigMatrix, else about 4 tiles per dimension); a numpy ``b`` is tiled to match.
     workers : int, optional
         Executors for this job (default: the runtime's).
 
@@ -252,16 +284,16 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         For a non-square ``a``, mismatched shapes or tilings, or a bad ``trans``.
     """
     code = _trans_code(trans)
-    T = _matrix(a, block_size, "solve_triangular")
+    T = _matrix(a, _block_from_rhs(a, b, block_size), "solve_triangular")
     _square(T, "solve_triangular")
     bs = T.block_size[0]
     B, vector = _right_hand_side(b, T.shape[0], bs, "solve_triangular")
     forward = bool(lower) != bool(code)  # op(a) lower triangular: forward substitution
     X = BigMatrix.empty(B.shape, B.block_size, np.result_type(T.dtype, B.dtype), store=T.store)
     program = programs.trsm_forward if forward else programs.trsm_backward
-    submit(program, T=T, B=B, X=X, N=T.grid[0], C=B.grid[1], TRANS=code, UNIT=int(bool(unit_diagonal)), BS=bs,
-           workers=workers).wait()
-    return X.numpy()[:, 0] if vector else X
+    _run(program, _copies((T, a), (B, b)), T=T, B=B, X=X, N=T.grid[0], C=B.grid[1], TRANS=code,
+         UNIT=int(bool(unit_diagonal)), BS=bs, workers=workers)
+    return _vector_or_matrix(X, vector)
 
 
 def _positive_definite_only(assume_a: str, what: str) -> None:
@@ -304,13 +336,13 @@ def solve(a, b, assume_a: str = "pos", block_size: int | None = None,
         For ``assume_a`` other than "pos".
     """
     _positive_definite_only(assume_a, "solve")
-    A = _matrix(a, block_size, "solve")
+    A = _matrix(a, _block_from_rhs(a, b, block_size), "solve")
     _square(A, "solve")
     bs = A.block_size[0]
     B, vector = _right_hand_side(b, A.shape[0], bs, "solve")
     X = BigMatrix.empty(B.shape, B.block_size, np.result_type(A.dtype, B.dtype), store=A.store)
-    submit(programs.posv, A=A, B=B, X=X, N=A.grid[0], C=B.grid[1], BS=bs, workers=workers).wait()
-    return X.numpy()[:, 0] if vector else X
+    _run(programs.posv, _copies((A, a), (B, b)), A=A, B=B, X=X, N=A.grid[0], C=B.grid[1], BS=bs, workers=workers)
+    return _vector_or_matrix(X, vector)
 
 
 def inv(a, assume_a: str = "pos", block_size: int | None = None, workers: int | None = None) -> BigMatrix:
@@ -344,7 +376,7 @@ def inv(a, assume_a: str = "pos", block_size: int | None = None, workers: int | 
     A = _matrix(a, block_size, "inv")
     _square(A, "inv")
     X = BigMatrix.empty(A.shape, A.block_size, A.dtype, store=A.store)
-    submit(programs.spd_inverse, A=A, X=X, N=A.grid[0], BS=A.block_size[0], workers=workers).wait()
+    _run(programs.spd_inverse, _copies((A, a)), A=A, X=X, N=A.grid[0], BS=A.block_size[0], workers=workers)
     return X
 
 
@@ -387,7 +419,7 @@ def lstsq(a, b, block_size: int | None = None,
     NotImplementedError
         For m < n (the minimum-norm solution of an underdetermined system is not implemented).
     """
-    A = _matrix(a, block_size, "lstsq")
+    A = _matrix(a, _block_from_rhs(a, b, block_size), "lstsq")
     m, n = A.shape
     if m < n:
         raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full column "
@@ -400,9 +432,11 @@ def lstsq(a, b, block_size: int | None = None,
     QtB = BigMatrix.empty(B.shape, B.block_size, dtype, store=A.store)
     X = BigMatrix.empty((n, B.shape[1]), B.block_size, dtype, store=A.store)
     try:
-        submit(programs.qr, A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1], ROWS=m, COLS=n, BS=bs, QC=0,
-               QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1, workers=workers).wait()
+        _run(programs.qr, _copies((A, a), (B, b)) + [R], A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1],
+             ROWS=m, COLS=n, BS=bs, QC=0, QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1, workers=workers)
     except np.linalg.LinAlgError as e:
+        QtB.delete()
+        X.delete()
         raise np.linalg.LinAlgError(f"lstsq: a is rank deficient (its R factor is singular): {e}") from None
     residuals = np.zeros(0, dtype)
     if m > n:  # the rows of Qᵀb below n: tile rows N - 1 (its part below row n) to M - 1
@@ -413,6 +447,5 @@ def lstsq(a, b, block_size: int | None = None,
                 below = QtB.get_tile(i, j)[max(0, n - i * bs):].astype(np.float64)
                 sums[j * cb:j * cb + below.shape[1]] += np.einsum("ij,ij->j", below, below)
         residuals = sums.astype(dtype)
-    R.delete()
     QtB.delete()
-    return (X.numpy()[:, 0] if vector else X), residuals, n, None
+    return _vector_or_matrix(X, vector), residuals, n, None
