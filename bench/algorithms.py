@@ -149,7 +149,8 @@ def case_lstsq() -> dict:
     (x, *_), t = timed(lambda: npw.lstsq(A, bx))
 
     def gels():  # LAPACK's QR least squares (numpy.linalg.lstsq uses the SVD-based gelsd, slower)
-        *_, sol, info = sl.lapack.dgels(Ax, bx)
+        lwork, info = sl.lapack.dgels_lwork(m, n, 1)  # the blocked algorithm needs the optimal workspace
+        *_, sol, info = sl.lapack.dgels(Ax, bx, lwork=int(lwork))
         assert info == 0
         return sol[:n]
 
