@@ -116,6 +116,12 @@ def test_triangular_programs(n, c, b, lower, trans):
     opT = Tc.T if trans else Tc
     assert np.linalg.norm(opT @ X - B) / (np.linalg.norm(Tc) * np.linalg.norm(X)) <= 10 * n * EPS
     assert np.allclose(X, sl.solve_triangular(Tc, B, lower=lower, trans=trans))
+    # unit_diagonal: the diagonal is not read (zeros there must neither raise nor matter)
+    Tu = T.copy()
+    np.fill_diagonal(Tu, 0.0)
+    out = interpret(program.bind(N=N, C=C, TRANS=trans, UNIT=1, BS=b), {"T": split(Tu, b), "B": split(B, b)})
+    Xu = join(out["X"], (n, c), b)
+    assert np.allclose(Xu, sl.solve_triangular(np.nan_to_num(Tu), B, lower=lower, trans=trans, unit_diagonal=True))
 
 
 @pytest.mark.parametrize("n, c, b", [(24, 3, 8), (31, 1, 7), (5, 2, 8)])
