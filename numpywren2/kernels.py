@@ -146,3 +146,157 @@ def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int) -> np.ndar
 
 
 BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)}
+
+
+# --- QR and triangular solves
+#
+# Householder QR of tiles in LAPACK's compact WY form: a factorization returns the
+# reflectors V (unit lower trapezoidal, LAPACK's layout) and the block factors T, so that
+# Q = I - V T Vᵀ (blocked in column groups of QR_INNER_BLOCK).  ``geqrt`` factors one
+# tile; ``ttqrt`` factors an upper-triangular R stacked on an upper-trapezoidal R (the
+# merge step of a TSQR tree, LAPACK's triangular-pentagonal tpqrt with the pentagon a
+# trapezoid).  ``gemqrt``/``ttmqrt`` apply the same Q (trans=0) or Qᵀ (trans=1) to tiles.
+
+QR_INNER_BLOCK = 32
+"""Inner block size of the T factors (LAPACK's nb of geqrt/tpqrt)."""
+
+
+def _inner_block(k: int) -> int:
+    return max(1, min(QR_INNER_BLOCK, k))
+
+
+def _check_info(name: str, info: int) -> None:
+    """LAPACK's info < 0: an illegal argument (a bug here, not bad data)."""
+    if info < 0:
+        raise ValueError(f"{name}: LAPACK reported illegal argument {-info}")
+
+
+@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] * min(a.shape) - 2 * min(a.shape) ** 3 / 3)
+def geqrt(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Householder QR of one m×n tile: ``(V, T, R)``.
+
+    ``V`` is m×k (k = min(m, n)) with the reflectors below its diagonal (the part on and
+    above the diagonal is not used), ``T`` the block factors, ``R`` the k×n upper
+    trapezoidal factor.
+    """
+    k = min(a.shape)
+    out, t, info = _lapack("geqrt", a)(_inner_block(k), a)
+    _check_info("geqrt", info)
+    return out[:, :k].copy(), t, np.triu(out[:k])
+
+
+@lp.kernel(flops=lambda v, t, c, trans: 4 * c.shape[0] * c.shape[1] * v.shape[1])
+def gemqrt(v: np.ndarray, t: np.ndarray, c: np.ndarray, trans: int) -> np.ndarray:
+    """``Q @ c`` (trans=0) or ``Q.T @ c`` (trans=1), Q the full m×m factor of a ``geqrt``."""
+    out, info = _lapack("gemqrt", v, t, c)(v, t, c, side="L", trans="T" if trans else "N")
+    _check_info("gemqrt", info)
+    return out
+
+
+@lp.kernel(flops=lambda r1, r2: 2 * r1.shape[1] * r1.shape[1] * r2.shape[0])
+def ttqrt(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """QR of ``[r1; r2]``: r1 n×n upper triangular, r2 m×n upper trapezoidal (m ≤ n).
+
+    Returns ``(V, T, R)``: the m×n lower part of the reflectors (the upper part is the
+    identity, implicit), the block factors and the new n×n R.
+    """
+    n, m = r1.shape[1], r2.shape[0]
+    if r1.shape[0] != n or m > n or r2.shape[1] != n:
+        raise ValueError(f"ttqrt: needs an n×n and an m×n (m ≤ n) R factor, got {r1.shape} and {r2.shape}")
+    r, v, t, info = _lapack("tpqrt", r1, r2)(m, _inner_block(n), np.triu(r1), np.triu(r2))
+    _check_info("tpqrt", info)
+    return v, t, np.triu(r)
+
+
+@lp.kernel(flops=lambda v, t, c1, c2, trans: 4 * v.shape[0] * v.shape[1] * c1.shape[1])
+def ttmqrt(v: np.ndarray, t: np.ndarray, c1: np.ndarray, c2: np.ndarray, trans: int) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the Q of a ``ttqrt`` (trans=0) or its transpose (trans=1) to a pair of tiles.
+
+    The Q acts on the first n rows of ``c1`` and the first m rows of ``c2`` (n×n and m×n
+    are the shapes the ``ttqrt`` factored, ``v`` is m×n); further rows are returned
+    unchanged.  Returns the new ``(c1, c2)``.
+    """
+    m, n = v.shape
+    top, bottom = c1[:n], c2[:m]
+    a, b, info = _lapack("tpmqrt", v, t, top, bottom)(m, v, t, top, bottom, side="L", trans="T" if trans else "N")
+    _check_info("tpmqrt", info)
+    out1, out2 = c1.copy(), c2.copy()
+    out1[:n], out2[:m] = a, b
+    return out1, out2
+
+
+@lp.kernel
+def eye_tile(i: int, j: int, rows: int, cols: int, single: int) -> np.ndarray:
+    """Tile (i, j) of a rectangular identity: ``eye(rows, cols)`` on the diagonal, zeros elsewhere."""
+    dtype = np.float32 if single else np.float64
+    return np.eye(rows, cols, dtype=dtype) if i == j else np.zeros((rows, cols), dtype)
+
+
+def _singular_tile(t: np.ndarray, tile: int, row0: int, name: str = "triangular matrix") -> None:
+    zeros = np.flatnonzero(np.diagonal(t) == 0)
+    if zeros.size:
+        p = int(zeros[0])
+        raise np.linalg.LinAlgError(
+            f"the {name} is singular: diagonal tile ({tile}, {tile}) has a zero at its diagonal position {p} "
+            f"(row {row0 + p} of the matrix)")
+
+
+@lp.kernel(flops=lambda t, b, lower, trans, unit, tile, row0: t.shape[0] ** 2 * b.shape[1])
+def trsm_left(t: np.ndarray, b: np.ndarray, lower: int, trans: int, unit: int, tile: int, row0: int) -> np.ndarray:
+    """``op(t)⁻¹ @ b`` for a triangular diagonal tile (op = transpose when trans=1).
+
+    Only the lower (lower=1) or upper triangle of ``t`` is read; unit=1 takes its diagonal
+    as ones.  ``b`` may have more rows than ``t``: the first ``t.shape[1]`` are solved for
+    (the rows of a least-squares right-hand side below the R factor).  A zero on the
+    diagonal raises ``LinAlgError`` naming the tile (``tile``) and the matrix row
+    (``row0`` is the tile's first row).
+    """
+    if not unit:
+        _singular_tile(t, tile, row0)
+    rhs = b[:t.shape[1]]
+    f = _blas("trsm", t, rhs)
+    return f(1.0, t, rhs, side=0, lower=lower, trans_a=trans, diag=unit)
+
+
+@lp.kernel(flops=lambda c, a, x, trans: 2 * c.shape[0] * c.shape[1] * x.shape[0])
+def gemm_update(c: np.ndarray, a: np.ndarray, x: np.ndarray, trans: int) -> np.ndarray:
+    """``c - a @ x`` (trans=0) or ``c - a.T @ x`` (trans=1): a substitution update."""
+    f = _blas("gemm", c, a, x)
+    return f(-1.0, a, x, beta=1.0, c=c, trans_a=trans)
+
+
+@lp.kernel(flops=lambda a, x: 2 * a.shape[0] * a.shape[1] * x.shape[1])
+def neg_matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``-a @ x``: the first update of a substitution whose right-hand side tile is zero."""
+    return -(a @ x)
+
+
+@lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
+def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a.T @ b``."""
+    return a.T @ b
+
+
+@lp.kernel(flops=lambda c, a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
+def gemm_tn_add(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c + a.T @ b``."""
+    f = _blas("gemm", c, a, b)
+    return f(1.0, a, b, beta=1.0, c=c, trans_a=1)
+
+
+@lp.kernel(flops=lambda l, tile, row0: l.shape[0] ** 3 / 3)
+def trtri_lower(l: np.ndarray, tile: int, row0: int) -> np.ndarray:
+    """Inverse of a lower-triangular diagonal tile (its upper triangle is not read; zeros returned there)."""
+    _singular_tile(l, tile, row0, "Cholesky factor")  # trtri's own info > 0 means the same zero pivot
+    inv, info = _lapack("trtri", l)(l, lower=1)
+    _check_info("trtri", info)
+    return np.tril(inv)
+
+
+@lp.kernel(flops=lambda a: 0)
+def transpose(a: np.ndarray) -> np.ndarray:
+    """``a.T`` (a contiguous copy)."""
+    return np.ascontiguousarray(a.T)
+
+
+BUILTIN.update({name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)})

@@ -7,6 +7,8 @@ The algorithms' integer parameters are grid sizes; the generators (``normal``,
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import normal, spd
+from .qr import qr
+from .triangular import posv, spd_inverse, trsm_backward, trsm_forward
 from .tsqr import tsqr
 
-__all__ = ["cholesky", "gemm", "normal", "spd", "tsqr"]
+__all__ = ["cholesky", "gemm", "normal", "posv", "qr", "spd", "spd_inverse", "trsm_backward", "trsm_forward", "tsqr"]

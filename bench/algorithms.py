@@ -1,0 +1,224 @@
+"""Time and accuracy of the tiled algorithms against numpy/scipy (LAPACK) on the same matrices, same run.
+
+Each case builds its matrices with a fixed seed, stores them as BigMatrix (not timed),
+runs the npw function on the embedded runtime (2 executor processes, one BLAS thread
+each; the time is from submitting the job to its end, reading the result back is not
+timed), runs the numpy/scipy reference in this process (OpenBLAS with its default
+threads, i.e. both cores), and measures the same error metric for both. Each side runs
+twice and keeps its best time (``--repeats``): on a shared machine the two-thread BLAS of
+the reference is easily slowed down by other load.
+
+``CASES`` is a list of functions, each returning one row::
+
+    {"algorithm", "shape", "block", "npw_s", "ref_s", "metric", "npw_err", "ref_err"}
+
+Cases of ``bench/algorithms_svd.py`` (same row format) are run too when that file exists.
+
+    python bench/algorithms.py [--quick] [--only NAME ...] [--repeats 2] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import scipy.linalg as sl
+
+import numpywren2 as npw
+
+QUICK = False  # --quick: small sizes, to check that the script runs
+
+
+def size(full: int, quick: int) -> int:
+    return quick if QUICK else full
+
+
+REPEATS = 2  # each side is timed this many times and the best time is kept (--repeats)
+
+
+def _delete_matrices(out) -> None:
+    for x in out if isinstance(out, tuple) else (out,):
+        if isinstance(x, npw.BigMatrix):
+            x.delete()
+
+
+def timed(fn):
+    """``(result of the last run, best time)`` over ``REPEATS`` runs; earlier BigMatrix results are deleted."""
+    best, out = float("inf"), None
+    for _ in range(REPEATS):
+        if out is not None:
+            _delete_matrices(out)
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def spd_matrix(n: int, seed: int) -> np.ndarray:
+    g = np.random.default_rng(seed).standard_normal((n, n))
+    return g @ g.T / n + np.eye(n)
+
+
+def qr_error(A: np.ndarray, Q: np.ndarray, R: np.ndarray) -> float:
+    k = Q.shape[1]
+    return max(np.linalg.norm(A - Q @ R) / np.linalg.norm(A), np.linalg.norm(Q.T @ Q - np.eye(k)))
+
+
+def case_qr_square() -> dict:
+    n, b = size(4000, 600), size(1000, 150)
+    X = np.random.default_rng(1).standard_normal((n, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    (Q, R), t = timed(lambda: npw.qr(A))
+    (Qr, Rr), tr = timed(lambda: np.linalg.qr(X))
+    return {"algorithm": "qr (Q, R)", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖A−QR‖/‖A‖, ‖QᵀQ−I‖)", "npw_err": qr_error(X, Q.numpy(), R.numpy()),
+            "ref_err": qr_error(X, Qr, Rr)}
+
+
+def case_qr_tall() -> dict:
+    m, n, b = size(32000, 4000), size(2000, 300), size(2000, 300)
+    X = np.random.default_rng(2).standard_normal((m, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    (Q, R), t = timed(lambda: npw.qr(A))
+    (Qr, Rr), tr = timed(lambda: np.linalg.qr(X))
+    return {"algorithm": "qr (Q, R)", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖A−QR‖/‖A‖, ‖QᵀQ−I‖)", "npw_err": qr_error(X, Q.numpy(), R.numpy()),
+            "ref_err": qr_error(X, Qr, Rr)}
+
+
+def r_error(A: np.ndarray, R: np.ndarray) -> float:
+    return np.linalg.norm(R.T @ R - A.T @ A) / np.linalg.norm(A) ** 2
+
+
+def case_qr_r() -> dict:
+    n, b = size(4000, 600), size(1000, 150)
+    X = np.random.default_rng(3).standard_normal((n, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    R, t = timed(lambda: npw.qr(A, mode="r"))
+    Rr, tr = timed(lambda: np.linalg.qr(X, mode="r"))
+    return {"algorithm": "qr mode='r'", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖RᵀR−AᵀA‖/‖A‖²", "npw_err": r_error(X, R.numpy()), "ref_err": r_error(X, Rr)}
+
+
+def case_solve_triangular() -> dict:
+    n, k, b = size(6000, 800), size(2000, 200), size(1000, 200)
+    rng = np.random.default_rng(4)
+    Lx = np.tril(rng.standard_normal((n, n))) / np.sqrt(n) + 2 * np.eye(n)
+    Bx = rng.standard_normal((n, k))
+    L = npw.BigMatrix.from_numpy(Lx, b)
+    B = npw.BigMatrix.from_numpy(Bx, b)
+    X, t = timed(lambda: npw.solve_triangular(L, B, lower=True))
+    Xr, tr = timed(lambda: sl.solve_triangular(Lx, Bx, lower=True))
+
+    def err(x):
+        return np.linalg.norm(Lx @ x - Bx) / (np.linalg.norm(Lx) * np.linalg.norm(x))
+
+    return {"algorithm": "solve_triangular", "shape": f"{n}x{n}, {k} rhs", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖Lx−b‖/(‖L‖‖x‖)", "npw_err": err(X.numpy()), "ref_err": err(Xr)}
+
+
+def case_solve_spd() -> dict:
+    n, b = size(6000, 800), size(1000, 200)
+    Ax = spd_matrix(n, 5)
+    bx = np.random.default_rng(6).standard_normal(n)
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    x, t = timed(lambda: npw.solve(A, bx, assume_a="pos"))
+    xr, tr = timed(lambda: sl.solve(Ax, bx, assume_a="pos"))
+
+    def err(v):
+        return np.linalg.norm(Ax @ v - bx) / (np.linalg.norm(Ax) * np.linalg.norm(v))
+
+    return {"algorithm": "solve (SPD)", "shape": f"{n}x{n}, 1 rhs", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖Ax−b‖/(‖A‖‖x‖)", "npw_err": err(x), "ref_err": err(xr)}
+
+
+def case_inv_spd() -> dict:
+    n, b = size(4000, 600), size(1000, 150)
+    Ax = spd_matrix(n, 7)
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    X, t = timed(lambda: npw.inv(A))
+
+    def potri():
+        c, info = sl.lapack.dpotrf(Ax, lower=1)
+        inv, info2 = sl.lapack.dpotri(c, lower=1)
+        assert info == 0 and info2 == 0
+        return np.tril(inv) + np.tril(inv, -1).T
+
+    Xr, tr = timed(potri)
+
+    def err(v):
+        return np.linalg.norm(Ax @ v - np.eye(n)) / (np.linalg.norm(Ax) * np.linalg.norm(v))
+
+    return {"algorithm": "inv (SPD)", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖AX−I‖/(‖A‖‖X‖)", "npw_err": err(X.numpy()), "ref_err": err(Xr)}
+
+
+def case_lstsq() -> dict:
+    m, n, b = size(32000, 4000), size(2000, 300), size(2000, 300)
+    rng = np.random.default_rng(8)
+    Ax = rng.standard_normal((m, n))
+    bx = rng.standard_normal(m)
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    (x, *_), t = timed(lambda: npw.lstsq(A, bx))
+
+    def gels():  # LAPACK's QR least squares (numpy.linalg.lstsq uses the SVD-based gelsd, slower)
+        lwork, info = sl.lapack.dgels_lwork(m, n, 1)  # the blocked algorithm needs the optimal workspace
+        *_, sol, info = sl.lapack.dgels(Ax, bx, lwork=int(lwork))
+        assert info == 0
+        return sol[:n]
+
+    xr, tr = timed(gels)
+
+    def err(v):
+        r = bx - Ax @ v
+        nA = np.linalg.norm(Ax, 2)
+        return np.linalg.norm(Ax.T @ r) / (nA * (nA * np.linalg.norm(v) + np.linalg.norm(r)))
+
+    return {"algorithm": "lstsq (ref: gels)", "shape": f"{m}x{n}, 1 rhs", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖Aᵀr‖/(‖A‖(‖A‖‖x‖+‖r‖))", "npw_err": err(x), "ref_err": err(xr)}
+
+
+CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd, case_lstsq]
+
+
+def print_row(row: dict) -> None:
+    ratio = row["npw_s"] / row["ref_s"] if row["ref_s"] > 0 else float("inf")
+    print(f"{row['algorithm']:<20} {row['shape']:<18} {row['block']:>6} {row['npw_s']:>8.2f} {row['ref_s']:>8.2f} "
+          f"{ratio:>7.1f}  {row['metric']:<28} {row['npw_err']:>9.1e} {row['ref_err']:>9.1e}", flush=True)
+
+
+def main() -> None:
+    global QUICK, REPEATS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a check that everything runs)")
+    parser.add_argument("--only", nargs="*", help="run only cases whose function name contains one of these")
+    parser.add_argument("--workers", type=int, default=2, help="executor processes (default 2)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each side, the best time is kept (default 2)")
+    args = parser.parse_args()
+    QUICK, REPEATS = args.quick, args.repeats
+    cases = list(CASES)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        from algorithms_svd import CASES as SVD_CASES
+    except ImportError:
+        SVD_CASES = []
+    cases += list(SVD_CASES)
+    if args.only:
+        cases = [c for c in cases if any(s in c.__name__ for s in args.only)]
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"numpy {np.__version__}; npw: embedded runtime, {args.workers} executors x 1 BLAS thread; "
+          f"reference: numpy/scipy in this process, BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
+    print(f"{'algorithm':<20} {'shape':<18} {'block':>6} {'npw s':>8} {'ref s':>8} {'ratio':>7}  {'metric':<28} "
+          f"{'npw err':>9} {'ref err':>9}")
+    print("-" * 126)
+    with npw.runtime(workers=args.workers):
+        for case in cases:
+            print_row(case())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Triangular solves, the SPD solve through Cholesky and the SPD inverse, as tiled substitutions.
+
+A right-looking substitution: once block row i of the solution is known (a solve with the
+diagonal tile), every later block row r of the right-hand side is updated with one GEMM,
+``F[r, c, ·] -= op(T)[r, i] @ X[i, c]``. Each tile of the right-hand side is thus a chain
+of updates, one per earlier block row, as in LAPACK's blocked ``trsm``; the block rows of
+different columns ``c`` are independent.
+"""
+
+import lambdapack as lp
+from numpywren2.kernels import (
+    chol,
+    gemm_nt,
+    gemm_tn_add,
+    gemm_update,
+    matmul_tn,
+    neg_matmul,
+    syrk,
+    transpose,
+    trsm,
+    trsm_left,
+    trtri_lower,
+)
+
+
+@lp.program
+def trsm_forward(T: lp.Matrix, B: lp.Matrix, X: lp.Matrix, F: lp.Matrix, N: int, C: int, TRANS: int, UNIT: int,
+                 BS: int):
+    """Solve op(T) X = B where op(T) is lower triangular: T lower (TRANS=0) or T upper, transposed (TRANS=1).
+
+    T on an N×N grid of BS×BS tiles (its other triangle is never read), B and X on N×C.
+    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows < i.
+    """
+    for i in range(N):
+        for c in range(C):
+            if i == 0:
+                X[i, c] = trsm_left(T[i, i], B[i, c], 1 - TRANS, TRANS, UNIT, i, i * BS)
+            else:
+                X[i, c] = trsm_left(T[i, i], F[i, c, i], 1 - TRANS, TRANS, UNIT, i, i * BS)
+            for r in range(i + 1, N):
+                if i == 0 and TRANS == 0:
+                    F[r, c, i + 1] = gemm_update(B[r, c], T[r, i], X[i, c], 0)
+                elif i == 0:
+                    F[r, c, i + 1] = gemm_update(B[r, c], T[i, r], X[i, c], 1)
+                elif TRANS == 0:
+                    F[r, c, i + 1] = gemm_update(F[r, c, i], T[r, i], X[i, c], 0)
+                else:
+                    F[r, c, i + 1] = gemm_update(F[r, c, i], T[i, r], X[i, c], 1)
+
+
+@lp.program
+def trsm_backward(T: lp.Matrix, B: lp.Matrix, X: lp.Matrix, F: lp.Matrix, N: int, C: int, TRANS: int, UNIT: int,
+                  BS: int):
+    """Solve op(T) X = B where op(T) is upper triangular: T upper (TRANS=0) or T lower, transposed (TRANS=1).
+
+    T on an N×N grid of BS×BS tiles, X on N×C; B on (at least) N×C — when B has more rows
+    than T (a least-squares right-hand side Qᵀb), only its first rows are used.
+    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows ≥ i.
+    """
+    for i in range(N - 1, -1, -1):
+        for c in range(C):
+            if i == N - 1:
+                X[i, c] = trsm_left(T[i, i], B[i, c], TRANS, TRANS, UNIT, i, i * BS)
+            else:
+                X[i, c] = trsm_left(T[i, i], F[i, c, i + 1], TRANS, TRANS, UNIT, i, i * BS)
+            for r in range(i):
+                if i == N - 1 and TRANS == 0:
+                    F[r, c, i] = gemm_update(B[r, c], T[r, i], X[i, c], 0)
+                elif i == N - 1:
+                    F[r, c, i] = gemm_update(B[r, c], T[i, r], X[i, c], 1)
+                elif TRANS == 0:
+                    F[r, c, i] = gemm_update(F[r, c, i + 1], T[r, i], X[i, c], 0)
+                else:
+                    F[r, c, i] = gemm_update(F[r, c, i + 1], T[i, r], X[i, c], 1)
+
+
+@lp.program
+def posv(A: lp.Matrix, B: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, Y: lp.Matrix, F: lp.Matrix,
+         G: lp.Matrix, N: int, C: int, BS: int):
+    """Solve A X = B for symmetric positive definite A (N×N grid, lower triangle read), B on N×C.
+
+    A = L Lᵀ (the statements of ``cholesky``), then L Y = B forward and Lᵀ X = Y backward;
+    the solves start on each block row as soon as its tiles of L exist (no barrier between
+    the phases). F and G are the right-hand sides of the two substitutions.
+    """
+    for k in range(N):
+        if k == 0:
+            L[k, k] = chol(A[k, k])
+        else:
+            L[k, k] = chol(S[k, k, k])
+        for i in range(k + 1, N):
+            if k == 0:
+                L[i, k] = trsm(L[k, k], A[i, k])
+            else:
+                L[i, k] = trsm(L[k, k], S[i, k, k])
+        for j in range(k + 1, N):
+            if k == 0:
+                S[j, j, k + 1] = syrk(A[j, j], L[j, k])
+            else:
+                S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
+            for i in range(j + 1, N):
+                if k == 0:
+                    S[i, j, k + 1] = gemm_nt(A[i, j], L[i, k], L[j, k])
+                else:
+                    S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
+    for i in range(N):
+        for c in range(C):
+            if i == 0:
+                Y[i, c] = trsm_left(L[i, i], B[i, c], 1, 0, 0, i, i * BS)
+            else:
+                Y[i, c] = trsm_left(L[i, i], F[i, c, i], 1, 0, 0, i, i * BS)
+            for r in range(i + 1, N):
+                if i == 0:
+                    F[r, c, i + 1] = gemm_update(B[r, c], L[r, i], Y[i, c], 0)
+                else:
+                    F[r, c, i + 1] = gemm_update(F[r, c, i], L[r, i], Y[i, c], 0)
+    for i in range(N - 1, -1, -1):
+        for c in range(C):
+            if i == N - 1:
+                X[i, c] = trsm_left(L[i, i], Y[i, c], 1, 1, 0, i, i * BS)
+            else:
+                X[i, c] = trsm_left(L[i, i], G[i, c, i + 1], 1, 1, 0, i, i * BS)
+            for r in range(i):
+                if i == N - 1:
+                    G[r, c, i] = gemm_update(Y[r, c], L[i, r], X[i, c], 1)
+                else:
+                    G[r, c, i] = gemm_update(G[r, c, i + 1], L[i, r], X[i, c], 1)
+
+
+@lp.program
+def spd_inverse(A: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, W: lp.Matrix, P: lp.Matrix,
+                Z: lp.Matrix, N: int, BS: int):
+    """X = A⁻¹ for symmetric positive definite A on an N×N grid (lower triangle read), as LAPACK's potri.
+
+    A = L Lᵀ (the statements of ``cholesky``); W = L⁻¹ (lower triangular, column by
+    column: P[i, j, p] is tile (i, j) of the right-hand side after block rows < p); then
+    X = Wᵀ W, whose lower tiles are chains of products over p ≥ i (Z[i, j, p] the partial
+    sums) and whose upper tiles are their transposes. About n³ flops, like LAPACK.
+    """
+    for k in range(N):
+        if k == 0:
+            L[k, k] = chol(A[k, k])
+        else:
+            L[k, k] = chol(S[k, k, k])
+        for i in range(k + 1, N):
+            if k == 0:
+                L[i, k] = trsm(L[k, k], A[i, k])
+            else:
+                L[i, k] = trsm(L[k, k], S[i, k, k])
+        for j in range(k + 1, N):
+            if k == 0:
+                S[j, j, k + 1] = syrk(A[j, j], L[j, k])
+            else:
+                S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
+            for i in range(j + 1, N):
+                if k == 0:
+                    S[i, j, k + 1] = gemm_nt(A[i, j], L[i, k], L[j, k])
+                else:
+                    S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
+    for j in range(N):
+        for p in range(j, N):
+            if p == j:
+                W[p, j] = trtri_lower(L[p, p], p, p * BS)
+            else:
+                W[p, j] = trsm_left(L[p, p], P[p, j, p], 1, 0, 0, p, p * BS)
+            for i in range(p + 1, N):
+                if p == j:
+                    P[i, j, p + 1] = neg_matmul(L[i, p], W[p, j])
+                else:
+                    P[i, j, p + 1] = gemm_update(P[i, j, p], L[i, p], W[p, j], 0)
+    for i in range(N):
+        for j in range(i + 1):
+            for p in range(i, N):
+                if p == i and p == N - 1:
+                    X[i, j] = matmul_tn(W[p, i], W[p, j])
+                elif p == i:
+                    Z[i, j, p] = matmul_tn(W[p, i], W[p, j])
+                elif p == N - 1:
+                    X[i, j] = gemm_tn_add(Z[i, j, p - 1], W[p, i], W[p, j])
+                else:
+                    Z[i, j, p] = gemm_tn_add(Z[i, j, p - 1], W[p, i], W[p, j])
+        for j in range(i):
+            X[j, i] = transpose(X[i, j])
