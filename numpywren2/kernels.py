@@ -119,3 +119,201 @@ def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int) -> np.ndar
 
 
 BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)}
+
+
+# --- SVD: Householder QR/LQ tree kernels for the band reduction, and the tree-merged and randomized SVD
+#
+# A Householder factorization travels as one tile: LAPACK's geqrf output (reflectors below the diagonal)
+# with one extra last row holding tau.  The LQ kernels are the QR kernels on transposed tiles: the LQ of a
+# row panel P is the QR of Pᵀ, and applying it from the right to C is applying Qᵀ to Cᵀ from the left.
+
+
+def _geqrf(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(packed reflectors with tau as the last row, R)`` of a matrix with at least one row and column."""
+    geqrf = _lapack("geqrf", a)
+    qr, tau, _work, info = geqrf(np.array(a, order="F"))
+    if info != 0:
+        raise ValueError(f"geqrf: illegal value in argument {-info}")
+    k = min(a.shape)
+    packed = np.zeros((a.shape[0] + 1, a.shape[1]), dtype=qr.dtype)
+    packed[:-1] = qr
+    packed[-1, :k] = tau
+    return packed, np.triu(qr[:k])
+
+
+def _ormqr(packed: np.ndarray, c: np.ndarray, trans: str) -> np.ndarray:
+    """``Qᵀ c`` (trans="T") or ``Q c`` (trans="N") for the Q of a packed factorization; c has Q's rows."""
+    qr = packed[:-1]
+    k = min(qr.shape)
+    if c.shape[0] != qr.shape[0]:
+        raise ValueError(f"cannot apply a reflector block of {qr.shape[0]} rows to a tile of {c.shape[0]} rows")
+    if c.shape[1] == 0 or k == 0:
+        return np.array(c, copy=True)
+    ormqr = _lapack("ormqr", qr, c)
+    out, _work, info = ormqr("L", trans, np.array(qr[:, :k], order="F"), packed[-1, :k].copy(),
+                             np.array(c, order="F"), max(1, c.shape[1]) * 64)
+    if info != 0:
+        raise ValueError(f"ormqr: illegal value in argument {-info}")
+    return out
+
+
+def _active_rows(tile: np.ndarray, panel_cols: int) -> int:
+    """Rows of a tile that still take part in a TSQR tree over a panel ``panel_cols`` wide."""
+    return min(tile.shape[0], panel_cols)
+
+
+@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] ** 2)
+def householder_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf of a TSQR tree: ``(reflectors, R)``; R is min(m, n)×n upper triangular."""
+    return _geqrf(a)
+
+
+@lp.kernel(flops=lambda r1, r2: 2 * (r1.shape[0] + r2.shape[0]) * r1.shape[1] ** 2)
+def householder_qr_pair(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node of a TSQR tree: ``(reflectors, R)`` of the stacked triangles ``[r1; r2]``."""
+    return _geqrf(np.vstack([r1, r2]))
+
+
+@lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
+def apply_qt(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``Qᵀ c`` for the leaf factorization ``v`` of the tile in the same tile row."""
+    return _ormqr(v, c, "T")
+
+
+def _apply_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray, trans: str) -> tuple[np.ndarray, np.ndarray]:
+    k1, k2 = _active_rows(c1, v.shape[1]), _active_rows(c2, v.shape[1])
+    if k1 + k2 != v.shape[0] - 1:
+        raise ValueError(f"reflectors of {v.shape[0] - 1} rows do not match active rows {k1} + {k2}")
+    stacked = _ormqr(v, np.vstack([c1[:k1], c2[:k2]]), trans)
+    out1, out2 = np.array(c1, copy=True), np.array(c2, copy=True)
+    out1[:k1], out2[:k2] = stacked[:k1], stacked[k1:]
+    return out1, out2
+
+
+@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[1] * v.shape[1])
+def apply_qt_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Qᵀ`` of a tree node applied to the active rows of two tiles (rows beyond the panel width stay)."""
+    return _apply_pair(v, c1, c2, "T")
+
+
+@lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
+def apply_q(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``Q c`` for a leaf factorization (the back-transformation of singular vectors)."""
+    return _ormqr(v, c, "N")
+
+
+@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[1] * v.shape[1])
+def apply_q_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q`` of a tree node applied to the active rows of two tiles."""
+    return _apply_pair(v, c1, c2, "N")
+
+
+@lp.kernel(flops=lambda a: 2 * a.shape[1] * a.shape[0] ** 2)
+def householder_lq(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf of an LQ tree along a tile row: ``(reflectors of aᵀ, L)``; L is m×min(m, n) lower triangular."""
+    v, r = _geqrf(a.T)
+    return v, r.T.copy()
+
+
+@lp.kernel(flops=lambda l1, l2: 2 * (l1.shape[1] + l2.shape[1]) * l1.shape[0] ** 2)
+def householder_lq_pair(l1: np.ndarray, l2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node of an LQ tree: ``(reflectors, L)`` of the triangles side by side ``[l1, l2]``."""
+    v, r = _geqrf(np.vstack([l1.T, l2.T]))
+    return v, r.T.copy()
+
+
+@lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
+def apply_lq_right(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``c Q`` for the leaf LQ factorization of the tile in the same tile column."""
+    return _ormqr(v, c.T, "T").T.copy()
+
+
+@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[0] * v.shape[1])
+def apply_lq_right_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An LQ tree node applied from the right to the active columns of two tiles of one tile row."""
+    t1, t2 = _apply_pair(v, c1.T, c2.T, "T")
+    return t1.T.copy(), t2.T.copy()
+
+
+@lp.kernel(flops=lambda a: 0)
+def transpose(a: np.ndarray) -> np.ndarray:
+    """``aᵀ``."""
+    return a.T.copy()
+
+
+@lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
+def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``aᵀ @ b``."""
+    return a.T @ b
+
+
+@lp.kernel(flops=lambda a, b: 0)
+def vstack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[a; b]``: assembles a column panel from its tiles up a binary tree."""
+    return np.vstack([a, b])
+
+
+def _scaled_left_vectors(x: np.ndarray, rank: int) -> np.ndarray:
+    u, s, _vt = np.linalg.svd(x, full_matrices=False)
+    r = min(rank, s.size)
+    return u[:, :r] * s[:r]
+
+
+@lp.kernel(flops=lambda a, rank: 4 * a.shape[0] * a.shape[1] ** 2)
+def truncated_left_svd(a: np.ndarray, rank: int) -> np.ndarray:
+    """``U_r diag(s_r)``: the leading ``rank`` left singular vectors of a column block, scaled."""
+    return _scaled_left_vectors(a, rank)
+
+
+@lp.kernel(flops=lambda a, b, rank: 4 * a.shape[0] * (a.shape[1] + b.shape[1]) ** 2)
+def merge_left_svd(a: np.ndarray, b: np.ndarray, rank: int) -> np.ndarray:
+    """Merge of two scaled truncated SVDs: ``U_r diag(s_r)`` of ``[a, b]``."""
+    return _scaled_left_vectors(np.hstack([a, b]), rank)
+
+
+@lp.kernel(flops=lambda us, k: 0)
+def singular_values_of(us: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` singular values (a 1×k row) from ``U diag(s)``: its column norms."""
+    return np.linalg.norm(us[:, :k], axis=0)[None, :]
+
+
+@lp.kernel(flops=lambda us, start, rows, k: 0)
+def left_vectors_of(us: np.ndarray, start: int, rows: int, k: int) -> np.ndarray:
+    """Rows ``start:start+rows`` of the first ``k`` left singular vectors, from ``U diag(s)``."""
+    s = np.linalg.norm(us[:, :k], axis=0)
+    return us[start:start + rows, :k] / np.where(s > 0, s, 1.0)
+
+
+@lp.kernel(flops=lambda us, a, k: 2 * us.shape[0] * a.shape[1] * k)
+def right_vectors_of(us: np.ndarray, a: np.ndarray, k: int) -> np.ndarray:
+    """``Vᵀ`` of the columns ``a`` for the first ``k`` triplets: ``diag(s)⁻² (U diag(s))ᵀ a``."""
+    s = np.linalg.norm(us[:, :k], axis=0)
+    return (us[:, :k].T @ a) / np.where(s > 0, s * s, 1.0)[:, None]
+
+
+@lp.kernel(flops=lambda a: a.size)
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """Column sums of a tile (a 1×n row)."""
+    return a.sum(axis=0, keepdims=True)
+
+
+@lp.kernel(flops=lambda a, rows: a.size)
+def column_means(a: np.ndarray, rows: int) -> np.ndarray:
+    """Column sums divided by ``rows`` (the number of rows of the whole matrix)."""
+    return a.sum(axis=0, keepdims=True) / rows
+
+
+@lp.kernel(flops=lambda a, b, rows: a.size)
+def add_and_divide(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
+    """``(a + b) / rows``: the root of a column-mean reduction."""
+    return (a + b) / rows
+
+
+@lp.kernel(flops=lambda a, mean: 3 * a.size)
+def center_tile(a: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(a - mean, column sums of squares of a - mean)`` for a tile and its columns' mean (1×n)."""
+    c = a - mean
+    return c, np.einsum("ij,ij->j", c, c)[None, :]
+
+
+BUILTIN.update({name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)})
