@@ -1,13 +1,14 @@
 """numpywren2: tiled dense linear algebra on elastic, stateless compute."""
 
 from . import kernels, programs, random
+from .decomposition import PCA, pca, svd
 from .job import Job, JobFailedError, submit
 from .linalg import cholesky, gemm, matmul, tsqr
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
-    "BigMatrix", "Job", "JobFailedError", "Runtime", "cholesky", "current_runtime", "gemm", "kernels", "matmul",
-    "programs", "random", "runtime", "submit", "tsqr",
+    "PCA", "BigMatrix", "Job", "JobFailedError", "Runtime", "cholesky", "current_runtime", "gemm", "kernels", "matmul",
+    "pca", "programs", "random", "runtime", "submit", "svd", "tsqr",
 ]
 __version__ = "0.1.0"

@@ -202,6 +202,12 @@ def apply_q(v: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _ormqr(v, c, "N")
 
 
+@lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
+def apply_q_transposed(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``(Q c)ᵀ``: the last leaf of a back-transformation whose result is wanted transposed."""
+    return _ormqr(v, c, "N").T.copy()
+
+
 @lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[1] * v.shape[1])
 def apply_q_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Q`` of a tree node applied to the active rows of two tiles."""
@@ -245,6 +251,12 @@ def transpose(a: np.ndarray) -> np.ndarray:
 def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``aᵀ @ b``."""
     return a.T @ b
+
+
+@lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[0])
+def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ bᵀ``."""
+    return a @ b.T
 
 
 @lp.kernel(flops=lambda a, b: 0)

@@ -7,6 +7,19 @@ The algorithms' integer parameters are grid sizes; the generators (``normal``,
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import normal, spd
+from .svd import (
+    apply_reflectors,
+    band_reduction,
+    center_columns,
+    gemm_tn,
+    low_rank_factors,
+    randomized_range,
+    transpose_tiles,
+    tree_svd,
+)
 from .tsqr import tsqr
 
-__all__ = ["cholesky", "gemm", "normal", "spd", "tsqr"]
+__all__ = [
+    "apply_reflectors", "band_reduction", "center_columns", "cholesky", "gemm", "gemm_tn", "low_rank_factors",
+    "normal", "randomized_range", "spd", "transpose_tiles", "tree_svd", "tsqr",
+]

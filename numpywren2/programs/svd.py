@@ -10,6 +10,7 @@ from numpywren2.kernels import (
     apply_lq_right_pair,
     apply_q,
     apply_q_pair,
+    apply_q_transposed,
     apply_qt,
     apply_qt_pair,
     center_tile,
@@ -20,9 +21,15 @@ from numpywren2.kernels import (
     householder_lq_pair,
     householder_qr,
     householder_qr_pair,
+    identity,
     left_vectors_of,
+    matmul,
+    matmul_nt,
     matmul_tn,
     merge_left_svd,
+    normal_tile,
+    qr_factor,
+    qr_pair,
     right_vectors_of,
     singular_values_of,
     transpose,
@@ -231,18 +238,21 @@ def center_columns(X: lp.Matrix, Xc: lp.Matrix, Mean: lp.Matrix, Sq: lp.Matrix, 
 
 @lp.program
 def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y: lp.Matrix,
-                     R: int, NC: int, K: int, OFF: int):
+                     R: int, NC: int, K: int, OFF: int, TRANS: int):
     """Out = H_0 H_1 ⋯ H_{K-1} C: the orthogonal factors of a band reduction applied to C (R×NC grid).
 
     H_k is the orthogonal factor of the TSQR tree of step k whose reflectors V[i, k, level] were kept
     by ``band_reduction`` (Vq for Q with OFF = 0, Vl for P with OFF = 1); it acts on tile rows
     k + OFF .. R-1.  The factors are applied in reverse (k = K-1 first), each as a down-sweep of its
     tree: root level first, then the leaves.  G[i, j, k] is tile (i, j) after H_k; Y[i, j, k, level]
-    a tile inside the down-sweep of step k.
+    a tile inside the down-sweep of step k.  TRANS = 1 writes the transpose (Out[j, i] = tile (i, j)ᵀ).
     """
     for i in range(OFF):
         for j in range(NC):
-            Out[i, j] = copy(C[i, j])
+            if TRANS == 1:
+                Out[j, i] = transpose(C[i, j])
+            else:
+                Out[i, j] = copy(C[i, j])
     for k in range(K - 1, -1, -1):
         d = ceil(log2(max(R - k - OFF, 1)))  # max: the analysis may evaluate it for any k
         for level in range(d - 1, -1, -1):
@@ -269,12 +279,127 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
         for i in range(k + OFF, R):
             for j in range(NC):
                 if d == 0:
-                    if k == 0:
-                        Out[i, j] = apply_q(V[i, k, 0], C[i, j])
-                    else:
+                    if k > 0:
                         G[i, j, k] = apply_q(V[i, k, 0], C[i, j])
-                else:
-                    if k == 0:
-                        Out[i, j] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                    elif TRANS == 1:
+                        Out[j, i] = apply_q_transposed(V[i, k, 0], C[i, j])
                     else:
+                        Out[i, j] = apply_q(V[i, k, 0], C[i, j])
+                else:
+                    if k > 0:
                         G[i, j, k] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                    elif TRANS == 1:
+                        Out[j, i] = apply_q_transposed(V[i, k, 0], Y[i, j, k, 0])
+                    else:
+                        Out[i, j] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+
+
+@lp.program
+def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
+                     Om: lp.Matrix, Ty: lp.Matrix, Yt: lp.Matrix, Fy: lp.Matrix, Fyb: lp.Matrix, Ry: lp.Matrix,
+                     Cy: lp.Matrix, Qy: lp.Matrix, Tz: lp.Matrix, Zt: lp.Matrix, Fz: lp.Matrix, Fzb: lp.Matrix,
+                     Rz: lp.Matrix, Cz: lp.Matrix, Qz: lp.Matrix,
+                     M: int, N: int, L: int, QIT: int, COLS: int, BC: int, SEED: int):
+    """Randomized range finder with QIT power iterations, for A on an M×N grid (tiles BC wide, COLS columns).
+
+    Om (N×1 tiles, L columns) is Gaussian.  Iteration t = 0..QIT: Yt[:, t] = A·Om (t = 0) or A·Qz[:, t-1],
+    reduced over tile columns up a binary tree (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Ry, Cy as in
+    ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
+    Outputs: Q (M×1) the orthonormal basis of the range, Qb (N×1) and Rb with Aᵀ Q = Qb Rb.
+    """
+    dm = ceil(log2(M))
+    dn = ceil(log2(N))
+    for j in range(N):
+        Om[j, 0] = normal_tile(j, 0, min(BC, COLS - j * BC), L, SEED)
+    for t in range(QIT + 1):
+        # ---- Yt = A Om (t = 0) or A Qz[t-1]: tree over tile columns
+        for i in range(M):
+            for j in range(N):
+                if N == 1:
+                    if t == 0:
+                        Yt[i, t] = matmul(A[i, j], Om[j, 0])
+                    else:
+                        Yt[i, t] = matmul(A[i, j], Qz[j, t - 1])
+                else:
+                    if t == 0:
+                        Ty[i, j, 0, t] = matmul(A[i, j], Om[j, 0])
+                    else:
+                        Ty[i, j, 0, t] = matmul(A[i, j], Qz[j, t - 1])
+            for level in range(dn):
+                for j in range(0, N, 2 ** (level + 1)):
+                    if level == dn - 1:
+                        Yt[i, t] = add(Ty[i, j, level, t], Ty[i, j + 2**level, level, t])
+                    elif j + 2**level < N:
+                        Ty[i, j, level + 1, t] = add(Ty[i, j, level, t], Ty[i, j + 2**level, level, t])
+                    else:
+                        Ty[i, j, level + 1, t] = copy(Ty[i, j, level, t])
+        # ---- Qy = Q of the TSQR of Yt
+        for i in range(M):
+            Fy[i, 0, t], Ry[i, 0, t] = qr_factor(Yt[i, t])
+        for level in range(dm):
+            for i in range(0, M, 2 ** (level + 1)):
+                if i + 2**level < M:
+                    Fy[i, level + 1, t], Fyb[i, level + 1, t], Ry[i, level + 1, t] = qr_pair(
+                        Ry[i, level, t], Ry[i + 2**level, level, t])
+                else:
+                    Ry[i, level + 1, t] = copy(Ry[i, level, t])
+        Cy[0, dm, t] = identity(Ry[0, dm, t])
+        for level in range(dm - 1, -1, -1):
+            for i in range(0, M, 2 ** (level + 1)):
+                if i + 2**level < M:
+                    Cy[i, level, t] = matmul(Fy[i, level + 1, t], Cy[i, level + 1, t])
+                    Cy[i + 2**level, level, t] = matmul(Fyb[i, level + 1, t], Cy[i, level + 1, t])
+                else:
+                    Cy[i, level, t] = copy(Cy[i, level + 1, t])
+        for i in range(M):
+            Qy[i, t] = matmul(Fy[i, 0, t], Cy[i, 0, t])
+        # ---- Zt = Aᵀ Qy: tree over tile rows
+        for j in range(N):
+            for i in range(M):
+                if M == 1:
+                    Zt[j, t] = matmul_tn(A[i, j], Qy[i, t])
+                else:
+                    Tz[j, i, 0, t] = matmul_tn(A[i, j], Qy[i, t])
+            for level in range(dm):
+                for i in range(0, M, 2 ** (level + 1)):
+                    if level == dm - 1:
+                        Zt[j, t] = add(Tz[j, i, level, t], Tz[j, i + 2**level, level, t])
+                    elif i + 2**level < M:
+                        Tz[j, i, level + 1, t] = add(Tz[j, i, level, t], Tz[j, i + 2**level, level, t])
+                    else:
+                        Tz[j, i, level + 1, t] = copy(Tz[j, i, level, t])
+        # ---- Qz, Rz = TSQR of Zt
+        for j in range(N):
+            Fz[j, 0, t], Rz[j, 0, t] = qr_factor(Zt[j, t])
+        for level in range(dn):
+            for j in range(0, N, 2 ** (level + 1)):
+                if j + 2**level < N:
+                    Fz[j, level + 1, t], Fzb[j, level + 1, t], Rz[j, level + 1, t] = qr_pair(
+                        Rz[j, level, t], Rz[j + 2**level, level, t])
+                else:
+                    Rz[j, level + 1, t] = copy(Rz[j, level, t])
+        Cz[0, dn, t] = identity(Rz[0, dn, t])
+        for level in range(dn - 1, -1, -1):
+            for j in range(0, N, 2 ** (level + 1)):
+                if j + 2**level < N:
+                    Cz[j, level, t] = matmul(Fz[j, level + 1, t], Cz[j, level + 1, t])
+                    Cz[j + 2**level, level, t] = matmul(Fzb[j, level + 1, t], Cz[j, level + 1, t])
+                else:
+                    Cz[j, level, t] = copy(Cz[j, level + 1, t])
+        for j in range(N):
+            Qz[j, t] = matmul(Fz[j, 0, t], Cz[j, 0, t])
+    for i in range(M):
+        Q[i, 0] = copy(Qy[i, QIT])
+    for j in range(N):
+        Qb[j, 0] = copy(Qz[j, QIT])
+    Rb[0, 0] = copy(Rz[0, dn, QIT])
+
+
+@lp.program
+def low_rank_factors(Q: lp.Matrix, Qb: lp.Matrix, Wl: lp.Matrix, Wrt: lp.Matrix, U: lp.Matrix, Vt: lp.Matrix,
+                     M: int, N: int):
+    """U = Q·Wl (Q on M×1 tiles) and Vt = Wrt·Qbᵀ (Qb on N×1 tiles): the singular vectors from small factors."""
+    for i in range(M):
+        U[i, 0] = matmul(Q[i, 0], Wl[0, 0])
+    for j in range(N):
+        Vt[0, j] = matmul_nt(Wrt[0, 0], Qb[j, 0])
