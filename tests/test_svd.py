@@ -103,23 +103,53 @@ def test_center_columns_program(m, n, block):
     assert np.allclose(join(out["Sq"], (1, n), (1, block[1])).ravel(), (Xc**2).sum(axis=0), rtol=1e-12)
 
 
-def test_band_reduction_task_count():
-    """Documented task count (docs/algorithms-svd.md) against the bound program."""
-    for M, N in [(1, 1), (4, 4), (7, 3), (8, 8), (5, 2), (16, 9)]:
-        assert programs.band_reduction.bind(M=M, N=N).num_tasks() == band_task_count(M, N)
+def tree_copies(P: int) -> int:
+    """Nodes that move up a binary tree over P leaves without a partner (one per odd level width)."""
+    copies = 0
+    while P > 1:
+        copies += P % 2
+        P = (P + 1) // 2
+    return copies
 
 
 def band_task_count(M: int, N: int) -> int:
-    def tree(P: int, T: int) -> int:  # a TSQR tree over P tiles with T trailing tiles per tile
-        if P == 1:
-            return 1 + T
-        copies, width = 0, P
-        while width > 1:
-            copies += width % 2
-            width = (width + 1) // 2
-        return P * (1 + T) + (P - 1) * (1 + T) + copies * (1 + T)
+    def tree(P: int, T: int) -> int:  # a QR (or LQ) tree over P tiles, T trailing tiles per tile
+        return 1 + T if P == 1 else (2 * P - 1 + tree_copies(P)) * (1 + T)
 
     return sum(tree(M - k, N - k - 1) + (tree(N - k - 1, M - k - 1) if k < N - 1 else 0) for k in range(N))
+
+
+def back_transform_task_count(R: int, NC: int, K: int, OFF: int) -> int:
+    return OFF * NC + sum((2 * (R - k - OFF) - 1 + tree_copies(R - k - OFF)) * NC for k in range(K))
+
+
+def tree_svd_task_count(M: int, N: int) -> int:
+    assemble = M - 1 + tree_copies(M)
+    return N * (assemble + 1) + N - 1 + tree_copies(N) + 1 + M + N
+
+
+def randomized_range_task_count(M: int, N: int, QIT: int) -> int:
+    def gemm(rows: int, inner: int) -> int:
+        return rows * (2 * inner - 1 + tree_copies(inner))
+
+    def tsqr(P: int) -> int:
+        return 5 * P - 2 + 2 * tree_copies(P)  # tsqr without its copy of R
+
+    return N + (QIT + 1) * (gemm(M, N) + tsqr(M) + gemm(N, M) + tsqr(N)) + M + N + 1
+
+
+@pytest.mark.parametrize("M, N", [(1, 1), (4, 4), (7, 3), (8, 8), (5, 2), (16, 9), (3, 1)])
+def test_task_counts(M, N):
+    """The task counts given in docs/algorithms-svd.md, against the bound programs."""
+    assert programs.band_reduction.bind(M=M, N=N).num_tasks() == band_task_count(M, N)
+    assert programs.apply_reflectors.bind(R=M, NC=N, K=N, OFF=0, TRANS=0).num_tasks() == \
+        back_transform_task_count(M, N, N, 0)
+    assert programs.apply_reflectors.bind(R=N, NC=N, K=N - 1, OFF=1, TRANS=1).num_tasks() == \
+        back_transform_task_count(N, N, N - 1, 1)
+    assert programs.tree_svd.bind(M=M, N=N, RANK=3, K=2, BR=4, ROWS=4 * M).num_tasks() == tree_svd_task_count(M, N)
+    for qit in (0, 2):
+        bound = programs.randomized_range.bind(M=M, N=N, L=3, QIT=qit, COLS=4 * N, BC=4, SEED=0)
+        assert bound.num_tasks() == randomized_range_task_count(M, N, qit)
 
 
 # --------------------------------------------------------------------------- npw.svd on the runtime
