@@ -95,8 +95,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
     if method == "band":
-        out = _band_svd(A, compute_uv, workers)
-        return out if k is None else _truncate(out, k, compute_uv)
+        return _band_svd(A, compute_uv, workers, rank=k)
     if method == "randomized":
         return _randomized_svd(A, k, int(p), int(q), compute_uv, seed, workers)
     return _tree_svd(A, k, int(p), compute_uv, workers)
@@ -212,27 +211,6 @@ def _empty(shape, block_size, like: BigMatrix) -> BigMatrix:
     return BigMatrix.empty(shape, block_size, like.dtype, store=like.store)
 
 
-def _truncate(out, k: int, compute_uv: bool):
-    if not compute_uv:
-        return out[:k]
-    U, s, Vt = out
-    Uk = _empty((U.shape[0], k), (U.block_size[0], k), U)
-    submit(programs.gemm, A=U, B=_identity_columns(U, k), C=Uk, M=U.grid[0], N=1, K=U.grid[1]).wait()
-    Vtk = _empty((k, Vt.shape[1]), (k, Vt.block_size[1]), Vt)
-    submit(programs.gemm_tn, A=_identity_columns(Vt, k, rows=True), B=Vt, C=Vtk, M=1, N=Vt.grid[1],
-           K=Vt.grid[0]).wait()
-    for mat in (U, Vt):
-        mat.delete()
-    return Uk, s[:k], Vtk
-
-
-def _identity_columns(like: BigMatrix, k: int, rows: bool = False) -> BigMatrix:
-    """The first k columns of an identity, tiled to multiply ``like`` (from the right, or from the left)."""
-    n = like.shape[0] if rows else like.shape[1]
-    b = like.block_size[0] if rows else like.block_size[1]
-    return BigMatrix.from_numpy(np.eye(n, k, dtype=like.dtype), (b, k), store=like.store)
-
-
 def _transpose(A: BigMatrix, workers) -> BigMatrix:
     At = _empty((A.shape[1], A.shape[0]), (A.block_size[1], A.block_size[0]), A)
     submit(programs.transpose_tiles, A=A, At=At, M=A.grid[0], N=A.grid[1], workers=workers).wait()
@@ -242,8 +220,11 @@ def _transpose(A: BigMatrix, workers) -> BigMatrix:
 # ---------------------------------------------------------------------------------------------- band
 
 
-def _band_svd(A: BigMatrix, compute_uv: bool, workers, transposed: bool = False):
-    """SVD by band reduction; ``transposed``: A holds the transpose of the user's (wide) matrix."""
+def _band_svd(A: BigMatrix, compute_uv: bool, workers, rank: int | None = None, transposed: bool = False):
+    """SVD by band reduction, the leading ``rank`` triplets (all if None).
+
+    ``transposed``: A holds the transpose of the user's (wide) matrix.
+    """
     if A.block_size[0] != A.block_size[1]:
         raise ValueError(f'method="band" needs square tiles; {A.name} has block_size {A.block_size} '
                          "(pass a numpy array with an int block_size, or re-tile the matrix)")
@@ -251,7 +232,7 @@ def _band_svd(A: BigMatrix, compute_uv: bool, workers, transposed: bool = False)
         # Aᵀ = U diag(s) Vt, so A = Vtᵀ diag(s) Uᵀ: the back-transformations write the factors transposed
         At = _transpose(A, workers)
         try:
-            return _band_svd(At, compute_uv, workers, transposed=True)
+            return _band_svd(At, compute_uv, workers, rank, transposed=True)
         finally:
             At.delete()
     m, n = A.shape
@@ -268,31 +249,33 @@ def _band_svd(A: BigMatrix, compute_uv: bool, workers, transposed: bool = False)
             for j in (t, t + 1):
                 if j < N:
                     band[t * b:(t + 1) * b, j * b:(j + 1) * b] = B.get_tile(t, j)
+        r = n if rank is None else rank
         if not compute_uv:
-            return scipy.linalg.svdvals(band, check_finite=True)
+            return scipy.linalg.svdvals(band, check_finite=True)[:r]
         Ub, s, Vbt = scipy.linalg.svd(band, full_matrices=False, check_finite=True)
-        # U = Q [Ub; 0] and Vt = (P Vb)ᵀ: two independent jobs, run side by side
-        C = np.zeros((m, n), dtype=A.dtype)
-        C[:n] = Ub
+        # U = Q [Ub; 0] and Vt = (P Vb)ᵀ, for the leading r columns of Ub and Vb: two independent jobs
+        C = np.zeros((m, r), dtype=A.dtype)
+        C[:n] = Ub[:, :r]
         Cu = BigMatrix.from_numpy(C, b, store=A.store)
-        Cv = BigMatrix.from_numpy(np.ascontiguousarray(Vbt.T), b, store=A.store)
+        Cv = BigMatrix.from_numpy(np.ascontiguousarray(Vbt[:r].T), b, store=A.store)
         flip = int(transposed)
-        U = _empty((n, m) if transposed else (m, n), b, A)
-        Vt = _empty((n, n), b, A)
-        jobs = [submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], Out=U, R=M, NC=N, K=N, OFF=0, TRANS=flip,
+        U = _empty((r, m) if transposed else (m, r), b, A)
+        Vt = _empty((n, r) if transposed else (r, n), b, A)
+        NC = Cu.grid[1]
+        jobs = [submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], Out=U, R=M, NC=NC, K=N, OFF=0, TRANS=flip,
                        workers=workers)]
         if N > 1:
-            jobs.append(submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], Out=Vt, R=N, NC=N, K=N - 1, OFF=1,
+            jobs.append(submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], Out=Vt, R=N, NC=NC, K=N - 1, OFF=1,
                                TRANS=1 - flip, workers=workers))
         else:
-            Vt.put_tile(0, 0, Vbt.T if transposed else Vbt)
+            Vt.put_tile(0, 0, Vbt[:r].T if transposed else Vbt[:r])
         try:
             for job in jobs:
                 job.wait()
         finally:
             Cu.delete()
             Cv.delete()
-        return (Vt, s, U) if transposed else (U, s, Vt)
+        return (Vt, s[:r], U) if transposed else (U, s[:r], Vt)
     finally:
         for mat in [B, *keep.values()]:
             mat.delete()

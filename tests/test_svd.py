@@ -164,18 +164,20 @@ def test_band_singular_values(rt, m, n, b):
     assert np.max(np.abs(s - s_ref) / s_ref) <= 1e-10
 
 
-@pytest.mark.parametrize("m, n, b", [(50, 33, 12), (26, 40, 10)])
-def test_band_svd_vectors(rt, m, n, b):
+@pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (26, 40, 10, None), (30, 23, 8, 5), (17, 29, 8, 13)])
+def test_band_svd_vectors(rt, m, n, b, k):
     X = np.random.default_rng(7).standard_normal((m, n))
-    U, s, Vt = npw.svd(npw.BigMatrix.from_numpy(X, b))
-    r = min(m, n)
+    U, s, Vt = npw.svd(npw.BigMatrix.from_numpy(X, b), k=k, method="band")
+    r = k or min(m, n)
     assert isinstance(U, npw.BigMatrix) and isinstance(Vt, npw.BigMatrix)
     U, Vt = U.numpy(), Vt.numpy()
     assert U.shape == (m, r) and s.shape == (r,) and Vt.shape == (r, n)
     tol = 20 * max(m, n) * EPS
-    assert np.linalg.norm(X - (U * s) @ Vt) / np.linalg.norm(X) <= tol
+    U_ref, s_ref, Vt_ref = np.linalg.svd(X, full_matrices=False)
+    best = np.linalg.norm(X - (U_ref[:, :r] * s_ref[:r]) @ Vt_ref[:r])  # 0 for r = min(m, n)
+    assert abs(np.linalg.norm(X - (U * s) @ Vt) - best) / np.linalg.norm(X) <= tol
     assert np.linalg.norm(U.T @ U - np.eye(r)) <= tol and np.linalg.norm(Vt @ Vt.T - np.eye(r)) <= tol
-    assert np.allclose(s, scipy.linalg.svdvals(X), rtol=1e-12)
+    assert np.allclose(s, s_ref[:r], rtol=1e-12)
 
 
 @pytest.mark.parametrize("m, n, block", [(120, 80, (32, 24)), (70, 110, (25, 40))])
