@@ -123,9 +123,14 @@ BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Ke
 
 # --- SVD: Householder QR/LQ tree kernels for the band reduction, and the tree-merged and randomized SVD
 #
-# A Householder factorization travels as one tile: LAPACK's geqrf output (reflectors below the diagonal)
-# with one extra last row holding tau.  The LQ kernels are the QR kernels on transposed tiles: the LQ of a
-# row panel P is the QR of Pᵀ, and applying it from the right to C is applying Qᵀ to Cᵀ from the left.
+# A Householder factorization travels as one tile.  Leaves: LAPACK's geqrf output (reflectors below the
+# diagonal) with one extra last row holding tau.  Tree nodes merge a square upper triangle R1 (c×c) with an
+# upper trapezoidal R2 (k2×c, k2 ≤ c) by the structured triangle-on-triangle QR (tpqrt); their tile is
+# [V; T; nb] with V the k2×c trapezoidal reflectors, T the nb×c block-reflector factors, and nb in the
+# first entry of the last row.  The LQ kernels are the QR kernels on transposed tiles: the LQ of a row
+# panel P is the QR of Pᵀ, and applying it from the right to C is applying Qᵀ to Cᵀ from the left.
+
+_TPQRT_BLOCK = 64  # inner block size of the triangle-on-triangle kernels (nb of tpqrt/tpmqrt)
 
 
 def _geqrf(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,9 +162,43 @@ def _ormqr(packed: np.ndarray, c: np.ndarray, trans: str) -> np.ndarray:
     return out
 
 
-def _active_rows(tile: np.ndarray, panel_cols: int) -> int:
-    """Rows of a tile that still take part in a TSQR tree over a panel ``panel_cols`` wide."""
-    return min(tile.shape[0], panel_cols)
+def _tpqrt(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(packed node reflectors, R)`` of ``[r1; r2]``: r1 c×c upper triangular, r2 k2×c upper trapezoidal."""
+    c = r1.shape[1]
+    if r1.shape != (c, c) or r2.shape[1] != c or r2.shape[0] > c:
+        raise ValueError(f"a tree node merges a square triangle with a trapezoid below it, not {r1.shape} "
+                         f"and {r2.shape}")
+    k2 = r2.shape[0]
+    nb = max(1, min(_TPQRT_BLOCK, c))
+    tpqrt = _lapack("tpqrt", r1, r2)
+    r, v, t, info = tpqrt(k2, nb, np.array(r1, order="F"), np.array(r2, order="F"))
+    if info != 0:
+        raise ValueError(f"tpqrt: illegal value in argument {-info}")
+    packed = np.zeros((k2 + nb + 1, c), dtype=r.dtype)
+    packed[:k2] = v
+    packed[k2:k2 + nb] = t
+    packed[-1, 0] = nb
+    return packed, np.triu(r)
+
+
+def _tpmqrt(packed: np.ndarray, c1: np.ndarray, c2: np.ndarray, trans: str) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a tree node's ``Q`` (trans="N") or ``Qᵀ`` (trans="T") to ``[c1[:c]; c2[:k2]]``."""
+    c = packed.shape[1]
+    nb = int(packed[-1, 0])
+    k2 = packed.shape[0] - nb - 1
+    if c1.shape[0] < c or min(c2.shape[0], c) != k2 or c1.shape[1] != c2.shape[1]:
+        raise ValueError(f"tree node reflectors for {c} + {k2} rows cannot be applied to tiles of shapes "
+                         f"{c1.shape} and {c2.shape}")
+    out1, out2 = np.array(c1, copy=True), np.array(c2, copy=True)
+    if c1.shape[1] == 0 or k2 == 0:
+        return out1, out2
+    tpmqrt = _lapack("tpmqrt", packed, c1, c2)
+    top, bottom, info = tpmqrt(k2, np.array(packed[:k2], order="F"), np.array(packed[k2:k2 + nb], order="F"),
+                               np.array(c1[:c], order="F"), np.array(c2[:k2], order="F"), side="L", trans=trans)
+    if info != 0:
+        raise ValueError(f"tpmqrt: illegal value in argument {-info}")
+    out1[:c], out2[:k2] = top, bottom
+    return out1, out2
 
 
 @lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] ** 2)
@@ -168,10 +207,15 @@ def householder_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _geqrf(a)
 
 
-@lp.kernel(flops=lambda r1, r2: 2 * (r1.shape[0] + r2.shape[0]) * r1.shape[1] ** 2)
+@lp.kernel(flops=lambda r1, r2: 2 * r2.shape[0] * r1.shape[1] ** 2)
 def householder_qr_pair(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Node of a TSQR tree: ``(reflectors, R)`` of the stacked triangles ``[r1; r2]``."""
-    return _geqrf(np.vstack([r1, r2]))
+    """Node of a TSQR tree: ``(reflectors, R)`` of the stacked triangles ``[r1; r2]`` (tpqrt).
+
+    The rows of two tiles that take part in the node are the first c of the upper one (it always has at
+    least c rows: only the last tile row can be shorter, and it is never an upper partner) and the first
+    min(rows, c) of the lower one.
+    """
+    return _tpqrt(r1, r2)
 
 
 @lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
@@ -180,20 +224,10 @@ def apply_qt(v: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _ormqr(v, c, "T")
 
 
-def _apply_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray, trans: str) -> tuple[np.ndarray, np.ndarray]:
-    k1, k2 = _active_rows(c1, v.shape[1]), _active_rows(c2, v.shape[1])
-    if k1 + k2 != v.shape[0] - 1:
-        raise ValueError(f"reflectors of {v.shape[0] - 1} rows do not match active rows {k1} + {k2}")
-    stacked = _ormqr(v, np.vstack([c1[:k1], c2[:k2]]), trans)
-    out1, out2 = np.array(c1, copy=True), np.array(c2, copy=True)
-    out1[:k1], out2[:k2] = stacked[:k1], stacked[k1:]
-    return out1, out2
-
-
-@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[1] * v.shape[1])
+@lp.kernel(flops=lambda v, c1, c2: 2 * v.shape[1] ** 2 * c1.shape[1])
 def apply_qt_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Qᵀ`` of a tree node applied to the active rows of two tiles (rows beyond the panel width stay)."""
-    return _apply_pair(v, c1, c2, "T")
+    return _tpmqrt(v, c1, c2, "T")
 
 
 @lp.kernel(flops=lambda v, c: 4 * c.shape[0] * c.shape[1] * v.shape[1])
@@ -208,10 +242,10 @@ def apply_q_transposed(v: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _ormqr(v, c, "N").T.copy()
 
 
-@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[1] * v.shape[1])
+@lp.kernel(flops=lambda v, c1, c2: 2 * v.shape[1] ** 2 * c1.shape[1])
 def apply_q_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Q`` of a tree node applied to the active rows of two tiles."""
-    return _apply_pair(v, c1, c2, "N")
+    return _tpmqrt(v, c1, c2, "N")
 
 
 @lp.kernel(flops=lambda a: 2 * a.shape[1] * a.shape[0] ** 2)
@@ -221,10 +255,10 @@ def householder_lq(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v, r.T.copy()
 
 
-@lp.kernel(flops=lambda l1, l2: 2 * (l1.shape[1] + l2.shape[1]) * l1.shape[0] ** 2)
+@lp.kernel(flops=lambda l1, l2: 2 * l2.shape[1] * l1.shape[0] ** 2)
 def householder_lq_pair(l1: np.ndarray, l2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Node of an LQ tree: ``(reflectors, L)`` of the triangles side by side ``[l1, l2]``."""
-    v, r = _geqrf(np.vstack([l1.T, l2.T]))
+    v, r = _tpqrt(l1.T, l2.T)
     return v, r.T.copy()
 
 
@@ -234,10 +268,10 @@ def apply_lq_right(v: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _ormqr(v, c.T, "T").T.copy()
 
 
-@lp.kernel(flops=lambda v, c1, c2: 4 * (v.shape[0] - 1) * c1.shape[0] * v.shape[1])
+@lp.kernel(flops=lambda v, c1, c2: 2 * v.shape[1] ** 2 * c1.shape[0])
 def apply_lq_right_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An LQ tree node applied from the right to the active columns of two tiles of one tile row."""
-    t1, t2 = _apply_pair(v, c1.T, c2.T, "T")
+    t1, t2 = _tpmqrt(v, c1.T, c2.T, "T")
     return t1.T.copy(), t2.T.copy()
 
 

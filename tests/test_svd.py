@@ -55,7 +55,7 @@ def reduce_to_band(X: np.ndarray, b: int):
 
 
 @pytest.mark.parametrize("m, n, b", [(16, 16, 4), (24, 16, 8), (23, 17, 5), (19, 19, 4), (30, 7, 3), (9, 9, 9),
-                                     (21, 4, 4), (13, 11, 2)])
+                                     (21, 4, 4), (13, 11, 2), (230, 190, 80)])
 def test_band_reduction_program(m, n, b):
     X = well_conditioned(m, n, seed=m * n)
     B, out = reduce_to_band(X, b)
@@ -75,6 +75,15 @@ def test_band_reduction_program(m, n, b):
     tol = 20 * max(m, n) * EPS
     assert np.linalg.norm(X - (U * s) @ V.T) / np.linalg.norm(X) <= tol
     assert np.linalg.norm(U.T @ U - np.eye(n)) <= tol and np.linalg.norm(V.T @ V - np.eye(n)) <= tol
+
+
+def test_band_reduction_program_float32():
+    X = well_conditioned(41, 29, seed=9).astype(np.float32)
+    B, out = reduce_to_band(X, 8)
+    assert B.dtype == np.float32 and out["Vq"][0, 0, 0].dtype == np.float32
+    s_ref = scipy.linalg.svdvals(X.astype(np.float64))
+    s = scipy.linalg.svdvals(B.astype(np.float64))
+    assert np.max(np.abs(s - s_ref) / s_ref) <= 20 * 41 * np.finfo(np.float32).eps
 
 
 @pytest.mark.parametrize("m, n, block", [(30, 20, (30, 5)), (31, 23, (7, 5)), (16, 33, (5, 4)), (12, 12, (12, 12))])
