@@ -153,24 +153,24 @@ def case_pca_randomized() -> dict:
             "ref_err": rel_err(ref, truth[:k])}
 
 
-def tree_case(blocks: int):
+def tree_case(blocks: int, p: int = 0):
     def case_pca_tree() -> dict:
         m, n, k = size(16000, 4000), size(1024, 256), 10
         bm, bn = size(8000, 1000), -(-n // blocks)
         X, truth = paper_pca_data(m, n, seed=6)
         A = npw.BigMatrix.from_numpy(X, (bm, bn))
-        P, t = timed(lambda: npw.pca(A, k, method="tree", p=0))
+        P, t = timed(lambda: npw.pca(A, k, method="tree", p=p))
         (ref, tr) = exact_pca_timed(m, n, k)
-        return {"algorithm": f"pca tree {blocks} blocks", "shape": f"{m}x{n}", "block": f"{bm}x{bn}", "npw_s": t,
+        return {"algorithm": f"pca tree {blocks} blk p={p}", "shape": f"{m}x{n}", "block": f"{bm}x{bn}", "npw_s": t,
                 "ref_s": tr, "metric": "top-10 EVR rel err; ref: exact",
                 "npw_err": rel_err(P.explained_variance_ratio_, truth[:k]), "ref_err": rel_err(ref, truth[:k])}
 
-    case_pca_tree.__name__ = f"case_pca_tree_{blocks}"
+    case_pca_tree.__name__ = f"case_pca_tree_{blocks}_p{p}"
     return case_pca_tree
 
 
 CASES = [case_svd_values_square, case_svd_values_tall, case_svd_vectors, case_randomized_svd, case_pca_randomized,
-         *(tree_case(b) for b in (1, 2, 4, 8, 16))]
+         *(tree_case(b) for b in (1, 2, 4, 8, 16)), tree_case(4, p=10), tree_case(16, p=10)]
 
 
 def print_row(row: dict) -> None:

@@ -319,15 +319,14 @@ def _tree_svd(A: BigMatrix, k: int, p: int, compute_uv: bool, workers):
     m, n = A.shape
     br, bc = A.block_size
     M, N = A.grid
-    U = _empty((m, k), (br, k), A)
     S = _empty((1, k), (1, k), A)
-    Vt = _empty((k, n), (k, bc), A)
-    submit(programs.tree_svd, A=A, U=U, S=S, Vt=Vt, M=M, N=N, RANK=min(k + p, m, n), K=k, BR=br, ROWS=m,
-           workers=workers).wait()
+    vectors = {}
+    if compute_uv:
+        vectors = {"U": _empty((m, k), (br, k), A), "Vt": _empty((k, n), (k, bc), A)}
+    submit(programs.tree_svd, A=A, S=S, M=M, N=N, RANK=min(k + p, m, n), K=k, BR=br, ROWS=m, VEC=int(compute_uv),
+           workers=workers, **vectors).wait()
     s = S.numpy().ravel()
     S.delete()
     if not compute_uv:
-        U.delete()
-        Vt.delete()
         return s
-    return U, s, Vt
+    return vectors["U"], s, vectors["Vt"]

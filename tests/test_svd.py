@@ -92,7 +92,7 @@ def test_tree_svd_program_is_exact_when_nothing_is_truncated(m, n, block):
     X = well_conditioned(m, n, seed=3)
     M, N = grid_shape(X.shape, block)
     k = min(m, n)
-    bound = programs.tree_svd.bind(M=M, N=N, RANK=k, K=k, BR=block[0], ROWS=m, validate="full")
+    bound = programs.tree_svd.bind(M=M, N=N, RANK=k, K=k, BR=block[0], ROWS=m, VEC=1, validate="full")
     out = interpret(bound, {"A": split(X, block)})
     s = out["S"][0, 0].ravel()
     U, Vt = join(out["U"], (m, k), (block[0], k)), join(out["Vt"], (k, n), (k, block[1]))
@@ -132,9 +132,9 @@ def back_transform_task_count(R: int, NC: int, K: int, OFF: int) -> int:
     return OFF * NC + sum((2 * (R - k - OFF) - 1 + tree_copies(R - k - OFF)) * NC for k in range(K))
 
 
-def tree_svd_task_count(M: int, N: int) -> int:
+def tree_svd_task_count(M: int, N: int, vec: int) -> int:
     assemble = M - 1 + tree_copies(M)
-    return N * (assemble + 1) + N - 1 + tree_copies(N) + 1 + M + N
+    return N * (assemble + 1) + N - 1 + tree_copies(N) + 1 + vec * (M + N)
 
 
 def randomized_range_task_count(M: int, N: int, QIT: int) -> int:
@@ -155,7 +155,9 @@ def test_task_counts(M, N):
         back_transform_task_count(M, N, N, 0)
     assert programs.apply_reflectors.bind(R=N, NC=N, K=N - 1, OFF=1, TRANS=1).num_tasks() == \
         back_transform_task_count(N, N, N - 1, 1)
-    assert programs.tree_svd.bind(M=M, N=N, RANK=3, K=2, BR=4, ROWS=4 * M).num_tasks() == tree_svd_task_count(M, N)
+    for vec in (0, 1):
+        bound = programs.tree_svd.bind(M=M, N=N, RANK=3, K=2, BR=4, ROWS=4 * M, VEC=vec)
+        assert bound.num_tasks() == tree_svd_task_count(M, N, vec)
     for qit in (0, 2):
         bound = programs.randomized_range.bind(M=M, N=N, L=3, QIT=qit, COLS=4 * N, BC=4, SEED=0)
         assert bound.num_tasks() == randomized_range_task_count(M, N, qit)
@@ -228,7 +230,7 @@ def tree_explained_variance_ratios(X: np.ndarray, k: int, block: tuple[int, int]
     Xc = X - X.mean(axis=0)
     m = X.shape[0]
     M, N = grid_shape(X.shape, block)
-    bound = programs.tree_svd.bind(M=M, N=N, RANK=rank, K=k, BR=block[0], ROWS=m)
+    bound = programs.tree_svd.bind(M=M, N=N, RANK=rank, K=k, BR=block[0], ROWS=m, VEC=0)
     s = interpret(bound, {"A": split(Xc, block)})["S"][0, 0].ravel()
     return s**2 / np.sum(Xc**2)
 

@@ -154,7 +154,7 @@ def transpose_tiles(A: lp.Matrix, At: lp.Matrix, M: int, N: int):
 
 @lp.program
 def tree_svd(A: lp.Matrix, U: lp.Matrix, S: lp.Matrix, Vt: lp.Matrix, P: lp.Matrix, T: lp.Matrix,
-             M: int, N: int, RANK: int, K: int, BR: int, ROWS: int):
+             M: int, N: int, RANK: int, K: int, BR: int, ROWS: int, VEC: int):
     """Truncated SVD of A (M×N grid, tiles BR rows high, ROWS rows in all) by merging column blocks.
 
     Column block j (tile column j, all rows) is assembled from its tiles up a binary tree of vstacks
@@ -162,7 +162,7 @@ def tree_svd(A: lp.Matrix, U: lp.Matrix, S: lp.Matrix, Vt: lp.Matrix, P: lp.Matr
     T[j, 0].  Pairs are merged up a binary tree over j: T[j, level + 1] holds U diag(s) of the leading
     RANK triplets of [T[j, level], T[j + 2**level, level]]; a node without partner moves up with a copy.
     From the root: S[0, 0] the first K singular values, U[i, 0] the rows of U in tile row i, and
-    Vt[0, j] = diag(s)⁻¹ Uᵀ A[:, j] for each column block.
+    Vt[0, j] = diag(s)⁻¹ Uᵀ A[:, j] for each column block (U and Vt only if VEC = 1).
     """
     dm = ceil(log2(M))
     dn = ceil(log2(N))
@@ -190,13 +190,14 @@ def tree_svd(A: lp.Matrix, U: lp.Matrix, S: lp.Matrix, Vt: lp.Matrix, P: lp.Matr
             else:
                 T[j, level + 1] = copy(T[j, level])
     S[0, 0] = singular_values_of(T[0, dn], K)
-    for i in range(M):
-        U[i, 0] = left_vectors_of(T[0, dn], i * BR, min(BR, ROWS - i * BR), K)
-    for j in range(N):
-        if M == 1:
-            Vt[0, j] = right_vectors_of(T[0, dn], A[0, j], K)
-        else:
-            Vt[0, j] = right_vectors_of(T[0, dn], P[0, j, dm], K)
+    if VEC == 1:
+        for i in range(M):
+            U[i, 0] = left_vectors_of(T[0, dn], i * BR, min(BR, ROWS - i * BR), K)
+        for j in range(N):
+            if M == 1:
+                Vt[0, j] = right_vectors_of(T[0, dn], A[0, j], K)
+            else:
+                Vt[0, j] = right_vectors_of(T[0, dn], P[0, j, dm], K)
 
 
 @lp.program
