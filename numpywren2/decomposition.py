@@ -8,7 +8,8 @@ Three ways to an SVD, each a sequence of LAmbdaPACK jobs (``numpywren2.programs.
   Householder reflectors are applied to the band matrix's singular vectors (``apply_reflectors``).
 - ``method="randomized"`` (the default with ``k``): the randomized range finder of Halko, Martinsson
   and Tropp with ``p`` oversampling columns and ``q`` power iterations, orthonormalised by TSQR after
-  every product (``gemm``, ``gemm_tn``, ``tsqr``).
+  every product: one job (``randomized_range``) made of the reduction trees of ``gemm`` and the trees
+  of ``tsqr``, then one job for U and Vᵀ (``low_rank_factors``).
 - ``method="tree"``: truncated SVDs of the tile columns merged pairwise up a binary tree
   (``tree_svd``), the loosely coupled method of "Randomized SVD for Serverless Systems".
 """
@@ -43,7 +44,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
         Number of leading singular triplets.  None: all ``min(m, n)`` of them.
     method : {"band", "randomized", "tree"}, optional
         Default: "band" when ``k`` is None, else "randomized".  "band" with ``k`` computes all
-        singular values and truncates; "randomized" and "tree" need ``k``.
+        singular values and the vectors of the leading ``k``; "randomized" and "tree" need ``k``.
     p : int
         Oversampling: the randomized range finder uses ``k + p`` columns and the tree method keeps
         ``k + p`` triplets at every node (both capped at ``min(m, n)``).
@@ -77,8 +78,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     >>> U, s, Vt = npw.svd(X, k=10)                       # doctest: +SKIP
     >>> U, s, Vt = npw.svd(X, k=10, method="tree", block_size=(4096, 512))  # doctest: +SKIP
     """
-    A = _as_matrix(A, block_size)
-    m, n = A.shape
+    m, n = _shape(A)
     if k is not None:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise TypeError(f"k must be an integer, not {type(k).__name__}")
@@ -94,6 +94,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     for name, value in (("p", p), ("q", q)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+    A = _as_matrix(A, block_size)
     if method == "band":
         return _band_svd(A, compute_uv, workers, rank=k)
     if method == "randomized":
@@ -157,12 +158,14 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
         ``components_``, ``explained_variance_``, ``explained_variance_ratio_``, ``singular_values_``,
         ``mean_`` as in ``sklearn.decomposition.PCA``.
     """
-    X = _as_matrix(X, block_size)
-    m, n = X.shape
+    m, n = _shape(X)
     if m < 2:
-        raise ValueError(f"pca needs at least two samples (rows), got shape {X.shape}")
+        raise ValueError(f"pca needs at least two samples (rows), got shape {(m, n)}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= min(m, n):
         raise ValueError(f"k={k!r} is outside 1..min(n_samples, n_features) = 1..{min(m, n)}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    X = _as_matrix(X, block_size)
     M, N = X.grid
     bc = X.block_size[1]
     Xc = BigMatrix.empty(X.shape, X.block_size, X.dtype, store=X.store)
@@ -192,8 +195,11 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _as_matrix(A, block_size) -> BigMatrix:
-    if not isinstance(A, BigMatrix):
+def _shape(A) -> tuple[int, int]:
+    """The shape of a BigMatrix or of a 2-D, non-empty, finite real array (checked before any upload)."""
+    if isinstance(A, BigMatrix):
+        shape = A.shape
+    else:
         X = np.asarray(A)
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D matrix, got an array of shape {X.shape}")
@@ -201,10 +207,14 @@ def _as_matrix(A, block_size) -> BigMatrix:
             raise TypeError(f"expected a real matrix, got dtype {X.dtype}")
         if X.size and not np.isfinite(X).all():
             raise ValueError("the matrix contains infinities or NaNs")
-    A = as_bigmatrix(A, block_size)
-    if min(A.shape) == 0:
-        raise ValueError(f"cannot decompose an empty matrix of shape {A.shape}")
-    return A
+        shape = X.shape
+    if min(shape) == 0:
+        raise ValueError(f"cannot decompose an empty matrix of shape {shape}")
+    return shape
+
+
+def _as_matrix(A, block_size) -> BigMatrix:
+    return as_bigmatrix(A if isinstance(A, BigMatrix) else np.asarray(A), block_size)
 
 
 def _empty(shape, block_size, like: BigMatrix) -> BigMatrix:

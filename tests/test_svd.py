@@ -112,6 +112,18 @@ def test_center_columns_program(m, n, block):
     assert np.allclose(join(out["Sq"], (1, n), (1, block[1])).ravel(), (Xc**2).sum(axis=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("m, n, c, block", [(30, 20, 3, (7, 6)), (9, 5, 2, (9, 5)), (40, 3, 4, (8, 2))])
+def test_gemm_tn_and_transpose_programs(m, n, c, block):
+    rng = np.random.default_rng(6)
+    X, Y = rng.standard_normal((m, n)), rng.standard_normal((m, c))
+    M, N = grid_shape(X.shape, block)
+    out = interpret(programs.gemm_tn.bind(M=N, N=1, K=M, validate="full"),
+                    {"A": split(X, block), "B": split(Y, (block[0], c))})
+    assert np.allclose(join(out["C"], (n, c), (block[1], c)), X.T @ Y, rtol=0, atol=1e-13)
+    out = interpret(programs.transpose_tiles.bind(M=M, N=N, validate="full"), {"A": split(X, block)})
+    assert np.array_equal(join(out["At"], (n, m), block[::-1]), X.T)
+
+
 def tree_copies(P: int) -> int:
     """Nodes that move up a binary tree over P leaves without a partner (one per odd level width)."""
     copies = 0
@@ -289,8 +301,10 @@ def test_tree_svd_vectors(rt):
     ({"method": "randomized"}, ValueError, "give k"),
     ({"k": 2, "p": -1}, ValueError, "p must be a non-negative integer"),
     ({"k": 2, "q": 1.5}, ValueError, "q must be a non-negative integer"),
+    ({"k": 2, "method": "tree", "p": True}, ValueError, "p must be"),
 ])
-def test_svd_argument_errors(kwargs, error, match):
+def test_svd_argument_errors(kwargs, error, match, monkeypatch):
+    monkeypatch.setattr(npw.BigMatrix, "from_numpy", None)  # the arguments are checked before any upload
     with pytest.raises(error, match=match):
         npw.svd(np.ones((9, 6)), **kwargs)
 
@@ -308,3 +322,5 @@ def test_svd_input_errors(rt):
         npw.pca(np.ones((1, 4)), 1)
     with pytest.raises(ValueError, match="outside"):
         npw.pca(np.ones((5, 4)), 5)
+    with pytest.raises(ValueError, match="unknown method"):
+        npw.pca(np.ones((5, 4)), 2, method="exact")
