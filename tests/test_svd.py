@@ -187,7 +187,7 @@ def test_band_singular_values(rt, m, n, b):
     assert np.max(np.abs(s - s_ref) / s_ref) <= 1e-10
 
 
-@pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (26, 40, 10, None), (30, 23, 8, 5), (17, 29, 8, 13)])
+@pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (30, 23, 8, 5), (17, 29, 8, 13)])
 def test_band_svd_vectors(rt, m, n, b, k):
     X = np.random.default_rng(7).standard_normal((m, n))
     U, s, Vt = npw.svd(npw.BigMatrix.from_numpy(X, b), k=k, method="band")
@@ -203,7 +203,7 @@ def test_band_svd_vectors(rt, m, n, b, k):
     assert np.allclose(s, s_ref[:r], rtol=1e-12)
 
 
-@pytest.mark.parametrize("m, n, block", [(120, 80, (32, 24)), (70, 110, (25, 40))])
+@pytest.mark.parametrize("m, n, block", [(120, 80, (32, 24)), (70, 110, (25, 40)), (90, 90, (40, 40))])
 def test_randomized_svd(rt, m, n, block):
     """Rank-k matrix plus the paper's decay: U, Vt orthonormal, s and U diag(s) Vt accurate."""
     X = paper_matrix(m, n, seed=1)
