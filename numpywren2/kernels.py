@@ -276,13 +276,13 @@ def apply_lq_right_pair(v: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tuple[
 
 
 @lp.kernel(flops=lambda a: 0)
-def transpose(a: np.ndarray) -> np.ndarray:
+def transposed_tile(a: np.ndarray) -> np.ndarray:
     """``aᵀ``."""
     return a.T.copy()
 
 
 @lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
-def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def transposed_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``aᵀ @ b``."""
     return a.T @ b
 

@@ -25,14 +25,14 @@ from numpywren2.kernels import (
     left_vectors_of,
     matmul,
     matmul_nt,
-    matmul_tn,
     merge_left_svd,
     normal_tile,
     qr_factor,
     qr_pair,
     right_vectors_of,
     singular_values_of,
-    transpose,
+    transposed_matmul,
+    transposed_tile,
     truncated_left_svd,
     vstack,
 )
@@ -130,10 +130,10 @@ def gemm_tn(A: lp.Matrix, B: lp.Matrix, C: lp.Matrix, T: lp.Matrix, M: int, N: i
     for i in range(M):
         for j in range(N):
             if K == 1:
-                C[i, j] = matmul_tn(A[0, i], B[0, j])
+                C[i, j] = transposed_matmul(A[0, i], B[0, j])
             else:
                 for k in range(K):
-                    T[i, j, k, 0] = matmul_tn(A[k, i], B[k, j])
+                    T[i, j, k, 0] = transposed_matmul(A[k, i], B[k, j])
                 for level in range(depth):
                     for k in range(0, K, 2 ** (level + 1)):
                         if level == depth - 1:
@@ -149,7 +149,7 @@ def transpose_tiles(A: lp.Matrix, At: lp.Matrix, M: int, N: int):
     """At = Aᵀ for A on an M×N grid (At's tiles are the transposed tiles of A)."""
     for i in range(M):
         for j in range(N):
-            At[j, i] = transpose(A[i, j])
+            At[j, i] = transposed_tile(A[i, j])
 
 
 @lp.program
@@ -251,7 +251,7 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
     for i in range(OFF):
         for j in range(NC):
             if TRANS == 1:
-                Out[j, i] = transpose(C[i, j])
+                Out[j, i] = transposed_tile(C[i, j])
             else:
                 Out[i, j] = copy(C[i, j])
     for k in range(K - 1, -1, -1):
@@ -358,9 +358,9 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
         for j in range(N):
             for i in range(M):
                 if M == 1:
-                    Zt[j, t] = matmul_tn(A[i, j], Qy[i, t])
+                    Zt[j, t] = transposed_matmul(A[i, j], Qy[i, t])
                 else:
-                    Tz[j, i, 0, t] = matmul_tn(A[i, j], Qy[i, t])
+                    Tz[j, i, 0, t] = transposed_matmul(A[i, j], Qy[i, t])
             for level in range(dm):
                 for i in range(0, M, 2 ** (level + 1)):
                     if level == dm - 1:
