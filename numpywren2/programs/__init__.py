@@ -8,7 +8,21 @@ from .cholesky import cholesky
 from .gemm import gemm
 from .generators import normal, spd
 from .qr import qr
+from .svd import (
+    apply_reflectors,
+    band_reduction,
+    center_columns,
+    gemm_tn,
+    low_rank_factors,
+    randomized_range,
+    transpose_tiles,
+    tree_svd,
+)
 from .triangular import posv, spd_inverse, trsm_backward, trsm_forward
 from .tsqr import tsqr
 
-__all__ = ["cholesky", "gemm", "normal", "posv", "qr", "spd", "spd_inverse", "trsm_backward", "trsm_forward", "tsqr"]
+__all__ = [
+    "apply_reflectors", "band_reduction", "center_columns", "cholesky", "gemm", "gemm_tn", "low_rank_factors",
+    "normal", "posv", "qr", "randomized_range", "spd", "spd_inverse", "transpose_tiles", "tree_svd",
+    "trsm_backward", "trsm_forward", "tsqr",
+]
