@@ -132,7 +132,12 @@ class Executor:
                     if not self._running():
                         break
                     next_status = now + self.status_interval
-                msgs = self.queue.receive(self.batch, lease=self.lease, wait=0.5)
+                try:
+                    msgs = self.queue.receive(self.batch, lease=self.lease, wait=0.5)
+                except Exception:
+                    if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
+                        break
+                    raise
                 if not msgs:
                     self._flush_counters()
                     if time.monotonic() - last_work > self.idle_timeout:
