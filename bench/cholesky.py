@@ -86,13 +86,15 @@ def run_dask_cholesky(X: np.ndarray, chunk: int) -> float:
 def run_isolated(what: str, n: int, arg: int) -> float:
     """A reference timed in a fresh process (same seeded matrix): OpenBLAS 0.3.31 has aborted
     ("The futex facility returned an unexpected error code") in multi-threaded callers at
-    n = 16384; a crash then costs that row, not the whole run.  NaN if it failed."""
-    r = subprocess.run([sys.executable, __file__, "--isolated", what, str(n), str(arg)], capture_output=True, text=True)
-    if r.returncode != 0:
+    n = 16384; a crash is retried (3 attempts), then costs that row, not the whole run.  NaN if it failed."""
+    for _ in range(3):
+        r = subprocess.run([sys.executable, __file__, "--isolated", what, str(n), str(arg)], capture_output=True,
+                           text=True)
+        if r.returncode == 0:
+            return float(r.stdout.strip().splitlines()[-1])
         print(f"    ({what} n={n} {arg}: process failed with exit code {r.returncode}: "
-              f"{(r.stderr.strip().splitlines() or ['?'])[-1]})", flush=True)
-        return float("nan")
-    return float(r.stdout.strip().splitlines()[-1])
+              f"{(r.stderr.strip().splitlines() or ['?'])[-1]}; trying again)", flush=True)
+    return float("nan")
 
 
 def isolated_main(what: str, n: int, arg: int) -> None:
