@@ -132,8 +132,11 @@ class Executor:
                     if not self._running():
                         break
                     next_status = now + self.status_interval
+                n = self.batch
+                if self.time_limit is not None and self.time_limit - (now - start) < 2.0:
+                    n = 1  # near the time limit: hold no leases that this executor will not run
                 try:
-                    msgs = self.queue.receive(self.batch, lease=self.lease, wait=0.5)
+                    msgs = self.queue.receive(n, lease=self.lease, wait=0.5)
                 except Exception:
                     if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
                         break
