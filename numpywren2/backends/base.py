@@ -23,23 +23,31 @@ class BackendError(RuntimeError):
     """A storage, queue or state operation failed for good (after retries)."""
 
 
+_TRANSIENT: dict[tuple[bool, bool], tuple[type[BaseException], ...]] = {}
+
+
 def transient_errors() -> tuple[type[BaseException], ...]:
     """Errors worth retrying: I/O hiccups, a database busy past its own timeout, a dropped connection.
 
     The client libraries' errors are included once they are imported (an error of a library
     cannot happen before), so that an executor on local files does not pay for importing
-    redis and botocore.
+    redis and botocore.  The tuple is built once per combination of loaded libraries
+    (``with_retries`` asks on every call, several times per task).
     """
-    import sqlite3
-
-    errors: list[type[BaseException]] = [OSError, TimeoutError, sqlite3.OperationalError]
     redis = sys.modules.get("redis")
-    if redis is not None:
-        errors += [redis.ConnectionError, redis.TimeoutError]
     boto = sys.modules.get("botocore.exceptions")
-    if boto is not None:
-        errors.append(boto.ConnectionError)
-    return tuple(errors)
+    key = (redis is not None, boto is not None)
+    errors = _TRANSIENT.get(key)
+    if errors is None:
+        import sqlite3
+
+        found: list[type[BaseException]] = [OSError, TimeoutError, sqlite3.OperationalError]
+        if redis is not None:
+            found += [redis.ConnectionError, redis.TimeoutError]
+        if boto is not None:
+            found.append(boto.ConnectionError)
+        errors = _TRANSIENT[key] = tuple(found)
+    return errors
 
 
 def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
