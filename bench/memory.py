@@ -79,7 +79,7 @@ def main() -> None:
     tile_mib = b * b * 8 / 2**20
     with npw.runtime(workers=0) as rt:
         A = npw.BigMatrix.empty((n, n), b)
-        gen = npw.submit(npw.programs.spd, X=A, N=n, B=b, SEED=7)
+        gen = npw.submit(npw.programs.spd, X=A, N=n, B=b, SEED=7, SINGLE=0)
         procs = launch_capped(rt, gen.id, args.executors, limit)
         gen.wait(timeout=3600)
         rss_gen = wait_rss(procs)

@@ -13,8 +13,8 @@ parameters):
 ``_ns``
     the namespace of the generated Python: per tile space ``_writers_M(*index)``
     and ``_readers_M(*index)``; per statement ``_parents_S``, ``_children_S``,
-    ``_reads_S``, ``_writes_S``, ``_args_S``, ``_sample_S``, ``_tasks_S`` and ``_count_S``; and the whole
-    program's ``_tasks`` (program order) and ``_count``.
+    ``_reads_S``, ``_writes_S``, ``_args_S``, ``_sample_S``, ``_contains_S``, ``_tasks_S`` and
+    ``_count_S``; and the whole program's ``_tasks`` (program order) and ``_count``.
 
 Queries (``parents``, ``children``, ``in_degree``...) dispatch on the task's
 statement id to the generated function: no symbolic work, no enumeration of
@@ -69,6 +69,7 @@ class BoundProgram:
         self._args = [g[f"_args_{i}"] for i in range(n)]
         self._priority = [g[f"_priority_{i}"] for i in range(n)]
         self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
+        self._contains = [g[f"_contains_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
         self._count_cache: list[int] | None = None
         if validate not in ("auto", "full", "none"):
@@ -97,6 +98,38 @@ class BoundProgram:
         for s in self.stmts:
             if all(r.matrix in self.inputs for r in s.reads):
                 yield from self._stmt_tasks[s.id]()
+
+    def contains(self, t) -> bool:
+        """Whether ``t`` is a task of this program: a statement id in range, one integer per loop
+        variable, each within its loop's bounds (which may depend on outer variables) and step,
+        and every enclosing guard true.
+
+        O(loop depth) integer checks, generated from the same loop bounds and guards as the
+        enumeration (``tasks()``); nothing is enumerated.  Anything that is not a task
+        (wrong types, a negative statement id, a bool) is simply not contained.
+
+        >>> from lambdapack.program import Program, kernel
+        >>> src = ["def f(A: lp.Matrix, B: lp.Matrix, N: int):", "    for k in range(N):",
+        ...        "        for i in range(k + 1, N, 2):", "            if i != 3:",
+        ...        "                B[k, i] = g(A[k, i])"]
+        >>> b = Program.from_source(chr(10).join(src), {"g": kernel(lambda a: a)}).bind(N=6)
+        >>> [b.contains(t) for t in [(0, (0, 1)), (0, (0, 2)), (0, (0, 3)), (0, (5, 6)), (1, (0, 1)), (0, (0,))]]
+        [True, False, False, False, False, False]
+        >>> sum(b.contains((0, (k, i))) for k in range(-2, 9) for i in range(-2, 9)) == b.num_tasks()
+        True
+        """
+        try:
+            stmt, idx = t
+        except (TypeError, ValueError):
+            return False
+        if not isinstance(stmt, int) or isinstance(stmt, bool) or not 0 <= stmt < len(self.stmts):
+            return False
+        if not isinstance(idx, tuple | list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in idx):
+            return False
+        try:
+            return self._contains[stmt](tuple(idx))
+        except (ArithmeticError, ValueError):  # a bound or guard undefined at these values
+            return False
 
     def parents(self, t: Task) -> list[Task]:
         return self._parents[t[0]](t[1])
@@ -252,6 +285,7 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     leaf = [f"yield _mk(_Task, (S{i}, ({''.join(f't_{v}, ' for v in s.vars)})))"]
     out += [f"def _tasks_{i}():", *_nest(s, tnames, leaf, len(s.loops)), "    return", "    yield", ""]
     out += _sampler(s, tnames)
+    out += _membership(s, names)
     depth = _closed_form_depth(s)
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
     out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
@@ -306,6 +340,22 @@ def _sampler(s: FlatStmt, names: dict[str, str]) -> list[str]:
         if conds:
             out += [f"    if not ({' and '.join(conds)}):", "        return None"]
     return out + [f"    return ({''.join(names[v] + ', ' for v in s.vars)})", ""]
+
+
+def _membership(s: FlatStmt, names: dict[str, str]) -> list[str]:
+    """``_contains_S(idx)``: whether loop values ``idx`` (a tuple of ints) are a task of statement S.
+
+    The checks mirror ``_tasks_S``: outermost loop first, the guards written at each depth, then
+    that loop's range (``domain_check``: start, stop and step, from outer variables only).
+    """
+    out = [f"def _contains_{s.id}(idx):", f"    if len(idx) != {len(s.vars)}:", "        return False", _unpack(s)]
+    for d in range(len(s.loops) + 1):
+        conds = [py(g, names) for gd, g in s.guards if gd == d]
+        if d < len(s.loops):
+            conds.append(domain_check(s.loops[d], names[s.loops[d].var], names))
+        for c in conds:
+            out += [f"    if not ({c}):", "        return False"]
+    return out + ["    return True", ""]
 
 
 def _pinned(var: str, outer: frozenset[str], guards: list[ir.Cond]) -> ir.Expr | None:

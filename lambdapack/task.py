@@ -59,9 +59,32 @@ class Task(tuple):
         return json.dumps([int(self[0]), list(self[1])], separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, s: str) -> Task:
-        stmt, idx = json.loads(s)
-        return cls(int(stmt), tuple(int(v) for v in idx))
+    def from_json(cls, s: str | bytes) -> Task:
+        """Parse ``to_json``'s text; anything but ``[int, [int, ...]]`` is a ``ValueError``.
+
+        Any JSON spacing is accepted (``to_json`` of the result is the canonical text); floats,
+        booleans, strings and other shapes are not (``1.0`` is not a loop value).
+
+        >>> Task.from_json("[0, [1, 2,  3]]").to_json()
+        '[0,[1,2,3]]'
+        >>> Task.from_json('[0, [1.5]]')
+        Traceback (most recent call last):
+        ...
+        ValueError: not a task: '[0, [1.5]]' (expected [statement id, [loop values...]], all integers)
+        """
+        try:
+            v = json.loads(s)
+        except (ValueError, TypeError, RecursionError) as e:
+            raise ValueError(f"not a task: {_clip(s)} (not JSON: {e})") from None
+        if not (isinstance(v, list) and len(v) == 2 and type(v[0]) is int and isinstance(v[1], list)
+                and all(type(x) is int for x in v[1])):
+            raise ValueError(f"not a task: {_clip(s)} (expected [statement id, [loop values...]], all integers)")
+        return cls(v[0], tuple(v[1]))
+
+
+def _clip(s, n: int = 120) -> str:
+    r = repr(s)
+    return r if len(r) <= n else r[:n] + "..."
 
 
 # The fast constructor used by generated code: no Python-level __new__ call.

@@ -9,6 +9,7 @@ counter in the state store until it reaches ``num_tasks()``.
 from __future__ import annotations
 
 import dataclasses
+import errno as errno_module
 import importlib
 import json
 import sys
@@ -20,7 +21,7 @@ import numpy as np
 import lambdapack as lp
 
 from .backends import with_retries
-from .jobspec import encode_kernels
+from .jobspec import describe_matrix, encode_kernels
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
 
@@ -97,7 +98,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     n_tasks = bound.num_tasks()
     desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
             "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
-            "scratch": [n for n in program.matrices if n not in mats]}
+            "scratch": [n for n in program.matrices if n not in mats],
+            "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()}}
     rt.state.create_job(job, json.dumps(desc))
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])
@@ -262,7 +264,7 @@ class Job:
         return {"tasks": int(c.get("completed", 0)), "num_tasks": self.num_tasks,
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
-                "tiles_freed": int(c.get("tiles_freed", 0)),
+                "tiles_freed": int(c.get("tiles_freed", 0)), "tasks_dropped": int(c.get("tasks_dropped", 0)),
                 "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
                 "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"]}
 
@@ -279,6 +281,8 @@ def _job_error(text: str | None) -> Exception:
     mod, _, name = err["type"].rpartition(".")
     try:
         cls = getattr(importlib.import_module(mod), name)
+        if isinstance(cls, type) and issubclass(cls, OSError) and err.get("errno"):
+            return cls(getattr(errno_module, err["errno"]), msg)  # e.errno == errno.ENOSPC, as raised
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(msg)
     except Exception:  # an error type that cannot be rebuilt from a message: use the generic one

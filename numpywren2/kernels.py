@@ -125,13 +125,15 @@ def qr_pair(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 
 @lp.kernel
-def normal_tile(i: int, j: int, rows: int, cols: int, seed: int) -> np.ndarray:
-    """Tile (i, j) of a standard normal matrix; a function of (seed, i, j) only."""
-    return np.random.default_rng([seed, i, j]).standard_normal((rows, cols))
+def normal_tile(i: int, j: int, rows: int, cols: int, seed: int, single: int = 0) -> np.ndarray:
+    """Tile (i, j) of a standard normal matrix; a function of (seed, i, j) only (float32 if ``single``,
+    rounded from the same float64 values)."""
+    t = np.random.default_rng([seed, i, j]).standard_normal((rows, cols))
+    return t.astype(np.float32) if single else t
 
 
 @lp.kernel
-def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int) -> np.ndarray:
+def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int, single: int = 0) -> np.ndarray:
     """Tile (i, j) of a symmetric, strictly diagonally dominant (hence SPD) n×n matrix.
 
     Entries are uniform in [-1, 1), drawn from (seed, min(i, j), max(i, j)) so that tile
@@ -142,7 +144,8 @@ def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int) -> np.ndar
     t = np.random.default_rng([seed, hi, lo, 1]).uniform(-1.0, 1.0, shape)
     if i == j:
         t = np.tril(t) + np.tril(t, -1).T + n * np.eye(rows)
-    return t if i >= j else t.T.copy()
+    t = t if i >= j else t.T.copy()
+    return t.astype(np.float32) if single else t
 
 
 BUILTIN = {name: obj for name, obj in globals().items() if isinstance(obj, lp.Kernel)}

@@ -334,9 +334,9 @@ def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state,
         assert state.complete_and_forward("j", "a", [("b", 1, 5)], other, m.receipt) is None
         assert not state.is_done("j", "a"), "an unfused call must do nothing"
         # a -> b (priority 5), a -> c (priority 1), (a, x) -> d
-        ready = state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue, m.receipt,
-                                           {"kernel_s": 0.25, "tiles_freed": 2})
-        assert ready == ["b", "c"]
+        ready, status = state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue,
+                                                   m.receipt, {"kernel_s": 0.25, "tiles_freed": 2})
+        assert ready == ["b", "c"] and status == "running"
         assert queue.depth() == 2, "acknowledged, and both ready children enqueued"
         got = queue.receive(5, lease=30)
         assert [g.body for g in got] == ["c", "b"], "children carry their priorities"
@@ -344,7 +344,7 @@ def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state,
         assert c["completed"] == 1 and c["kernel_s"] == 0.25 and c["tiles_freed"] == 2
         # a repeat (duplicate message) counts no edge twice, re-enqueues the ready children, tolerates a lost lease
         assert state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue,
-                                          m.receipt) == ["b", "c"]
+                                          m.receipt).ready == ["b", "c"]
         assert state.job("j")["counters"]["completed"] == 1
         assert state.complete("j", "x", [("d", 2)]) == ["d"]
     finally:

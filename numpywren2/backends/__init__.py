@@ -2,13 +2,17 @@
 
 from .base import (
     BackendError,
+    Completion,
+    CorruptTileError,
     Message,
     StateStore,
     TaskQueue,
+    TileLostError,
     TileNotFoundError,
     TileStore,
     decode_tile,
     encode_tile,
+    is_permanent,
     transient_errors,
     with_retries,
 )
@@ -16,7 +20,7 @@ from .local import LocalFileStore
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 
 __all__ = [
-    "BackendError", "LocalFileStore", "Message", "SQLiteStateStore", "SQLiteTaskQueue",
-    "StateStore", "TaskQueue", "TileNotFoundError", "TileStore", "decode_tile", "encode_tile", "transient_errors",
-    "with_retries",
+    "BackendError", "Completion", "CorruptTileError", "LocalFileStore", "Message", "SQLiteStateStore",
+    "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
+    "encode_tile", "is_permanent", "transient_errors", "with_retries",
 ]

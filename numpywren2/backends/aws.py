@@ -23,7 +23,16 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .base import BackendError, Message, TaskQueue, TileNotFoundError, TileStore, decode_tile, encode_tile
+from .base import (
+    BackendError,
+    CorruptTileError,
+    Message,
+    TaskQueue,
+    TileNotFoundError,
+    TileStore,
+    decode_tile,
+    encode_tile,
+)
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
 
@@ -68,6 +77,18 @@ class S3TileStore(TileStore):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def get(self, key: str) -> np.ndarray:
+        """The tile, checksum verified; a corrupt or short read is read once more before it is an error
+        (``CorruptTileError``), since a network transfer can fail where the stored object is intact."""
+        try:
+            return self._get_once(key)
+        except CorruptTileError as first:
+            try:
+                return self._get_once(key)
+            except CorruptTileError as e:
+                raise CorruptTileError(f"{e} (read twice from {self.url.split('?')[0]}; first read: {first})",
+                                       key) from None
+
+    def _get_once(self, key: str) -> np.ndarray:
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as e:
@@ -80,10 +101,10 @@ class S3TileStore(TileStore):
         while off < len(buf):
             chunk = body.read(min(len(buf) - off, 8 * 2**20))
             if not chunk:
-                raise BackendError(f"short read of {key}: {off} of {len(buf)} bytes")
+                raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
             view[off:off + len(chunk)] = chunk
             off += len(chunk)
-        return decode_tile(buf)
+        return decode_tile(buf, key)
 
     def put(self, key: str, tile: np.ndarray) -> int:
         data = b"".join(bytes(p) for p in encode_tile(tile))

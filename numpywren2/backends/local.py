@@ -1,9 +1,11 @@
 """``LocalFileStore``: tiles as files under a directory, for the embedded runtime.
 
 Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``; ``get`` returns read-only arrays
-(memory-mapped for large tiles).  A put writes a
+(memory-mapped for large tiles), after verifying the tile's checksum (``decode_tile``: a
+memory-mapped tile is checked too, which reads it once through the page cache).  A put writes a
 temporary file in the same directory and renames it over the target, which is
-atomic on POSIX file systems, so concurrent readers never see part of a tile.
+atomic on POSIX file systems, so concurrent readers never see part of a tile; a put that fails
+(a full disk) removes its temporary file.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class LocalFileStore(TileStore):
                     f.readinto(buf)
         except FileNotFoundError:
             raise TileNotFoundError(key) from None
-        tile = decode_tile(buf)
+        tile = decode_tile(buf, key)
         tile.flags.writeable = False
         return tile
 
@@ -68,10 +70,17 @@ class LocalFileStore(TileStore):
             self._dirs.discard(parent)
             os.makedirs(parent, exist_ok=True)
             f = open(tmp, "wb")
-        with f:
-            for p in parts:
-                f.write(p)
-        os.replace(tmp, path)
+        try:
+            with f:
+                for p in parts:
+                    f.write(p)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
 
     def exists(self, key: str) -> bool:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 import redis
 
-from .base import BackendError, Message, StateStore, TaskQueue
+from .base import BackendError, Completion, Message, StateStore, TaskQueue
 
 
 def connect(url: str) -> tuple[redis.Redis, str]:
@@ -233,10 +233,27 @@ end
 return ready
 """
 
+# complete, then the job's status, in one script.  KEYS: done, counters, edges, job.  ARGV as _COMPLETE.
+# Returns the status ('' if the job record is gone), then the ready children.
+_COMPLETE_WITH_STATUS = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBYFLOAT', KEYS[2], 'completed', 1)
+  for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+end
+local out = {redis.call('HGET', KEYS[4], 'status') or ''}
+for i = 2, #ARGV, 2 do
+  local c = redis.call('HGET', KEYS[3], ARGV[i])
+  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then table.insert(out, ARGV[i]) end
+end
+return out
+"""
+
 # complete + enqueue the ready children + ack, as one step (queue and state on one server).
-# KEYS: ready, body, score, seq, leased, receipt (the queue's), done, counters, edges.
+# KEYS: ready, body, score, seq, leased, receipt (the queue's), done, counters, edges, job.
 # ARGV: task, message id, lease token, n counters, counter name/increment pairs, then child, in-degree,
-# priority triples.  The ack happens only for a live lease with this token (as in _ACK); the rest regardless.
+# priority triples.  The ack happens only for a live lease with this token (as in _ACK); the children are
+# enqueued only while the job is running (an ended job's queue stays deleted); the rest regardless.
+# Returns the job's status ('' if its record is gone), then the ready children.
 _COMPLETE_AND_FORWARD = _ENQUEUE + """
 local first = 5 + 2 * tonumber(ARGV[4])
 for i = 5, first - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i], ARGV[i + 1]) end
@@ -244,7 +261,8 @@ if redis.call('SADD', KEYS[7], ARGV[1]) == 1 then
   redis.call('HINCRBYFLOAT', KEYS[8], 'completed', 1)
   for i = first, #ARGV, 3 do redis.call('HINCRBY', KEYS[9], ARGV[i], 1) end
 end
-local ready, items = {}, {}
+local status = redis.call('HGET', KEYS[10], 'status') or ''
+local ready, items = {status}, {}
 for i = first, #ARGV, 3 do
   local c = redis.call('HGET', KEYS[9], ARGV[i])
   if c and tonumber(c) >= tonumber(ARGV[i + 1]) then
@@ -253,7 +271,7 @@ for i = first, #ARGV, 3 do
     table.insert(items, ARGV[i])
   end
 end
-enqueue(items, 0)
+if status == 'running' then enqueue(items, 0) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local deadline = redis.call('ZSCORE', KEYS[5], ARGV[2])
@@ -284,6 +302,12 @@ return 1
 """
 
 
+def _completion(reply: list[bytes]) -> Completion:
+    """A script's ``{status, ready children...}`` reply."""
+    status = reply[0].decode()
+    return Completion([r.decode() for r in reply[1:]], status or None)
+
+
 class RedisStateStore(StateStore):
     def __init__(self, url: str, ttl: int = 7 * 24 * 3600):
         self.client, self.prefix = connect(url)
@@ -292,6 +316,7 @@ class RedisStateStore(StateStore):
         self._create = self.client.register_script(_CREATE)
         self._set_status = self.client.register_script(_SET_STATUS)
         self._complete = self.client.register_script(_COMPLETE)
+        self._complete_with_status = self.client.register_script(_COMPLETE_WITH_STATUS)
         self._complete_and_forward = self.client.register_script(_COMPLETE_AND_FORWARD)
         self._heartbeat = self.client.register_script(_HEARTBEAT)
 
@@ -340,8 +365,15 @@ class RedisStateStore(StateStore):
             args += [c, int(d)]
         return [r.decode() for r in self._complete(keys=[k[2], k[1], k[3]], args=args)]
 
+    def complete_with_status(self, job: str, task: str, children: list[tuple[str, int]]) -> Completion:
+        k = self._keys(job)
+        args = [task]
+        for c, d in children:
+            args += [c, int(d)]
+        return _completion(self._complete_with_status(keys=[k[2], k[1], k[3], k[0]], args=args))
+
     def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> list[str] | None:
+                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
         if not isinstance(queue, RedisTaskQueue) or not queue.same_server(self.client):
             return None
         k = self._keys(job)
@@ -354,8 +386,8 @@ class RedisStateStore(StateStore):
             if not 0 <= int(p) < MAX_PRIORITY:
                 raise ValueError(f"priority {p} outside [0, 2**30)")
             args += [c, int(d), int(p)]
-        keys = [*queue.send_keys(), queue.k_leased, queue.k_receipt, k[2], k[1], k[3]]
-        return [r.decode() for r in self._complete_and_forward(keys=keys, args=args)]
+        keys = [*queue.send_keys(), queue.k_leased, queue.k_receipt, k[2], k[1], k[3], k[0]]
+        return _completion(self._complete_and_forward(keys=keys, args=args))
 
     def is_done(self, job: str, task: str) -> bool:
         return bool(self.client.sismember(self._keys(job)[2], task))

@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .base import Message, StateStore, TaskQueue
+from .base import Completion, Message, StateStore, TaskQueue
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -246,21 +246,32 @@ class SQLiteStateStore(_SQLite, StateStore):
         with self._tx() as c:
             return self._complete(c, job, task, children)
 
+    def complete_with_status(self, job: str, task: str, children: list[tuple[str, int]]) -> Completion:
+        with self._tx() as c:
+            ready = self._complete(c, job, task, children)
+            return Completion(ready, self._status(c, job))
+
+    @staticmethod
+    def _status(c: sqlite3.Connection, job: str) -> str | None:
+        row = c.execute("SELECT status FROM jobs WHERE job = ?", (job,)).fetchone()
+        return None if row is None else row[0]
+
     def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> list[str] | None:
+                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
         if not isinstance(queue, SQLiteTaskQueue) or queue.path != self.path:
             return None
         with self._tx() as c:
             if counters:
                 self._add_counters(c, job, counters)
             ready = self._complete(c, job, task, [(k, d) for k, d, _ in children])
-            if ready:
+            status = self._status(c, job)
+            if ready and status == "running":  # an ended job's queue stays deleted
                 now = time.time()
                 prio = {k: p for k, _, p in children}
                 c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
                               [(queue.name, k, prio[k], now) for k in ready])
             c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time()))
-            return ready
+            return Completion(ready, status)
 
     def done_many(self, job: str, tasks: list[str]) -> list[bool]:
         if len(tasks) <= 1:
