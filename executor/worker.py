@@ -87,7 +87,8 @@ seconds without work, or before ``time_limit``.
 Hooks: ``Executor(..., hooks={"start": f})`` calls ``f(task)`` at that point of a task's
 protocol, in the executor's thread: ``"start"`` before its input tiles are read, ``"written"``
 after its output tiles are written and before it is completed, ``"completed"`` after it is
-completed, its children forwarded and its consumed scratch tiles freed.  A hook may block (to
+completed, its children forwarded and its consumed scratch tiles freed, ``"dropped"`` after a
+message of a task that was not ready yet is acknowledged unrun (step 3).  A hook may block (to
 hold an executor between two steps while another runs) or raise.  None by default.
 
 Reporting (off the per-task path): every ``report_s`` seconds a background
@@ -319,6 +320,7 @@ class Executor:
                 if verdict == "premature":
                     self.counters["tasks_premature"] += 1
                     with_retries(self.queue.ack, msg.receipt)
+                    self._hook("dropped", task)
                     return True
                 if verdict == "ended":
                     return False
