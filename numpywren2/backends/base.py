@@ -139,10 +139,10 @@ def _checksum(head, data) -> int:
     """xxh3-64 of a tile's bytes except the checksum field: of the data, seeded with the hash of the rest
     of the header (shape and padding included).
 
-    Chosen by measurement (``bench/checksum.py``, bench/RESULTS.md): about 0.25 ms for a 1024x1024
-    float64 tile here (memory speed), 1% of a one-thread GEMM on it, where zlib's CRC-32 costs 6%
-    per tile (18% of a task that reads two tiles and writes one).  A 64-bit hash with full
-    avalanche misses a random corruption with probability 2^-64.
+    Chosen by measurement (``bench/checksum.py``, bench/RESULTS.md): about 0.3 ms for a 1024x1024
+    float64 tile here, so 1-2% of a one-thread GEMM task that reads two tiles and writes one, where
+    zlib's CRC-32 would cost 11-18%.  A 64-bit hash with full avalanche misses a random corruption
+    with probability 2^-64.
     """
     seed = xxhash.xxh3_64_intdigest(bytes(head[:_SUM_AT]) + bytes(head[_SUM_AT + 8:]))
     return xxhash.xxh3_64_intdigest(data, seed=seed)
