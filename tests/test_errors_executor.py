@@ -588,6 +588,25 @@ def test_a_copy_that_arrives_before_its_inputs_are_written_is_dropped(rt):
     assert counters["tasks_premature"] == 1 and counters["completed"] == job.num_tasks
 
 
+def test_an_intermediate_tile_deleted_behind_the_jobs_back_is_lost_not_waited_for(rt):
+    _, _, Am, Bm = gemm_inputs(seed=7)
+    job, _ = submit_gemm(Am, Bm, workers=0)
+    [root] = [t for t in job.bound.tasks() if ("C", (0, 1)) in job.bound.writes(t)]
+    (m, idx), _ = job.bound.reads(root)
+    [writer] = job.bound.writers_of(m, idx)
+    key = f"{job.id}/{m}/{'/'.join(map(str, idx))}"
+
+    def delete_its_output(task):
+        if task == writer:  # as if someone deleted an intermediate tile while the job ran
+            rt.store.delete(key)
+
+    x = InProcess(rt.urls, job, hooks={"completed": delete_its_output}, cache_bytes=0)
+    with pytest.raises(TileLostError, match=rf"tile '{key}' \(matrix T, tile \(0, 1, 0, 0\)\) is missing although "
+                                            rf"matmul@L\d+\(i=0, j=1, k=0\), which writes it, is done"):
+        job.wait(timeout=WAIT)
+    x.join()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 @pytest.mark.parametrize("step", ["start", "written"])
 def test_an_executor_that_resumes_after_the_job_ended_leaves_no_tile(tmp_path, request, kind, step):
