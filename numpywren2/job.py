@@ -8,6 +8,7 @@ counter in the state store until it reaches ``num_tasks()``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno as errno_module
 import importlib
@@ -167,8 +168,10 @@ class Job:
                 self._end()
                 return self
             if self.provisioner is not None and self.provisioner.error is not None:
+                msg = f"job {self.id}: its provisioner failed: {self.provisioner.error!r}"
+                self.runtime.state.set_status(self.id, "failed", json.dumps({"message": msg}))
                 self._end()
-                raise JobFailedError(f"job {self.id}: its provisioner failed: {self.provisioner.error!r}")
+                raise JobFailedError(msg)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id}: {done}/{self.num_tasks} tasks after {timeout} s")
             time.sleep(poll)
@@ -241,6 +244,11 @@ class Job:
         self.finished = time.time()
         if self.provisioner is not None:
             self.provisioner.stop()
+        # The status is final before the scratch tiles are deleted: an executor that writes after this
+        # point learns it from its completion and deletes what it wrote (executor/worker.py).
+        with contextlib.suppress(KeyError):
+            if self.runtime.state.status(self.id) == "running":
+                self.runtime.state.set_status(self.id, "failed", json.dumps({"message": "the client ended the job"}))
         self.queue.delete()
         self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
 
