@@ -305,7 +305,7 @@ def as_bigmatrix(X, block_size=None, name: str = "X", what: str = "as_bigmatrix"
     bs = block_size_arg(block_size, what)
     if isinstance(X, BigMatrix):
         if bs is not None and X.block_size != bs:
-            raise ValueError(f"{what}: {name} ({X.name}) is tiled {X.block_size}, not block_size={block_size!r}; "
+            raise ValueError(f"{what}: {name} ({X.name}) is tiled {X.block_size}, not block_size {bs}; "
                              "leave block_size out to use its tiling, or create it with the tiling wanted "
                              "(BigMatrix.from_numpy(x, block_size)): re-tiling a BigMatrix is not implemented")
         return X

@@ -558,8 +558,8 @@ def asymmetry(a: np.ndarray, at: np.ndarray, di: np.ndarray, dj: np.ndarray, i: 
     ``rtol = SYMMETRY_RTOL * eps`` of the tile's dtype and d_r, d_c the matrix's diagonal entries of
     that row and that column (``di``, ``dj``: 1×r tiles of ``diagonal_of``): elementwise as
     ``numpy.isclose``, with an absolute part on the scale that bounds the entries of a positive
-    definite matrix (|a_rc| ≤ sqrt(a_rr a_cc)) and the rounding errors of computing one. A NaN is
-    not reported here (``check_finite`` reports it). Returns a report (``REPORT``), ``bs`` being
+    definite matrix (|a_rc| ≤ sqrt(a_rr a_cc)) and the rounding errors of computing one. NaNs and
+    infs are not reported here (``check_finite`` reports them). Returns a report (``REPORT``), ``bs`` being
     the block size (for the matrix's row and column numbers).
 
     >>> a = np.array([[2.0, 1.0], [1.0, 2.0]]); d = diagonal_of(a)

@@ -180,13 +180,13 @@ def tsqr(A, block_size: int | tuple[int, int] | None = None, workers: int | None
     with Call("tsqr", check_finite, workers) as call:
         X = call.argument(A, "A")
         m, n = X.shape
-        bs = block_size_arg(block_size, "tsqr")
-        if isinstance(X, BigMatrix) and bs is None:
-            bs = X.block_size
-        if bs is None:
-            bs = (max(n, -(-m // 8)), max(1, n))
+        if isinstance(X, BigMatrix):
+            X = call.matrix(X, "A", block_size)
+            bs, tiling = X.block_size, f"{X.name} is tiled {X.block_size}"
+        else:
+            bs = block_size_arg(block_size, "tsqr") or (max(n, -(-m // 8)), max(1, n))
+            tiling = f"block_size={block_size!r}"
         if grid_shape((m, n), bs)[1] != 1:
-            tiling = f"{X.name} is tiled {X.block_size}" if isinstance(X, BigMatrix) else f"block_size={block_size!r}"
             raise ValueError(f"tsqr factors a single block column: {tiling}, which cuts the {n} columns into "
                              f"{grid_shape((m, n), bs)[1]} tile columns; give tiles of at least {n} columns, e.g. "
                              f"block_size=({bs[0]}, {n}), or use npw.qr")
@@ -212,21 +212,25 @@ def _block_from_rhs(a, b, block_size):
     return block_size
 
 
-def _right_hand_side(call: Call, b, rows: int, row_block: int) -> tuple[BigMatrix, bool]:
-    """``b`` (a vector or a matrix with ``rows`` rows) as a BigMatrix tiled in ``row_block`` rows.
-
-    Returns the matrix and whether ``b`` was a vector (the result is then returned as one).
-    """
-    what = call.what
+def _arguments(call: Call, a, b) -> tuple[BigMatrix | np.ndarray, BigMatrix | np.ndarray, bool]:
+    """``a`` and the right-hand side ``b``, both checked before anything is uploaded; and whether ``b`` is a
+    vector (the result is then returned as one)."""
+    a = call.argument(a, "a")
     B, vector = call.vector_or_matrix(b, "b")
+    return a, B, vector
+
+
+def _right_hand_side(call: Call, B, rows: int, row_block: int) -> BigMatrix:
+    """The right-hand side ``B`` (from ``_arguments``, ``rows`` rows) as a BigMatrix tiled in ``row_block`` rows."""
+    what = call.what
     if B.shape[0] != rows:
         raise ValueError(f"{what}: b has {B.shape[0]} rows, the matrix has {rows}")
     if isinstance(B, BigMatrix):
         if B.block_size[0] != row_block:
             raise ValueError(f"{what}: b ({B.name}) is tiled in {B.block_size[0]} rows, the matrix in {row_block}; "
                              "they must agree")
-        return B, False
-    return call.matrix(B, "b", (row_block, row_block)), vector
+        return B
+    return call.matrix(B, "b", (row_block, row_block))
 
 
 def _as_returned(call: Call, X: BigMatrix, vector: bool) -> BigMatrix | np.ndarray:
@@ -394,10 +398,11 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
     """
     code = _trans_code(trans)
     with Call("solve_triangular", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
         T = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_SUBSTITUTION_TILES)
         _require_square(T, "solve_triangular")
         bs = T.block_size[0]
-        B, vector = _right_hand_side(call, b, T.shape[0], bs)
+        B = _right_hand_side(call, b, T.shape[0], bs)
         forward = bool(lower) != bool(code)  # op(a) lower triangular: forward substitution
         X = call.empty(B.shape, B.block_size, np.result_type(T.dtype, B.dtype))
         program = programs.trsm_forward if forward else programs.trsm_backward
@@ -463,10 +468,11 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
                                 check_finite=check_finite)
     square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
     with Call("solve", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=square)
         _require_square(A, "solve")
         bs = A.block_size[0]
-        B, vector = _right_hand_side(call, b, A.shape[0], bs)
+        B = _right_hand_side(call, b, A.shape[0], bs)
         if structure == _GENERAL:
             return _as_returned(call, _solve_general(call, A, B), vector)
         _require_symmetric(call, A)
@@ -577,13 +583,14 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | 
         For m < n (the minimum-norm solution of an underdetermined system is not implemented).
     """
     with Call("lstsq", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
         m, n = A.shape
         if m < n:
             raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full "
                                       "column rank) is implemented")
         bs = A.block_size[0]
-        B, vector = _right_hand_side(call, b, m, bs)
+        B = _right_hand_side(call, b, m, bs)
         X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is rank deficient (its R factor is singular): "})
         residuals = np.zeros(0, X.dtype)
         M, N = A.grid
