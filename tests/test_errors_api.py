@@ -142,6 +142,20 @@ def test_symmetry_check_program_reports_the_first_pair_whatever_the_size():
             interpret(bound, {"A": split(B, b)})
 
 
+def copies(P: int) -> int:
+    """u(P) of docs/algorithms.md: levels of a binary tree over P leaves at which the node count is odd."""
+    levels = (P - 1).bit_length()
+    return sum(1 for level in range(levels) if -(-P // 2**level) % 2)
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 4, 5, 7, 8, 13])
+def test_task_counts_of_the_new_programs(N):
+    sym = N * N + 2 * N + sum(copies(P) for P in range(1, N + 1)) + copies(N)
+    assert programs.check_symmetric.bind(N=N, BS=4).num_tasks() == sym
+    assert programs.eye.bind(N=4 * N - 1, B=4, SINGLE=0).num_tasks() == N * N
+    assert programs.transpose_lower.bind(N=N).num_tasks() == N * (N + 1) // 2
+
+
 def test_asymmetry_kernel_tolerance_nan_inf_and_float32():
     a = np.array([[4.0, 1.0], [1.0, 9.0]])
     d = kernels.diagonal_of(a)
