@@ -22,14 +22,15 @@ import numpy as np
 import scipy.linalg
 
 from . import programs
-from .job import as_bigmatrix, submit
+from .call import Call
 from .matrix import BigMatrix
 
 METHODS = ("band", "randomized", "tree")
 
 
 def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = None, p: int = 10, q: int = 2,
-        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None):
+        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None,
+        check_finite: bool = True):
     """Singular value decomposition of a general matrix, like ``numpy.linalg.svd(A, full_matrices=False)``.
 
     Parameters
@@ -51,11 +52,14 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     q : int
         Power iterations of the randomized method (each one a product with Aᵀ and one with A).
     block_size : int or (int, int), optional
-        Tile size when ``A`` is a numpy array.  The band method needs square tiles.
+        Tile size when ``A`` is a numpy array.  The band method needs square tiles.  For a BigMatrix,
+        leave it out or give its own tiling.
     seed : int
         Seed of the Gaussian test matrix of the randomized method.
     workers : int, optional
         Executors per job (default: the runtime's).
+    check_finite : bool
+        Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
@@ -69,21 +73,43 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     Raises
     ------
     ValueError
-        For a matrix that is not 2-D or is empty, ``k`` outside 1..min(m, n), an unknown method,
-        negative ``p`` or ``q``, or non-square tiles with the band method.
+        For a matrix that is not 2-D or is empty, holds infs or NaNs, ``k`` outside 1..min(m, n), an
+        unknown method, negative ``p`` or ``q``, or non-square tiles with the band method.
+    TypeError
+        For a complex or non-numeric ``A``, a non-integer ``k`` or a malformed ``block_size``.
 
     Examples
     --------
-    >>> s = npw.svd(X, compute_uv=False)                  # doctest: +SKIP
-    >>> U, s, Vt = npw.svd(X, k=10)                       # doctest: +SKIP
-    >>> U, s, Vt = npw.svd(X, k=10, method="tree", block_size=(4096, 512))  # doctest: +SKIP
+    >>> import numpy as np, numpywren2 as npw
+    >>> X = np.random.default_rng(0).standard_normal((30, 20))
+    >>> exact = np.linalg.svd(X, compute_uv=False)
+    >>> s = npw.svd(X, compute_uv=False, block_size=10)         # band reduction, all singular values
+    >>> bool(np.allclose(s, exact))
+    True
+    >>> U, s, Vt = npw.svd(X, k=3, block_size=10)                # randomized: leading 3 triplets
+    >>> U.shape, s.shape, Vt.shape
+    ((30, 3), (3,), (3, 20))
+    >>> bool(np.allclose(s, exact[:3], rtol=1e-2))
+    True
+    >>> U, s, Vt = npw.svd(X, k=3, method="tree", block_size=(30, 20))  # one column block: exact
+    >>> bool(np.allclose(s, exact[:3]))
+    True
+    >>> bool(np.isclose(np.linalg.norm(X - U.numpy() * s @ Vt.numpy(), 2), exact[3]))  # the best rank-3 error
+    True
     """
-    m, n = _shape(A)
+    with Call("svd", check_finite, workers) as call:
+        return _svd(call, A, compute_uv, k, method, p, q, block_size, seed)
+
+
+def _svd(call: Call, A, compute_uv: bool, k, method, p, q, block_size, seed):
+    """``svd`` within a call (``pca`` runs it in its own): arguments checked before any upload."""
+    A = call.argument(A, "A")
+    m, n = A.shape
     if k is not None:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise TypeError(f"k must be an integer, not {type(k).__name__}")
         if not 1 <= k <= min(m, n):
-            raise ValueError(f"k={k} is outside 1..min(m, n) = 1..{min(m, n)} for a matrix of shape {A.shape}")
+            raise ValueError(f"k={k} is outside 1..min(m, n) = 1..{min(m, n)} for a matrix of shape {(m, n)}")
         k = int(k)
     if method is None:
         method = "band" if k is None else "randomized"
@@ -94,12 +120,12 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     for name, value in (("p", p), ("q", q)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
-    A = _as_matrix(A, block_size)
+    A = call.matrix(A, "A", block_size, square=_BAND_TILES if method == "band" else None)
     if method == "band":
-        return _band_svd(A, compute_uv, workers, rank=k)
+        return _band_svd(call, A, compute_uv, rank=k)
     if method == "randomized":
-        return _randomized_svd(A, k, int(p), int(q), compute_uv, seed, workers)
-    return _tree_svd(A, k, int(p), compute_uv, workers)
+        return _randomized_svd(call, A, k, int(p), int(q), compute_uv, seed)
+    return _tree_svd(call, A, k, int(p), compute_uv)
 
 
 @dataclass
@@ -140,7 +166,8 @@ class PCA:
 
 
 def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
-        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None) -> PCA:
+        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None,
+        check_finite: bool = True) -> PCA:
     """Principal component analysis: centering (a LAmbdaPACK job), then a truncated SVD.
 
     Parameters
@@ -149,7 +176,7 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
         Data, one sample per row; at least two samples.
     k : int
         Number of components, 1 ≤ k ≤ min(n_samples, n_features).
-    method, p, q, block_size, seed, workers
+    method, p, q, block_size, seed, workers, check_finite
         As for :func:`svd`.
 
     Returns
@@ -157,32 +184,41 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
     PCA
         ``components_``, ``explained_variance_``, ``explained_variance_ratio_``, ``singular_values_``,
         ``mean_`` as in ``sklearn.decomposition.PCA``.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> X = np.random.default_rng(0).standard_normal((40, 2)) @ np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> P = npw.pca(X, 2, block_size=(20, 3))
+    >>> Xc = X - X.mean(axis=0)
+    >>> bool(np.allclose(P.explained_variance_, np.linalg.svd(Xc, compute_uv=False)[:2] ** 2 / 39))
+    True
+    >>> bool(np.isclose(P.explained_variance_ratio_.sum(), 1.0))  # the data spans two dimensions
+    True
+    >>> P.components_.shape, bool(np.allclose(P.transform(X) @ P.components_, Xc))
+    ((2, 3), True)
     """
-    m, n = _shape(X)
-    if m < 2:
-        raise ValueError(f"pca needs at least two samples (rows), got shape {(m, n)}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= min(m, n):
-        raise ValueError(f"k={k!r} is outside 1..min(n_samples, n_features) = 1..{min(m, n)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    X = _as_matrix(X, block_size)
-    M, N = X.grid
-    bc = X.block_size[1]
-    Xc = BigMatrix.empty(X.shape, X.block_size, X.dtype, store=X.store)
-    means = BigMatrix.empty((1, n), (1, bc), X.dtype, store=X.store)
-    sums_of_squares = BigMatrix.empty((1, n), (1, bc), X.dtype, store=X.store)
-    submit(programs.center_columns, X=X, Xc=Xc, Mean=means, Sq=sums_of_squares, M=M, N=N, ROWS=m,
-           workers=workers).wait()
-    try:
-        U, s, Vt = svd(Xc, k=int(k), method=method, p=p, q=q, seed=seed, workers=workers)
+    with Call("pca", check_finite, workers) as call:
+        X = call.argument(X, "X")
+        m, n = X.shape
+        if m < 2:
+            raise ValueError(f"pca needs at least two samples (rows), got shape {(m, n)}")
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= min(m, n):
+            raise ValueError(f"k={k!r} is outside 1..min(n_samples, n_features) = 1..{min(m, n)}")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        X = call.matrix(X, "X", block_size)
+        M, N = X.grid
+        bc = X.block_size[1]
+        Xc = call.empty(X.shape, X.block_size, X.dtype)
+        means = call.empty((1, n), (1, bc), X.dtype)
+        sums_of_squares = call.empty((1, n), (1, bc), X.dtype)
+        call.run(programs.center_columns, X=X, Xc=Xc, Mean=means, Sq=sums_of_squares, M=M, N=N, ROWS=m)
+        U, s, Vt = _svd(call, Xc, True, int(k), method, p, q, None, seed)
         components = Vt.numpy()
-        for mat in (U, Vt):
-            mat.delete()
+        call.delete(U, Vt)
         mean = means.numpy().ravel()
         total_variance = float(sums_of_squares.numpy().sum()) / (m - 1)
-    finally:
-        for mat in (Xc, means, sums_of_squares):
-            mat.delete()
     largest = np.argmax(np.abs(components), axis=1)
     signs = np.sign(components[np.arange(components.shape[0]), largest])
     components *= np.where(signs == 0, 1.0, signs)[:, None]
@@ -194,149 +230,104 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-
-def _shape(A) -> tuple[int, int]:
-    """The shape of a BigMatrix or of a 2-D, non-empty, finite real array (checked before any upload)."""
-    if isinstance(A, BigMatrix):
-        shape = A.shape
-    else:
-        X = np.asarray(A)
-        if X.ndim != 2:
-            raise ValueError(f"expected a 2-D matrix, got an array of shape {X.shape}")
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"expected a real matrix, got dtype {X.dtype}")
-        if X.size and not np.isfinite(X).all():
-            raise ValueError("the matrix contains infinities or NaNs")
-        shape = X.shape
-    if min(shape) == 0:
-        raise ValueError(f"cannot decompose an empty matrix of shape {shape}")
-    return shape
+_BAND_TILES = "the band reduction pairs tile column k with tile row k"
 
 
-def _as_matrix(A, block_size) -> BigMatrix:
-    return as_bigmatrix(A if isinstance(A, BigMatrix) else np.asarray(A), block_size)
-
-
-def _empty(shape, block_size, like: BigMatrix) -> BigMatrix:
-    return BigMatrix.empty(shape, block_size, like.dtype, store=like.store)
-
-
-def _transpose(A: BigMatrix, workers) -> BigMatrix:
-    At = _empty((A.shape[1], A.shape[0]), (A.block_size[1], A.block_size[0]), A)
-    submit(programs.transpose_tiles, A=A, At=At, M=A.grid[0], N=A.grid[1], workers=workers).wait()
+def _transpose(call: Call, A: BigMatrix) -> BigMatrix:
+    At = call.empty((A.shape[1], A.shape[0]), (A.block_size[1], A.block_size[0]), A.dtype)
+    call.run(programs.transpose_tiles, A=A, At=At, M=A.grid[0], N=A.grid[1])
     return At
 
 
 # ---------------------------------------------------------------------------------------------- band
 
 
-def _band_svd(A: BigMatrix, compute_uv: bool, workers, rank: int | None = None, transposed: bool = False):
+def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = None, transposed: bool = False):
     """SVD by band reduction, the leading ``rank`` triplets (all if None).
 
     ``transposed``: A holds the transpose of the user's (wide) matrix.
     """
-    if A.block_size[0] != A.block_size[1]:
-        raise ValueError(f'method="band" needs square tiles; {A.name} has block_size {A.block_size} '
-                         "(pass a numpy array with an int block_size, or re-tile the matrix)")
     if A.shape[0] < A.shape[1]:
         # Aᵀ = U diag(s) Vt, so A = Vtᵀ diag(s) Uᵀ: the back-transformations write the factors transposed
-        At = _transpose(A, workers)
-        try:
-            return _band_svd(At, compute_uv, workers, rank, transposed=True)
-        finally:
-            At.delete()
+        return _band_svd(call, _transpose(call, A), compute_uv, rank, transposed=True)
     m, n = A.shape
     b = A.block_size[0]
     M, N = A.grid
-    B = _empty((n, n), b, A)
+    B = call.empty((n, n), b, A.dtype)
     keep = {}
     if compute_uv:
-        keep = {"Vq": _empty((1, 1), 1, A), "Vl": _empty((1, 1), 1, A)}
-    try:
-        submit(programs.band_reduction, A=A, B=B, M=M, N=N, workers=workers, **keep).wait()
-        band = np.zeros((n, n), dtype=A.dtype)
-        for t in range(N):
-            for j in (t, t + 1):
-                if j < N:
-                    band[t * b:(t + 1) * b, j * b:(j + 1) * b] = B.get_tile(t, j)
-        r = n if rank is None else rank
-        if not compute_uv:
-            return scipy.linalg.svdvals(band, check_finite=True)[:r]
-        Ub, s, Vbt = scipy.linalg.svd(band, full_matrices=False, check_finite=True)
-        # U = Q [Ub; 0] and Vt = (P Vb)ᵀ, for the leading r columns of Ub and Vb: two independent jobs
-        C = np.zeros((m, r), dtype=A.dtype)
-        C[:n] = Ub[:, :r]
-        Cu = BigMatrix.from_numpy(C, b, store=A.store)
-        Cv = BigMatrix.from_numpy(np.ascontiguousarray(Vbt[:r].T), b, store=A.store)
-        flip = int(transposed)
-        U = _empty((r, m) if transposed else (m, r), b, A)
-        Vt = _empty((n, r) if transposed else (r, n), b, A)
-        NC = Cu.grid[1]
-        jobs = [submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], Out=U, R=M, NC=NC, K=N, OFF=0, TRANS=flip,
-                       workers=workers)]
-        if N > 1:
-            jobs.append(submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], Out=Vt, R=N, NC=NC, K=N - 1, OFF=1,
-                               TRANS=1 - flip, workers=workers))
-        else:
-            Vt.put_tile(0, 0, Vbt[:r].T if transposed else Vbt[:r])
-        try:
-            for job in jobs:
-                job.wait()
-        finally:
-            Cu.delete()
-            Cv.delete()
-        return (Vt, s[:r], U) if transposed else (U, s[:r], Vt)
-    finally:
-        for mat in [B, *keep.values()]:
-            mat.delete()
+        keep = {"Vq": call.empty((1, 1), 1, A.dtype), "Vl": call.empty((1, 1), 1, A.dtype)}
+    call.run(programs.band_reduction, A=A, B=B, M=M, N=N, **keep)
+    band = np.zeros((n, n), dtype=A.dtype)
+    for t in range(N):
+        for j in (t, t + 1):
+            if j < N:
+                band[t * b:(t + 1) * b, j * b:(j + 1) * b] = B.get_tile(t, j)
+    r = n if rank is None else rank
+    if not compute_uv:
+        return scipy.linalg.svdvals(band, check_finite=True)[:r]
+    Ub, s, Vbt = scipy.linalg.svd(band, full_matrices=False, check_finite=True)
+    # U = Q [Ub; 0] and Vt = (P Vb)ᵀ, for the leading r columns of Ub and Vb: two independent jobs
+    C = np.zeros((m, r), dtype=A.dtype)
+    C[:n] = Ub[:, :r]
+    Cu = call.upload(C, b)
+    Cv = call.upload(np.ascontiguousarray(Vbt[:r].T), b)
+    flip = int(transposed)
+    U = call.empty((r, m) if transposed else (m, r), b, A.dtype)
+    Vt = call.empty((n, r) if transposed else (r, n), b, A.dtype)
+    NC = Cu.grid[1]
+    jobs = [call.submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], Out=U, R=M, NC=NC, K=N, OFF=0, TRANS=flip)]
+    if N > 1:
+        jobs.append(call.submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], Out=Vt, R=N, NC=NC, K=N - 1, OFF=1,
+                                TRANS=1 - flip))
+    else:
+        Vt.put_tile(0, 0, Vbt[:r].T if transposed else Vbt[:r])
+    for job in jobs:
+        call.wait(job)
+    call.keep(U, Vt)
+    return (Vt, s[:r], U) if transposed else (U, s[:r], Vt)
 
 
 # ---------------------------------------------------------------------------------------------- randomized
 
 
-def _randomized_svd(A: BigMatrix, k: int, p: int, q: int, compute_uv: bool, seed: int, workers):
+def _randomized_svd(call: Call, A: BigMatrix, k: int, p: int, q: int, compute_uv: bool, seed: int):
     m, n = A.shape
     l = min(k + p, m, n)
     br, bc = A.block_size
     M, N = A.grid
-    Q = _empty((m, l), (br, l), A)
-    Qb = _empty((n, l), (bc, l), A)
-    Rb = _empty((l, l), (l, l), A)
-    scratch = [Q, Qb, Rb]
-    try:
-        submit(programs.randomized_range, A=A, Q=Q, Qb=Qb, Rb=Rb, M=M, N=N, L=l, QIT=q, COLS=n, BC=bc, SEED=seed,
-               workers=workers).wait()
-        # Aᵀ Q = Qb Rb and Rb = Ur diag(s) Vrᵀ, so Qᵀ A = Vr diag(s) (Qb Ur)ᵀ and A ≈ (Q Vr) diag(s) (Qb Ur)ᵀ
-        Ur, s, Vrt = scipy.linalg.svd(Rb.numpy(), full_matrices=False)
-        if not compute_uv:
-            return s[:k]
-        Wl = BigMatrix.from_numpy(np.ascontiguousarray(Vrt.T[:, :k]), (l, k), store=A.store)
-        Wrt = BigMatrix.from_numpy(np.ascontiguousarray(Ur[:, :k].T), (k, l), store=A.store)
-        scratch += [Wl, Wrt]
-        U = _empty((m, k), (br, k), A)
-        Vt = _empty((k, n), (k, bc), A)
-        submit(programs.low_rank_factors, Q=Q, Qb=Qb, Wl=Wl, Wrt=Wrt, U=U, Vt=Vt, M=M, N=N, workers=workers).wait()
-        return U, s[:k], Vt
-    finally:
-        for mat in scratch:
-            mat.delete()
+    Q = call.empty((m, l), (br, l), A.dtype)
+    Qb = call.empty((n, l), (bc, l), A.dtype)
+    Rb = call.empty((l, l), (l, l), A.dtype)
+    call.run(programs.randomized_range, A=A, Q=Q, Qb=Qb, Rb=Rb, M=M, N=N, L=l, QIT=q, COLS=n, BC=bc, SEED=seed)
+    # Aᵀ Q = Qb Rb and Rb = Ur diag(s) Vrᵀ, so Qᵀ A = Vr diag(s) (Qb Ur)ᵀ and A ≈ (Q Vr) diag(s) (Qb Ur)ᵀ
+    Ur, s, Vrt = scipy.linalg.svd(Rb.numpy(), full_matrices=False)
+    if not compute_uv:
+        return s[:k]
+    Wl = call.upload(np.ascontiguousarray(Vrt.T[:, :k]), (l, k))
+    Wrt = call.upload(np.ascontiguousarray(Ur[:, :k].T), (k, l))
+    U = call.empty((m, k), (br, k), A.dtype)
+    Vt = call.empty((k, n), (k, bc), A.dtype)
+    call.run(programs.low_rank_factors, Q=Q, Qb=Qb, Wl=Wl, Wrt=Wrt, U=U, Vt=Vt, M=M, N=N)
+    call.keep(U, Vt)
+    return U, s[:k], Vt
 
 
 # ---------------------------------------------------------------------------------------------- tree
 
 
-def _tree_svd(A: BigMatrix, k: int, p: int, compute_uv: bool, workers):
+def _tree_svd(call: Call, A: BigMatrix, k: int, p: int, compute_uv: bool):
     m, n = A.shape
     br, bc = A.block_size
     M, N = A.grid
-    S = _empty((1, k), (1, k), A)
+    S = call.empty((1, k), (1, k), A.dtype)
     vectors = {}
     if compute_uv:
-        vectors = {"U": _empty((m, k), (br, k), A), "Vt": _empty((k, n), (k, bc), A)}
-    submit(programs.tree_svd, A=A, S=S, M=M, N=N, RANK=min(k + p, m, n), K=k, BR=br, ROWS=m, VEC=int(compute_uv),
-           workers=workers, **vectors).wait()
+        vectors = {"U": call.empty((m, k), (br, k), A.dtype), "Vt": call.empty((k, n), (k, bc), A.dtype)}
+    call.run(programs.tree_svd, A=A, S=S, M=M, N=N, RANK=min(k + p, m, n), K=k, BR=br, ROWS=m, VEC=int(compute_uv),
+             **vectors)
     s = S.numpy().ravel()
-    S.delete()
     if not compute_uv:
         return s
+    call.keep(vectors["U"], vectors["Vt"])
     return vectors["U"], s, vectors["Vt"]

@@ -16,11 +16,11 @@ import json
 import sys
 import time
 import uuid
-
-import numpy as np
+from collections.abc import Iterable
 
 import lambdapack as lp
 
+from .arguments import block_size_arg, real_array
 from .backends import with_retries
 from .jobspec import describe_matrix, encode_kernels
 from .matrix import BigMatrix
@@ -33,7 +33,7 @@ class JobFailedError(RuntimeError):
 
 def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int | None = None,
            idle_timeout: float | None = None, lease: float | None = None, settings=None, launcher=None,
-           policy=None, **arguments) -> Job:
+           policy=None, check_finite: Iterable[str] | dict[str, str] = (), **arguments) -> Job:
     """Run a LAmbdaPACK program on the current runtime.
 
     Parameters are bound by name: integers for the program's integer parameters,
@@ -57,6 +57,10 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
         Default: a new one from the runtime (local processes unless configured otherwise).
     policy : provisioner.ScalingPolicy, optional
         Default: ``ProportionalPolicy(settings.scaling_factor)``.
+    check_finite : iterable of str, or dict of str to str
+        Input matrices (parameter names) whose tiles the executors verify to be finite as they read
+        them: a tile with an inf or a NaN fails the job with a ``ValueError`` naming the matrix (the
+        dict's value, if given, else the parameter and the BigMatrix name) and the tile.
     **arguments
         The program's integer parameters and matrices, by name.
 
@@ -96,10 +100,15 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     missing = [n for n in bound.inputs if n not in mats and bound.readers[n]]
     if missing:
         raise TypeError(f"{program.name}: input matrix {', '.join(missing)} not given")
+    finite = check_finite if isinstance(check_finite, dict) else {n: None for n in check_finite}
+    for n in finite:
+        if n not in bound.inputs or n not in mats:
+            raise ValueError(f"{program.name}: check_finite names {n!r}, which is not an input matrix given")
+    finite = {n: label or f"{n} ({mats[n].name})" for n, label in finite.items()}
     n_tasks = bound.num_tasks()
     desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
             "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
-            "scratch": [n for n in program.matrices if n not in mats],
+            "scratch": [n for n in program.matrices if n not in mats], "check_finite": finite,
             "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()}}
     rt.state.create_job(job, json.dumps(desc))
     queue = rt.queue(job)
@@ -298,8 +307,21 @@ def _job_error(text: str | None) -> Exception:
     return JobFailedError(msg)
 
 
-def as_bigmatrix(X, block_size=None) -> BigMatrix:
+def as_bigmatrix(X, block_size=None, name: str = "X", what: str = "as_bigmatrix") -> BigMatrix:
+    """``X`` as a BigMatrix: a BigMatrix as it is, a numpy array uploaded in ``block_size`` tiles.
+
+    The rules of ``numpywren2.arguments``: a real dtype (a complex, object... ``X`` is a
+    ``TypeError``), and a BigMatrix whose tiling differs from a given ``block_size`` is a
+    ``ValueError`` (its tiles are not re-cut). Finiteness is not checked here.
+    """
+    bs = block_size_arg(block_size, what)
     if isinstance(X, BigMatrix):
+        if bs is not None and X.block_size != bs:
+            raise ValueError(f"{what}: {name} ({X.name}) is tiled {X.block_size}, not block_size {bs}; "
+                             "leave block_size out to use its tiling, or create it with the tiling wanted "
+                             "(BigMatrix.from_numpy(x, block_size)): re-tiling a BigMatrix is not implemented")
         return X
-    X = np.asarray(X)
-    return BigMatrix.from_numpy(X, block_size)
+    X = real_array(X, name, what)
+    if X.ndim != 2:
+        raise ValueError(f"{what}: {name} must be a 2-D matrix, got an array of shape {X.shape}")
+    return BigMatrix.from_numpy(X, bs)

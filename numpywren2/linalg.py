@@ -1,28 +1,62 @@
-"""The numpy/scipy-style user API: each call runs a LAmbdaPACK program on the current runtime."""
+"""The numpy/scipy-style user API: each call runs LAmbdaPACK programs on the current runtime.
+
+Every function here follows the same rules, kept in one place (``numpywren2.call.Call`` and
+``numpywren2.arguments``): matrix arguments are numpy arrays (uploaded for the call and deleted
+when it returns or raises) or BigMatrix; real dtypes only (complex and object arrays are a
+``TypeError``, integers become float64); ``check_finite=True`` (scipy's default) rejects infs
+and NaNs with a ``ValueError`` — on the client for numpy arguments, in the executors for
+BigMatrix ones; ``block_size`` is an int or a ``(rows, cols)`` pair, must match the tiling of a
+BigMatrix argument, and must be square where the algorithm says so; intermediate matrices are
+deleted when the call ends.
+
+Which solver a square system gets is decided in one place, ``_structure`` and ``_solve_general``:
+``assume_a`` None (scipy's default: a general matrix), "gen", "sym", "her", ... go to the tiled
+QR with ``SOLVE=1`` (backward stable); "pos" to Cholesky after an in-executor symmetry check.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import programs
-from .job import as_bigmatrix, submit
+from .arguments import block_size_arg
+from .call import Call
 from .matrix import BigMatrix
+from .tiling import grid_shape
+
+LinAlgError = np.linalg.LinAlgError
+
+# Why an algorithm needs square tiles, for the message that rejects a (rows, cols) block_size.
+_CHOLESKY_TILES = "the factorization pairs tile row k with tile column k"
+_QR_TILES = "the tiled QR keeps triangular factors in its diagonal tiles"
+_SUBSTITUTION_TILES = "the substitution solves with the diagonal tiles"
+
+_GENERAL, _POSITIVE, _UPPER, _LOWER = "general", "positive definite", "upper triangular", "lower triangular"
+_STRUCTURES = {
+    None: _GENERAL, "gen": _GENERAL, "general": _GENERAL, "sym": _GENERAL, "symmetric": _GENERAL,
+    "her": _GENERAL, "hermitian": _GENERAL, "diagonal": _GENERAL, "tridiagonal": _GENERAL, "banded": _GENERAL,
+    "pos": _POSITIVE, "positive definite": _POSITIVE, "upper triangular": _UPPER, "lower triangular": _LOWER,
+}
 
 
-def cholesky(A, lower: bool = True, block_size: int | None = None, workers: int | None = None) -> BigMatrix:
+def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+             check_finite: bool = True) -> BigMatrix:
     """Cholesky factor of a symmetric positive definite matrix.
 
     Parameters
     ----------
     A : (n, n) array_like or BigMatrix
-        Only its lower triangle is read.
+        Only its lower triangle is read (as ``numpy.linalg.cholesky``; symmetry is not checked).
     lower : bool
         Return L with ``A = L @ L.T`` (default) or, if False, the upper factor ``U = L.T``
-        (computed from L on the client).
-    block_size : int, optional
-        Tile size when ``A`` is a numpy array.
+        (transposed tile by tile in the executors).
+    block_size : int or (int, int), optional
+        Tile size when ``A`` is a numpy array; square tiles only. For a BigMatrix, leave it out
+        or give its own tiling.
     workers : int, optional
         Executors for this job (default: the runtime's).
+    check_finite : bool
+        Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
@@ -32,147 +66,178 @@ def cholesky(A, lower: bool = True, block_size: int | None = None, workers: int 
     ------
     numpy.linalg.LinAlgError
         If the matrix is not positive definite (naming the failing task and line).
+    ValueError
+        For a non-square matrix or tiles, a ``block_size`` that is not that of a BigMatrix ``A``,
+        or infs and NaNs (naming the tile for a BigMatrix).
+    TypeError
+        For a complex or non-numeric ``A`` or a malformed ``block_size``.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> X = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> npw.cholesky(X, block_size=1).numpy()
+    array([[2., 0.],
+           [1., 2.]])
     """
-    A = as_bigmatrix(A, block_size)
-    n, m = A.shape
-    if n != m:
-        raise ValueError(f"cholesky needs a square matrix, got shape {A.shape}")
-    if A.block_size[0] != A.block_size[1]:
-        raise ValueError(f"cholesky needs square tiles, got block_size {A.block_size}")
-    L = BigMatrix.empty(A.shape, A.block_size, A.dtype, store=A.store)
-    submit(programs.cholesky, A=A, L=L, N=A.grid[0], workers=workers).wait()
-    if lower:
-        return L
-    return BigMatrix.from_numpy(L.numpy().T, A.block_size, store=A.store)
+    with Call("cholesky", check_finite, workers) as call:
+        A = call.matrix(A, "A", block_size, square=_CHOLESKY_TILES)
+        _require_square(A, "cholesky", "A")
+        N = A.grid[0]
+        L = call.empty(A.shape, A.block_size, A.dtype)
+        call.run(programs.cholesky, A=A, L=L, N=N, errors={LinAlgError: "A is not positive definite: "})
+        if lower:
+            return call.keep(L)
+        U = call.empty(A.shape, A.block_size, A.dtype)
+        call.run(programs.transpose_lower, L=L, U=U, N=N)
+        return call.keep(U)
 
 
-def matmul(A, B, block_size: int | None = None, workers: int | None = None) -> BigMatrix:
-    """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix with compatible tiling)."""
-    if not isinstance(A, BigMatrix) and not isinstance(B, BigMatrix) and block_size is None:
-        block_size = max(np.shape(A)[0], np.shape(A)[1], np.shape(B)[1]) // 4 or 1
-    A = as_bigmatrix(A, block_size)
-    B = as_bigmatrix(B, block_size if block_size is not None else (A.block_size[1], A.block_size[1]))
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned")
-    if A.block_size[1] != B.block_size[0]:
-        raise ValueError(f"matmul: A's column tiles ({A.block_size[1]}) differ from B's row tiles "
-                         f"({B.block_size[0]})")
-    C = BigMatrix.empty((A.shape[0], B.shape[1]), (A.block_size[0], B.block_size[1]),
-                        np.result_type(A.dtype, B.dtype), store=A.store)
-    submit(programs.gemm, A=A, B=B, C=C, M=A.grid[0], N=B.grid[1], K=A.grid[1], workers=workers).wait()
-    return C
+def matmul(A, B, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+           check_finite: bool = True) -> BigMatrix:
+    """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix with compatible tiling).
+
+    Parameters
+    ----------
+    A : (m, k) array_like or BigMatrix
+    B : (k, n) array_like or BigMatrix
+    block_size : int or (int, int), optional
+        The tiles of ``A`` (rows, cols) when it is a numpy array (default: about 4 tiles per
+        dimension, or ``B``'s row tiles); a numpy ``B`` is then tiled (cols, cols), so that the
+        result is tiled like ``A``. For a BigMatrix ``A``, leave it out or give its own tiling.
+    workers : int, optional
+        Executors for this job (default: the runtime's).
+    check_finite : bool
+        Reject inputs holding infs or NaNs (default); False skips the check.
+
+    Returns
+    -------
+    BigMatrix
+        (m, n), tiled (A's row tiles, B's column tiles), of dtype ``result_type(A, B)``.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> A, B = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+    >>> npw.matmul(A, B, block_size=(1, 2)).numpy()
+    array([[ 3.,  3.],
+           [12., 12.]])
+    """
+    with Call("matmul", check_finite, workers) as call:
+        a, b = call.argument(A, "A"), call.argument(B, "B")
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned")
+        bs = block_size_arg(block_size, "matmul")
+        default = None
+        if bs is None and isinstance(b, BigMatrix):
+            default = (b.block_size[0], b.block_size[0])
+        elif bs is None:
+            side = max(a.shape[0], a.shape[1], b.shape[1]) // 4 or 1
+            default = (side, side)
+        A = call.matrix(a, "A", bs, default_block=default)
+        B = call.matrix(b, "B", None if isinstance(b, BigMatrix) else
+                        (A.block_size[1], bs[1] if bs is not None else A.block_size[1]))
+        if A.block_size[1] != B.block_size[0]:
+            raise ValueError(f"matmul: A's column tiles ({A.block_size[1]}) differ from B's row tiles "
+                             f"({B.block_size[0]}); tile them alike")
+        C = call.empty((A.shape[0], B.shape[1]), (A.block_size[0], B.block_size[1]), np.result_type(A.dtype, B.dtype))
+        call.run(programs.gemm, A=A, B=B, C=C, M=A.grid[0], N=B.grid[1], K=A.grid[1])
+        return call.keep(C)
 
 
 gemm = matmul
 
 
-def tsqr(A, block_size: int | None = None, workers: int | None = None) -> tuple[BigMatrix, BigMatrix]:
+def tsqr(A, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+         check_finite: bool = True) -> tuple[BigMatrix, BigMatrix]:
     """Reduced QR of a tall-skinny matrix by a TSQR tree: ``(Q, R)`` like ``numpy.linalg.qr``.
 
-    ``A`` is tiled in row blocks of ``block_size`` rows and one block column.
+    Parameters
+    ----------
+    A : (m, n) array_like or BigMatrix
+        Tiled in row blocks and a single block column.
+    block_size : int or (int, int), optional
+        Tiles ``(rows, cols)`` of a numpy ``A``, with ``cols >= n`` (an int b means (b, b)).
+        Default: ``(max(n, ceil(m / 8)), n)``. For a BigMatrix, leave it out or give its own tiling.
+    workers : int, optional
+        Executors for this job (default: the runtime's).
+    check_finite : bool
+        Reject an ``A`` holding infs or NaNs (default); False skips the check.
+
+    Returns
+    -------
+    Q : BigMatrix, (m, k)
+    R : BigMatrix, (k, n), k = min(m, n)
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> X = np.random.default_rng(0).standard_normal((40, 3))
+    >>> Q, R = npw.tsqr(X, block_size=(10, 3))
+    >>> bool(np.allclose(Q.numpy() @ R.numpy(), X))
+    True
     """
-    if isinstance(A, BigMatrix):
-        if A.grid[1] != 1:
-            raise ValueError(f"tsqr needs a single block column; {A.name} has {A.grid[1]}")
-    else:
-        X = np.asarray(A)
-        if X.ndim != 2:
-            raise ValueError(f"tsqr needs a 2-D matrix, got shape {X.shape}")
-        rows = block_size or max(X.shape[1], -(-X.shape[0] // 8))
-        A = BigMatrix.from_numpy(X, (rows, max(1, X.shape[1])))
-    m, n = A.shape
-    k = min(m, n)
-    Q = BigMatrix.empty((m, k), (A.block_size[0], max(k, 1)), A.dtype, store=A.store)
-    R = BigMatrix.empty((k, n), (max(k, 1), max(n, 1)), A.dtype, store=A.store)
-    submit(programs.tsqr, A=A, Q=Q, R=R, N=A.grid[0], workers=workers).wait()
-    return Q, R
+    with Call("tsqr", check_finite, workers) as call:
+        X = call.argument(A, "A")
+        m, n = X.shape
+        if isinstance(X, BigMatrix):
+            X = call.matrix(X, "A", block_size)
+            bs, tiling = X.block_size, f"{X.name} is tiled {X.block_size}"
+        else:
+            bs = block_size_arg(block_size, "tsqr") or (max(n, -(-m // 8)), max(1, n))
+            tiling = f"block_size={block_size!r}"
+        if grid_shape((m, n), bs)[1] != 1:
+            raise ValueError(f"tsqr factors a single block column: {tiling}, which cuts the {n} columns into "
+                             f"{grid_shape((m, n), bs)[1]} tile columns; give tiles of at least {n} columns, e.g. "
+                             f"block_size=({bs[0]}, {n}), or use npw.qr")
+        A = call.matrix(X, "A", bs)
+        k = min(m, n)
+        Q = call.empty((m, k), (A.block_size[0], max(k, 1)), A.dtype)
+        R = call.empty((k, n), (max(k, 1), max(n, 1)), A.dtype)
+        call.run(programs.tsqr, A=A, Q=Q, R=R, N=A.grid[0])
+        return call.keep(Q, R)
 
 
-# --- QR, triangular solves, SPD solve and inverse, least squares
+# --- QR, triangular solves, general and SPD solves and inverses, least squares
 
-def _matrix(X, block_size: int | None, what: str, name: str = "a") -> BigMatrix:
-    """A 2-D BigMatrix with square tiles (numpy input is tiled with ``block_size``)."""
-    if not isinstance(X, BigMatrix):
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"{what}: {name} must be a 2-D matrix, got an array of shape {X.shape}")
-        if X.size == 0:
-            raise ValueError(f"{what}: {name} is empty (shape {X.shape})")
-        if not np.all(np.isfinite(X)):
-            raise ValueError(f"{what}: {name} contains infs or NaNs")
-    elif block_size is not None and X.block_size != (block_size, block_size):
-        raise ValueError(f"{what}: {name} ({X.name}) is tiled {X.block_size}, not block_size={block_size}; "
-                         "give a BigMatrix tiled as wanted or leave block_size out")
-    X = as_bigmatrix(X, block_size)
-    if X.block_size[0] != X.block_size[1]:
-        raise ValueError(f"{what} needs square tiles, got block_size {X.block_size} for {name} ({X.name})")
-    if min(X.shape) == 0:
-        raise ValueError(f"{what}: {name} is empty (shape {X.shape})")
-    return X
+def _require_square(A: BigMatrix, what: str, name: str = "a") -> None:
+    if A.shape[0] != A.shape[1]:
+        raise ValueError(f"{what} needs a square matrix {name}, got shape {A.shape}")
 
 
-def _block_from_rhs(a, b, block_size: int | None) -> int | None:
+def _block_from_rhs(a, b, block_size):
     """A numpy ``a`` with a BigMatrix ``b`` and no block size: tile ``a`` like ``b``'s rows."""
     if block_size is None and not isinstance(a, BigMatrix) and isinstance(b, BigMatrix):
         return b.block_size[0]
     return block_size
 
 
-def _copies(*pairs) -> list[BigMatrix]:
-    """The BigMatrix copies made here of numpy arguments: ``(BigMatrix, argument)`` pairs."""
-    return [m for m, given in pairs if not isinstance(given, BigMatrix)]
+def _arguments(call: Call, a, b) -> tuple[BigMatrix | np.ndarray, BigMatrix | np.ndarray, bool]:
+    """``a`` and the right-hand side ``b``, both checked before anything is uploaded; and whether ``b`` is a
+    vector (the result is then returned as one)."""
+    a = call.argument(a, "a")
+    B, vector = call.vector_or_matrix(b, "b")
+    return a, B, vector
 
 
-def _run(program, copies: list[BigMatrix], **arguments) -> None:
-    """Run one job to completion; the copies of numpy arguments are deleted whatever happens."""
-    try:
-        submit(program, **arguments).wait()
-    finally:
-        for m in copies:
-            m.delete()
-
-
-def _vector_or_matrix(X: BigMatrix, vector: bool) -> BigMatrix | np.ndarray:
-    """A vector right-hand side gives a numpy vector (the one-column BigMatrix is deleted)."""
-    if not vector:
-        return X
-    x = X.numpy()[:, 0]
-    X.delete()
-    return x
-
-
-def _square(A: BigMatrix, what: str, name: str = "a") -> None:
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{what} needs a square matrix {name}, got shape {A.shape}")
-
-
-def _right_hand_side(b, rows: int, row_block: int, what: str) -> tuple[BigMatrix, bool]:
-    """``b`` (a vector or a matrix with ``rows`` rows) as a BigMatrix tiled in ``row_block`` rows.
-
-    Returns the matrix and whether ``b`` was a vector (the result is then returned as one).
-    """
-    if isinstance(b, BigMatrix):
-        if b.shape[0] != rows:
-            raise ValueError(f"{what}: b has {b.shape[0]} rows, the matrix has {rows}")
-        if b.block_size[0] != row_block:
-            raise ValueError(f"{what}: b ({b.name}) is tiled in {b.block_size[0]} rows, the matrix in {row_block}; "
-                             "they must agree")
-        return b, False
-    B = np.asarray(b)
-    vector = B.ndim == 1
-    if vector:
-        B = B[:, None]
-    if B.ndim != 2:
-        raise ValueError(f"{what}: b must be a vector or a 2-D matrix, got an array of shape {np.shape(b)}")
+def _right_hand_side(call: Call, B, rows: int, row_block: int) -> BigMatrix:
+    """The right-hand side ``B`` (from ``_arguments``, ``rows`` rows) as a BigMatrix tiled in ``row_block`` rows."""
+    what = call.what
     if B.shape[0] != rows:
-        raise ValueError(f"{what}: b has {B.shape[0]} rows, the matrix has {rows} (shapes {np.shape(b)} and "
-                         f"{rows} rows do not match)")
-    if B.shape[1] == 0:
-        raise ValueError(f"{what}: b has no columns")
-    if not np.all(np.isfinite(B)):
-        raise ValueError(f"{what}: b contains infs or NaNs")
-    dtype = B.dtype if B.dtype in (np.float32, np.float64) else np.float64
-    return BigMatrix.from_numpy(B, (row_block, row_block), dtype=dtype), vector
+        raise ValueError(f"{what}: b has {B.shape[0]} rows, the matrix has {rows}")
+    if isinstance(B, BigMatrix):
+        if B.block_size[0] != row_block:
+            raise ValueError(f"{what}: b ({B.name}) is tiled in {B.block_size[0]} rows, the matrix in {row_block}; "
+                             "they must agree")
+        return B
+    return call.matrix(B, "b", (row_block, row_block))
+
+
+def _as_returned(call: Call, X: BigMatrix, vector: bool) -> BigMatrix | np.ndarray:
+    """The solution: a numpy vector for a vector right-hand side (X is then deleted), else X kept."""
+    if vector:
+        return X.numpy()[:, 0]
+    return call.keep(X)
 
 
 def _trans_code(trans) -> int:
@@ -183,8 +248,51 @@ def _trans_code(trans) -> int:
         raise ValueError(f"trans must be 0, 1, 2, 'N', 'T' or 'C', not {trans!r}") from None
 
 
-def qr(A, mode: str = "reduced", block_size: int | None = None,
-       workers: int | None = None) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
+def _structure(assume_a, what: str) -> str:
+    """The solver family for scipy's ``assume_a`` (one place: a later general solver swaps in here)."""
+    try:
+        return _STRUCTURES[assume_a]
+    except (KeyError, TypeError):
+        names = ", ".join(repr(k) for k in _STRUCTURES)
+        raise ValueError(f"{what}: assume_a={assume_a!r} is not a recognized matrix structure; use one of "
+                         f"{names}") from None
+
+
+def _qr_solve(call: Call, A: BigMatrix, B: BigMatrix, errors: dict) -> tuple[BigMatrix, BigMatrix]:
+    """``(X, QtB)``: X minimising ‖A X − B‖ (the solution for a square A) and Qᵀ B, by one job of the tiled QR
+    with ``SOLVE=1`` (Q never formed). Both belong to ``call``."""
+    m, n = A.shape
+    bs = A.block_size[0]
+    M, N = A.grid
+    dtype = np.result_type(A.dtype, B.dtype)
+    R = call.empty((n, n), A.block_size, A.dtype)
+    QtB = call.empty(B.shape, B.block_size, dtype)
+    X = call.empty((n, B.shape[1]), B.block_size, dtype)
+    call.run(programs.qr, errors, A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1], ROWS=m, COLS=n, BS=bs,
+             QC=0, QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1)
+    call.delete(R)
+    return X, QtB
+
+
+def _solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
+    """X with A X = B for a general square A (the route of assume_a None, "gen", "sym", ...): the tiled QR,
+    backward stable. An exactly singular A (a zero on R's diagonal) raises ``LinAlgError`` naming the tile."""
+    X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is singular (its QR factor R has a zero on its diagonal): "})
+    call.delete(QtB)
+    return X
+
+
+def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
+    """The in-executor symmetry check of ``assume_a="pos"`` (program ``check_symmetric``): a separate job, so
+    that the factorization never starts on an asymmetric matrix (its error would race with this one)."""
+    call.run(programs.check_symmetric, {LinAlgError: f"{name} is not symmetric, as assume_a='pos' requires "
+                                                     "(symmetrize it, e.g. (a + a.T) / 2, or leave assume_a out "
+                                                     "for a general solve): "},
+             A=A, N=A.grid[0], BS=A.block_size[0])
+
+
+def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+       check_finite: bool = True) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
@@ -199,10 +307,12 @@ def qr(A, mode: str = "reduced", block_size: int | None = None,
         As ``numpy.linalg.qr``: ``(Q, R)`` with Q m×k and R k×n, k = min(m, n)
         ("reduced", default); R alone ("r", the Householder reflectors are not applied to
         the identity, which saves about half of the work); or Q m×m and R m×n ("complete").
-    block_size : int, optional
-        Tile size when ``A`` is a numpy array.
+    block_size : int or (int, int), optional
+        Tile size when ``A`` is a numpy array; square tiles only.
     workers : int, optional
         Executors for this job (default: the runtime's).
+    check_finite : bool
+        Reject an ``A`` holding infs or NaNs (default); False skips the check.
 
     Returns
     -------
@@ -214,30 +324,30 @@ def qr(A, mode: str = "reduced", block_size: int | None = None,
     """
     if mode not in ("reduced", "r", "complete"):
         raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
-    given = A
-    A = _matrix(A, block_size, "qr", "A")
-    m, n = A.shape
-    bs = A.block_size[0]
-    M, N = A.grid
-    k = min(m, n)
-    q_cols = m if mode == "complete" else k
-    R = BigMatrix.empty((k, n), A.block_size, A.dtype, store=A.store)
-    # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
-    args = dict(A=A, B=A, R=R, M=M, N=N, C=0, ROWS=m, COLS=n, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
-                WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32), SOLVE=0)
-    if mode != "r":
-        args["Q"] = Q = BigMatrix.empty((m, q_cols), A.block_size, A.dtype, store=A.store)
-    _run(programs.qr, _copies((A, given)), workers=workers, **args)
-    if mode == "r":
-        return R
-    if mode == "complete" and k < m:
-        R = _pad_rows(R, m)
-    return Q, R
+    with Call("qr", check_finite, workers) as call:
+        A = call.matrix(A, "A", block_size, square=_QR_TILES)
+        m, n = A.shape
+        bs = A.block_size[0]
+        M, N = A.grid
+        k = min(m, n)
+        q_cols = m if mode == "complete" else k
+        R = call.empty((k, n), A.block_size, A.dtype)
+        # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
+        args = dict(A=A, B=A, R=R, M=M, N=N, C=0, ROWS=m, COLS=n, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
+                    WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32), SOLVE=0)
+        if mode != "r":
+            args["Q"] = Q = call.empty((m, q_cols), A.block_size, A.dtype)
+        call.run(programs.qr, **args)
+        if mode == "complete" and k < m:
+            R = _pad_rows(call, R, m)
+        if mode == "r":
+            return call.keep(R)
+        return call.keep(Q, R)
 
 
-def _pad_rows(R: BigMatrix, rows: int) -> BigMatrix:
+def _pad_rows(call: Call, R: BigMatrix, rows: int) -> BigMatrix:
     """``R`` with zero rows appended (the R of a complete QR); tiles are copied through the client."""
-    out = BigMatrix.empty((rows, R.shape[1]), R.block_size, R.dtype, store=R.store)
+    out = call.empty((rows, R.shape[1]), R.block_size, R.dtype)
     gr, gc = R.grid
     for i in range(gr):
         for j in range(i, gc):
@@ -246,12 +356,13 @@ def _pad_rows(R: BigMatrix, rows: int) -> BigMatrix:
             if t.shape != want:
                 t = np.vstack([t, np.zeros((want[0] - t.shape[0], want[1]), t.dtype)])
             out.put_tile(i, j, t)
-    R.delete()
+    call.delete(R)
     return out
 
 
 def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diagonal: bool = False,
-                     block_size: int | None = None, workers: int | None = None) -> BigMatrix | np.ndarray:
+                     block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+                     check_finite: bool = True) -> BigMatrix | np.ndarray:
     """Solve ``op(a) x = b`` for a triangular matrix ``a``, as ``scipy.linalg.solve_triangular``.
 
     Parameters
@@ -266,11 +377,13 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         Use the lower (True) or the upper (False, scipy's default) triangle of ``a``.
     unit_diagonal : bool
         Take the diagonal of ``a`` as ones (it is not read).
-    block_size : int, optional
-        Tile size when ``a`` is a numpy array (default: ``b``'s row tiles if ``b`` is a
-        BigMatrix, else about 4 tiles per dimension); a numpy ``b`` is tiled to match.
+    block_size : int or (int, int), optional
+        Tile size when ``a`` is a numpy array, square tiles only (default: ``b``'s row tiles if
+        ``b`` is a BigMatrix, else about 4 tiles per dimension); a numpy ``b`` is tiled to match.
     workers : int, optional
         Executors for this job (default: the runtime's).
+    check_finite : bool
+        Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
@@ -281,48 +394,50 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
     numpy.linalg.LinAlgError
         If ``a`` has a zero on its diagonal (the message names the diagonal tile and the row).
     ValueError
-        For a non-square ``a``, mismatched shapes or tilings, or a bad ``trans``.
+        For a non-square ``a``, mismatched shapes or tilings, a bad ``trans``, or infs and NaNs.
     """
     code = _trans_code(trans)
-    T = _matrix(a, _block_from_rhs(a, b, block_size), "solve_triangular")
-    _square(T, "solve_triangular")
-    bs = T.block_size[0]
-    B, vector = _right_hand_side(b, T.shape[0], bs, "solve_triangular")
-    forward = bool(lower) != bool(code)  # op(a) lower triangular: forward substitution
-    X = BigMatrix.empty(B.shape, B.block_size, np.result_type(T.dtype, B.dtype), store=T.store)
-    program = programs.trsm_forward if forward else programs.trsm_backward
-    _run(program, _copies((T, a), (B, b)), T=T, B=B, X=X, N=T.grid[0], C=B.grid[1], TRANS=code,
-         UNIT=int(bool(unit_diagonal)), BS=bs, workers=workers)
-    return _vector_or_matrix(X, vector)
+    with Call("solve_triangular", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
+        T = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_SUBSTITUTION_TILES)
+        _require_square(T, "solve_triangular")
+        bs = T.block_size[0]
+        B = _right_hand_side(call, b, T.shape[0], bs)
+        forward = bool(lower) != bool(code)  # op(a) lower triangular: forward substitution
+        X = call.empty(B.shape, B.block_size, np.result_type(T.dtype, B.dtype))
+        program = programs.trsm_forward if forward else programs.trsm_backward
+        call.run(program, T=T, B=B, X=X, N=T.grid[0], C=B.grid[1], TRANS=code, UNIT=int(bool(unit_diagonal)), BS=bs)
+        return _as_returned(call, X, vector)
 
 
-def _positive_definite_only(assume_a: str, what: str) -> None:
-    if assume_a not in ("pos", "positive definite"):
-        raise NotImplementedError(f"{what}: only assume_a='pos' (symmetric positive definite, through Cholesky) "
-                                  f"is implemented, not {assume_a!r}; for a general matrix use npw.lstsq (QR)")
+def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
+          workers: int | None = None, check_finite: bool = True) -> BigMatrix | np.ndarray:
+    """Solve ``a x = b`` for a square ``a``, as ``scipy.linalg.solve``.
 
-
-def solve(a, b, assume_a: str = "pos", block_size: int | None = None,
-          workers: int | None = None) -> BigMatrix | np.ndarray:
-    """Solve ``a x = b`` for a symmetric positive definite ``a``, through its Cholesky factor.
-
-    One job factors ``a = L Lᵀ`` and runs the forward and backward substitutions
-    (``numpywren2.programs.posv``); the substitutions start on each block row as soon as
-    its tiles of L exist.
+    A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is solved by one job of
+    the tiled QR carrying ``b`` along (``numpywren2.programs.qr`` with ``SOLVE=1``: Householder,
+    backward stable, Q never formed). ``assume_a="pos"`` first verifies in the executors that
+    ``a`` is symmetric, tile pair by tile pair, then factors ``a = L Lᵀ`` and substitutes in one
+    job (``numpywren2.programs.posv``), about 3 times fewer flops.
 
     Parameters
     ----------
     a : (n, n) array_like or BigMatrix
-        Symmetric positive definite; only its lower triangle is read (scipy's ``lower=True``).
     b : (n,) or (n, k) array_like, or (n, k) BigMatrix
         Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
-    assume_a : {"pos"}
-        Only "pos" is implemented (scipy's default is "gen"; use ``lstsq`` for general
-        square systems).
-    block_size : int, optional
-        Tile size when ``a`` is a numpy array.
+    assume_a : str, optional
+        scipy's names. None (default), "gen"/"general", "sym"/"symmetric", "her"/"hermitian",
+        "diagonal", "tridiagonal", "banded": the general (QR) solver, which is correct for all of
+        them (unlike scipy, None does not look for structure). "pos"/"positive definite":
+        Cholesky, after checking that ``a`` is symmetric: ``|a_ij - a_ji| <= rtol (max(|a_ij|,
+        |a_ji|) + sqrt(|a_ii a_jj|))`` with rtol = 100·eps of the dtype (see
+        ``numpywren2.kernels.asymmetry``). "upper triangular"/"lower triangular": ``solve_triangular``.
+    block_size : int or (int, int), optional
+        Tile size when ``a`` is a numpy array; square tiles only.
     workers : int, optional
-        Executors for this job (default: the runtime's).
+        Executors for these jobs (default: the runtime's).
+    check_finite : bool
+        Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
@@ -331,57 +446,103 @@ def solve(a, b, assume_a: str = "pos", block_size: int | None = None,
     Raises
     ------
     numpy.linalg.LinAlgError
-        If ``a`` is not positive definite (naming the failing Cholesky task).
-    NotImplementedError
-        For ``assume_a`` other than "pos".
+        A general ``a`` that is exactly singular (a zero on the diagonal of its R factor: the
+        message names the tile); with ``assume_a="pos"``, an ``a`` that is not symmetric (naming
+        the first asymmetric tile pair by tile column) or not positive definite (naming the task).
+        A nearly singular ``a`` is not detected (scipy warns; here the QR solve stays backward
+        stable, but the solution may be inaccurate).
+    ValueError
+        For a non-square ``a``, mismatched shapes or tilings, an unknown ``assume_a``, or infs and
+        NaNs.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> a = np.array([[3.0, 2.0, 0.0], [1.0, -1.0, 0.0], [0.0, 5.0, 1.0]])
+    >>> npw.solve(a, np.array([2.0, 4.0, -1.0]), block_size=2).round(12)
+    array([ 2., -2.,  9.])
     """
-    _positive_definite_only(assume_a, "solve")
-    A = _matrix(a, _block_from_rhs(a, b, block_size), "solve")
-    _square(A, "solve")
-    bs = A.block_size[0]
-    B, vector = _right_hand_side(b, A.shape[0], bs, "solve")
-    X = BigMatrix.empty(B.shape, B.block_size, np.result_type(A.dtype, B.dtype), store=A.store)
-    _run(programs.posv, _copies((A, a), (B, b)), A=A, B=B, X=X, N=A.grid[0], C=B.grid[1], BS=bs, workers=workers)
-    return _vector_or_matrix(X, vector)
+    structure = _structure(assume_a, "solve")
+    if structure in (_UPPER, _LOWER):
+        return solve_triangular(a, b, lower=structure == _LOWER, block_size=block_size, workers=workers,
+                                check_finite=check_finite)
+    square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
+    with Call("solve", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
+        A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=square)
+        _require_square(A, "solve")
+        bs = A.block_size[0]
+        B = _right_hand_side(call, b, A.shape[0], bs)
+        if structure == _GENERAL:
+            return _as_returned(call, _solve_general(call, A, B), vector)
+        _require_symmetric(call, A)
+        X = call.empty(B.shape, B.block_size, np.result_type(A.dtype, B.dtype))
+        call.run(programs.posv, {LinAlgError: "a is not positive definite: "}, A=A, B=B, X=X, N=A.grid[0],
+                 C=B.grid[1], BS=bs)
+        return _as_returned(call, X, vector)
 
 
-def inv(a, assume_a: str = "pos", block_size: int | None = None, workers: int | None = None) -> BigMatrix:
-    """Inverse of a symmetric positive definite matrix (LAPACK's potrf + potri, tiled).
+def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
+        workers: int | None = None, check_finite: bool = True) -> BigMatrix:
+    """Inverse of a square matrix.
 
-    ``a = L Lᵀ``, ``W = L⁻¹``, ``a⁻¹ = Wᵀ W`` in one job (``numpywren2.programs.spd_inverse``),
-    about n³ flops.
+    A general ``a`` (``assume_a`` None, the default): the identity is generated in the executors
+    (``programs.eye``) and ``a X = I`` is solved by the tiled QR (``solve``'s general route; about
+    4n³ flops, twice LU's). ``assume_a="pos"``: after the symmetry check of ``solve``, LAPACK's
+    potrf + potri, tiled (``a = L Lᵀ``, ``W = L⁻¹``, ``a⁻¹ = Wᵀ W`` in one job,
+    ``numpywren2.programs.spd_inverse``, about n³ flops).
 
     Parameters
     ----------
     a : (n, n) array_like or BigMatrix
-        Symmetric positive definite; only its lower triangle is read.
-    assume_a : {"pos"}
-        Only "pos" is implemented.
-    block_size : int, optional
-        Tile size when ``a`` is a numpy array.
+    assume_a : str, optional
+        As for ``solve``: None (general, default) or "pos" are the two routes; the other names of
+        ``solve`` take the general one.
+    block_size : int or (int, int), optional
+        Tile size when ``a`` is a numpy array; square tiles only.
     workers : int, optional
-        Executors for this job (default: the runtime's).
+        Executors for these jobs (default: the runtime's).
+    check_finite : bool
+        Reject an ``a`` holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
     BigMatrix
-        The full (symmetric) inverse.
+        The inverse, tiled like ``a``.
 
     Raises
     ------
     numpy.linalg.LinAlgError
-        If ``a`` is not positive definite (naming the failing Cholesky task).
+        As for ``solve``: an exactly singular ``a``; with "pos", an asymmetric or not positive
+        definite one.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> npw.inv(a, block_size=1).numpy().round(12)
+    array([[-2. ,  1. ],
+           [ 1.5, -0.5]])
     """
-    _positive_definite_only(assume_a, "inv")
-    A = _matrix(a, block_size, "inv")
-    _square(A, "inv")
-    X = BigMatrix.empty(A.shape, A.block_size, A.dtype, store=A.store)
-    _run(programs.spd_inverse, _copies((A, a)), A=A, X=X, N=A.grid[0], BS=A.block_size[0], workers=workers)
-    return X
+    structure = _structure(assume_a, "inv")
+    square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
+    with Call("inv", check_finite, workers) as call:
+        A = call.matrix(a, "a", block_size, square=square)
+        _require_square(A, "inv")
+        n, bs = A.shape[0], A.block_size[0]
+        if structure == _POSITIVE:
+            _require_symmetric(call, A)
+            X = call.empty(A.shape, A.block_size, A.dtype)
+            call.run(programs.spd_inverse, {LinAlgError: "a is not positive definite: "}, A=A, X=X, N=A.grid[0],
+                     BS=bs)
+            return call.keep(X)
+        eye = call.empty(A.shape, A.block_size, A.dtype)
+        call.run(programs.eye, X=eye, N=n, B=bs, SINGLE=int(A.dtype == np.float32))
+        return call.keep(_solve_general(call, A, eye))
 
 
-def lstsq(a, b, block_size: int | None = None,
-          workers: int | None = None) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
+def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+          check_finite: bool = True) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
     """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
 
     One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
@@ -394,10 +555,12 @@ def lstsq(a, b, block_size: int | None = None,
         m ≥ n and full column rank (QR without pivoting: the rank is not revealed).
     b : (m,) or (m, k) array_like, or (m, k) BigMatrix
         Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
-    block_size : int, optional
-        Tile size when ``a`` is a numpy array.
+    block_size : int or (int, int), optional
+        Tile size when ``a`` is a numpy array; square tiles only.
     workers : int, optional
         Executors for these jobs (default: the runtime's).
+    check_finite : bool
+        Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
 
     Returns
     -------
@@ -419,33 +582,24 @@ def lstsq(a, b, block_size: int | None = None,
     NotImplementedError
         For m < n (the minimum-norm solution of an underdetermined system is not implemented).
     """
-    A = _matrix(a, _block_from_rhs(a, b, block_size), "lstsq")
-    m, n = A.shape
-    if m < n:
-        raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full column "
-                                  "rank) is implemented")
-    bs = A.block_size[0]
-    B, vector = _right_hand_side(b, m, bs, "lstsq")
-    M, N = A.grid
-    dtype = np.result_type(A.dtype, B.dtype)
-    R = BigMatrix.empty((n, n), A.block_size, A.dtype, store=A.store)
-    QtB = BigMatrix.empty(B.shape, B.block_size, dtype, store=A.store)
-    X = BigMatrix.empty((n, B.shape[1]), B.block_size, dtype, store=A.store)
-    try:
-        _run(programs.qr, _copies((A, a), (B, b)) + [R], A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1],
-             ROWS=m, COLS=n, BS=bs, QC=0, QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1, workers=workers)
-    except np.linalg.LinAlgError as e:
-        QtB.delete()
-        X.delete()
-        raise np.linalg.LinAlgError(f"lstsq: a is rank deficient (its R factor is singular): {e}") from None
-    residuals = np.zeros(0, dtype)
-    if m > n:  # the rows of Qᵀb below n: tile rows N - 1 (its part below row n) to M - 1
-        sums = np.zeros(B.shape[1])
-        cb = B.block_size[1]
-        for i in range(N - 1, M):
-            for j in range(QtB.grid[1]):
-                below = QtB.get_tile(i, j)[max(0, n - i * bs):].astype(np.float64)
-                sums[j * cb:j * cb + below.shape[1]] += np.einsum("ij,ij->j", below, below)
-        residuals = sums.astype(dtype)
-    QtB.delete()
-    return _vector_or_matrix(X, vector), residuals, n, None
+    with Call("lstsq", check_finite, workers) as call:
+        a, b, vector = _arguments(call, a, b)
+        A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
+        m, n = A.shape
+        if m < n:
+            raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full "
+                                      "column rank) is implemented")
+        bs = A.block_size[0]
+        B = _right_hand_side(call, b, m, bs)
+        X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is rank deficient (its R factor is singular): "})
+        residuals = np.zeros(0, X.dtype)
+        M, N = A.grid
+        if m > n:  # the rows of Qᵀb below n: tile rows N - 1 (its part below row n) to M - 1
+            sums = np.zeros(B.shape[1])
+            cb = B.block_size[1]
+            for i in range(N - 1, M):
+                for j in range(QtB.grid[1]):
+                    below = QtB.get_tile(i, j)[max(0, n - i * bs):].astype(np.float64)
+                    sums[j * cb:j * cb + below.shape[1]] += np.einsum("ij,ij->j", below, below)
+            residuals = sums.astype(X.dtype)
+        return _as_returned(call, X, vector), residuals, n, None

@@ -13,6 +13,7 @@ import uuid
 
 import numpy as np
 
+from .arguments import real_array
 from .backends import TileNotFoundError, TileStore
 from .tiling import block_shape, grid_shape, split
 
@@ -59,11 +60,11 @@ class BigMatrix:
     @classmethod
     def from_numpy(cls, X, block_size=None, store: TileStore | None = None, name: str | None = None,
                    dtype=None) -> BigMatrix:
-        X = np.asarray(X)
+        X = real_array(X, "X", "BigMatrix.from_numpy")  # complex, object...: a TypeError, not a cast
         if X.ndim != 2:
             raise ValueError(f"BigMatrix holds 2-D matrices; got an array of shape {X.shape}")
         if dtype is None:
-            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+            dtype = X.dtype
         if block_size is None:
             block_size = default_block_size(X.shape)
         m = cls.empty(X.shape, block_size, dtype, store, name)

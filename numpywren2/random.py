@@ -5,26 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 from . import programs
-from .job import submit
+from .arguments import block_size_arg
+from .call import Call
 from .matrix import BigMatrix
-from .tiling import block_shape
 
 
-def normal(shape: tuple[int, int], block_size, seed: int = 0, dtype=np.float64,
+def normal(shape: tuple[int, int], block_size: int | tuple[int, int], seed: int = 0, dtype=np.float64,
            workers: int | None = None) -> BigMatrix:
-    """A matrix of independent standard normal entries, tile (i, j) a function of (seed, i, j)."""
-    br, bc = block_shape(block_size)
-    X = BigMatrix.empty(shape, (br, bc), dtype)
-    submit(programs.normal, X=X, ROWS=shape[0], COLS=shape[1], BR=br, BC=bc, SEED=seed,
-           SINGLE=int(X.dtype == np.float32), workers=workers).wait()
-    return X
+    """A matrix of independent standard normal entries, tile (i, j) a function of (seed, i, j).
+
+    ``block_size``: an int or a ``(rows, cols)`` pair (the rule of every entry point).
+    """
+    br, bc = block_size_arg(block_size, "random.normal")
+    with Call("random.normal", workers=workers) as call:
+        X = call.empty(shape, (br, bc), dtype)
+        call.run(programs.normal, X=X, ROWS=shape[0], COLS=shape[1], BR=br, BC=bc, SEED=seed,
+                 SINGLE=int(X.dtype == np.float32))
+        return call.keep(X)
 
 
-def spd(n: int, block_size: int, seed: int = 0, dtype=np.float64, workers: int | None = None) -> BigMatrix:
+def spd(n: int, block_size: int | tuple[int, int], seed: int = 0, dtype=np.float64,
+        workers: int | None = None) -> BigMatrix:
     """A symmetric positive definite n×n matrix (uniform [-1, 1) entries plus n·I), for benchmarks."""
-    X = BigMatrix.empty((n, n), block_size, dtype)
-    if X.block_size[0] != X.block_size[1]:
-        raise ValueError("spd needs square tiles")
-    submit(programs.spd, X=X, N=n, B=X.block_size[0], SEED=seed, SINGLE=int(X.dtype == np.float32),
-           workers=workers).wait()
-    return X
+    bs = block_size_arg(block_size, "random.spd", square="a tile and its mirror image have the same shape")
+    with Call("random.spd", workers=workers) as call:
+        X = call.empty((n, n), bs, dtype)
+        call.run(programs.spd, X=X, N=n, B=bs[0], SEED=seed, SINGLE=int(X.dtype == np.float32))
+        return call.keep(X)

@@ -14,17 +14,41 @@ from __future__ import annotations
 import numpy as np
 
 
-def block_shape(block_size: int | tuple[int, int]) -> tuple[int, int]:
-    """``(rows, cols)`` of a block size given as an int (square) or a pair."""
-    if isinstance(block_size, int | np.integer):
+def block_shape(block_size) -> tuple[int, int]:
+    """``(rows, cols)`` of a block size given as a positive int (square tiles) or a pair of them.
+
+    The one rule for ``block_size`` everywhere: a float, a bool, a string, a pair with other
+    than two entries or with non-integer entries is a ``TypeError`` or ``ValueError`` with the
+    same message; so is a size below 1.
+
+    >>> block_shape(4), block_shape((300, 60)), block_shape([2, 3])
+    ((4, 4), (300, 60), (2, 3))
+    >>> block_shape(2.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: block_size must be a positive int or a (rows, cols) pair of positive ints, not 2.5 (float)
+    """
+    def integer(v) -> bool:
+        return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+    message = (f"block_size must be a positive int or a (rows, cols) pair of positive ints, "
+               f"not {block_size!r} ({type(block_size).__name__})")
+    if integer(block_size):
         bs = (int(block_size), int(block_size))
+    elif isinstance(block_size, tuple | list | np.ndarray):
+        entries = list(np.asarray(block_size).ravel()) if isinstance(block_size, np.ndarray) else list(block_size)
+        if isinstance(block_size, np.ndarray) and block_size.ndim != 1:
+            raise ValueError(message)
+        if not all(integer(v) for v in entries):
+            raise TypeError(message)
+        if len(entries) != 2:
+            raise ValueError(message)
+        bs = (int(entries[0]), int(entries[1]))
     else:
-        bs = tuple(int(b) for b in block_size)
-        if len(bs) != 2:
-            raise ValueError(f"block_size must be an int or a (rows, cols) pair, not {block_size!r}")
+        raise TypeError(message)
     if min(bs) < 1:
-        raise ValueError(f"block sizes must be positive, not {block_size!r}")
-    return bs  # type: ignore[return-value]
+        raise ValueError(message)
+    return bs
 
 
 def grid_shape(shape: tuple[int, int], block_size) -> tuple[int, int]:

@@ -48,7 +48,7 @@ def test_bad_inputs(store):
         npw.BigMatrix.from_numpy(np.ones(3), 2, store=store)
     with pytest.raises(TypeError, match="float32 and float64"):
         npw.BigMatrix.empty((2, 2), 1, np.int32, store=store)
-    with pytest.raises(ValueError, match="block sizes must be positive"):
+    with pytest.raises(ValueError, match="block_size must be a positive int"):
         npw.BigMatrix.empty((2, 2), 0, store=store)
     ints = npw.BigMatrix.from_numpy(np.arange(6).reshape(2, 3), 2, store=store)
     assert ints.dtype == np.float64 and np.array_equal(ints.numpy(), np.arange(6).reshape(2, 3))

@@ -1,7 +1,7 @@
 """Matrices generated tile by tile inside the executors (never materialised in the client)."""
 
 import lambdapack as lp
-from numpywren2.kernels import normal_tile, spd_tile
+from numpywren2.kernels import eye_tile, normal_tile, spd_tile
 
 
 @lp.program
@@ -18,3 +18,11 @@ def spd(X: lp.Matrix, N: int, B: int, SEED: int, SINGLE: int):
     for i in range((N + B - 1) // B):
         for j in range((N + B - 1) // B):
             X[i, j] = spd_tile(i, j, min(B, N - i * B), min(B, N - j * B), N, SEED, SINGLE)
+
+
+@lp.program
+def eye(X: lp.Matrix, N: int, B: int, SINGLE: int):
+    """X = the N×N identity in B×B tiles (float32 if SINGLE == 1, else float64)."""
+    for i in range((N + B - 1) // B):
+        for j in range((N + B - 1) // B):
+            X[i, j] = eye_tile(i, j, min(B, N - i * B), min(B, N - j * B), SINGLE)

@@ -181,3 +181,12 @@ def spd_inverse(A: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, W: lp.Ma
                     Z[i, j, p] = gemm_tn_add(Z[i, j, p - 1], W[p, i], W[p, j])
         for j in range(i):
             X[j, i] = transpose(X[i, j])
+
+
+@lp.program
+def transpose_lower(L: lp.Matrix, U: lp.Matrix, N: int):
+    """U = Lᵀ for a lower-triangular L on an N×N grid: only the tiles on and below L's diagonal are read
+    (those above are zero and never written, and U's below its diagonal stay unwritten)."""
+    for i in range(N):
+        for j in range(i + 1):
+            U[j, i] = transpose(L[i, j])

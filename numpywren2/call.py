@@ -1,0 +1,168 @@
+"""One call of a user-facing function (``npw.cholesky``, ``npw.solve``, ``npw.svd``, ...), start to end.
+
+Every such function does the same four things, here in one place:
+
+1. **take its matrix arguments** by the rules of ``numpywren2.arguments`` (``Call.matrix``): a numpy
+   argument is checked (real dtype, 2-D, finite if ``check_finite``) and uploaded as a BigMatrix that
+   belongs to the call; a BigMatrix argument must be tiled as a ``block_size`` given for it, and is
+   checked for infs and NaNs by the executors of the first job that reads it;
+2. **create its intermediate and result matrices** (``Call.empty``): all belong to the call until
+   ``Call.keep`` hands the results to the caller;
+3. **run its jobs** (``Call.run``, or ``Call.submit`` and ``Call.wait`` for jobs side by side); a job's
+   error is re-raised with the same type, its message prefixed with the function's name;
+4. **clean up**: leaving the ``with`` block deletes every matrix that belongs to the call (uploaded
+   copies and intermediates), whether the call returns or raises.
+
+State: ``temporary``, the matrices deleted at the end; ``unchecked``, BigMatrix arguments (by id)
+with the name to report, not yet verified finite by a job.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arguments import block_size_arg, real_array, require_finite
+from .job import Job, as_bigmatrix, submit
+from .matrix import BigMatrix, default_block_size
+
+
+class Call:
+    """The arguments, matrices and jobs of one call of a user-facing function; use as ``with Call(...) as c``.
+
+    Parameters
+    ----------
+    what : str
+        The function's name, for messages (``"solve"``).
+    check_finite : bool
+        Verify that matrix arguments hold no infs or NaNs (scipy's default: True).
+    workers : int, optional
+        Executors per job (default: the runtime's).
+    """
+
+    def __init__(self, what: str, check_finite: bool = True, workers: int | None = None):
+        self.what, self.check_finite, self.workers = what, bool(check_finite), workers
+        self.temporary: list[BigMatrix] = []
+        self.unchecked: dict[int, str] = {}
+        self._checked_arrays: list[np.ndarray] = []  # held, so that their ids stay theirs
+
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for m in reversed(self.temporary):
+            try:
+                m.delete()
+            except Exception:
+                if exc is None:
+                    raise
+        self.temporary.clear()
+
+    # ------------------------------------------------------------------ arguments
+    def argument(self, x, name: str) -> BigMatrix | np.ndarray:
+        """A matrix argument, checked but not uploaded: a BigMatrix, or a real 2-D (finite) numpy array."""
+        if isinstance(x, BigMatrix):
+            if min(x.shape) == 0:
+                raise ValueError(f"{self.what}: {name} ({x.name}) is empty (shape {x.shape})")
+            if self.check_finite and not any(x is t for t in self.temporary):  # not one of this call's own
+                self.unchecked.setdefault(id(x), f"{name} (BigMatrix {x.name})")
+            return x
+        if isinstance(x, np.ndarray) and any(x is c for c in self._checked_arrays):
+            return x
+        a = real_array(x, name, self.what)
+        if a.ndim != 2:
+            raise ValueError(f"{self.what}: {name} must be a 2-D matrix, got an array of shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"{self.what}: {name} is empty (shape {a.shape})")
+        if self.check_finite:
+            require_finite(a, name, self.what)
+        self._checked_arrays.append(a)
+        return a
+
+    def vector_or_matrix(self, x, name: str) -> tuple[BigMatrix | np.ndarray, bool]:
+        """A right-hand side: a BigMatrix, or a numpy vector (as one column) or matrix; and whether it was a vector."""
+        if isinstance(x, BigMatrix):
+            return self.argument(x, name), False
+        a = real_array(x, name, self.what)
+        if a.ndim == 1:
+            return self.argument(a[:, None], name), True
+        return self.argument(a, name), False
+
+    def matrix(self, x, name: str, block_size=None, square: str | None = None,
+               default_block: int | tuple[int, int] | None = None) -> BigMatrix:
+        """A matrix argument as a BigMatrix (a numpy one uploaded; it belongs to the call).
+
+        ``block_size``: the user's; a BigMatrix must be tiled so, a numpy array is tiled so (default:
+        ``default_block``, else ``matrix.default_block_size``). ``square``: why the algorithm needs
+        square tiles, if it does.
+        """
+        x = self.argument(x, name)
+        bs = block_size_arg(block_size, self.what, square)
+        if isinstance(x, BigMatrix):
+            m = as_bigmatrix(x, bs, name, self.what)
+            if square is not None and m.block_size[0] != m.block_size[1]:
+                raise ValueError(f"{self.what} needs square tiles ({square}); {name} ({m.name}) is tiled "
+                                 f"{m.block_size}")
+            return m
+        if bs is None:
+            bs = block_size_arg(default_block if default_block is not None else default_block_size(x.shape),
+                                self.what, square)
+        return self._own(as_bigmatrix(x, bs, name, self.what))
+
+    # ------------------------------------------------------------------ matrices
+    def empty(self, shape, block_size, dtype) -> BigMatrix:
+        """A new matrix (intermediate, or a result to be handed over with ``keep``)."""
+        return self._own(BigMatrix.empty(shape, block_size, dtype))
+
+    def upload(self, x: np.ndarray, block_size) -> BigMatrix:
+        """A matrix computed on the client, as an intermediate (deleted at the end)."""
+        return self._own(BigMatrix.from_numpy(x, block_size))
+
+    def keep(self, *matrices: BigMatrix):
+        """Hand matrices to the caller: they are not deleted at the end. Returns the matrix (or the tuple)."""
+        for m in matrices:
+            self.temporary = [t for t in self.temporary if t is not m]
+        return matrices[0] if len(matrices) == 1 else matrices
+
+    def delete(self, *matrices: BigMatrix) -> None:
+        """Delete intermediates now, rather than at the end."""
+        for m in matrices:
+            self.keep(m)
+            m.delete()
+
+    def _own(self, m: BigMatrix) -> BigMatrix:
+        self.temporary.append(m)
+        return m
+
+    # ------------------------------------------------------------------ jobs
+    def submit(self, program, **arguments) -> Job:
+        """Submit one job; BigMatrix arguments not yet checked are checked for infs and NaNs by its executors."""
+        check = {}
+        for param, m in arguments.items():
+            if isinstance(m, BigMatrix) and id(m) in self.unchecked and param in program.matrices:
+                check[param] = self.unchecked[id(m)]
+        job = submit(program, workers=self.workers, check_finite=check, **arguments)
+        for param in check:
+            self.unchecked.pop(id(arguments[param]), None)
+        return job
+
+    def wait(self, job: Job, errors: dict[type, str] | None = None) -> None:
+        """Wait for a job; its error is raised again with the same type, the message prefixed with the
+        function's name and, for an error type in ``errors``, with what it means for this function."""
+        try:
+            job.wait()
+        except Exception as e:
+            meaning = next((text for kind, text in (errors or {}).items() if isinstance(e, kind)), "")
+            raise _with_message(e, f"{self.what}: {meaning}{e}") from None
+
+    def run(self, program, errors: dict[type, str] | None = None, **arguments) -> None:
+        """Submit one job and wait for it (see ``submit`` and ``wait``)."""
+        self.wait(self.submit(program, **arguments), errors)
+
+
+def _with_message(e: Exception, message: str) -> Exception:
+    """An exception of ``e``'s type with another message (``e`` itself if its type cannot be built so)."""
+    try:
+        new = type(e)(message)
+    except Exception:
+        return e
+    return new if str(new) == message else e
