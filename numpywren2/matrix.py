@@ -42,6 +42,10 @@ def _free(store: TileStore, name: str, pid: int, runtime_ref) -> None:
     runtime = runtime_ref() if runtime_ref is not None else None
     if os.getpid() != pid or (runtime is not None and runtime.closed):
         return  # a forked child does not own its parent's matrices; a closed runtime has freed them
+    _delete_quietly(store, name)
+
+
+def _delete_quietly(store: TileStore, name: str) -> None:
     try:
         store.delete(f"{name}/meta")
         store.delete_prefix(f"{name}/")
@@ -158,8 +162,8 @@ class BigMatrix:
         f, self._finalizer = self._finalizer, None
         if self.runtime is not None:
             self.runtime._owned.discard(self)
-        if f is not None:
-            f() if free else f.detach()
+        if f is not None and f.detach() is not None and free:
+            _delete_quietly(self.store, self.name)
 
     def persist(self) -> BigMatrix:
         """Keep the matrix when this handle is collected and when its runtime closes: it stays in the
