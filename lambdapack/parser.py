@@ -62,7 +62,9 @@ def source_of(fn) -> tuple[str, str, int]:
     """(source text, file name, first line number) of a function."""
     try:
         lines, first = inspect.getsourcelines(fn)
-        filename = inspect.getsourcefile(fn) or "<unknown>"
+        # a function defined in a doctest or a notebook cell has no file, but its code names the
+        # "file" whose lines linecache serves
+        filename = inspect.getsourcefile(fn) or getattr(getattr(fn, "__code__", None), "co_filename", "<unknown>")
     except (OSError, TypeError) as e:
         raise CompileError(
             f"cannot read the source of {getattr(fn, '__qualname__', fn)!r}: {e}. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +22,18 @@ class Kernel:
 
     ``flops``, if given, is a function of the kernel's arguments (tiles and
     scalars) returning the floating-point operation count, used in statistics.
+
+    The kernel carries the function's ``__module__``, ``__name__``, ``__qualname__``,
+    ``__doc__`` and ``__wrapped__`` (``functools.update_wrapper``), so that ``help()``,
+    ``inspect`` and doctest's finder treat it as the function it wraps: the examples in a
+    kernel's docstring are collected and run like any function's.
     """
 
     def __init__(self, fn: Callable, flops: Callable | None = None, name: str | None = None):
+        functools.update_wrapper(self, fn, updated=())
         self.fn = fn
         self.flops = flops
         self.name = name or fn.__name__
-        self.__doc__ = fn.__doc__
-        self.__wrapped__ = fn
 
     def __call__(self, *args):
         return self.fn(*args)

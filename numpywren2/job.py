@@ -89,7 +89,9 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
             raise TypeError(f"{program.name}: matrix {name} must be a BigMatrix, not {type(m).__name__}")
         if m.store.url != rt.store.url:
             raise ValueError(f"matrix {name} ({m.name}) lives in {m.store.url}, not in this runtime's store "
-                             f"{rt.store.url}; a BigMatrix belongs to the runtime it was created under")
+                             f"{rt.store.url}; a BigMatrix belongs to the runtime it was created under: copy it "
+                             f"into this one with {name}.to(runtime) (e.g. `{name}={name}.to(rt)` inside "
+                             "`with npw.runtime(...) as rt:`)")
         tiles = [k for k in m.store.list(f"{m.name}/") if k != f"{m.name}/meta"]
         if name in bound.inputs and bound.readers[name] and not tiles:
             raise ValueError(f"{program.name}: input matrix {name} ({m.name}) holds no tiles")
@@ -115,6 +117,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     queue.send([t.to_json() for t in bound.starters()])
     j = Job(rt, job, bound, n_tasks, queue)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
+    j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
+    rt.jobs[job] = j
     settings = settings or rt.provisioner_settings or ProvisionerSettings()
     overrides = {k: v for k, v in (("max_workers", workers), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
@@ -131,6 +135,7 @@ class Job:
     def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
         self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
         self.outputs: dict[str, BigMatrix] = {}
+        self.matrices: dict[str, BigMatrix] = {}  # every matrix given to submit, by parameter name
         self.provisioner = None  # provisioner.Provisioner of this job, when it runs in this process
         self.started = time.time()
         self.finished: float | None = None
@@ -251,6 +256,7 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
+        self.runtime.jobs.pop(self.id, None)  # the runtime no longer keeps the job's matrices alive
         if self.provisioner is not None:
             self.provisioner.stop()
         # The status is final before the scratch tiles are deleted: an executor that writes after this

@@ -3,7 +3,14 @@
 With no configuration, an *embedded* runtime is created on first use: a
 temporary directory holding the tiles (``LocalFileStore``) and one SQLite
 database for the queues and job state; executors are local processes.  It shuts
-down (executors stopped, directory removed) at interpreter exit.
+down (executors stopped, directory removed) at interpreter exit, and on SIGTERM.
+
+Directories of embedded runtimes are named ``numpywren2-XXXXXXXX`` and hold a lock file,
+``lock``, on which the owning process (and every executor that opens the directory's tile
+store) holds a shared ``flock`` for its lifetime.  A process that dies without cleaning up
+(SIGKILL, a crash) releases its lock with its last file descriptor; the next embedded runtime
+created in the same parent directory removes every directory named like this whose lock it can
+take exclusively, and only those (``clean_stale_roots``).
 
 ``with npw.runtime(store=..., queue=..., state=..., workers=...):`` selects
 backends by URL for the calls inside the block.
@@ -17,20 +24,31 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
+import re
 import shutil
+import signal
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from .backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, StateStore, TaskQueue, TileStore
+from .backends import BackendError, LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, StateStore, TaskQueue, TileStore
+
+ROOT_PREFIX = "numpywren2-"
+_ROOT_NAME = re.compile(r"numpywren2-[a-z0-9_]{8}")  # tempfile.mkdtemp(prefix=ROOT_PREFIX)
+LOCK_NAME = "lock"
 
 
 def open_store(url: str) -> TileStore:
     u = urlparse(url)
     if u.scheme == "file":
-        return LocalFileStore(u.path)
+        lock = _hold_root_lock(Path(u.path).parent)
+        store = LocalFileStore(u.path)
+        store._root_lock = lock  # held while the store is (the executors' liveness, see the module docstring)
+        return store
     if u.scheme == "s3":
         from .backends.aws import S3TileStore
 
@@ -64,6 +82,82 @@ def open_queue(url: str, name: str) -> TaskQueue:
 
         return SQSTaskQueue(url, name)
     raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
+
+
+def _hold_root_lock(root: Path):
+    """A shared lock on the lock file of an embedded runtime's directory ``root``, or None if
+    ``root`` is not one.  A directory named like an embedded runtime's without its lock file
+    has been removed (its process ended): an error, rather than re-creating it."""
+    if not _ROOT_NAME.fullmatch(root.name):
+        return None
+    path = root / LOCK_NAME
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        if not root.exists():
+            raise BackendError(f"the embedded runtime's directory {root} no longer exists (its process "
+                               "ended and it was cleaned up)") from None
+        return None  # made by a version without lock files
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        gone = os.fstat(f.fileno()).st_nlink == 0  # removed between the open and the lock
+    except BlockingIOError:
+        gone = True  # a cleaner holds it exclusively: it is removing the directory
+    if gone:
+        f.close()
+        raise BackendError(f"the embedded runtime's directory {root} is being removed (its process ended)")
+    return f
+
+
+def _make_root(parent: str | None) -> tuple[str, object]:
+    """A new directory for an embedded runtime, with its lock file already locked (shared) by us.
+
+    The lock file is locked under a temporary name and then renamed, so that a cleaner never
+    sees the directory's lock free while we own it."""
+    root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=parent)
+    tmp = os.path.join(root, f".{LOCK_NAME}.{os.getpid()}")
+    f = open(tmp, "wb")
+    fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+    os.rename(tmp, os.path.join(root, LOCK_NAME))
+    return root, f
+
+
+def clean_stale_roots(parent: str | None = None) -> list[str]:
+    """Remove the directories of embedded runtimes whose processes have all ended.
+
+    Only directories of ``parent`` (default: where a new embedded runtime would go) named like
+    ours (``numpywren2-XXXXXXXX``) and holding a lock file that nobody holds are removed;
+    directories without a lock file (made by older versions) are left alone.
+
+    Returns
+    -------
+    list of str
+        The directories removed.
+    """
+    parent = parent or default_root_parent() or tempfile.gettempdir()
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        d = os.path.join(parent, name)
+        if not _ROOT_NAME.fullmatch(name) or os.path.islink(d):
+            continue
+        try:
+            fd = os.open(os.path.join(d, LOCK_NAME), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # no lock file, not a directory, not ours to read
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: a process still uses the directory
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+        finally:
+            os.close(fd)
+    return removed
 
 
 SHM = "/dev/shm"
@@ -112,24 +206,36 @@ class Runtime:
     def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
                  workers: int | None = None, root: str | None = None, launcher=None, provisioner=None):
         self._owned_root = None
+        self._root_lock = None
+        self._pid = os.getpid()
+        self.closed = False
+        self.jobs: dict = {}  # job id -> Job, while it runs (a Job holds its matrices alive)
+        self._owned: weakref.WeakSet = weakref.WeakSet()  # BigMatrix freed when collected (matrix.py)
+        self.provisioners: list = []  # one per job submitted here (provisioner.Provisioner)
         if store is None or queue is None or state is None:
             if any((store, queue, state)):
                 raise ValueError("give all three of store, queue and state URLs, or none for an embedded runtime")
             if root is None:
-                root = tempfile.mkdtemp(prefix="numpywren2-", dir=default_root_parent())
+                parent = default_root_parent()
+                clean_stale_roots(parent)
+                root, self._root_lock = _make_root(parent)
                 self._owned_root = root
+                _embedded.add(self)
+                _install_sigterm_cleanup()
             rootp = Path(root).resolve()
             store, queue, state = f"file://{rootp / 'tiles'}", f"sqlite://{rootp / 'state.db'}", \
                 f"sqlite://{rootp / 'state.db'}"
         self.urls = {"store": store, "queue": queue, "state": state}
-        self.store = open_store(store)
-        self.state = open_state(state)
+        try:
+            self.store = open_store(store)
+            self.state = open_state(state)
+        except BaseException:
+            self._remove_root()
+            raise
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.launcher_factory = launcher
         self.provisioner_settings = provisioner
-        self.provisioners: list = []  # one per job submitted here (provisioner.Provisioner)
         self._lock = threading.Lock()
-        self.closed = False
 
     def queue(self, job: str) -> TaskQueue:
         return open_queue(self.urls["queue"], job)
@@ -143,16 +249,32 @@ class Runtime:
         return LocalProcessLauncher(max_workers=self.workers)
 
     def close(self) -> None:
+        """Stop this runtime's executors, free the matrices it still owns, close the backends; an
+        embedded runtime's directory is removed.  Idempotent.  In a process forked from the one
+        that made the runtime, only marks it closed (the resources are the parent's)."""
         if self.closed:
             return
         self.closed = True
-        for prov in self.provisioners:
-            prov.stop(stop_executors=True)
-            prov.close()
-        for b in (self.store, self.state):
-            b.close()
+        if os.getpid() != self._pid:
+            return
+        try:
+            for prov in self.provisioners:
+                prov.stop(stop_executors=True)
+                prov.close()
+            for m in list(self._owned):  # anonymous matrices still referenced (an embedded root goes below)
+                m._release(free=self._owned_root is None)
+            for b in (self.store, self.state):
+                b.close()
+        finally:
+            self._remove_root()
+
+    def _remove_root(self) -> None:
         if self._owned_root:
             shutil.rmtree(self._owned_root, ignore_errors=True)
+        for lock in (self._root_lock, getattr(getattr(self, "store", None), "_root_lock", None)):
+            if lock is not None:
+                lock.close()
+        self._root_lock = None
 
     def __repr__(self) -> str:
         return f"<Runtime store={self.urls['store']} queue={self.urls['queue']} state={self.urls['state']}>"
@@ -160,6 +282,7 @@ class Runtime:
 
 _stack: list[Runtime] = []
 _default: Runtime | None = None
+_embedded: weakref.WeakSet[Runtime] = weakref.WeakSet()  # embedded runtimes with a directory of their own
 
 
 def current_runtime() -> Runtime:
@@ -169,8 +292,57 @@ def current_runtime() -> Runtime:
         return _stack[-1]
     if _default is None or _default.closed:
         _default = Runtime()
-        atexit.register(_default.close)
     return _default
+
+
+def runtime_of(store: TileStore) -> Runtime | None:
+    """The open runtime (of a ``with`` block, or the default) whose tile store is ``store``, if any."""
+    for rt in (*reversed(_stack), _default):
+        if rt is not None and not rt.closed and rt.store is store:
+            return rt
+    return None
+
+
+@atexit.register
+def _close_embedded() -> None:
+    """At exit: close every embedded runtime still open (executors stopped, directories removed)."""
+    for rt in list(_embedded):
+        rt.close()
+
+
+_sigterm = {"installed": False, "previous": None}
+
+
+def _install_sigterm_cleanup() -> None:
+    """Make SIGTERM remove the embedded runtimes' directories before the process dies.
+
+    Installed once, from the main thread only (Python's rule for signal handlers), unless
+    SIGTERM is ignored.  A handler installed before it is chained; one installed after it
+    replaces it (the directory is then removed at exit, or at the next start-up).
+    """
+    if _sigterm["installed"] or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):  # ignored, or a handler not installed from Python: leave it
+        return
+    _sigterm["previous"] = previous
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _sigterm["installed"] = True
+
+
+def _on_sigterm(signum, frame) -> None:
+    """With a handler of the user's: call it (if it exits the process, the directories are removed
+    at exit; if it returns, the process goes on and keeps its runtimes).  Otherwise: close the
+    embedded runtimes, then die of SIGTERM as the default action would (exit status -15)."""
+    previous = _sigterm["previous"]
+    if callable(previous):
+        previous(signum, frame)
+        return
+    for rt in list(_embedded):
+        with contextlib.suppress(Exception):
+            rt.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextlib.contextmanager

@@ -30,21 +30,56 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .base import BackendError, Completion, Message, StateStore, TaskQueue
 
+CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
+SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
+# No command used here blocks on the server (the queue's ``receive(wait=...)`` polls with short
+# scripts and sleeps on the client), so any reply longer than this means a stuck server or network.
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages).
+
+    >>> redact("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
+    'rediss://:***@cache.example:6379/0?prefix=npw:'
+    """
+    u = urlparse(url)
+    if u.password is None:
+        return url
+    user = u.username or ""
+    host = u.hostname or ""
+    port = f":{u.port}" if u.port else ""
+    return u._replace(netloc=f"{user}:***@{host}{port}").geturl()
+
 
 def connect(url: str) -> tuple[redis.Redis, str]:
-    """A client for ``redis://[:password@]host:port/db?prefix=...`` (or ``rediss://``), checked with PING."""
+    """A client for ``redis://[:password@]host:port/db?prefix=...`` (or ``rediss://``), checked with PING.
+
+    A server that cannot be reached, or that accepts the connection but does not answer, is a
+    ``BackendError`` naming the URL after at most ``CONNECT_TIMEOUT`` seconds (the check uses a
+    client of its own with that socket timeout; the returned client waits ``SOCKET_TIMEOUT``).
+    """
     u = urlparse(url)
     prefix = parse_qs(u.query).get("prefix", ["npw:"])[0]
     clean = u._replace(query="").geturl()
-    client = redis.Redis.from_url(clean, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30)
+    probe = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT,
+                                 retry=Retry(NoBackoff(), 0))  # one try: the timeout is the bound
     try:
-        client.ping()
+        probe.ping()
+    except redis.TimeoutError as e:
+        raise BackendError(f"Redis at {redact(url)} did not answer within {CONNECT_TIMEOUT:g} s ({e}); "
+                           "is it a Redis server, and is it reachable and not overloaded?") from e
     except redis.RedisError as e:
-        raise BackendError(f"cannot reach Redis at {u.hostname}:{u.port or 6379} ({e}); "
+        raise BackendError(f"cannot reach Redis at {redact(url)} ({e}); "
                            "is redis-server running and the URL right?") from e
+    finally:
+        probe.close()
+    client = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT,
+                                  health_check_interval=30)
     return client, prefix
 
 
