@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from . import programs
-from .job import as_bigmatrix, submit
+from .job import TileSpace, as_bigmatrix, submit
 from .matrix import BigMatrix
 
 METHODS = ("band", "randomized", "tree")
@@ -251,7 +251,7 @@ def _band_svd(A: BigMatrix, compute_uv: bool, workers, rank: int | None = None, 
     B = _empty((n, n), b, A)
     keep = {}
     if compute_uv:
-        keep = {"Vq": _empty((1, 1), 1, A), "Vl": _empty((1, 1), 1, A)}
+        keep = {"Vq": TileSpace.empty(A.store), "Vl": TileSpace.empty(A.store)}  # 3-index tile spaces
     try:
         submit(programs.band_reduction, A=A, B=B, M=M, N=N, workers=workers, **keep).wait()
         band = np.zeros((n, n), dtype=A.dtype)
