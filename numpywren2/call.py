@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arguments import block_size_arg, real_array, require_finite
-from .job import Job, as_bigmatrix, submit
+from .job import Job, TileSpace, as_bigmatrix, submit
 from .matrix import BigMatrix, default_block_size
 
 
@@ -41,7 +41,7 @@ class Call:
 
     def __init__(self, what: str, check_finite: bool = True, workers: int | None = None):
         self.what, self.check_finite, self.workers = what, bool(check_finite), workers
-        self.temporary: list[BigMatrix] = []
+        self.temporary: list[BigMatrix | TileSpace] = []
         self.unchecked: dict[int, str] = {}
         self._checked_arrays: list[np.ndarray] = []  # held, so that their ids stay theirs
 
@@ -112,6 +112,12 @@ class Call:
     def empty(self, shape, block_size, dtype) -> BigMatrix:
         """A new matrix (intermediate, or a result to be handed over with ``keep``)."""
         return self._own(BigMatrix.empty(shape, block_size, dtype))
+
+    def tile_space(self) -> TileSpace:
+        """A new tile space without a grid (tiles with any number of indices), deleted at the end."""
+        space = TileSpace.empty()
+        self.temporary.append(space)
+        return space
 
     def upload(self, x: np.ndarray, block_size) -> BigMatrix:
         """A matrix computed on the client, as an intermediate (deleted at the end)."""

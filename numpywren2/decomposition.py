@@ -23,6 +23,7 @@ import scipy.linalg
 
 from . import programs
 from .call import Call
+from .job import TileSpace
 from .matrix import BigMatrix
 
 METHODS = ("band", "randomized", "tree")
@@ -256,7 +257,7 @@ def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = Non
     B = call.empty((n, n), b, A.dtype)
     keep = {}
     if compute_uv:
-        keep = {"Vq": call.empty((1, 1), 1, A.dtype), "Vl": call.empty((1, 1), 1, A.dtype)}
+        keep = {"Vq": call.tile_space(), "Vl": call.tile_space()}  # 3-index tile spaces, no grid
     call.run(programs.band_reduction, A=A, B=B, M=M, N=N, **keep)
     band = np.zeros((n, n), dtype=A.dtype)
     for t in range(N):

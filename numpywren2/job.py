@@ -1,6 +1,8 @@
 """Submitting a program and following its job.
 
-``submit`` binds the program, checks its matrices, stores the job description,
+``submit`` binds the program, checks its matrices (type, store, number of indices and,
+from the loop bounds, that every tile the program touches lies inside each matrix's grid:
+``lambdapack.extent``), validates the program, stores the job description,
 enqueues the starter tasks and starts the job's provisioner, which launches
 executors as the parallelism asks.  ``Job.wait`` follows the completed-task
 counter in the state store until it reaches ``num_tasks()``.
@@ -13,15 +15,18 @@ import dataclasses
 import errno as errno_module
 import importlib
 import json
+import linecache
 import sys
 import time
 import uuid
 from collections.abc import Iterable
 
 import lambdapack as lp
+from lambdapack.extent import check_extents
+from lambdapack.validate import validate_bound
 
 from .arguments import block_size_arg, real_array
-from .backends import with_retries
+from .backends import TileStore, with_retries
 from .jobspec import describe_matrix, encode_kernels
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
@@ -31,15 +36,52 @@ class JobFailedError(RuntimeError):
     """A job failed: a task's kernel raised, or no executor was left to finish it."""
 
 
+class TileSpace:
+    """A named tile space that outlives the job that writes it: tiles with any number of indices, no grid.
+
+    A tile space of a program that ``submit`` is not given is scratch, deleted when the job ends.
+    Pass a ``TileSpace`` instead to keep its tiles (to read them in a later job, say).  Unlike a
+    ``BigMatrix`` it has no shape: its tiles are not checked against a grid.
+
+    Parameters
+    ----------
+    store : TileStore
+    name : str
+        Key prefix of its tiles (tile ``(i, j, k)`` is ``<name>/i/j/k``).
+    """
+
+    def __init__(self, store: TileStore, name: str):
+        self.store = store
+        self.name = name
+
+    @classmethod
+    def empty(cls, store: TileStore | None = None, name: str | None = None) -> TileSpace:
+        """A new tile space with no tiles, in ``store`` (default: the current runtime's)."""
+        if store is None:
+            store = current_runtime().store
+        return cls(store, name or f"t-{uuid.uuid4().hex[:12]}")
+
+    def delete(self) -> None:
+        """Remove its tiles."""
+        self.store.delete_prefix(f"{self.name}/")
+
+    def __repr__(self) -> str:
+        return f"TileSpace({self.name!r})"
+
+
 def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int | None = None,
            idle_timeout: float | None = None, lease: float | None = None, settings=None, launcher=None,
            policy=None, check_finite: Iterable[str] | dict[str, str] = (), **arguments) -> Job:
     """Run a LAmbdaPACK program on the current runtime.
 
     Parameters are bound by name: integers for the program's integer parameters,
-    ``BigMatrix`` for its tile spaces.  A matrix the program only reads is an input
-    and must hold data; one it writes must be empty.  Tile spaces not given are
+    ``BigMatrix`` (or ``TileSpace``) for its tile spaces.  A matrix the program only reads
+    is an input and must hold data; one it writes must be empty.  Tile spaces not given are
     scratch space owned by the job, deleted when it ends.
+
+    Before anything is stored, every access of the program to a ``BigMatrix`` is checked
+    against the matrix: two indices per tile, and each tile inside the matrix's grid
+    (``shape`` / ``block_size``), proved from the loop bounds without enumerating the tasks.
 
     Parameters
     ----------
@@ -67,6 +109,17 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     Returns
     -------
     Job
+
+    Raises
+    ------
+    TypeError
+        An unknown or missing argument, or a matrix that is not a ``BigMatrix``/``TileSpace``.
+    ValueError
+        A matrix of another store; a ``BigMatrix`` indexed with other than 2 indices; a task that
+        would read or write a tile outside a ``BigMatrix``'s grid (the message names the matrix,
+        the tile, the task and the source line); an input that holds no tiles, an output that does.
+    lambdapack.CompileError
+        The program writes a tile twice or reads one that nothing writes.
     """
     from provisioner import Provisioner, ProvisionerSettings
 
@@ -77,21 +130,24 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     if unknown:
         raise TypeError(f"{program.name}: unknown argument(s) {', '.join(sorted(unknown))}; "
                         f"integers: {', '.join(program.params)}; matrices: {', '.join(program.matrices)}")
-    bound = program.bind(**ints)
+    bound = program.bind(validate="none", **ints)  # validated below, after the quick checks
     job = f"job-{uuid.uuid4().hex[:12]}"
-    prefixes = {}
-    for name in program.matrices:
-        m = mats.get(name)
-        if m is None:
-            prefixes[name] = f"{job}/{name}"
-            continue
-        if not isinstance(m, BigMatrix):
+    for name, m in mats.items():
+        if not isinstance(m, BigMatrix | TileSpace):
             raise TypeError(f"{program.name}: matrix {name} must be a BigMatrix, not {type(m).__name__}")
         if m.store.url != rt.store.url:
             raise ValueError(f"matrix {name} ({m.name}) lives in {m.store.url}, not in this runtime's store "
                              f"{rt.store.url}; a BigMatrix belongs to the runtime it was created under: copy it "
                              f"into this one with {name}.to(runtime) (e.g. `{name}={name}.to(rt)` inside "
                              "`with npw.runtime(...) as rt:`)")
+    _check_grids(program, bound, mats)
+    validate_bound(bound, full=False)
+    prefixes = {}
+    for name in program.matrices:
+        m = mats.get(name)
+        if m is None:
+            prefixes[name] = f"{job}/{name}"
+            continue
         tiles = [k for k in m.store.list(f"{m.name}/") if k != f"{m.name}/meta"]
         if name in bound.inputs and bound.readers[name] and not tiles:
             raise ValueError(f"{program.name}: input matrix {name} ({m.name}) holds no tiles")
@@ -111,7 +167,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
             "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
             "scratch": [n for n in program.matrices if n not in mats], "check_finite": finite,
-            "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()}}
+            "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()
+                         if isinstance(m, BigMatrix)}}
     rt.state.create_job(job, json.dumps(desc))
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])
@@ -127,6 +184,39 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
         j.provisioner = Provisioner(rt.urls, job, launcher or rt.make_launcher(), settings, policy).start()
         rt.provisioners.append(j.provisioner)
     return j
+
+
+def _check_grids(program: lp.Program, bound, mats: dict) -> None:
+    """Every access to a BigMatrix has 2 indices and lies inside its grid, or a ValueError naming it."""
+    grids = {}
+    for name, m in mats.items():
+        n = program.arity.get(name)
+        if not isinstance(m, BigMatrix) or n is None:
+            continue
+        if n != 2:
+            s, ref = next((s, r) for s in bound.stmts for r in (*s.writes, *s.reads) if r.matrix == name)
+            raise ValueError(
+                f"{program.name}: {name} is indexed with {n} indices ({ref} in {s.label}, {ref.src}), but the "
+                f"BigMatrix given for it ({m.name}) has tiles (i, j); pass a npw.TileSpace for a tile space "
+                f"with {n} indices\n{_source_excerpt(ref.src)}")
+        grids[name] = m.grid
+    if not grids:
+        return
+    v = check_extents(bound, grids).violation
+    if v is None:
+        return
+    m = mats[v.matrix]
+    params = ", ".join(f"{k}={val}" for k, val in bound.values.items())
+    tile = f"{v.matrix}[{', '.join(map(str, v.tile))}]"
+    raise ValueError(
+        f"{program.name}({params}): task {v.task} {v.access} tile {tile}, outside matrix {v.matrix} "
+        f"({m.name}, shape {m.shape}, block_size {m.block_size}: a {m.grid[0]}×{m.grid[1]} grid of tiles); "
+        f"check the integer parameters against the matrices' grids\n{_source_excerpt(v.ref.src)}")
+
+
+def _source_excerpt(src) -> str:
+    text = linecache.getline(src.filename, src.line).strip()
+    return f"  {src}: {text}" if text else f"  {src}"
 
 
 class Job:
