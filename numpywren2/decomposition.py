@@ -23,7 +23,6 @@ import scipy.linalg
 
 from . import programs
 from .call import Call
-from .job import TileSpace
 from .matrix import BigMatrix
 
 METHODS = ("band", "randomized", "tree")
