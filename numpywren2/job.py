@@ -175,7 +175,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     j = Job(rt, job, bound, n_tasks, queue)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
-    rt.jobs[job] = j
+    rt.running_jobs[job] = j
     settings = settings or rt.provisioner_settings or ProvisionerSettings()
     overrides = {k: v for k, v in (("max_workers", workers), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
@@ -346,7 +346,7 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
-        self.runtime.jobs.pop(self.id, None)  # the runtime no longer keeps the job's matrices alive
+        self.runtime.running_jobs.pop(self.id, None)  # the runtime no longer keeps the job's matrices alive
         if self.provisioner is not None:
             self.provisioner.stop()
         # The status is final before the scratch tiles are deleted: an executor that writes after this

@@ -209,7 +209,7 @@ class Runtime:
         self._root_lock = None
         self._pid = os.getpid()
         self.closed = False
-        self.jobs: dict = {}  # job id -> Job, while it runs (a Job holds its matrices alive)
+        self.running_jobs: dict = {}  # job id -> Job, while it runs (a Job holds its matrices alive)
         self._owned: weakref.WeakSet = weakref.WeakSet()  # BigMatrix freed when collected (matrix.py)
         self.provisioners: list = []  # one per job submitted here (provisioner.Provisioner)
         if store is None or queue is None or state is None:

@@ -109,7 +109,7 @@ def test_a_job_holds_its_matrices_while_it_runs():
         del A, L, job  # neither the user nor a Job handle: the runtime holds the running job
         gc.collect()
         assert all(f"{n}/meta" in keys(rt.store) for n in names)
-        job = rt.jobs[next(iter(rt.jobs))]
+        job = rt.running_jobs[next(iter(rt.running_jobs))]
         job.cancel()  # ended: the runtime lets go; the last handle goes with the Job
         del job
         gc.collect()
