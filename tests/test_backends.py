@@ -425,7 +425,7 @@ def test_unreachable_redis_is_a_clear_error_not_a_hang():
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     t0 = time.monotonic()
-    with pytest.raises(BackendError, match=r"cannot reach Redis at 127\.0\.0\.1"):
+    with pytest.raises(BackendError, match=r"cannot reach Redis at redis://127\.0\.0\.1"):
         RedisStateStore(url)
     with pytest.raises(BackendError, match="is redis-server running"):
         RedisTaskQueue(url, "q")
