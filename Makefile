@@ -19,7 +19,7 @@ sysdeps:
 	@bash scripts/sysdeps.sh
 
 run: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m numpywren2.demo
+	OPENBLAS_NUM_THREADS=1 $(PY) -m numpywren2.client.demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

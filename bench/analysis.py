@@ -25,7 +25,7 @@ import time
 import tracemalloc
 from collections import defaultdict
 
-from numpywren2.programs import cholesky, gemm, tsqr
+from numpywren2.core.programs import cholesky, gemm, tsqr
 
 
 def per_edge_times(bound, samples: int, seed: int) -> list[float]:

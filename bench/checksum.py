@@ -30,8 +30,8 @@ import zlib
 
 import numpy as np
 
-from numpywren2.backends import decode_tile, encode_tile
-from numpywren2.kernels import gemm_nt
+from numpywren2.core.backends import decode_tile, encode_tile
+from numpywren2.core.kernels import gemm_nt
 
 
 def best(fn, repeat: int) -> float:

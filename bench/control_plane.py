@@ -27,7 +27,7 @@ import numpy as np
 
 import lambdapack as lp
 import numpywren2 as npw
-from numpywren2.runtime import default_root_parent
+from numpywren2.client.runtime import default_root_parent
 from numpywren2.testing import MotoServer, RedisServer
 
 

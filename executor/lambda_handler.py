@@ -1,6 +1,6 @@
 """AWS Lambda entry point: one executor per invocation.
 
-The event names the backends and the job::
+The event names the backends and the job (``executor.spec.ExecutorSpec.lambda_event`` makes it)::
 
     {"store": "s3://bucket/prefix", "queue": "sqs://?region=us-east-1", "state": "redis://host:6379/0",
      "job": "job-1234", "lease": 60, "idle_timeout": 10, "safety_s": 20, "executor_id": "x-..."}
@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread, as on a one-core Lambda
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from .spec import BLAS_THREAD_VARS, ExecutorSpec
 
-from numpywren2.runtime import open_queue, open_state, open_store
+for _var in BLAS_THREAD_VARS:  # one BLAS thread, as on a one-core Lambda; before numpy is imported
+    os.environ.setdefault(_var, "1")
 
-from .worker import Executor
+from .worker import run  # noqa: E402 - after the BLAS settings
 
 
 def handler(event: dict, context) -> dict:
     remaining = context.get_remaining_time_in_millis() / 1000.0
     safety = min(float(event.get("safety_s", 20.0)), 0.15 * remaining)
-    ex = Executor(open_store(event["store"]), open_queue(event["queue"], event["job"]), open_state(event["state"]),
-                  event["job"], lease=float(event.get("lease", 60.0)),
-                  idle_timeout=float(event.get("idle_timeout", 10.0)), time_limit=max(0.0, remaining - safety),
-                  executor_id=event.get("executor_id"))
-    n = ex.run()
-    return {"job": event["job"], "tasks": n}
+    spec, executor_id = ExecutorSpec.from_event(event)
+    n = run(spec, executor_id, time_limit=max(0.0, remaining - safety))
+    return {"job": spec.job, "tasks": n}

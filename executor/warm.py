@@ -33,11 +33,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-PRELOAD = ["numpy", "scipy.linalg", "numpywren2.kernels", "numpywren2.runtime", "executor.worker",
+from .spec import environment
+
+PRELOAD = ["numpy", "scipy.linalg", "numpywren2.core.kernels", "numpywren2.core.backends", "executor.worker",
            "executor.__main__"]
-_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 # --------------------------------------------------------------------------- the zygote process
@@ -159,10 +159,7 @@ class WarmStarter:
     _instance_lock = threading.Lock()
 
     def __init__(self, python: str = sys.executable):
-        env = dict(os.environ)
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = "1"
-        env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = environment()
         self.proc = subprocess.Popen([python, "-m", "executor.warm"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=env, start_new_session=False)
         self.exits: dict[int, int] = {}

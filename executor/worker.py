@@ -116,7 +116,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lambdapack import Task
-from numpywren2.backends import (
+from numpywren2.core.backends import (
     BackendError,
     CorruptTileError,
     StateStore,
@@ -124,10 +124,15 @@ from numpywren2.backends import (
     TileLostError,
     TileNotFoundError,
     TileStore,
+    open_queue,
+    open_state,
+    open_store,
     transient_errors,
     with_retries,
 )
-from numpywren2.jobspec import KernelOutputError, describe_value, load, output_problem, tile_key, tile_slot
+from numpywren2.core.jobspec import KernelOutputError, describe_value, load, output_problem, tile_key, tile_slot
+
+from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
 
 
 class _JobFailedError(Exception):
@@ -174,8 +179,8 @@ def check_finite_inputs(check: dict[str, str], args: list, call: list) -> None:
 
 
 class Executor:
-    def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = 60.0,
-                 idle_timeout: float = 10.0, time_limit: float | None = None, io_threads: int = 4,
+    def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = DEFAULT_LEASE,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, time_limit: float | None = None, io_threads: int = 4,
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
@@ -614,3 +619,15 @@ class Executor:
         while not self._stop.wait(self.report_s):
             self._report()
 
+
+def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | None = None) -> int:
+    """Open the spec's backends and run one executor until it stops; returns the number of tasks it ran.
+
+    Every way into an executor ends here: ``python -m executor`` (run by the warm zygote's children and
+    by the simulated-Lambda sandbox too) and the Lambda handler.  ``time_limit`` overrides the spec's
+    (a Lambda handler knows its deadline only when invoked).
+    """
+    limit = time_limit if time_limit is not None else spec.time_limit
+    ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
+                  lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id)
+    return ex.run()

@@ -29,9 +29,7 @@ from collections.abc import Iterator
 from . import affine, functions, ir
 from .codegen import FlatStmt, Loop, conjuncts, domain_check, flatten, plan, py, range_code, render
 from .task import StmtId, Task, make_task
-
-VALIDATE_FULL_LIMIT = 250_000  # tasks; larger programs get the structural + sampled check in "auto" mode
-VALIDATE_SAMPLES = 2_000  # sampled tasks per statement when the full check is too big
+from .validate import validate_bound
 
 
 class BoundProgram:
@@ -75,8 +73,6 @@ class BoundProgram:
         if validate not in ("auto", "full", "none"):
             raise ValueError(f"validate must be 'auto', 'full' or 'none', not {validate!r}")
         if validate != "none":
-            from .validate import validate_bound
-
             validate_bound(self, full=validate == "full")
 
     # ------------------------------------------------------------------ the contract

@@ -28,11 +28,11 @@ from .codegen import FlatStmt
 from .errors import CompileError
 
 INF = affine.INF
+VALIDATE_FULL_LIMIT = 250_000  # tasks; larger programs get the structural + sampled check in "auto" mode
+VALIDATE_SAMPLES = 2_000  # sampled tasks per statement when the full check is too big
 
 
 def validate_bound(b, full: bool) -> None:
-    from .bound import VALIDATE_FULL_LIMIT, VALIDATE_SAMPLES
-
     counts = b.stmt_counts()
     if full or sum(counts) <= VALIDATE_FULL_LIMIT:
         for s in b.stmts:

@@ -1,15 +1,40 @@
-"""numpywren2: tiled dense linear algebra on elastic, stateless compute."""
+"""numpywren2: tiled dense linear algebra on elastic, stateless compute.
 
-from . import kernels, programs, random
-from .decomposition import PCA, pca, svd
-from .job import Job, JobFailedError, TileSpace, submit
-from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
-from .matrix import BigMatrix, MatrixNotFoundError
-from .runtime import Runtime, current_runtime, runtime
+The package has three parts (``docs/architecture.md``): ``numpywren2.core`` (backends, job description,
+kernels, programs: what executors need), ``numpywren2.client`` (runtimes, jobs, ``BigMatrix``, the
+numpy-style API) and ``numpywren2.testing`` (test support).  The user API below is the client's; it is
+loaded on first use, so that an executor, which imports ``numpywren2.core``, never loads the client
+(or the provisioner the client drives).
 
-__all__ = [
-    "PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-    "current_runtime", "gemm", "inv", "kernels", "lstsq", "matmul", "pca", "programs", "qr", "random", "runtime",
-    "solve", "solve_triangular", "submit", "svd", "tsqr",
-]
+>>> import numpywren2 as npw
+>>> npw.cholesky.__module__, npw.kernels.__name__
+('numpywren2.client.linalg', 'numpywren2.core.kernels')
+"""
+
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
+           "current_runtime", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve",
+           "solve_triangular", "submit", "svd", "tsqr")
+_CORE = ("kernels", "programs")
+
+__all__ = [*_CLIENT, *_CORE]
+
+
+def __getattr__(name: str):
+    if name in _CLIENT:
+        value = getattr(importlib.import_module("numpywren2.client"), name)
+    elif name in _CORE:
+        value = importlib.import_module(f"numpywren2.core.{name}")
+    else:
+        raise AttributeError(f"module 'numpywren2' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

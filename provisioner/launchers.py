@@ -30,36 +30,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parent.parent)  # the directory holding executor/ and numpywren2/
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    """What an executor needs to know: the backends by URL, the job, and its limits."""
-
-    store: str
-    queue: str
-    state: str
-    job: str
-    lease: float = 60.0
-    idle_timeout: float = 10.0
-    time_limit: float | None = None
-
-    def cli_args(self, executor_id: str, time_limit: float | None = None) -> list[str]:
-        """Arguments of ``python -m executor`` (``time_limit`` overrides the spec's)."""
-        args = ["--store", self.store, "--queue", self.queue, "--state", self.state, "--job", self.job,
-                "--lease", str(self.lease), "--idle-timeout", str(self.idle_timeout), "--executor-id", executor_id]
-        limit = time_limit if time_limit is not None else self.time_limit
-        if limit is not None:
-            args += ["--time-limit", str(limit)]
-        return args
-
-    def lambda_event(self, executor_id: str) -> dict:
-        """The event of ``executor.lambda_handler.handler`` (Lambda's own deadline bounds the lifetime)."""
-        return {"store": self.store, "queue": self.queue, "state": self.state, "job": self.job,
-                "lease": self.lease, "idle_timeout": self.idle_timeout, "executor_id": executor_id}
+from executor.spec import ExecutorSpec, environment
+from executor.warm import WarmStarter
 
 
 @dataclass(frozen=True)
@@ -117,15 +90,6 @@ class Launcher(abc.ABC):
         """The job has ended: release what the launcher holds (its executors stop by themselves)."""
 
 
-def executor_environment() -> dict[str, str]:
-    """The environment of an executor process: one BLAS thread, this source tree importable."""
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 class LocalProcessLauncher(Launcher):
     """Executors as ``python -m executor`` processes on this machine (one BLAS thread each).
 
@@ -159,8 +123,6 @@ class LocalProcessLauncher(Launcher):
         launcher runs the plain executor with this interpreter, unless ``NPW_COLD_START`` is set."""
         plain = type(self)._command is LocalProcessLauncher._command
         if plain and self.python == sys.executable and self.warm and not os.environ.get("NPW_COLD_START"):
-            from executor.warm import WarmStarter
-
             return WarmStarter.start(spec.cli_args(executor_id), env)
         return subprocess.Popen(self._command(spec, executor_id), env=env, stdin=subprocess.DEVNULL)
 
@@ -168,7 +130,7 @@ class LocalProcessLauncher(Launcher):
         ids = []
         with self._lock:
             n = min(n, self._can_start())
-            env = executor_environment()
+            env = environment()
             for _ in range(max(0, n)):
                 eid = new_executor_id()
                 self.processes[eid] = self._spawn(spec, eid, env)

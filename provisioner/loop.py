@@ -32,7 +32,7 @@ import json
 import threading
 import time
 
-from numpywren2.backends import transient_errors, with_retries
+from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
 
 from .launchers import ExecutorSpec, Launcher
 from .policy import Observation, ProportionalPolicy, ScalingPolicy
@@ -56,8 +56,6 @@ class Provisioner:
 
     def __init__(self, urls: dict[str, str], job: str, launcher: Launcher,
                  settings: ProvisionerSettings | None = None, policy: ScalingPolicy | None = None):
-        from numpywren2.runtime import open_queue, open_state
-
         self.settings = settings or ProvisionerSettings()
         self.policy = policy or ProportionalPolicy(self.settings.scaling_factor)
         self.launcher, self.job = launcher, job

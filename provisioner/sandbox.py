@@ -19,6 +19,8 @@ import signal
 import sys
 import time
 
+from executor.spec import one_blas_thread
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -33,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv[:split])
     if a.nice:
         os.nice(a.nice)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    one_blas_thread(os.environ)
     if a.memory_mb is not None:
         limit = a.memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from executor.spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE
+
 
 @dataclass(frozen=True)
 class ProvisionerSettings:
@@ -41,11 +43,11 @@ class ProvisionerSettings:
 
     scaling_factor: float = 1.0
     max_workers: int | None = None
-    idle_timeout: float = 10.0
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     poll_interval: float = 0.5
     timeline_interval: float = 1.0
     time_limit: float | None = None
-    lease: float = 60.0
+    lease: float = DEFAULT_LEASE
     start_timeout: float = 60.0
     max_failed_starts: int = 5
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import lambdapack as lp
 from lambdapack import Task
-from numpywren2.programs import cholesky, gemm, tsqr
+from numpywren2.core.programs import cholesky, gemm, tsqr
 
 
 @pytest.mark.parametrize("n", range(1, 17))

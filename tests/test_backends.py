@@ -13,9 +13,9 @@ import uuid
 import numpy as np
 import pytest
 
-from numpywren2.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
-from numpywren2.backends.aws import S3TileStore, SQSTaskQueue
-from numpywren2.backends.redis import RedisStateStore, RedisTaskQueue
+from numpywren2.core.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
+from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue
+from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
 
 SPAWN = mp.get_context("spawn")
 
@@ -389,7 +389,7 @@ def test_concurrent_complete_of_the_same_tasks(state):
 
 
 def test_with_retries_backs_off_then_gives_up():
-    from numpywren2.backends import BackendError, with_retries
+    from numpywren2.core.backends import BackendError, with_retries
 
     calls = []
 
@@ -421,7 +421,7 @@ def test_with_retries_backs_off_then_gives_up():
 def test_unreachable_redis_is_a_clear_error_not_a_hang():
     from conftest import free_port
 
-    from numpywren2.backends import BackendError
+    from numpywren2.core.backends import BackendError
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     t0 = time.monotonic()

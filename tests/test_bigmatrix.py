@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import numpywren2 as npw
-from numpywren2.backends import LocalFileStore
+from numpywren2.core.backends import LocalFileStore
 
 
 @pytest.fixture

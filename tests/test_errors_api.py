@@ -21,10 +21,10 @@ import pytest
 import scipy.linalg as sl
 
 import numpywren2 as npw
-import numpywren2.decomposition
+import numpywren2.client.decomposition
 from lambdapack import interpret
-from numpywren2 import kernels, programs
-from numpywren2.tiling import split
+from numpywren2.core import kernels, programs
+from numpywren2.core.tiling import split
 
 
 @pytest.fixture(scope="module")
@@ -403,7 +403,7 @@ def test_entry_points_free_what_they_uploaded_and_created(rt, name):
 # ------------------------------------------------------------------ item 15: decomposition.py's examples run
 
 def test_decomposition_examples_are_not_skipped():
-    tests = doctest.DocTestFinder().find(numpywren2.decomposition)
+    tests = doctest.DocTestFinder().find(numpywren2.client.decomposition)
     examples = [e for t in tests for e in t.examples]
     assert len(examples) >= 10
     assert not [e.source for e in examples if e.options.get(doctest.SKIP)]

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 import numpywren2 as npw
-from numpywren2.backends import BackendError, LocalFileStore
-from numpywren2.matrix import MatrixNotFoundError
-from numpywren2.runtime import clean_stale_roots, open_queue, open_store
+from numpywren2.client.matrix import MatrixNotFoundError
+from numpywren2.client.runtime import clean_stale_roots, open_queue, open_store
+from numpywren2.core.backends import BackendError, LocalFileStore
 
 
 def spd(n: int, seed: int = 0) -> np.ndarray:
@@ -235,7 +235,7 @@ def test_interpreter_exit_with_matrices_alive_is_quiet(tmp_path):
 
 
 def test_a_redis_that_never_answers_fails_runtime_creation_within_seconds(tmp_path):
-    from numpywren2.backends.redis import CONNECT_TIMEOUT
+    from numpywren2.core.backends.redis import CONNECT_TIMEOUT
 
     mute = socket.socket()  # accepts connections (the kernel's backlog) and never answers
     mute.bind(("127.0.0.1", 0))
@@ -269,7 +269,7 @@ def test_a_redis_that_never_answers_fails_runtime_creation_within_seconds(tmp_pa
 
 
 def test_redis_clients_have_timeouts_and_the_real_server_works(redis_server, tmp_path):
-    from numpywren2.backends.redis import CONNECT_TIMEOUT, SOCKET_TIMEOUT
+    from numpywren2.core.backends.redis import CONNECT_TIMEOUT, SOCKET_TIMEOUT
 
     with npw.runtime(store=f"file://{tmp_path}/tiles", queue=f"{redis_server.url}?prefix=t10:",
                      state=f"{redis_server.url}?prefix=t10:", workers=1) as rt:

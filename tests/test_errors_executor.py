@@ -29,8 +29,9 @@ import pytest
 import lambdapack as lp
 import numpywren2 as npw
 from executor.worker import Executor
-from numpywren2 import programs
-from numpywren2.backends import (
+from numpywren2.client.runtime import open_queue, open_state, open_store
+from numpywren2.core import programs
+from numpywren2.core.backends import (
     CorruptTileError,
     LocalFileStore,
     TileLostError,
@@ -38,8 +39,7 @@ from numpywren2.backends import (
     encode_tile,
     with_retries,
 )
-from numpywren2.jobspec import KernelOutputError
-from numpywren2.runtime import open_queue, open_state, open_store
+from numpywren2.core.jobspec import KernelOutputError
 
 WAIT = 60  # seconds: far below the two minutes of the provisioner's five-failures rule
 
@@ -242,7 +242,7 @@ def test_local_store_verifies_read_and_memory_mapped_tiles(tmp_path, shape):
 
 
 def _s3_store(moto_server):
-    from numpywren2.backends.aws import S3TileStore
+    from numpywren2.core.backends.aws import S3TileStore
 
     return S3TileStore(f"s3://chk-{uuid.uuid4().hex[:8]}/p?endpoint_url={moto_server.endpoint}&create=1")
 

@@ -21,7 +21,7 @@ import lambdapack as lp
 import lambdapack.extent as extent
 import numpywren2 as npw
 from lambdapack.extent import check_extents
-from numpywren2.programs import cholesky
+from numpywren2.core.programs import cholesky
 
 
 @lp.kernel
@@ -368,10 +368,10 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
     Jobs run in this process through the reference interpreter (``Job.wait`` replaced), so that the
     entry points that chain jobs reach their later programs with real tiles.
     """
-    import numpywren2.job as jobmod
+    import numpywren2.client.job as jobmod
     from lambdapack import interpret
-    from numpywren2.backends import TileNotFoundError
-    from numpywren2.jobspec import tile_key
+    from numpywren2.core.backends import TileNotFoundError
+    from numpywren2.core.jobspec import tile_key
 
     reports = []
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lambdapack as lp
-from numpywren2 import reference
+from numpywren2.testing import reference
 
 
 def spd(n: int, dtype, seed: int = 0) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_user_program_with_user_kernel():
 
 
 def test_missing_input_is_a_clear_error():
-    from numpywren2.programs import cholesky
+    from numpywren2.core.programs import cholesky
 
     with pytest.raises(lp.InterpretError, match="no tiles given for input tile space"):
         lp.interpret(cholesky.bind(N=2), {})

@@ -17,8 +17,8 @@ from dag_oracle import assert_analysis_matches
 
 import numpywren2 as npw
 from lambdapack import interpret
-from numpywren2 import programs
-from numpywren2.tiling import grid_shape, join, split
+from numpywren2.core import programs
+from numpywren2.core.tiling import grid_shape, join, split
 
 EPS = np.finfo(np.float64).eps
 

@@ -271,7 +271,7 @@ def test_cloud_backends_end_to_end(redis_server, moto_server, queue_kind):
 def test_unreachable_servers_fail_fast_at_runtime(tmp_path):
     from conftest import free_port
 
-    from numpywren2.backends import BackendError
+    from numpywren2.core.backends import BackendError
 
     port = free_port()
     t0 = time.monotonic()

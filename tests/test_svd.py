@@ -9,8 +9,8 @@ import scipy.linalg
 
 import numpywren2 as npw
 from lambdapack import interpret
-from numpywren2 import programs
-from numpywren2.tiling import grid_shape, join, split
+from numpywren2.core import programs
+from numpywren2.core.tiling import grid_shape, join, split
 
 EPS = np.finfo(float).eps
 

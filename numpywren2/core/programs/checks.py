@@ -2,7 +2,7 @@
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import asymmetry, copy, diagonal_of, first_asymmetry, require_symmetric
+from numpywren2.core.kernels import asymmetry, copy, diagonal_of, first_asymmetry, require_symmetric
 
 
 @lp.program

@@ -183,7 +183,7 @@ def decode_tile(buf, key: str | None = None) -> np.ndarray:
     >>> decode_tile(raw, "A/0/0")
     Traceback (most recent call last):
     ...
-    numpywren2.backends.base.CorruptTileError: tile 'A/0/0' is corrupt: checksum mismatch (stored 0x..., computed 0x...)
+    numpywren2.core.backends.base.CorruptTileError: tile 'A/0/0' is corrupt: checksum mismatch ...
     """
     where = f"tile {key!r}" if key is not None else "tile"
     mv = memoryview(buf)

@@ -1,6 +1,6 @@
 """Singular value decomposition and principal component analysis on the runtime (``npw.svd``, ``npw.pca``).
 
-Three ways to an SVD, each a sequence of LAmbdaPACK jobs (``numpywren2.programs.svd``):
+Three ways to an SVD, each a sequence of LAmbdaPACK jobs (``numpywren2.core.programs.svd``):
 
 - ``method="band"`` (all singular values, the default without ``k``): reduction to upper band form
   by alternating QR and LQ panel factorizations with TSQR trees (``band_reduction``), then the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from . import programs
+from ..core import programs
 from .call import Call
 from .matrix import BigMatrix
 

@@ -2,7 +2,7 @@
 
 Every such function does the same four things, here in one place:
 
-1. **take its matrix arguments** by the rules of ``numpywren2.arguments`` (``Call.matrix``): a numpy
+1. **take its matrix arguments** by the rules of ``numpywren2.client.arguments`` (``Call.matrix``): a numpy
    argument is checked (real dtype, 2-D, finite if ``check_finite``) and uploaded as a BigMatrix that
    belongs to the call; a BigMatrix argument must be tiled as a ``block_size`` given for it, and is
    checked for infs and NaNs by the executors of the first job that reads it;

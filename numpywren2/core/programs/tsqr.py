@@ -2,7 +2,7 @@
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import copy, identity, matmul, qr_factor, qr_pair
+from numpywren2.core.kernels import copy, identity, matmul, qr_factor, qr_pair
 
 
 @lp.program

@@ -10,8 +10,8 @@ import numpy as np
 
 from lambdapack import interpret
 
-from . import programs
-from .tiling import grid_shape, join, split
+from ..core import programs
+from ..core.tiling import grid_shape, join, split
 
 
 def cholesky(X: np.ndarray, block_size: int) -> np.ndarray:

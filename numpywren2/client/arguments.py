@@ -10,7 +10,7 @@ One place for them, so that ``npw.cholesky``, ``npw.solve``, ``npw.svd``, ... an
   is a ``ValueError`` ("array must not contain infs or NaNs", scipy's words) naming the
   argument; a BigMatrix argument is checked by the executors as they read its tiles;
 - ``block_size``: an int or a ``(rows, cols)`` pair of positive ints
-  (``numpywren2.tiling.block_shape``), optionally required to be square by the algorithm.
+  (``numpywren2.core.tiling.block_shape``), optionally required to be square by the algorithm.
 
 >>> real_array([[1, 2], [3, 4]], "a", "solve").dtype
 dtype('float64')
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tiling import block_shape
+from ..core.tiling import block_shape
 
 
 def real_dtype(dtype, name: str, what: str) -> np.dtype:

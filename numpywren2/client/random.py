@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import programs
+from ..core import programs
 from .arguments import block_size_arg
 from .call import Call
 from .matrix import BigMatrix

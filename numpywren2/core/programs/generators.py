@@ -1,7 +1,7 @@
 """Matrices generated tile by tile inside the executors (never materialised in the client)."""
 
 import lambdapack as lp
-from numpywren2.kernels import eye_tile, normal_tile, spd_tile
+from numpywren2.core.kernels import eye_tile, normal_tile, spd_tile
 
 
 @lp.program

@@ -1,7 +1,7 @@
 """Right-looking tiled Cholesky factorization."""
 
 import lambdapack as lp
-from numpywren2.kernels import chol, gemm_nt, syrk, trsm
+from numpywren2.core.kernels import chol, gemm_nt, syrk, trsm
 
 
 @lp.program

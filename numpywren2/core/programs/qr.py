@@ -18,7 +18,7 @@ the first ``COLS`` rows feed the triangular solve, the rest are the residual).
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import copy, eye_tile, gemm_update, gemqrt, geqrt, trsm_left, ttmqrt, ttqrt
+from numpywren2.core.kernels import copy, eye_tile, gemm_update, gemqrt, geqrt, trsm_left, ttmqrt, ttqrt
 
 
 @lp.program

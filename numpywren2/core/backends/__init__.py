@@ -18,9 +18,10 @@ from .base import (
 )
 from .local import LocalFileStore
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
+from .urls import open_queue, open_state, open_store
 
 __all__ = [
     "BackendError", "Completion", "CorruptTileError", "LocalFileStore", "Message", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
-    "encode_tile", "is_permanent", "transient_errors", "with_retries",
+    "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "transient_errors", "with_retries",
 ]

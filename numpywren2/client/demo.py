@@ -1,7 +1,7 @@
 """The main job: ``npw.cholesky`` on the embedded runtime, checked against numpy, with timings;
 then a look at the implicit task graph of a 1M×1M Cholesky (never unrolled).
 
-Run with ``make run`` (or ``python -m numpywren2.demo``).
+Run with ``make run`` (or ``python -m numpywren2.client.demo``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 import numpywren2 as npw
 
-from .programs import cholesky
+from ..core.programs import cholesky
 
 
 def run_cholesky(n: int = 5000, block: int = 1024, workers: int = 2) -> bool:

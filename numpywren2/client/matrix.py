@@ -23,9 +23,9 @@ import weakref
 
 import numpy as np
 
+from ..core.backends import TileNotFoundError, TileStore
+from ..core.tiling import block_shape, grid_shape, split
 from .arguments import real_array
-from .backends import TileNotFoundError, TileStore
-from .tiling import block_shape, grid_shape, split
 
 log = logging.getLogger(__name__)
 _TILE = re.compile(r"(\d+)/(\d+)")

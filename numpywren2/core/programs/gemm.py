@@ -2,7 +2,7 @@
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import add, copy, matmul
+from numpywren2.core.kernels import add, copy, matmul
 
 
 @lp.program

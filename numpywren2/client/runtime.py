@@ -33,55 +33,12 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-from .backends import BackendError, LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, StateStore, TaskQueue, TileStore
+from ..core.backends import BackendError, TaskQueue, TileStore, open_queue, open_state, open_store
 
 ROOT_PREFIX = "numpywren2-"
 _ROOT_NAME = re.compile(r"numpywren2-[a-z0-9_]{8}")  # tempfile.mkdtemp(prefix=ROOT_PREFIX)
 LOCK_NAME = "lock"
-
-
-def open_store(url: str) -> TileStore:
-    u = urlparse(url)
-    if u.scheme == "file":
-        lock = _hold_root_lock(Path(u.path).parent)
-        store = LocalFileStore(u.path)
-        store._root_lock = lock  # held while the store is (the executors' liveness, see the module docstring)
-        return store
-    if u.scheme == "s3":
-        from .backends.aws import S3TileStore
-
-        return S3TileStore(url)
-    raise ValueError(f"unsupported tile store URL {url!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
-
-
-def open_state(url: str) -> StateStore:
-    u = urlparse(url)
-    if u.scheme == "sqlite":
-        return SQLiteStateStore(u.path)
-    if u.scheme in ("redis", "rediss"):
-        from .backends.redis import RedisStateStore
-
-        return RedisStateStore(url)
-    raise ValueError(f"unsupported state store URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
-
-
-def open_queue(url: str, name: str) -> TaskQueue:
-    """The queue of one job: ``name`` is the job id."""
-    u = urlparse(url)
-    if u.scheme == "sqlite":
-        prefix = parse_qs(u.query).get("prefix", [""])[0]
-        return SQLiteTaskQueue(u.path, prefix + name)
-    if u.scheme in ("redis", "rediss"):
-        from .backends.redis import RedisTaskQueue
-
-        return RedisTaskQueue(url, name)
-    if u.scheme == "sqs":
-        from .backends.aws import SQSTaskQueue
-
-        return SQSTaskQueue(url, name)
-    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
 
 
 def _hold_root_lock(root: Path):

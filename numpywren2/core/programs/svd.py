@@ -3,7 +3,7 @@ and the helpers of the randomized SVD and PCA (Aᵀ B, transpose, column centeri
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.kernels import (
+from numpywren2.core.kernels import (
     add,
     add_and_divide,
     apply_lq_right,

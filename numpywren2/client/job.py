@@ -25,9 +25,9 @@ import lambdapack as lp
 from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
+from ..core.backends import TileStore, with_retries
+from ..core.jobspec import describe_matrix, encode_kernels
 from .arguments import block_size_arg, real_array
-from .backends import TileStore, with_retries
-from .jobspec import describe_matrix, encode_kernels
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
 
@@ -406,7 +406,7 @@ def _job_error(text: str | None) -> Exception:
 def as_bigmatrix(X, block_size=None, name: str = "X", what: str = "as_bigmatrix") -> BigMatrix:
     """``X`` as a BigMatrix: a BigMatrix as it is, a numpy array uploaded in ``block_size`` tiles.
 
-    The rules of ``numpywren2.arguments``: a real dtype (a complex, object... ``X`` is a
+    The rules of ``numpywren2.client.arguments``: a real dtype (a complex, object... ``X`` is a
     ``TypeError``), and a BigMatrix whose tiling differs from a given ``block_size`` is a
     ``ValueError`` (its tiles are not re-cut). Finiteness is not checked here.
     """

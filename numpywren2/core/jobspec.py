@@ -4,7 +4,7 @@
 
     {"program": <Program.to_json()>, "params": {"N": 4},
      "prefixes": {"A": "m-1f..", "L": "m-9c..", "S": "job-ab../S"},
-     "kernels": {"chol": {"ref": "numpywren2.kernels:chol"}, "mine": {"pickle": "<base64>"}},
+     "kernels": {"chol": {"ref": "numpywren2.core.kernels:chol"}, "mine": {"pickle": "<base64>"}},
      "num_tasks": 20, "scratch": ["S"],
      "matrices": {"A": {"shape": [300, 300], "block_size": [64, 64], "dtype": "<f8"}, "L": {...}}}
 

@@ -1,7 +1,7 @@
 """The numpy/scipy-style user API: each call runs LAmbdaPACK programs on the current runtime.
 
-Every function here follows the same rules, kept in one place (``numpywren2.call.Call`` and
-``numpywren2.arguments``): matrix arguments are numpy arrays (uploaded for the call and deleted
+Every function here follows the same rules, kept in one place (``numpywren2.client.call.Call`` and
+``numpywren2.client.arguments``): matrix arguments are numpy arrays (uploaded for the call and deleted
 when it returns or raises) or BigMatrix; real dtypes only (complex and object arrays are a
 ``TypeError``, integers become float64); ``check_finite=True`` (scipy's default) rejects infs
 and NaNs with a ``ValueError`` — on the client for numpy arguments, in the executors for
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import programs
+from ..core import programs
+from ..core.tiling import grid_shape
 from .arguments import block_size_arg
 from .call import Call
 from .matrix import BigMatrix
-from .tiling import grid_shape
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -297,7 +297,7 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
     merged pairwise) and the trailing matrix is updated along the same tree; see
-    ``numpywren2.programs.qr`` and ``docs/algorithms.md``.
+    ``numpywren2.core.programs.qr`` and ``docs/algorithms.md``.
 
     Parameters
     ----------
@@ -415,10 +415,10 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
     """Solve ``a x = b`` for a square ``a``, as ``scipy.linalg.solve``.
 
     A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is solved by one job of
-    the tiled QR carrying ``b`` along (``numpywren2.programs.qr`` with ``SOLVE=1``: Householder,
+    the tiled QR carrying ``b`` along (``numpywren2.core.programs.qr`` with ``SOLVE=1``: Householder,
     backward stable, Q never formed). ``assume_a="pos"`` first verifies in the executors that
     ``a`` is symmetric, tile pair by tile pair, then factors ``a = L Lᵀ`` and substitutes in one
-    job (``numpywren2.programs.posv``), about 3 times fewer flops.
+    job (``numpywren2.core.programs.posv``), about 3 times fewer flops.
 
     Parameters
     ----------
@@ -431,7 +431,7 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         them (unlike scipy, None does not look for structure). "pos"/"positive definite":
         Cholesky, after checking that ``a`` is symmetric: ``|a_ij - a_ji| <= rtol (max(|a_ij|,
         |a_ji|) + sqrt(|a_ii a_jj|))`` with rtol = 100·eps of the dtype (see
-        ``numpywren2.kernels.asymmetry``). "upper triangular"/"lower triangular": ``solve_triangular``.
+        ``numpywren2.core.kernels.asymmetry``). "upper triangular"/"lower triangular": ``solve_triangular``.
     block_size : int or (int, int), optional
         Tile size when ``a`` is a numpy array; square tiles only.
     workers : int, optional
@@ -490,7 +490,7 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
     (``programs.eye``) and ``a X = I`` is solved by the tiled QR (``solve``'s general route; about
     4n³ flops, twice LU's). ``assume_a="pos"``: after the symmetry check of ``solve``, LAPACK's
     potrf + potri, tiled (``a = L Lᵀ``, ``W = L⁻¹``, ``a⁻¹ = Wᵀ W`` in one job,
-    ``numpywren2.programs.spd_inverse``, about n³ flops).
+    ``numpywren2.core.programs.spd_inverse``, about n³ flops).
 
     Parameters
     ----------
@@ -547,7 +547,7 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | 
 
     One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
     trailing columns, which yields ``Qᵀ b``, and solves ``R x = (Qᵀ b)[:n]`` by backward
-    substitution (``numpywren2.programs.qr`` with ``SOLVE=1``); Q is never formed.
+    substitution (``numpywren2.core.programs.qr`` with ``SOLVE=1``); Q is never formed.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ different columns ``c`` are independent.
 """
 
 import lambdapack as lp
-from numpywren2.kernels import (
+from numpywren2.core.kernels import (
     chol,
     gemm_nt,
     gemm_tn_add,

@@ -1,0 +1,54 @@
+"""Backends by URL: ``open_store``, ``open_queue``, ``open_state``.
+
+``file://PATH`` and ``s3://BUCKET/PREFIX`` for tiles; ``sqlite://PATH``, ``redis://``/``rediss://`` and
+``sqs://`` for queues; ``sqlite://PATH`` and ``redis://``/``rediss://`` for state.  The Redis and AWS
+modules are imported only when a URL asks for them, so an executor on local files never loads their
+client libraries.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from .base import StateStore, TaskQueue, TileStore
+from .local import LocalFileStore
+from .sqlite import SQLiteStateStore, SQLiteTaskQueue
+
+
+def open_store(url: str) -> TileStore:
+    u = urlparse(url)
+    if u.scheme == "file":
+        return LocalFileStore(u.path)
+    if u.scheme == "s3":
+        from .aws import S3TileStore
+
+        return S3TileStore(url)
+    raise ValueError(f"unsupported tile store URL {url!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
+
+
+def open_state(url: str) -> StateStore:
+    u = urlparse(url)
+    if u.scheme == "sqlite":
+        return SQLiteStateStore(u.path)
+    if u.scheme in ("redis", "rediss"):
+        from .redis import RedisStateStore
+
+        return RedisStateStore(url)
+    raise ValueError(f"unsupported state store URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
+
+
+def open_queue(url: str, name: str) -> TaskQueue:
+    """The queue of one job: ``name`` is the job id."""
+    u = urlparse(url)
+    if u.scheme == "sqlite":
+        prefix = parse_qs(u.query).get("prefix", [""])[0]
+        return SQLiteTaskQueue(u.path, prefix + name)
+    if u.scheme in ("redis", "rediss"):
+        from .redis import RedisTaskQueue
+
+        return RedisTaskQueue(url, name)
+    if u.scheme == "sqs":
+        from .aws import SQSTaskQueue
+
+        return SQSTaskQueue(url, name)
+    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
