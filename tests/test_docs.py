@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import json
 import linecache
 import pkgutil
@@ -214,7 +215,21 @@ def check_sqlite_schema(code: str, where: str, tmp_path: Path) -> None:
     assert shown == real, f"{where}: the documented layout {shown} is not the database's {real}"
 
 
-TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema}
+def check_layers(code: str, where: str, tmp_path: Path) -> None:
+    """The layer diagram: its layers are those ``tests/test_layers.py`` enforces, top to bottom, and every
+    module it lists exists in the package it names."""
+    from test_layers import ALLOWED, layer
+
+    rows = re.findall(r"^   (\w+) +([\w.]+): (.+)$", code, re.M)
+    assert [r[0] for r in rows] == sorted(set(ALLOWED) - {"testing"}, key=lambda k: -len(ALLOWED[k])), \
+        f"{where}: layers {[r[0] for r in rows]}"
+    for name, package, listed in rows:
+        assert layer(package) == name, f"{where}: {package} is in layer {layer(package)}, not {name}"
+        for module in (m.strip() for m in listed.split(",")):
+            assert importlib.util.find_spec(f"{package}.{module}") is not None, f"{where}: no module {package}.{module}"
+
+
+TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema, "layers": check_layers}
 
 
 def test_text_blocks_match_the_real_output(tmp_path):

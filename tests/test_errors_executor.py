@@ -32,6 +32,7 @@ from executor.worker import Executor
 from numpywren2.client.runtime import open_queue, open_state, open_store
 from numpywren2.core import programs
 from numpywren2.core.backends import (
+    BackendError,
     CorruptTileError,
     LocalFileStore,
     TileLostError,
@@ -379,7 +380,7 @@ def test_permanent_os_errors_are_not_retried():
         calls.append(1)
         raise ConnectionResetError(errno.ECONNRESET, "reset")
 
-    with pytest.raises(npw.backends.BackendError):
+    with pytest.raises(BackendError):
         with_retries(reset, attempts=3, base_delay=0.001)
     assert len(calls) == 3, "transient errors are still retried"
 

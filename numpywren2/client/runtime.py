@@ -26,7 +26,6 @@ import atexit
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -34,36 +33,8 @@ import threading
 import weakref
 from pathlib import Path
 
-from ..core.backends import BackendError, TaskQueue, TileStore, open_queue, open_state, open_store
-
-ROOT_PREFIX = "numpywren2-"
-_ROOT_NAME = re.compile(r"numpywren2-[a-z0-9_]{8}")  # tempfile.mkdtemp(prefix=ROOT_PREFIX)
-LOCK_NAME = "lock"
-
-
-def _hold_root_lock(root: Path):
-    """A shared lock on the lock file of an embedded runtime's directory ``root``, or None if
-    ``root`` is not one.  A directory named like an embedded runtime's without its lock file
-    has been removed (its process ended): an error, rather than re-creating it."""
-    if not _ROOT_NAME.fullmatch(root.name):
-        return None
-    path = root / LOCK_NAME
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        if not root.exists():
-            raise BackendError(f"the embedded runtime's directory {root} no longer exists (its process "
-                               "ended and it was cleaned up)") from None
-        return None  # made by a version without lock files
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        gone = os.fstat(f.fileno()).st_nlink == 0  # removed between the open and the lock
-    except BlockingIOError:
-        gone = True  # a cleaner holds it exclusively: it is removing the directory
-    if gone:
-        f.close()
-        raise BackendError(f"the embedded runtime's directory {root} is being removed (its process ended)")
-    return f
+from ..core.backends import TaskQueue, TileStore, open_queue, open_state, open_store
+from ..core.backends.local import _ROOT_NAME, LOCK_NAME, ROOT_PREFIX
 
 
 def _make_root(parent: str | None) -> tuple[str, object]:

@@ -10,15 +10,17 @@ atomic on POSIX file systems, so concurrent readers never see part of a tile; a 
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .base import TileNotFoundError, TileStore, decode_tile, encode_tile
+from .base import BackendError, TileNotFoundError, TileStore, decode_tile, encode_tile
 
 _SUFFIX = ".tile"
 _MMAP_BYTES = 256 * 1024  # tiles at least this large are memory-mapped rather than read
@@ -121,3 +123,38 @@ class LocalFileStore(TileStore):
                     if key.startswith(prefix):
                         out.append(key)
         return sorted(out)
+
+
+# --------------------------------------------------------------------------- embedded runtime directories
+# An embedded runtime's directory (``numpywren2-XXXXXXXX``) holds a lock file on which its owning process
+# and every executor that opens its tile store hold a shared flock for their lifetimes; the client's
+# ``clean_stale_roots`` removes directories whose lock nobody holds (numpywren2/client/runtime.py).
+
+ROOT_PREFIX = "numpywren2-"
+_ROOT_NAME = re.compile(r"numpywren2-[a-z0-9_]{8}")  # tempfile.mkdtemp(prefix=ROOT_PREFIX)
+LOCK_NAME = "lock"
+
+
+def hold_root_lock(root: Path):
+    """A shared lock on the lock file of an embedded runtime's directory ``root``, or None if
+    ``root`` is not one.  A directory named like an embedded runtime's without its lock file
+    has been removed (its process ended): an error, rather than re-creating it."""
+    if not _ROOT_NAME.fullmatch(root.name):
+        return None
+    path = root / LOCK_NAME
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        if not root.exists():
+            raise BackendError(f"the embedded runtime's directory {root} no longer exists (its process "
+                               "ended and it was cleaned up)") from None
+        return None  # made by a version without lock files
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        gone = os.fstat(f.fileno()).st_nlink == 0  # removed between the open and the lock
+    except BlockingIOError:
+        gone = True  # a cleaner holds it exclusively: it is removing the directory
+    if gone:
+        f.close()
+        raise BackendError(f"the embedded runtime's directory {root} is being removed (its process ended)")
+    return f

@@ -8,17 +8,21 @@ client libraries.
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from .base import StateStore, TaskQueue, TileStore
-from .local import LocalFileStore
+from .local import LocalFileStore, hold_root_lock
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 
 
 def open_store(url: str) -> TileStore:
     u = urlparse(url)
     if u.scheme == "file":
-        return LocalFileStore(u.path)
+        lock = hold_root_lock(Path(u.path).parent)
+        store = LocalFileStore(u.path)
+        store._root_lock = lock  # held while the store is (the executors' liveness, see local.py)
+        return store
     if u.scheme == "s3":
         from .aws import S3TileStore
 
