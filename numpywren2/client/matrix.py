@@ -20,12 +20,16 @@ import os
 import re
 import uuid
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.backends import TileNotFoundError, TileStore
 from ..core.tiling import block_shape, grid_shape, split
 from .arguments import real_array
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 _TILE = re.compile(r"(\d+)/(\d+)")
@@ -272,7 +276,7 @@ class BigMatrix:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype, copy=False)
 
-    def to(self, runtime=None, name: str | None = None) -> BigMatrix:
+    def to(self, runtime: Runtime | None = None, name: str | None = None) -> BigMatrix:
         """This matrix in another runtime's tile store: a copy, tile by tile through this process.
 
         Parameters

@@ -68,13 +68,14 @@ def connect(url: str) -> tuple[redis.Redis, str]:
     clean = u._replace(query="").geturl()
     probe = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT,
                                  retry=Retry(NoBackoff(), 0))  # one try: the timeout is the bound
+    where = f"{u.hostname}:{u.port or 6379} ({redact(url)})"
     try:
         probe.ping()
     except redis.TimeoutError as e:
-        raise BackendError(f"Redis at {redact(url)} did not answer within {CONNECT_TIMEOUT:g} s ({e}); "
+        raise BackendError(f"Redis at {where} did not answer within {CONNECT_TIMEOUT:g} s ({e}); "
                            "is it a Redis server, and is it reachable and not overloaded?") from e
     except redis.RedisError as e:
-        raise BackendError(f"cannot reach Redis at {redact(url)} ({e}); "
+        raise BackendError(f"cannot reach Redis at {where}: {e}; "
                            "is redis-server running and the URL right?") from e
     finally:
         probe.close()
