@@ -27,3 +27,14 @@ def moto_server():
     server = MotoServer()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def gates(tmp_path_factory, monkeypatch):
+    """Gates for kernels (tests/gates.py): set before executors start, all opened at teardown."""
+    from gates import ENV, Gates
+
+    g = Gates(tmp_path_factory.mktemp("gates"))
+    monkeypatch.setenv(ENV, str(g.dir))
+    yield g
+    g.open_all()

@@ -20,6 +20,15 @@ from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
 SPAWN = mp.get_context("spawn")
 
 
+def poll(predicate, timeout: float = 60.0, what: str = "condition"):
+    """The first true value of ``predicate()``, asked every 10 ms (a hang guard, not a time budget)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+    return value
+
+
 def make_store(kind: str, where: str):
     if kind == "file":
         return LocalFileStore(where)
@@ -128,34 +137,50 @@ def test_overwrite_list_and_delete_prefix(store):
     assert store.delete_prefix("job1/") == 0
 
 
-def _hammer_writer(kind, where, seconds):
+HAMMER = 50  # operations each side does while the other side is still at work
+
+
+def _hammer_writer(kind, where, go, writes, readers_done, lock):
+    """Rewrite one tile until both readers are done, and at least HAMMER times."""
     s = make_store(kind, where)
-    end = time.monotonic() + seconds
+    go.wait(60)
     k = 0
-    while time.monotonic() < end:
+    while k < HAMMER or readers_done.value < 2:
         s.put("hot", np.full((64, 64), float(k % 5)))
         k += 1
+        writes.value = k
     return k
 
 
-def _hammer_reader(kind, where, seconds):
-    s = make_store(kind, where)
-    end = time.monotonic() + seconds
-    reads = 0
-    while time.monotonic() < end:
-        t = s.get("hot")
-        assert t.shape == (64, 64) and (t == t[0, 0]).all(), "torn read"
-        reads += 1
-    return reads
+def _hammer_reader(kind, where, go, writes, readers_done, lock):
+    """Read the tile until the writer has written at least HAMMER times, and at least HAMMER times."""
+    try:
+        s = make_store(kind, where)
+        go.wait(60)
+        reads = 0
+        while reads < HAMMER or writes.value < HAMMER:
+            t = s.get("hot")
+            assert t.shape == (64, 64) and (t == t[0, 0]).all(), "torn read"
+            reads += 1
+        return reads
+    finally:  # (also when it failed: the writer must not wait for it forever)
+        with lock:
+            readers_done.value += 1
 
 
 def test_concurrent_processes_never_see_partial_tiles(store):
+    # each side keeps going until the other has done its share: the reads and writes overlap by construction
     store.put("hot", np.zeros((64, 64)))
+    manager = SPAWN.Manager()
+    go, writes, readers_done = manager.Event(), manager.Value("i", 0), manager.Value("i", 0)
     with SPAWN.Pool(3) as pool:
-        w = pool.apply_async(_hammer_writer, (store.kind, store.where, 1.5))
-        rs = [pool.apply_async(_hammer_reader, (store.kind, store.where, 1.5)) for _ in range(2)]
-        assert w.get(timeout=60) > 10
-        assert all(r.get(timeout=60) > 10 for r in rs)
+        args = (store.kind, store.where, go, writes, readers_done, manager.Lock())
+        w = pool.apply_async(_hammer_writer, args)
+        rs = [pool.apply_async(_hammer_reader, args) for _ in range(2)]
+        go.set()
+        assert w.get(timeout=300) >= HAMMER
+        assert all(r.get(timeout=300) >= HAMMER for r in rs)
+    manager.shutdown()
 
 
 # --------------------------------------------------------------------------- task queues
@@ -185,10 +210,11 @@ def test_queue_send_receive_ack(queue):
 
 def test_queue_lease_expires_and_renews(queue):
     queue.send(["x", "y"])
+    t0 = time.monotonic()
     x, y = queue.receive(2, lease=1.0)  # whole seconds: SQS's visibility timeout granularity
-    assert queue.renew(y.receipt, 5.0)
-    time.sleep(1.6)
-    again = queue.receive(5, lease=30)
+    assert queue.renew(y.receipt, 120.0)
+    again = poll(lambda: queue.receive(5, lease=30), what="x's lease to expire")
+    assert time.monotonic() - t0 >= 0.9, "not before its lease ran out"
     assert [m.body for m in again] == ["x"]  # x's lease expired, y's was renewed
     if queue.strict_leases:
         assert not queue.ack(x.receipt), "an expired lease must not acknowledge the re-leased message"
@@ -227,18 +253,18 @@ def test_queues_are_separate(queue):
 
 
 def _drain(kind, where, out_q, ready, go):
+    """Receive and acknowledge until no message is left, visible or leased (to anyone)."""
     q = make_queue(kind, where)
     ready.release()
     go.wait(60)
     got = []
-    idle = 0
-    while idle < 20:
+    while True:
         msgs = q.receive(3, lease=60)
         if not msgs:
-            idle += 1
+            if sum(q.counts()) == 0:
+                break
             time.sleep(0.01)
             continue
-        idle = 0
         for m in msgs:
             got.append(m.body)
             assert q.ack(m.receipt)
@@ -246,7 +272,8 @@ def _drain(kind, where, out_q, ready, go):
 
 
 def test_concurrent_receivers_never_share_a_live_message(queue):
-    bodies = [f"t{i}" for i in range(600)]
+    # (fewer through moto's HTTP server, whose every request is a round trip of milliseconds)
+    bodies = [f"t{i}" for i in range(150 if queue.kind == "sqs" else 600)]
     out, ready, go = SPAWN.Queue(), SPAWN.Semaphore(0), SPAWN.Event()
     procs = [SPAWN.Process(target=_drain, args=(queue.kind, queue.where, out, ready, go)) for _ in range(4)]
     for p in procs:
@@ -255,7 +282,7 @@ def test_concurrent_receivers_never_share_a_live_message(queue):
         assert ready.acquire(timeout=60)
     queue.send(bodies)
     go.set()
-    results = [out.get(timeout=120) for _ in procs]
+    results = [out.get(timeout=240) for _ in procs]
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0
@@ -419,17 +446,17 @@ def test_with_retries_backs_off_then_gives_up():
 
 
 def test_unreachable_redis_is_a_clear_error_not_a_hang():
-    from conftest import free_port
-
     from numpywren2.core.backends import BackendError
+    from numpywren2.testing import reserved_port
 
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    t0 = time.monotonic()
-    with pytest.raises(BackendError, match=r"cannot reach Redis at redis://127\.0\.0\.1"):
-        RedisStateStore(url)
-    with pytest.raises(BackendError, match="is redis-server running"):
-        RedisTaskQueue(url, "q")
-    assert time.monotonic() - t0 < 15
+    with reserved_port() as port:  # refuses connections, and no other process can take it meanwhile
+        url = f"redis://127.0.0.1:{port}/0"
+        t0 = time.monotonic()
+        with pytest.raises(BackendError, match=r"cannot reach Redis at 127\.0\.0\.1"):
+            RedisStateStore(url)
+        with pytest.raises(BackendError, match="is redis-server running"):
+            RedisTaskQueue(url, "q")
+        assert time.monotonic() - t0 < 15
 
 
 def test_redis_job_keys_expire_after_the_job_ends(redis_server):
@@ -459,26 +486,29 @@ def test_queue_counts_an_expired_lease_as_visible(queue):
     if queue.kind == "sqs":
         pytest.skip("SQS's attributes are approximate and lag; its counts come straight from them")
     queue.send(["x"])
-    queue.receive(1, lease=0.3)
+    t0 = time.monotonic()
+    queue.receive(1, lease=1.0)
     assert queue.counts() == (0, 1)
-    time.sleep(0.5)
-    assert queue.counts() == (1, 0)
+    poll(lambda: queue.counts() == (1, 0), what="the lease to expire")
+    assert time.monotonic() - t0 >= 0.9
 
 
 def test_executor_heartbeats(state):
     state.create_job("j", "{}")
     assert state.executors("j") == []
+    t0 = time.monotonic()
     state.heartbeat("j", "e1", ttl=30)
-    state.heartbeat("j", "e2", ttl=0.3)
+    state.heartbeat("j", "e2", ttl=1.0)
     first = {e["executor"]: e for e in state.executors("j")}
     assert first["e1"]["live"] and first["e2"]["live"] and not first["e1"]["exited"]
-    time.sleep(0.5)
+    poll(lambda: not {e["executor"]: e for e in state.executors("j")}["e2"]["live"], what="e2's ttl to run out")
+    assert time.monotonic() - t0 >= 0.9
     state.heartbeat("j", "e1", ttl=30, exited=True)
     now = {e["executor"]: e for e in state.executors("j")}
     assert not now["e1"]["live"] and now["e1"]["exited"], "an executor that exited is not live"
     assert not now["e2"]["live"] and not now["e2"]["exited"], "a heartbeat whose ttl ran out is not live"
     assert now["e1"]["started"] == first["e1"]["started"], "the start time is kept"
-    assert now["e1"]["last_seen"] - now["e1"]["started"] >= 0.4
+    assert now["e1"]["last_seen"] - now["e1"]["started"] >= 0.8
     state.heartbeat("j", "e1", ttl=30)
     assert not {e["executor"]: e for e in state.executors("j")}["e1"]["live"], "exited is final"
     assert state.executors("other") == []

@@ -1,15 +1,22 @@
 """Local servers for tests and benchmarks: redis-server and moto_server on free loopback ports.
 
-They listen on 127.0.0.1 only and are stopped by their owners (``stop()``).
+They listen on 127.0.0.1 only and are stopped by their owners (``stop()``).  Several test
+suites may run at once on one machine: a server is ready only when *its own* process listens
+on the port (on Linux, read from ``/proc``), so a port taken by another suite's server between
+``free_port()`` and the start is never mistaken for ours; the start is then retried on another
+port.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -19,24 +26,65 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the duration: bound but never listening, so that no
+    other process can start a server on it meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+def listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` listens on 127.0.0.1:``port`` (None where /proc cannot tell)."""
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    inodes = {r.split()[9] for r in rows if r.split()[1] == f"0100007F:{port:04X}" and r.split()[3] == "0A"}
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 class LoopbackServer:
-    """A server process on 127.0.0.1:``port``, started and waited for until it accepts connections."""
+    """A server process on 127.0.0.1:``port``, started and waited for until it listens there."""
 
     name = "server"
     start_timeout = 30.0
+    attempts = 5  # start attempts on fresh ports when the chosen one was taken meanwhile
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(1 if port else self.attempts):
+            self.port = port or free_port()
+            self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._ready():
+                return
+        raise RuntimeError(f"{self.name} exited at start (port {self.port} in use?)")
+
+    def _ready(self) -> bool:
+        """Wait until this process listens on the port (True), or exited (False)."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited at start") from None
-                time.sleep(0.05)
+            if self.proc.poll() is not None:
+                return False
+            mine = listens(self.proc.pid, self.port)
+            if mine:
+                return True
+            if mine is None:  # no /proc: a connection has to do
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return self.proc.poll() is None
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} did not start within {self.start_timeout:.0f} s")
 
