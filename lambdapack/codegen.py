@@ -92,11 +92,19 @@ def flatten(program: ir.Program, values: dict[str, int]) -> list[FlatStmt]:
                 writes = tuple(affine.simplify(ir.substitute(t, env)) for t in s.outputs)
                 args = tuple(affine.simplify(ir.substitute(a, env)) for a in s.args)
                 reads = tuple(a for a in args if isinstance(a, ir.TileRef))
-                out.append(FlatStmt(sid, s.kernel, f"{s.kernel.rsplit('.', 1)[-1]}@L{s.src.line}", s.src,
+                out.append(FlatStmt(sid, s.kernel, label(s, program.src.filename), s.src,
                                     loops, guards_, writes, reads, args, here))
 
     walk(program.body, env, (), (), ())
     return out
+
+
+def label(call: ir.KernelCall, filename: str) -> str:
+    """``kernel@L<line>``; a statement inlined from another file names it: ``chol@cholesky.py:L16``."""
+    kernel = call.kernel.rsplit(".", 1)[-1]
+    if call.src.filename != filename:
+        return f"{kernel}@{call.src.filename.replace(chr(92), '/').rsplit('/', 1)[-1]}:L{call.src.line}"
+    return f"{kernel}@L{call.src.line}"
 
 
 # --------------------------------------------------------------------------- expressions -> Python

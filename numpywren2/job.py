@@ -74,7 +74,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     bound = program.bind(**ints)
     job = f"job-{uuid.uuid4().hex[:12]}"
     prefixes = {}
-    for name in program.matrices:
+    for name in program.tile_spaces:  # parameters, then the program's local scratch spaces
         m = mats.get(name)
         if m is None:
             prefixes[name] = f"{job}/{name}"
@@ -97,7 +97,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     n_tasks = bound.num_tasks()
     desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
             "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
-            "scratch": [n for n in program.matrices if n not in mats]}
+            "scratch": [n for n in program.tile_spaces if n not in mats]}
     rt.state.create_job(job, json.dumps(desc))
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])
