@@ -350,6 +350,7 @@ class _AliasSplitter:
         for a in outer.aliases:
             self.by_target.setdefault(a.target.matrix, []).append(a)
         self.arity = _arities_loose(program.body)
+        self.sym = _Symbols({}, {})  # of the statement being expanded
         self.check_declarations()
 
     def check_declarations(self) -> None:
@@ -384,23 +385,29 @@ class _AliasSplitter:
             self.outer.checks.append(AliasCheck(a.target.matrix, a.target.parts, str(a), a.src))
 
     def run(self) -> ir.Program:
-        return replace(self.program, body=self.block(self.program.body, {}))
+        return replace(self.program, body=self.block(self.program.body, {}, _Symbols({}, {})))
 
-    def block(self, body, env: dict[str, Interval]) -> tuple[ir.Stmt, ...]:
-        env = dict(env)
+    def block(self, body, env: dict[str, Interval], sym: _Symbols) -> tuple[ir.Stmt, ...]:
+        env, sym = dict(env), _Symbols(dict(sym.stops), dict(sym.values))
         out: list[ir.Stmt] = []
         for s in body:
             if isinstance(s, ir.Assign):
                 env[s.name] = affine.interval(s.value, env)
+                sym.values[s.name] = s.value
                 out.append(s)
             elif isinstance(s, ir.For):
                 inner = dict(env)
                 inner[s.var] = _loop_interval(s, env)
-                out.append(replace(s, body=self.block(s.body, inner)))
+                stops = dict(sym.stops)
+                stops.pop(s.var, None)
+                if isinstance(s.step, ir.Const) and s.step.value > 0:
+                    stops[s.var] = s.stop
+                out.append(replace(s, body=self.block(s.body, inner, _Symbols(stops, sym.values))))
             elif isinstance(s, ir.If):
-                out.append(replace(s, body=self.block(s.body, refine(env, s.cond)),
-                                   orelse=self.block(s.orelse, refine(env, ir.Not(s.cond)))))
+                out.append(replace(s, body=self.block(s.body, refine(env, s.cond), sym),
+                                   orelse=self.block(s.orelse, refine(env, ir.Not(s.cond)), sym)))
             else:
+                self.sym = sym
                 self.check_writes(s, env)
                 out.append(self.expand(s, env, 0))
         return tuple(out)
@@ -417,7 +424,7 @@ class _AliasSplitter:
                          ([ir.Compare("<", e, p.stop)] if p.stop is not None else [])
         conds = []
         for t in tests:
-            verdict = decide(t, env)
+            verdict = decide(t, env, self.sym)
             if verdict is False:
                 return "never", None
             if verdict is None:
@@ -510,7 +517,10 @@ def _first_write_in(bound, s, w: ir.TileRef, parts, bounds) -> tuple[int, ...] |
     code = "\n".join(["def _hit():", *render(steps, 4, leaf), "    return None"])
     ns = dict(bound._ns)
     exec(compile(code, f"<lambdapack {bound.program.name} alias check>", "exec"), ns)
-    return ns["_hit"]()
+    try:
+        return ns["_hit"]()
+    finally:
+        ns.clear()  # the function and its globals form a cycle: free it now
 
 
 # --------------------------------------------------------------------------- intervals
@@ -567,14 +577,29 @@ def refine(env: dict[str, Interval], cond: ir.Cond) -> dict[str, Interval]:
     return env
 
 
-def decide(c: ir.Compare, env) -> bool | None:
+@dataclass(frozen=True)
+class _Symbols:
+    stops: dict[str, ir.Expr]  # loop variable of an increasing loop -> its stop
+    values: dict[str, ir.Expr]  # scalar -> its value
+
+
+def decide(c: ir.Compare, env, sym: _Symbols | None = None) -> bool | None:
     """True / False when the comparison holds / fails for every value in ``env``'s intervals, else None.
 
+    ``sym`` knows the stop of each increasing loop and the value of each scalar, so that
+    ``k < N`` is known for ``k in range(min(M, N))``.
+
     >>> decide(ir.Compare("==", ir.Var("k"), ir.Const(0)), {"k": (1, 5)})
+    False
+    >>> k_loop = _Symbols({"k": ir.Var("K")}, {"K": ir.Call("min", (ir.Var("M"), ir.Var("N")))})
+    >>> decide(ir.Compare(">=", ir.Var("k"), ir.Var("N")), {}, k_loop)
     False
     """
     if c.op == "==" and c.left == c.right:
         return True
+    if sym and c.op in (">=", "<") and isinstance(c.left, ir.Var) and c.left.name in sym.stops \
+            and _at_most(sym.stops[c.left.name], c.right, sym.values):
+        return c.op == "<"  # v < stop <= right
     (a0, a1), (b0, b1) = affine.interval(c.left, env), affine.interval(c.right, env)
     if c.op == "==":
         if a1 < b0 or b1 < a0:
@@ -588,6 +613,21 @@ def decide(c: ir.Compare, env) -> bool | None:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _at_most(a: ir.Expr, b: ir.Expr, sym: dict[str, ir.Expr], depth: int = 0) -> bool:
+    """Whether ``a <= b`` is evident: equal, ``min(..., b, ...)``, or a scalar whose value is."""
+    if a == b:
+        return True
+    if depth > 8:
+        return False
+    if isinstance(a, ir.Var) and a.name in sym:
+        return _at_most(sym[a.name], b, sym, depth + 1)
+    if isinstance(a, ir.Call) and a.func == "min":
+        return any(_at_most(x, b, sym, depth + 1) for x in a.args)
+    if isinstance(b, ir.Call) and b.func == "max":
+        return any(_at_most(a, x, sym, depth + 1) for x in b.args)
+    return False
 
 
 def _axes(n: int | None) -> str:

@@ -479,7 +479,8 @@ def test_errors_in_inlined_statements_show_the_callee_line_and_the_call(tmp_path
     twice = ns["twice"]
     b = twice.bind(N=2, validate="none")
     first = b.task(0, (0,))
-    assert str(first) == "k1@lib_programs.py:L7(i=0)"  # the callee's file and line
+    assert str(first) == "k1@L6>lib_programs.py:L7(i=0)"  # the call, then the callee's file and line
+    assert str(b.task(1, (0,))) == "k1@L7>lib_programs.py:L7(i=0)"
     assert b.stmt(first).src.filename == str(lib) and [c.line for c in b.stmt(first).src.via] == [6]
     with pytest.raises(lp.CompileError, match=r"tile B\[0, 0\] is written by more than one task") as info:
         twice.bind(N=2)
@@ -507,7 +508,7 @@ def test_a_callee_finds_its_kernels_in_its_own_module():
     assert b.kernels() == {"step": kmul, "inner.step": kadd}
     out = lp.interpret(b.bind(N=3), {"X": {(i,): np.float64(i) for i in range(3)}})
     assert [out["Z"][(i,)] for i in range(3)] == [2.0, 4.0, 6.0]
-    assert str(b.bind(N=1).task(0, (0,))) == "step@L3(i=0)"
+    assert str(b.bind(N=1).task(0, (0,))) == "step@L2>L3(i=0)"  # the call at line 2, the statement at line 3
 
 
 # --------------------------------------------------------------------------- JSON, interpreter, executors
@@ -593,3 +594,117 @@ def test_composed_program_with_local_scratch_runs_on_executors():
         assert np.allclose(L.numpy(), np.linalg.cholesky(want))
         assert job.num_tasks == two_grams_then_factor.bind(N=n).num_tasks()
         assert rt.store.list(f"{job.id}/") == []  # the local scratch tiles belong to the job and are gone
+
+
+# --------------------------------------------------------------------------- the built-in programs, rewritten
+
+import handwritten_programs as old  # noqa: E402  (the programs as they were written before composition)
+
+P = npw.programs
+# (program, parameter sets, task for task identical to the hand-written program: else the same DAG up to
+# statement numbering, i.e. the statements of a branch nest in another order)
+REWRITTEN = [
+    ("cholesky", [dict(N=n) for n in range(1, 7)], True),
+    ("trsm_forward", [dict(N=n, C=c, TRANS=t, UNIT=u, BS=4) for n in (1, 3, 4) for c in (1, 2) for t in (0, 1)
+                      for u in (0, 1)], False),
+    ("trsm_backward", [dict(N=n, C=c, TRANS=t, UNIT=u, BS=4) for n in (1, 3, 4) for c in (1, 2) for t in (0, 1)
+                       for u in (0, 1)], False),
+    ("posv", [dict(N=n, C=c, BS=4) for n in (1, 2, 4) for c in (1, 2)], True),
+    ("spd_inverse", [dict(N=n, BS=4) for n in (1, 2, 3, 5)], True),
+    ("qr", [dict(M=m, N=n, C=c, ROWS=4 * m, COLS=4 * n, BS=4, QC=qc, QCOLS=4 * qc, WANT_Q=w, SINGLE=0, SOLVE=sv)
+            for m, n, c, w, sv, qc in ((1, 1, 0, 1, 0, 1), (3, 2, 0, 1, 0, 2), (2, 3, 1, 1, 0, 2), (4, 3, 0, 0, 0, 3),
+                                       (3, 2, 1, 0, 1, 2), (4, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 1))], True),
+    ("gemm", [dict(M=m, N=n, K=k) for m, n, k in ((1, 1, 1), (2, 3, 1), (1, 1, 2), (3, 2, 3), (2, 2, 5), (1, 2, 7),
+                                                (1, 1, 9))], True),
+    ("gemm_tn", [dict(M=m, N=n, K=k) for m, n, k in ((1, 1, 1), (2, 3, 1), (3, 2, 3), (2, 2, 5), (1, 1, 9))], True),
+    ("tsqr", [dict(N=n) for n in range(1, 10)], True),
+    ("band_reduction", [dict(M=m, N=n) for m, n in ((1, 1), (2, 1), (3, 2), (4, 4), (5, 3), (7, 5))], True),
+    ("tree_svd", [dict(M=m, N=n, RANK=2, K=2, BR=4, ROWS=4 * m, VEC=v) for m, n in ((1, 1), (1, 3), (3, 1), (4, 5),
+                                                                                  (5, 2)) for v in (0, 1)], False),
+    ("center_columns", [dict(M=m, N=n, ROWS=4 * m) for m, n in ((1, 1), (2, 3), (3, 1), (5, 2))], True),
+    ("apply_reflectors", [dict(R=r, NC=nc, K=k, OFF=off, TRANS=tr) for r, k in ((1, 1), (3, 2), (5, 3))
+                          for nc, off, tr in ((1, 0, 0), (2, 1, 1), (1, 1, 0))], True),
+    ("randomized_range", [dict(M=m, N=n, L=4, QIT=q, COLS=4 * n, BC=4, SEED=1) for m, n in ((1, 1), (3, 1), (1, 3),
+                                                                                         (3, 4), (5, 2))
+                          for q in (0, 2)], True),
+]
+
+
+@pytest.mark.parametrize("name, cases, identical", REWRITTEN, ids=[r[0] for r in REWRITTEN])
+def test_rewritten_programs_give_the_hand_written_dags(name, cases, identical):
+    new, hand = getattr(P, name), getattr(old, name)
+    assert new.matrices == hand.matrices and new.params == hand.params  # the same signature
+    for values in cases:
+        b, h = new.bind(**values), hand.bind(**values)
+        assert_same_dag(b, h, visible=hand.matrices)
+        if identical:
+            assert_same_tasks(b, h)
+
+
+def calls(p: lp.Program) -> list[str]:
+    """Names of the programs ``p`` calls, as written, anywhere in its body."""
+    out = []
+
+    def walk(body):
+        for s in body:
+            if isinstance(s, ir.ProgramCall):
+                out.append(s.program)
+            elif isinstance(s, ir.For):
+                walk(s.body)
+            elif isinstance(s, ir.If):
+                walk(s.body)
+                walk(s.orelse)
+
+    walk(p.parsed.body)
+    return out
+
+
+def test_the_algorithms_are_written_once():
+    assert calls(P.posv) == ["cholesky", "trsm_forward", "trsm_backward"]
+    assert calls(P.spd_inverse) == ["cholesky"]
+    assert calls(P.qr) == ["qr_factor", "trsm_backward", "qr_form_q"]
+    assert calls(P.qr_lstsq) == ["qr_factor", "trsm_backward"]
+    assert calls(P.tsqr) == ["tsqr_up", "tsqr_down"]
+    assert calls(P.gemm) == calls(P.gemm_tn) == calls(P.center_columns) == ["sum_tree"]
+    assert calls(P.randomized_range) == ["sum_tree", "tsqr_up", "tsqr_down"] * 2
+    # step 0 (or the last step) through aliases: no "if k == 0" duplicates left in the source
+    for p in (P.cholesky, P.trsm_forward, P.trsm_backward, P.qr_factor, P.band_reduction, P.tree_svd,
+              P.apply_reflectors):
+        assert any(isinstance(s, ir.Alias) for s in p.parsed.body), p.name
+    assert sum(isinstance(s, ir.Alias) for s in P.qr_factor.parsed.body) == 2
+
+
+def test_split_qr_programs_factor_solve_and_form_q():
+    rng = np.random.default_rng(3)
+    bs, m, n, c = 4, 3, 2, 1
+    a, rhs = rng.standard_normal((m * bs, n * bs)), rng.standard_normal((m * bs, c * bs))
+
+    def tiles(x):
+        return {(i, j): x[i * bs:(i + 1) * bs, j * bs:(j + 1) * bs]
+                for i in range(x.shape[0] // bs) for j in range(x.shape[1] // bs)}
+
+    def whole(t, rows, cols):  # missing tiles (below R's diagonal) are zero
+        return np.block([[t.get((i, j), np.zeros((bs, bs))) for j in range(cols)] for i in range(rows)])
+
+    out = lp.interpret(P.qr_lstsq.bind(M=m, N=n, C=c, BS=bs), {"A": tiles(a), "B": tiles(rhs)})
+    assert np.allclose(whole(out["X"], n, c), np.linalg.lstsq(a, rhs, rcond=None)[0])
+    fac = lp.interpret(P.qr_factor.bind(M=m, N=n, C=0), {"A": tiles(a), "B": {}})  # C = 0: no B tile read
+    q = lp.interpret(P.qr_form_q.bind(M=m, N=n, ROWS=m * bs, BS=bs, QC=n, QCOLS=n * bs, SINGLE=0),
+                     {"V": fac["V"], "T": fac["T"]})
+    r = np.triu(whole(fac["R"], n, n))
+    assert np.allclose(whole(q["Q"], m, n) @ r, a)
+
+
+@lp.program
+def total(X: lp.Matrix, Out: lp.Matrix, N: int):
+    T = lp.scratch()
+    for i in range(N):
+        T[i, 0] = copy(X[i, 0])
+    P.sum_tree(T, Out, N)
+
+
+def test_sum_tree_from_a_program_with_local_leaves():
+    bs, n = 2, 5
+    out = lp.interpret(total.bind(N=n), {"X": {(i, 0): np.full((bs, bs), float(i + 1)) for i in range(n)}})
+    assert np.array_equal(out["Out"][(0, 0)], np.full((bs, bs), 15.0))
+    assert total.scratch == ("T",) and total.kernels() == {"copy": copy, "add": add}
