@@ -10,7 +10,12 @@ scheduler such as Dask materialises — built here for a smaller instance of eac
 program from tasks()/reads()/writes() — with its build time and memory per task,
 and the time of the same query as dict lookups.
 
-    python bench/analysis.py [--samples 5000] [--seed 0]
+Each built-in program is written with composition (calls, local scratch, aliases);
+``--compare`` also times the same program as it was written by hand before
+(``tests/handwritten_programs.py``), in the same run, so that the two costs per edge
+can be set side by side.
+
+    python bench/analysis.py [--samples 5000] [--seed 0] [--compare]
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
 import tracemalloc
 from collections import defaultdict
 
-from numpywren2.core.programs import cholesky, gemm, tsqr
+from numpywren2.core import programs
 
 
 def per_edge_times(bound, samples: int, seed: int) -> list[float]:
@@ -83,40 +89,81 @@ def measure_explicit(bound, samples: int, seed: int):
     return len(tasks), build, mem / len(tasks), statistics.median(per)
 
 
+CASES = [  # name, program, parameters, smaller parameters for the explicit reference
+    ("cholesky N=256", "cholesky", {"N": 256}, {"N": 48}),
+    ("gemm 64x64x64", "gemm", {"M": 64, "N": 64, "K": 64}, {"M": 16, "N": 16, "K": 16}),
+    ("tsqr 1024 blocks", "tsqr", {"N": 1024}, {"N": 1024}),
+    ("posv N=128 C=8", "posv", {"N": 128, "C": 8, "BS": 1}, {"N": 32, "C": 8, "BS": 1}),
+    ("qr+Q 48x32", "qr", {"M": 48, "N": 32, "C": 0, "ROWS": 48, "COLS": 32, "BS": 1, "QC": 32, "QCOLS": 32,
+                          "WANT_Q": 1, "SINGLE": 0, "SOLVE": 0},
+     {"M": 16, "N": 12, "C": 0, "ROWS": 16, "COLS": 12, "BS": 1, "QC": 12, "QCOLS": 12, "WANT_Q": 1, "SINGLE": 0,
+      "SOLVE": 0}),
+]
+
+
+def bind_and_size(program, values: dict) -> tuple:
+    """(bound program, bind seconds, bytes it holds)."""
+    gc.collect()
+    t0 = time.perf_counter()
+    bound = program.bind(**values)
+    bind_s = time.perf_counter() - t0
+    del bound
+    gc.collect()
+    tracemalloc.start()
+    bound = program.bind(**values)  # again, to measure its memory (tracing slows the bind down)
+    mem = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return bound, bind_s, mem
+
+
+def interleaved_per_edge(bounds: list, samples: int, seed: int, rounds: int = 20) -> list[list[float]]:
+    """Per-edge times of several bound programs, measured in alternating rounds (same tasks for each).
+
+    On a machine whose speed varies (other jobs), alternating short rounds gives every
+    program the same conditions, so their ratio is meaningful even when the absolute
+    numbers move.
+    """
+    out: list[list[float]] = [[] for _ in bounds]
+    per_round = max(1, samples // rounds)
+    for r in range(rounds):
+        for i, b in enumerate(bounds):
+            out[i] += per_edge_times(b, per_round, seed * 1000 + r)
+    return [sorted(x) for x in out]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compare", action="store_true",
+                    help="also time the hand-written programs of tests/handwritten_programs.py")
     args = ap.parse_args()
+    variants = [("", programs)]
+    if args.compare:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+        import handwritten_programs
 
-    cases = [
-        ("cholesky N=256", lambda: cholesky.bind(N=256), lambda: cholesky.bind(N=48)),
-        ("gemm 64x64x64", lambda: gemm.bind(M=64, N=64, K=64), lambda: gemm.bind(M=16, N=16, K=16)),
-        ("tsqr 1024 blocks", lambda: tsqr.bind(N=1024), lambda: tsqr.bind(N=1024)),
-    ]
+        variants.append((" (by hand)", handwritten_programs))
+
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"# {args.samples} random tasks per program, seed {args.seed}; times per edge = "
           "(children(t) + in_degree of each child) / #children\n")
-    head = (f"{'program':<18}{'tasks':>11}{'bind s':>8}{'bound KiB':>10}{'median us/edge':>16}{'p90 us/edge':>13}"
+    head = (f"{'program':<28}{'tasks':>11}{'bind s':>8}{'bound KiB':>10}{'median us/edge':>16}{'p90 us/edge':>13}"
             f" | {'explicit ref: tasks':>20}{'build s':>9}{'B/task':>8}{'us/edge':>9}")
     print(head)
     print("-" * len(head))
-    for name, make, make_small in cases:
-        gc.collect()
-        t0 = time.perf_counter()
-        bound = make()
-        bind_s = time.perf_counter() - t0
-        del bound
-        gc.collect()
-        tracemalloc.start()
-        bound = make()  # again, to measure its memory (tracing slows the bind down)
-        mem = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-        per = sorted(per_edge_times(bound, args.samples, args.seed))
-        med, p90 = statistics.median(per) * 1e6, per[int(0.9 * len(per))] * 1e6
-        n_ref, build, bytes_per, ref_edge = measure_explicit(make_small(), args.samples, args.seed)
-        print(f"{name:<18}{bound.num_tasks():>11,}{bind_s:>8.2f}{mem / 1024:>10.0f}{med:>16.2f}{p90:>13.2f}"
-              f" | {n_ref:>20,}{build:>9.2f}{bytes_per:>8.0f}{ref_edge * 1e6:>9.2f}")
+    for name, attr, values, small in CASES:
+        rows = [bind_and_size(getattr(module, attr), values) for _, module in variants]
+        times = interleaved_per_edge([r[0] for r in rows], args.samples, args.seed)
+        for (suffix, module), (bound, bind_s, mem), per in zip(variants, rows, times):
+            med, p90 = statistics.median(per) * 1e6, per[int(0.9 * len(per))] * 1e6
+            n_ref, build, bytes_per, ref_edge = measure_explicit(getattr(module, attr).bind(**small), args.samples,
+                                                                 args.seed)
+            print(f"{name + suffix:<28}{bound.num_tasks():>11,}{bind_s:>8.2f}{mem / 1024:>10.0f}{med:>16.2f}"
+                  f"{p90:>13.2f} | {n_ref:>20,}{build:>9.2f}{bytes_per:>8.0f}{ref_edge * 1e6:>9.2f}")
+        if len(times) == 2:
+            ratio = statistics.median(times[0]) / statistics.median(times[1])
+            print(f"{'':<28}{'median composed / by hand:':>29}{ratio:>16.2f}")
 
 
 if __name__ == "__main__":

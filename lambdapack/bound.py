@@ -43,15 +43,15 @@ class BoundProgram:
         self.values = dict(values)
         self.stmts: list[FlatStmt] = flatten(program.ir, values)
         self.stmt_ids = [StmtId(s.id, s.label, s.vars) for s in self.stmts]
-        self.writers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.matrices}
-        self.readers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.matrices}
+        self.writers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.tile_spaces}
+        self.readers: dict[str, list[tuple[FlatStmt, int]]] = {m: [] for m in program.tile_spaces}
         for s in self.stmts:
             for k, w in enumerate(s.writes):
                 self.writers[w.matrix].append((s, k))
             for k, r in enumerate(s.reads):
                 self.readers[r.matrix].append((s, k))
-        self.inputs = tuple(m for m in program.matrices if not self.writers[m])
-        self.outputs = tuple(m for m in program.matrices if self.writers[m])
+        self.inputs = tuple(m for m in program.tile_spaces if not self.writers[m])
+        self.outputs = tuple(m for m in program.tile_spaces if self.writers[m])
         self.source = _generate(self)
         self._ns: dict = {"_mk": make_task, "_Task": Task, "_inr": functions.in_range, "_len": functions.range_len,
                           "_log2": functions.exact_log2, "_clog2": functions.ceil_log2, "_flog2": functions.floor_log2}
@@ -215,7 +215,7 @@ class BoundProgram:
 
 def _generate(b: BoundProgram) -> str:
     lines: list[str] = []
-    for m in b.program.matrices:
+    for m in b.program.tile_spaces:
         lines += _site_solver(f"_writers_{m}", b.program.arity.get(m, 0), b.writers[m], "writes")
         lines += _site_solver(f"_readers_{m}", b.program.arity.get(m, 0), b.readers[m], "reads")
     for s in b.stmts:

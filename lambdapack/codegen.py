@@ -54,7 +54,8 @@ class FlatStmt:
     reads: tuple[ir.TileRef, ...]
     args: tuple[ir.Arg, ...]
     # position of the enclosing statement in the program body, then in each loop's body (an ``if``
-    # counts as one statement): with the loops' iteration numbers this orders tasks serially
+    # counts as one statement, a scalar assignment as none): with the loops' iteration numbers
+    # this orders tasks serially
     order: tuple[int, ...] = ()
 
     @property
@@ -72,7 +73,10 @@ def flatten(program: ir.Program, values: dict[str, int]) -> list[FlatStmt]:
 
     def walk(body, env, loops, guards, order, pos=None):
         env = dict(env)
-        for p, s in enumerate(body):
+        p = -1
+        for s in body:
+            if not isinstance(s, ir.Assign):  # a scalar is no task: it takes no place in the serial order
+                p += 1
             here = order + (p if pos is None else pos,)
             if isinstance(s, ir.Assign):
                 env[s.name] = affine.simplify(ir.substitute(s.value, env))
@@ -92,11 +96,27 @@ def flatten(program: ir.Program, values: dict[str, int]) -> list[FlatStmt]:
                 writes = tuple(affine.simplify(ir.substitute(t, env)) for t in s.outputs)
                 args = tuple(affine.simplify(ir.substitute(a, env)) for a in s.args)
                 reads = tuple(a for a in args if isinstance(a, ir.TileRef))
-                out.append(FlatStmt(sid, s.kernel, f"{s.kernel.rsplit('.', 1)[-1]}@L{s.src.line}", s.src,
+                out.append(FlatStmt(sid, s.kernel, label(s, program.src.filename), s.src,
                                     loops, guards_, writes, reads, args, here))
 
     walk(program.body, env, (), (), ())
     return out
+
+
+def label(call: ir.KernelCall, filename: str) -> str:
+    """``kernel@L<line>``; an inlined statement also names the call it came through, ``chol@L40>cholesky.py:L18``.
+
+    The call is the one in the program being bound (the outermost), the line the statement's own;
+    its file is named when it is not the program's.
+    """
+    kernel = call.kernel.rsplit(".", 1)[-1]
+    src = call.src
+    where = f"L{src.line}"
+    if src.filename != filename:
+        where = f"{src.filename.replace(chr(92), '/').rsplit('/', 1)[-1]}:{where}"
+    if src.via:
+        return f"{kernel}@L{src.via[-1].line}>{where}"
+    return f"{kernel}@{where}"
 
 
 # --------------------------------------------------------------------------- expressions -> Python

@@ -15,6 +15,9 @@ class CompileError(Exception):
         cholesky.py:12:9: while loops are not supported in a LAmbdaPACK program
             while k < N:
             ^
+
+    A statement inlined from another program is shown where it was written,
+    followed by the calls it came through (``inlined from the call at ...``).
     """
 
     def __init__(self, message: str, src: SourceInfo | None = None, *, also: tuple[SourceInfo, ...] = ()):
@@ -38,10 +41,18 @@ class CompileError(Exception):
     def _format(self) -> str:
         if self.src is None or self.src.line <= 0:
             return self.message
-        parts = [f"{self.src}: {self.message}", *_excerpt(self.src)]
+        parts = [f"{self.src}: {self.message}", *_excerpt(self.src), *_calls(self.src)]
         for other in self.also:
-            parts += [f"  see {other}", *_excerpt(other)]
+            parts += [f"  see {other}", *_excerpt(other), *_calls(other)]
         return "\n".join(parts)
+
+
+def _calls(src: SourceInfo) -> list[str]:
+    """The program calls a statement was inlined through, innermost first."""
+    out = []
+    for call in src.via:
+        out += [f"  inlined from the call at {call}", *_excerpt(call)]
+    return out
 
 
 def _excerpt(src: SourceInfo) -> list[str]:

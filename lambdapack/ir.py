@@ -19,25 +19,48 @@ Statements
     kernel, args)`` whose outputs are ``TileRef(matrix, index)`` and whose
     args are tile references, integer expressions or ``FloatConst``.
 Program
-    ``Program(name, params, body)`` with ``Param(name, kind)``, kind being
-    ``"matrix"`` or ``"int"``.
+    ``Program(name, params, body, scratch)`` with ``Param(name, kind)``, kind
+    being ``"matrix"`` or ``"int"``, and ``scratch`` the names of the local
+    tile spaces (``S = lp.scratch()``).
+
+Composition (only in a program as parsed; ``lambdapack.compose`` resolves them
+at compile time, so what is bound holds none of them)
+    ``Scratch(name)`` declares a local tile space; ``View(matrix, parts)`` is
+    a tile space (``parts`` None) or a view of one, each part an integer
+    expression (a fixed index) or a ``Slice(start, stop)`` (an axis, shifted
+    by ``start``); ``ProgramCall(program, args, keywords)`` calls another
+    program with views and integer expressions; ``Alias(target, source)``
+    says that a region of a tile space *is* another one (``S[:, :, 0] = A``).
+
+A ``SourceInfo`` of a statement inlined from another program keeps the
+callee's file and line, and in ``via`` the call sites it was inlined through,
+innermost first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """Where a node was written: file name, 1-based line, 0-based column."""
+    """Where a node was written: file name, 1-based line, 0-based column.
+
+    ``via`` lists the program calls a statement was inlined through, innermost
+    first (empty for a statement of the program itself).
+    """
 
     filename: str = "<unknown>"
     line: int = 0
     col: int = 0
+    via: tuple[SourceInfo, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.line}:{self.col + 1}"
+
+    def inlined_at(self, call: SourceInfo) -> SourceInfo:
+        """This position, seen through one more call (``call`` and the calls it was itself inlined through)."""
+        return SourceInfo(self.filename, self.line, self.col, (*self.via, call, *call.via))
 
 
 NOWHERE = SourceInfo()
@@ -263,7 +286,74 @@ class If:
         return out
 
 
+@dataclass(frozen=True)
+class Slice:
+    """An axis of a view: ``start:`` shifts it (index i of the view is start + i), ``:stop`` bounds it."""
+
+    start: Expr | None = None
+    stop: Expr | None = None
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+
+
+@dataclass(frozen=True)
+class View:
+    """A tile space (``parts`` None) or a view of one: ``T[i, j, :, :]``, ``A[k:, k:]``."""
+
+    matrix: str
+    parts: tuple[Expr | Slice, ...] | None = None
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
+
+    @property
+    def axes(self) -> int | None:
+        """Number of axes the view leaves free (None for a whole tile space)."""
+        return None if self.parts is None else sum(isinstance(p, Slice) for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.matrix if self.parts is None else f"{self.matrix}[{', '.join(map(str, self.parts))}]"
+
+
+@dataclass(frozen=True)
+class ProgramCall:
+    """``cholesky(A, L, N - k)``: the body of another program, inlined when this one is compiled."""
+
+    program: str
+    args: tuple[View | TileRef | Expr, ...]
+    keywords: tuple[tuple[str, View | TileRef | Expr], ...] = ()
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
+
+    def lines(self, indent: int) -> list[str]:
+        args = [*map(str, self.args), *(f"{k}={v}" for k, v in self.keywords)]
+        return [" " * indent + f"{self.program}({', '.join(args)})"]
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """``S = lp.scratch()``: a tile space local to the program (never a parameter)."""
+
+    name: str
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
+
+    def lines(self, indent: int) -> list[str]:
+        return [" " * indent + f"{self.name} = lp.scratch()"]
+
+
+@dataclass(frozen=True)
+class Alias:
+    """``S[:, :, 0] = A``: that region of S is A (reads of it are reads of A; no task writes it)."""
+
+    target: View
+    source: View
+    src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
+
+    def lines(self, indent: int) -> list[str]:
+        return [" " * indent + f"{self.target} = {self.source}"]
+
+
 Stmt = For | If | Assign | KernelCall
+ParsedStmt = Stmt | ProgramCall | Scratch | Alias
 
 
 def _block_lines(body: tuple[Stmt, ...], indent: int) -> list[str]:
@@ -272,7 +362,7 @@ def _block_lines(body: tuple[Stmt, ...], indent: int) -> list[str]:
     return [line for s in body for line in s.lines(indent)]
 
 
-for _cls in (KernelCall, Assign, For, If):
+for _cls in (KernelCall, Assign, For, If, ProgramCall, Scratch, Alias):
     _cls.__str__ = lambda self: "\n".join(self.lines(0))  # type: ignore[method-assign]
 
 
@@ -291,11 +381,14 @@ class Program:
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
+    scratch: tuple[str, ...] = ()  # local tile spaces
     src: SourceInfo = field(default=NOWHERE, compare=False, repr=False)
 
     def __str__(self) -> str:
         head = f"@lp.program\ndef {self.name}({', '.join(map(str, self.params))}):"
-        return "\n".join([head, *_block_lines(self.body, 4)])
+        decls = [f"    {name} = lp.scratch()" for name in self.scratch]
+        body = _block_lines(self.body, 4) if self.body or not decls else []
+        return "\n".join([head, *decls, *body])
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -343,3 +436,61 @@ def substitute(node, env: dict[str, Expr]):
     if isinstance(node, TileRef):
         return TileRef(node.matrix, tuple(substitute(e, env) for e in node.index), node.src)
     raise TypeError(f"not an expression: {node!r}")
+
+
+# --------------------------------------------------------------------------- data (JSON) form
+
+_NODES = {cls.__name__: cls for cls in (
+    Const, Var, BinOp, Neg, Call, Compare, BoolOp, Not, BoolConst, TileRef, FloatConst, KernelCall, Assign, For,
+    If, Param, Program, Slice, View, ProgramCall, Scratch, Alias)}
+
+
+# Positions of expressions serve parse errors only: a compiled program's JSON leaves them out.
+_NO_SRC = (Const, Var, BinOp, Neg, Call, Compare, BoolOp, Not, BoolConst, FloatConst, Slice)
+
+
+def to_data(node):
+    """A node as JSON-ready data: ``{"node": class name, field: value...}``, source positions included.
+
+    >>> to_data(BinOp("+", Var("i"), Const(1)))["node"]
+    'BinOp'
+    >>> from_data(to_data(BinOp("+", Var("i"), Const(1)))) == BinOp("+", Var("i"), Const(1))
+    True
+    """
+    if isinstance(node, SourceInfo):
+        return [node.filename, node.line, node.col, [to_data(v) for v in node.via]]
+    if isinstance(node, tuple):
+        return [to_data(x) for x in node]
+    if type(node).__name__ in _NODES and not isinstance(node, type):
+        out = {"node": type(node).__name__}
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if f.name == "src" and (value == NOWHERE or isinstance(node, _NO_SRC)):
+                continue
+            out[f.name] = to_data(value)
+        return out
+    return node  # str, int, float, bool, None
+
+
+def from_data(data):
+    """The node ``to_data`` described (tuples come back as tuples)."""
+    if isinstance(data, dict):
+        cls = _NODES[data["node"]]
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name == "src":
+                kwargs[f.name] = _src_from_data(value)
+            else:
+                kwargs[f.name] = from_data(value)
+        return cls(**kwargs)
+    if isinstance(data, list):
+        return tuple(from_data(x) for x in data)
+    return data
+
+
+def _src_from_data(d) -> SourceInfo:
+    filename, line, col, via = d
+    return SourceInfo(filename, line, col, tuple(_src_from_data(v) for v in via))

@@ -6,8 +6,14 @@ carries the user's file, line and column and names the construct.
 
 Scopes: integer parameters and matrices are visible everywhere; a loop variable
 inside its loop; a scalar (``x = expr``) from its assignment to the end of the
-block that assigns it, nested blocks included.  Names are never rebound: a
-scalar is assigned once, and a loop variable shadows nothing.
+block that assigns it, nested blocks included; a local tile space
+(``S = lp.scratch()``, top level only) from its declaration on.  Names are never
+rebound: a scalar is assigned once, and a loop variable shadows nothing.
+
+Composition is parsed here and resolved by ``lambdapack.compose``: a call
+statement ``f(A, X[i, :], N - 1)`` is a ``ProgramCall`` (whether ``f`` is a
+program is known only when the namespace is consulted), ``S = lp.scratch()`` a
+``Scratch`` and ``S[:, :, 0] = A`` an ``Alias``.
 """
 
 from __future__ import annotations
@@ -102,6 +108,7 @@ class _Parser:
         self.indent = indent
         self.scopes: list[dict[str, str]] = []  # name -> "int" | "matrix" | "loop" | "scalar"
         self.kernel_names: list[str] = []
+        self.depth = 0  # 1 in the program's own body, more inside loops and branches
 
     # ------------------------------------------------------------------ helpers
     def src(self, node: ast.AST) -> ir.SourceInfo:
@@ -143,7 +150,7 @@ class _Parser:
             body = body[1:]  # docstring
         stmts = self.block(body)
         self.scopes.pop()
-        return ParsedProgram(ir.Program(fn.name, tuple(params), stmts, self.src(fn)), tuple(self.kernel_names))
+        return ParsedProgram(ir.Program(fn.name, tuple(params), stmts, src=self.src(fn)), tuple(self.kernel_names))
 
     def _param_kind(self, a: ast.arg) -> str:
         ann = a.annotation
@@ -157,17 +164,19 @@ class _Parser:
         raise self.error(ann, f"parameter '{a.arg}' has type {ast.unparse(ann)}; use lp.Matrix or int")
 
     # ------------------------------------------------------------------ statements
-    def block(self, body: list[ast.stmt]) -> tuple[ir.Stmt, ...]:
+    def block(self, body: list[ast.stmt]) -> tuple[ir.ParsedStmt, ...]:
         self.scopes.append({})
+        self.depth += 1
         out = []
         for node in body:
             stmt = self.statement(node)
             if stmt is not None:
                 out.append(stmt)
+        self.depth -= 1
         self.scopes.pop()
         return tuple(out)
 
-    def statement(self, node: ast.stmt) -> ir.Stmt | None:
+    def statement(self, node: ast.stmt) -> ir.ParsedStmt | None:
         if isinstance(node, ast.Pass):
             return None
         if isinstance(node, ast.For):
@@ -181,8 +190,10 @@ class _Parser:
             if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 raise self.error(node, "strings are not supported in a LAmbdaPACK program "
                                        "(a docstring may only open the program)")
-            if isinstance(node.value, ast.Call):
-                raise self.error(node, "a kernel call must store its result in tiles: X[i, j] = kernel(...)")
+            if self._is_scratch(node.value):
+                raise self.error(node, "a scratch tile space needs a name: S = lp.scratch()")
+            if isinstance(node.value, ast.Call) and self._is_kernel_call(node.value):
+                return self.program_call(node.value, node)
             raise self.error(node, f"expression statement '{ast.unparse(node)}' has no effect in a LAmbdaPACK program")
         message = _UNSUPPORTED_STMTS.get(type(node))
         raise self.error(node, message or f"{type(node).__name__} statements are not supported in a LAmbdaPACK program")
@@ -212,10 +223,18 @@ class _Parser:
         self.scopes.pop()
         return ir.For(node.target.id, start, stop, step, body, self.src(node))
 
-    def assign(self, node: ast.Assign) -> ir.Stmt:
+    def assign(self, node: ast.Assign) -> ir.ParsedStmt:
         if len(node.targets) != 1:
             raise self.error(node, "chained assignment (a = b = ...) is not supported")
         target, value = node.targets[0], node.value
+        if self._is_scratch(value):
+            return self.scratch(target, value, node)
+        if isinstance(target, ast.Subscript) and self._is_space(value):
+            elts = target.slice.elts if isinstance(target.slice, ast.Tuple) else [target.slice]
+            if not any(isinstance(e, ast.Slice) for e in elts):
+                raise self.error(value, "tiles can only be assigned the result of a kernel call (an alias, which "
+                                        "says a region of a tile space is another one, maps axes: S[:, :, 0] = A)")
+            return self.alias(target, value, node)
         if self._is_kernel_call(value):
             return self.kernel_call(target, value, node)
         if isinstance(target, ast.Name):
@@ -235,6 +254,91 @@ class _Parser:
         if isinstance(f, ast.Attribute):
             return not (isinstance(f.value, ast.Name) and f.value.id in _FUNC_MODULES and f.attr in ir.EXPR_FUNCS)
         return False
+
+    # ------------------------------------------------------------------ composition
+    @staticmethod
+    def _is_scratch(value: ast.expr) -> bool:
+        if not isinstance(value, ast.Call):
+            return False
+        f = value.func
+        return (isinstance(f, ast.Name) and f.id == "scratch") or (
+            isinstance(f, ast.Attribute) and f.attr == "scratch" and isinstance(f.value, ast.Name)
+            and f.value.id in ("lp", "lambdapack"))
+
+    def _is_space(self, value: ast.expr) -> bool:
+        """A tile space or a view of one (the right-hand side of an alias)."""
+        if isinstance(value, ast.Subscript):
+            value = value.value
+        return isinstance(value, ast.Name) and self.lookup(value.id) == "matrix"
+
+    def scratch(self, target: ast.expr, call: ast.Call, node: ast.Assign) -> ir.Scratch:
+        if not isinstance(target, ast.Name):
+            raise self.error(target, "a scratch tile space is declared with a name: S = lp.scratch()")
+        if call.args or call.keywords:
+            raise self.error(call, "lp.scratch() takes no arguments (a tile space's shape is the tiles it holds)")
+        if self.depth != 1:
+            raise self.error(node, f"declare scratch tile space '{target.id}' at the top of the program body, not "
+                                   "inside a loop or branch (index it by the loop variables instead)")
+        self.declare(target, target.id, "matrix")
+        return ir.Scratch(target.id, self.src(node))
+
+    def alias(self, target: ast.Subscript, value: ast.expr, node: ast.Assign) -> ir.Alias:
+        if self.depth != 1:
+            raise self.error(node, "an alias (S[:, :, 0] = A) is a declaration: write it at the top of the "
+                                   "program body, not inside a loop or branch")
+        lhs = self.view(target, allow_stop=True, what="an alias")
+        rhs = self.view(value, allow_stop=False, what="the source of an alias") if isinstance(value, ast.Subscript) \
+            else ir.View(value.id, None, self.src(value))
+        if not any(not isinstance(p, ir.Slice) for p in lhs.parts):
+            raise self.error(target, f"an alias fixes at least one index of '{lhs.matrix}' and maps whole axes, "
+                                     f"e.g. {lhs.matrix}[:, :, 0] = A (step 0 of {lhs.matrix} is A)")
+        if lhs.matrix == rhs.matrix:
+            raise self.error(node, f"'{lhs.matrix}' cannot be an alias of itself")
+        return ir.Alias(lhs, rhs, self.src(node))
+
+    def view(self, node: ast.Subscript, allow_stop: bool, what: str) -> ir.View:
+        """``X[i, :, k:]``: fixed indices and axes (``start:`` shifts an axis, ``:stop`` bounds it)."""
+        if not isinstance(node.value, ast.Name) or self.lookup(node.value.id) != "matrix":
+            name = ast.unparse(node.value)
+            raise self.error(node.value, f"'{name}' is not a tile space; {what} names a tile space or a view of one")
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        parts: list[ir.Expr | ir.Slice] = []
+        for e in elts:
+            if not isinstance(e, ast.Slice):
+                parts.append(self.expr(e))
+                continue
+            if e.step is not None:
+                raise self.error(e, "a view cannot have a step: its axes are contiguous")
+            if e.upper is not None and not allow_stop:
+                raise self.error(e, f"{what} cannot have a stop ({ast.unparse(e)}): the program it is passed to "
+                                    "decides which tiles it touches; write start: only")
+            parts.append(ir.Slice(None if e.lower is None else self.expr(e.lower),
+                                  None if e.upper is None else self.expr(e.upper), self.src(e)))
+        return ir.View(node.value.id, tuple(parts), self.src(node))
+
+    def program_call(self, call: ast.Call, node: ast.Expr) -> ir.ProgramCall:
+        name = _dotted(call.func)
+        if name is None:
+            raise self.error(call.func, "a program must be named by a plain or dotted name")
+        args = []
+        for a in call.args:
+            if isinstance(a, ast.Starred):
+                raise self.error(a, "*arguments are not supported in a program call")
+            args.append(self.call_arg(a))
+        keywords = []
+        for k in call.keywords:
+            if k.arg is None:
+                raise self.error(k, "**arguments are not supported in a program call")
+            keywords.append((k.arg, self.call_arg(k.value)))
+        return ir.ProgramCall(name, tuple(args), tuple(keywords), self.src(node))
+
+    def call_arg(self, a: ast.expr) -> ir.View | ir.Arg:
+        if isinstance(a, ast.Name) and self.lookup(a.id) == "matrix":
+            return ir.View(a.id, None, self.src(a))
+        if isinstance(a, ast.Subscript) and any(isinstance(e, ast.Slice) for e in (
+                a.slice.elts if isinstance(a.slice, ast.Tuple) else [a.slice])):
+            return self.view(a, allow_stop=False, what="a view passed to a program")
+        return self.kernel_arg(a)  # a tile or a float is reported once the callee is known
 
     def kernel_call(self, target: ast.expr, call: ast.Call, node: ast.Assign) -> ir.KernelCall:
         name = _dotted(call.func)

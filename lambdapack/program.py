@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import functools
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
 
-from . import ir
+from . import compose, ir
 from .bound import BoundProgram
 from .errors import CompileError
 from .parser import parse, source_of
@@ -15,6 +17,24 @@ from .parser import parse, source_of
 
 class Matrix:
     """Annotation for a tile-space parameter: ``def f(A: lp.Matrix, N: int)``."""
+
+
+def scratch() -> Matrix:
+    """Declare a local scratch tile space in a program body: ``S = lp.scratch()``.
+
+    The declaration is read by the compiler, never run.  A scratch space is not a
+    parameter: the job owns its tiles (and deletes them when it ends), and each call
+    of the program from another program gets its own.
+
+    Examples
+    --------
+    >>> import lambdapack as lp
+    >>> src = chr(10).join(["def f(A: lp.Matrix, B: lp.Matrix, N: int):", "    T = lp.scratch()",
+    ...                  "    for i in range(N):", "        T[i] = k(A[i])", "        B[i] = k(T[i])"])
+    >>> lp.Program.from_source(src, {"k": lp.kernel(lambda a: a)}).scratch
+    ('T',)
+    """
+    return Matrix()
 
 
 class Kernel:
@@ -59,9 +79,17 @@ class Program:
         Integer parameters, in order.
     matrices : tuple of str
         Tile-space parameters, in order.
+    scratch : tuple of str
+        Local tile spaces: the program's own (``S = lp.scratch()``) and those of the
+        programs it calls, renamed per call.
+    tile_spaces : tuple of str
+        ``matrices + scratch``: every tile space the bound program reads or writes.
     arity : dict
         Length of the index tuple of each tile space used.
     ir : lambdapack.ir.Program
+        The compiled program: calls inlined, aliases resolved (``str(program)`` prints it).
+    parsed : lambdapack.ir.Program or None
+        The program as written (None for a program read back from JSON).
     """
 
     def __init__(self, source: str, filename: str = "<string>", firstlineno: int = 1,
@@ -70,19 +98,46 @@ class Program:
         self.source = source
         self.filename = filename
         self.firstlineno = firstlineno
-        self.ir = parsed.ir
-        self.kernel_names = parsed.kernel_names
         self.namespace = namespace if namespace is not None else {}
-        self.name = self.ir.name
-        self.params = tuple(p.name for p in self.ir.params if p.kind == "int")
-        self.matrices = tuple(p.name for p in self.ir.params if p.kind == "matrix")
-        self.arity = _arities(self.ir)
+        self.parsed = parsed.ir
+        resolved = compose.resolve(parsed.ir, parsed.kernel_names, self.namespace, self._find_program)
+        self._setup(resolved.ir, resolved.kernels, resolved.checks)
+
+    def _setup(self, program: ir.Program, kernel_refs: dict[str, tuple[Any, str]],
+               alias_checks: tuple[compose.AliasCheck, ...]) -> None:
+        self.ir = program
+        self.kernel_refs = kernel_refs
+        self.kernel_names = tuple(kernel_refs)
+        self.alias_checks = alias_checks
+        self.name = program.name
+        self.params = tuple(p.name for p in program.params if p.kind == "int")
+        self.matrices = tuple(p.name for p in program.params if p.kind == "matrix")
+        self.scratch = program.scratch
+        self.tile_spaces = self.matrices + self.scratch
+        self.arity = _arities(program)
         self._check_known_kernels()
+
+    def _find_program(self, name: str, src: ir.SourceInfo) -> Program:
+        found = compose.lookup(self.namespace, name)
+        if isinstance(found, Program):
+            return found
+        if found is compose.MISSING:
+            raise CompileError(f"program '{name}' is not defined (a program called from another one must be "
+                               "defined or imported before it)", src)
+        if isinstance(found, Kernel):
+            raise CompileError(f"a kernel call must store its result in tiles: X[i, j] = {name}(...)", src)
+        raise CompileError(f"'{name}' is called like a program but is {type(found).__name__}; only @lp.program "
+                           "programs can be called (kernels store their results: X[i, j] = kernel(...))", src)
 
     @classmethod
     def from_function(cls, fn: Callable) -> Program:
         source, filename, first = source_of(fn)
-        return cls(source, filename, first, fn.__globals__)
+        namespace = fn.__globals__
+        if fn.__closure__:  # programs and kernels defined in an enclosing function
+            nonlocals = inspect.getclosurevars(fn).nonlocals
+            if nonlocals:
+                namespace = collections.ChainMap(nonlocals, fn.__globals__)
+        return cls(source, filename, first, namespace)
 
     @classmethod
     def from_source(cls, source: str, namespace: dict[str, Any] | None = None, filename: str = "<string>",
@@ -92,18 +147,26 @@ class Program:
 
     # ------------------------------------------------------------------ kernels
     def _check_known_kernels(self) -> None:
-        for name in self.kernel_names:
-            found = _lookup(self.namespace, name)
-            if found is not _MISSING and not isinstance(found, Kernel):
+        for name, (namespace, written) in self.kernel_refs.items():
+            found = compose.lookup(namespace, written)
+            if found is not compose.MISSING and not isinstance(found, Kernel):
+                if isinstance(found, Program):
+                    raise CompileError(f"'{name}' is a program: call it as a statement, {name}(A, ..., N), "
+                                       "without assigning tiles", self._call_src(name))
                 raise CompileError(f"'{name}' is called like a kernel but is {type(found).__name__}; "
                                    "declare kernels with @lp.kernel", self._call_src(name))
 
     def kernels(self) -> dict[str, Kernel]:
-        """Kernel name (as written) -> Kernel, resolved in the program's namespace now."""
+        """Kernel name (as the compiled program spells it) -> Kernel, resolved now.
+
+        A kernel of a called program is looked up in that program's module, like any
+        Python name; it keeps its name unless the caller means another kernel by it
+        (then it is ``callee.name``).
+        """
         table = {}
-        for name in self.kernel_names:
-            found = _lookup(self.namespace, name)
-            if found is _MISSING:
+        for name, (namespace, written) in self.kernel_refs.items():
+            found = compose.lookup(namespace, written)
+            if found is compose.MISSING:
                 raise CompileError(f"kernel '{name}' is not defined (kernels are looked up in the "
                                    "program's module, like any Python name)", self._call_src(name))
             if not isinstance(found, Kernel):
@@ -140,18 +203,32 @@ class Program:
                 raise TypeError(f"{self.name}.bind(): {k} must be an integer, not {type(v).__name__}")
             clean[k] = int(v.__index__())
         self.kernels()
-        return BoundProgram(self, clean, validate)
+        bound = BoundProgram(self, clean, validate)
+        if validate != "none" and self.alias_checks:
+            compose.check_alias_writes(bound, self.alias_checks)
+        return bound
 
     # ------------------------------------------------------------------ description
     def to_json(self) -> str:
-        """The program as JSON (its source and where it came from); kernels travel separately."""
-        return json.dumps({"name": self.name, "source": self.source, "filename": self.filename,
-                           "firstlineno": self.firstlineno})
+        """The compiled program as JSON (calls inlined, aliases resolved); kernels travel separately."""
+        return json.dumps({"name": self.name, "filename": self.filename, "ir": ir.to_data(self.ir),
+                           "alias_checks": [c.to_data() for c in self.alias_checks]}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, s: str, namespace: dict[str, Any] | None = None) -> Program:
+        """The program ``to_json`` wrote; its kernel names are looked up in ``namespace``."""
         d = json.loads(s)
-        return cls(d["source"], d["filename"], d["firstlineno"], namespace)
+        namespace = namespace if namespace is not None else {}
+        if "ir" not in d:  # the source-only form
+            return cls(d["source"], d["filename"], d["firstlineno"], namespace)
+        program = ir.from_data(d["ir"])
+        self = cls.__new__(cls)
+        self.source, self.filename, self.firstlineno = None, d["filename"], program.src.line
+        self.namespace, self.parsed = namespace, None
+        names = dict.fromkeys(c.kernel for c in _calls(program.body))
+        self._setup(program, {n: (namespace, n) for n in names},
+                    tuple(compose.AliasCheck.from_data(c) for c in d.get("alias_checks", ())))
+        return self
 
     def __str__(self) -> str:
         return str(self.ir)
@@ -163,21 +240,6 @@ class Program:
 def program(fn: Callable) -> Program:
     """Decorator: compile a function into a LAmbdaPACK ``Program``."""
     return Program.from_function(fn)
-
-
-_MISSING = object()
-
-
-def _lookup(namespace: dict[str, Any], dotted: str):
-    head, *rest = dotted.split(".")
-    obj = namespace.get(head, _MISSING)
-    if obj is _MISSING and isinstance(namespace.get("__builtins__"), dict):
-        obj = namespace["__builtins__"].get(head, _MISSING)
-    for part in rest:
-        if obj is _MISSING:
-            break
-        obj = getattr(obj, part, _MISSING)
-    return obj
 
 
 def _calls(body):

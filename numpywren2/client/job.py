@@ -143,7 +143,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     _check_grids(program, bound, mats)
     validate_bound(bound, full=False)
     prefixes = {}
-    for name in program.matrices:
+    for name in program.tile_spaces:  # parameters, then the program's local scratch spaces
         m = mats.get(name)
         if m is None:
             prefixes[name] = f"{job}/{name}"
@@ -166,7 +166,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     n_tasks = bound.num_tasks()
     desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
             "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
-            "scratch": [n for n in program.matrices if n not in mats], "check_finite": finite,
+            "scratch": [n for n in program.tile_spaces if n not in mats], "check_finite": finite,
             "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()
                          if isinstance(m, BigMatrix)}}
     rt.state.create_job(job, json.dumps(desc))

@@ -1,14 +1,17 @@
 """The tiled algorithms, each a plain ``@lp.program``.
 
 The algorithms' integer parameters are grid sizes; the generators (``normal``,
-``spd``) also take the matrix shape, block size and seed.
+``spd``) also take the matrix shape, block size and seed.  Programs call one another
+(``posv`` calls ``cholesky`` and the triangular solves; the reductions share
+``sum_tree`` and ``tsqr_up`` / ``tsqr_down``; ``qr`` runs ``qr_factor``, ``qr_form_q`` and
+the backward substitution as its flags say).
 """
 
 from .checks import check_symmetric
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
-from .qr import qr
+from .qr import qr, qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
     band_reduction,
@@ -19,11 +22,13 @@ from .svd import (
     transpose_tiles,
     tree_svd,
 )
+from .trees import sum_tree
 from .triangular import posv, spd_inverse, transpose_lower, trsm_backward, trsm_forward
-from .tsqr import tsqr
+from .tsqr import tsqr, tsqr_down, tsqr_up
 
 __all__ = [
     "apply_reflectors", "band_reduction", "center_columns", "check_symmetric", "cholesky", "eye", "gemm", "gemm_tn",
-    "low_rank_factors", "normal", "posv", "qr", "randomized_range", "spd", "spd_inverse", "transpose_lower",
-    "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward", "tsqr",
+    "low_rank_factors", "normal", "posv", "qr", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "spd",
+    "spd_inverse", "sum_tree", "transpose_lower", "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward",
+    "tsqr", "tsqr_down", "tsqr_up",
 ]

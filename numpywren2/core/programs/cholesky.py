@@ -8,26 +8,17 @@ from numpywren2.core.kernels import chol, gemm_nt, syrk, trsm
 def cholesky(A: lp.Matrix, L: lp.Matrix, S: lp.Matrix, N: int):
     """A = L Lᵀ on an N×N grid of tiles (lower triangle of A read).
 
-    S[i, j, k] is tile (i, j) of the trailing matrix after k steps; step k = 0
-    reads A itself, so S holds only updated tiles.
+    S[i, j, k] is tile (i, j) of the trailing matrix after k steps. Step 0 of S is A
+    itself (an alias: no copy, and S holds only updated tiles), so each kernel call
+    reads A at k = 0 and S after; the compiled program states both cases.
+    Diagonal tiles get a syrk update, the others a gemm.
     """
+    S[:, :, 0] = A
     for k in range(N):
-        if k == 0:
-            L[k, k] = chol(A[k, k])
-        else:
-            L[k, k] = chol(S[k, k, k])
+        L[k, k] = chol(S[k, k, k])
         for i in range(k + 1, N):
-            if k == 0:
-                L[i, k] = trsm(L[k, k], A[i, k])
-            else:
-                L[i, k] = trsm(L[k, k], S[i, k, k])
+            L[i, k] = trsm(L[k, k], S[i, k, k])
         for j in range(k + 1, N):
-            if k == 0:
-                S[j, j, k + 1] = syrk(A[j, j], L[j, k])
-            else:
-                S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
+            S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
             for i in range(j + 1, N):
-                if k == 0:
-                    S[i, j, k + 1] = gemm_nt(A[i, j], L[i, k], L[j, k])
-                else:
-                    S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
+                S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])

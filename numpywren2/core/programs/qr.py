@@ -7,55 +7,45 @@ each trailing tile row receives the same transformations: ``gemqrt`` at the leav
 ``ttmqrt`` on the pair of tile rows merged at each tree node. The bottom tile row of a
 merge leaves the tree there: its tiles are the trailing matrix of step k + 1. A node with
 no partner moves up with a copy. Q is never formed during the factorization: the
-reflectors (V, T) stay in scratch tiles and, with ``WANT_Q == 1``, are applied in reverse
-order to the first ``QCOLS`` columns of the identity (``min(ROWS, COLS)`` for the reduced
-Q, ``ROWS`` for the complete one).
+reflectors (V, T) stay in scratch tiles; ``qr_form_q`` applies them in reverse order to the first
+``QCOLS`` columns of the identity (``min(ROWS, COLS)`` for the reduced Q, ``ROWS`` for the
+complete one).
 
 Extra right-hand sides ``B`` (``C`` tile columns, for least squares) are carried along as
 trailing columns ``N .. N + C - 1``; the program writes ``QtB = Qᵀ B`` (all ``ROWS`` rows:
 the first ``COLS`` rows feed the triangular solve, the rest are the residual).
+
+``qr_factor`` (R and Qᵀ B), ``qr_form_q`` (Q from the kept reflectors) and ``qr_lstsq``
+(factor, then the backward substitution R X = (Qᵀ B)[:COLS]) are separate programs; ``qr``
+runs them as its flags say.
 """
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.core.kernels import copy, eye_tile, gemm_update, gemqrt, geqrt, trsm_left, ttmqrt, ttqrt
+from numpywren2.core.kernels import copy, eye_tile, gemqrt, geqrt, ttmqrt, ttqrt
+
+from .triangular import trsm_backward
 
 
 @lp.program
-def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
-       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
-       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
-       SINGLE: int, SOLVE: int):
-    """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles.
+def qr_factor(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+              Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, M: int, N: int, C: int):
+    """R (and QtB = Qᵀ B when C > 0) of A on an M×N grid of tiles, B on M×C.
 
-    R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
-    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor: QCOLS =
-    min(ROWS, COLS) for the reduced QR, ROWS for the complete one. With C > 0, QtB = Qᵀ B for
-    B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X = R⁻¹ (Qᵀ B)[:COLS], the
-    least-squares solution, by backward substitution (F[r, c, i]: the right-hand side after
-    the updates of block rows ≥ i).
-
-    Scratch: V[i, k, level], T[i, k, level] reflectors of tree node (i, level) at step k
-    (level 0: the leaf QR of tile row i); Rt[i, k, level] the node's R; W[i, j, k, level]
-    trailing tile (i, j) after the node's update; S[i, j, k] the trailing matrix entering
-    step k; E tiles of the identity; Z[i, j, k, level] and G[i, j, k] the Q accumulation
-    (node level, then after the leaves of step k).
+    R[k, j]: the upper-trapezoidal factor. Scratch: V[i, k, level], T[i, k, level] the
+    reflectors of tree node (i, level) at step k (level 0: the leaf QR of tile row i); Rt[i, k,
+    level] the node's R; W[i, j, k, level] trailing tile (i, j) after the node's update; S[i, j,
+    k] the trailing matrix entering step k, whose step 0 is A and, for the columns j ≥ N, B.
     """
+    S[:, :N, 0] = A
+    S[:, N:, 0] = B
     K = min(M, N)
     for k in range(K):
         d = ceil(log2(M - k))
         for i in range(k, M):
-            if k == 0:
-                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(A[i, k])
-            else:
-                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(S[i, k, k])
+            V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(S[i, k, k])
             for j in range(k + 1, N + C):
-                if k == 0 and j < N:
-                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], A[i, j], 1)
-                elif k == 0:
-                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], B[i, j - N], 1)
-                else:
-                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], S[i, j, k], 1)
+                W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], S[i, j, k], 1)
         for level in range(d):
             for i in range(k, M, 2 ** (level + 1)):
                 if i + 2**level < M:
@@ -97,51 +87,77 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                     R[k, j] = copy(W[k, j, k, 0])
                 else:
                     QtB[k, j - N] = copy(W[k, j, k, 0])
-    if SOLVE == 1:
-        for i in range(K - 1, -1, -1):
-            for c in range(C):
-                if i == K - 1:
-                    X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
-                else:
-                    X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
-                for r in range(i):
-                    if i == K - 1:
-                        F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
-                    else:
-                        F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
-    if WANT_Q == 1:
-        for i in range(M):
-            for j in range(QC):
-                E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
-        for k in range(K - 1, -1, -1):
-            d = ceil(log2(M - k))
-            for level in range(d - 1, -1, -1):
-                for i in range(k, M, 2 ** (level + 1)):
-                    for j in range(k, QC):
-                        if i + 2**level < M:
-                            if level == d - 1 and (j == k or k == K - 1):
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
-                            elif level == d - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
-                            elif j == k or k == K - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    E[i + 2**level, j], 0)
-                            else:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    G[i + 2**level, j, k + 1], 0)
-                        else:
-                            Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
-            for i in range(k, M):
+
+
+@lp.program
+def qr_form_q(V: lp.Matrix, T: lp.Matrix, Q: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, M: int, N: int,
+              ROWS: int, BS: int, QC: int, QCOLS: int, SINGLE: int):
+    """Q[i, j], the first QCOLS columns (QC tiles) of the orthogonal factor kept by ``qr_factor`` as (V, T).
+
+    E: tiles of the identity (float32 when SINGLE == 1); Z[i, j, k, level] and G[i, j, k] the
+    Q accumulation (node level, then after the leaves of step k).
+    """
+    K = min(M, N)
+    for i in range(M):
+        for j in range(QC):
+            E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
+    for k in range(K - 1, -1, -1):
+        d = ceil(log2(M - k))
+        for level in range(d - 1, -1, -1):
+            for i in range(k, M, 2 ** (level + 1)):
                 for j in range(k, QC):
-                    if d == 0 and k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif d == 0:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                    if i + 2**level < M:
+                        if level == d - 1 and (j == k or k == K - 1):
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
+                        elif level == d - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
+                        elif j == k or k == K - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                E[i + 2**level, j], 0)
+                        else:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                G[i + 2**level, j, k + 1], 0)
                     else:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                        Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
+        for i in range(k, M):
+            for j in range(k, QC):
+                if d == 0 and k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif d == 0:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                else:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+
+
+@lp.program
+def qr_lstsq(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, X: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+             Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, F: lp.Matrix, M: int, N: int, C: int, BS: int):
+    """X = R⁻¹ (Qᵀ B)[:COLS], the least-squares solution of A X ≈ B (A on M×N tiles, M ≥ N; B on M×C)."""
+    qr_factor(A, B, R, QtB, V, T, Rt, W, S, M, N, C)
+    trsm_backward(R, QtB, X, F, min(M, N), C, 0, 0, BS)
+
+
+@lp.program
+def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
+       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
+       SINGLE: int, SOLVE: int):
+    """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles: ``qr_factor``, then as the flags say.
+
+    R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
+    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor (``qr_form_q``). With
+    C > 0, QtB = Qᵀ B for B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X =
+    R⁻¹ (Qᵀ B)[:COLS], the least-squares solution, by backward substitution (F[r, c, i]: the
+    right-hand side after the updates of block rows ≥ i). The other matrices are scratch.
+    """
+    qr_factor(A, B, R, QtB, V, T, Rt, W, S, M, N, C)
+    if SOLVE == 1:
+        trsm_backward(R, QtB, X, F, min(M, N), C, 0, 0, BS)
+    if WANT_Q == 1:
+        qr_form_q(V, T, Q, E, Z, G, M, N, ROWS, BS, QC, QCOLS, SINGLE)

@@ -21,21 +21,21 @@ from numpywren2.core.kernels import (
     householder_lq_pair,
     householder_qr,
     householder_qr_pair,
-    identity,
     left_vectors_of,
     matmul,
     matmul_nt,
     matmul_tn,
     merge_left_svd,
     normal_tile,
-    qr_factor,
-    qr_pair,
     right_vectors_of,
     singular_values_of,
     transpose,
     truncated_left_svd,
     vstack,
 )
+
+from .trees import sum_tree
+from .tsqr import tsqr_down, tsqr_up
 
 
 @lp.program
@@ -51,27 +51,19 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
     W[i, j, k, level] and X[i, j, k, level] are tiles inside the QR and LQ trees of step k.  A tree node
     i merges with i + 2**level; the partner's tile is then final and goes straight to S, and so does
     the root's at the last level.  Vq[i, k, level] and Vl[j, k, level] hold the Householder reflectors
-    (kept when Q and P are wanted); Rq and Ll the triangles moving up the trees.
+    (kept when Q and P are wanted); Rq and Ll the triangles moving up the trees.  Step 0 of S is A.
     """
+    S[:, :, 0] = A
     for k in range(N):
         dq = ceil(log2(M - k))
         # ---- QR of tile column k
         for i in range(k, M):
             if dq == 0:
-                if k == 0:
-                    Vq[i, k, 0], B[k, k] = householder_qr(A[i, k])
-                else:
-                    Vq[i, k, 0], B[k, k] = householder_qr(S[i, k, 2 * k])
+                Vq[i, k, 0], B[k, k] = householder_qr(S[i, k, 2 * k])
             else:
-                if k == 0:
-                    Vq[i, k, 0], Rq[i, k, 0] = householder_qr(A[i, k])
-                else:
-                    Vq[i, k, 0], Rq[i, k, 0] = householder_qr(S[i, k, 2 * k])
+                Vq[i, k, 0], Rq[i, k, 0] = householder_qr(S[i, k, 2 * k])
                 for j in range(k + 1, N):
-                    if k == 0:
-                        W[i, j, k, 0] = apply_qt(Vq[i, k, 0], A[i, j])
-                    else:
-                        W[i, j, k, 0] = apply_qt(Vq[i, k, 0], S[i, j, 2 * k])
+                    W[i, j, k, 0] = apply_qt(Vq[i, k, 0], S[i, j, 2 * k])
         for level in range(dq):
             for i in range(k, M, 2 ** (level + 1)):
                 if i + 2**level < M:
@@ -125,8 +117,7 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
 
 @lp.program
 def gemm_tn(A: lp.Matrix, B: lp.Matrix, C: lp.Matrix, T: lp.Matrix, M: int, N: int, K: int):
-    """C = Aᵀ B with A on a K×M grid of tiles and B on K×N (a binary-tree reduction over k, as gemm)."""
-    depth = ceil(log2(K))
+    """C = Aᵀ B with A on a K×M grid of tiles and B on K×N (the products summed by ``sum_tree``, as gemm)."""
     for i in range(M):
         for j in range(N):
             if K == 1:
@@ -134,14 +125,7 @@ def gemm_tn(A: lp.Matrix, B: lp.Matrix, C: lp.Matrix, T: lp.Matrix, M: int, N: i
             else:
                 for k in range(K):
                     T[i, j, k, 0] = matmul_tn(A[k, i], B[k, j])
-                for level in range(depth):
-                    for k in range(0, K, 2 ** (level + 1)):
-                        if level == depth - 1:
-                            C[i, j] = add(T[i, j, k, level], T[i, j, k + 2**level, level])
-                        elif k + 2**level < K:
-                            T[i, j, k, level + 1] = add(T[i, j, k, level], T[i, j, k + 2**level, level])
-                        else:
-                            T[i, j, k, level + 1] = copy(T[i, j, k, level])
+                sum_tree(T[i, j, :, :], C[i:, j:], K)
 
 
 @lp.program
@@ -162,27 +146,19 @@ def tree_svd(A: lp.Matrix, U: lp.Matrix, S: lp.Matrix, Vt: lp.Matrix, P: lp.Matr
     T[j, 0].  Pairs are merged up a binary tree over j: T[j, level + 1] holds U diag(s) of the leading
     RANK triplets of [T[j, level], T[j + 2**level, level]]; a node without partner moves up with a copy.
     From the root: S[0, 0] the first K singular values, U[i, 0] the rows of U in tile row i, and
-    Vt[0, j] = diag(s)⁻¹ Uᵀ A[:, j] for each column block (U and Vt only if VEC = 1).
+    Vt[0, j] = diag(s)⁻¹ Uᵀ A[:, j] for each column block (U and Vt only if VEC = 1).  Level 0 of P is A.
     """
+    P[:, :, 0] = A
     dm = ceil(log2(M))
     dn = ceil(log2(N))
     for j in range(N):
         for level in range(dm):
             for i in range(0, M, 2 ** (level + 1)):
-                if level == 0:
-                    if i + 1 < M:
-                        P[i, j, 1] = vstack(A[i, j], A[i + 1, j])
-                    else:
-                        P[i, j, 1] = copy(A[i, j])
+                if i + 2**level < M:
+                    P[i, j, level + 1] = vstack(P[i, j, level], P[i + 2**level, j, level])
                 else:
-                    if i + 2**level < M:
-                        P[i, j, level + 1] = vstack(P[i, j, level], P[i + 2**level, j, level])
-                    else:
-                        P[i, j, level + 1] = copy(P[i, j, level])
-        if M == 1:
-            T[j, 0] = truncated_left_svd(A[0, j], RANK)
-        else:
-            T[j, 0] = truncated_left_svd(P[0, j, dm], RANK)
+                    P[i, j, level + 1] = copy(P[i, j, level])
+        T[j, 0] = truncated_left_svd(P[0, j, dm], RANK)
     for level in range(dn):
         for j in range(0, N, 2 ** (level + 1)):
             if j + 2**level < N:
@@ -194,10 +170,7 @@ def tree_svd(A: lp.Matrix, U: lp.Matrix, S: lp.Matrix, Vt: lp.Matrix, P: lp.Matr
         for i in range(M):
             U[i, 0] = left_vectors_of(T[0, dn], i * BR, min(BR, ROWS - i * BR), K)
         for j in range(N):
-            if M == 1:
-                Vt[0, j] = right_vectors_of(T[0, dn], A[0, j], K)
-            else:
-                Vt[0, j] = right_vectors_of(T[0, dn], P[0, j, dm], K)
+            Vt[0, j] = right_vectors_of(T[0, dn], P[0, j, dm], K)
 
 
 @lp.program
@@ -227,14 +200,7 @@ def center_columns(X: lp.Matrix, Xc: lp.Matrix, Mean: lp.Matrix, Sq: lp.Matrix, 
                         Cs[i, j, level + 1] = copy(Cs[i, j, level])
             for i in range(M):
                 Xc[i, j], Ct[i, j, 0] = center_tile(X[i, j], Mean[0, j])
-            for level in range(depth):
-                for i in range(0, M, 2 ** (level + 1)):
-                    if level == depth - 1:
-                        Sq[0, j] = add(Ct[i, j, level], Ct[i + 2**level, j, level])
-                    elif i + 2**level < M:
-                        Ct[i, j, level + 1] = add(Ct[i, j, level], Ct[i + 2**level, j, level])
-                    else:
-                        Ct[i, j, level + 1] = copy(Ct[i, j, level])
+            sum_tree(Ct[:, j, :], Sq[:, j:], M)
 
 
 @lp.program
@@ -248,6 +214,7 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
     tree: root level first, then the leaves.  G[i, j, k] is tile (i, j) after H_k; Y[i, j, k, level]
     a tile inside the down-sweep of step k.  TRANS = 1 writes the transpose (Out[j, i] = tile (i, j)ᵀ).
     """
+    G[:, :, K] = C  # "after H_K" is C itself
     for i in range(OFF):
         for j in range(NC):
             if TRANS == 1:
@@ -261,19 +228,11 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
                 if i + 2**level < R:
                     for j in range(NC):
                         if level == d - 1:
-                            if k == K - 1:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], C[i, j], C[i + 2**level, j])
-                            else:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1])
+                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
+                                V[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1])
                         else:
-                            if k == K - 1:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], Y[i, j, k, level + 1], C[i + 2**level, j])
-                            else:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], Y[i, j, k, level + 1], G[i + 2**level, j, k + 1])
+                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
+                                V[i, k, level + 1], Y[i, j, k, level + 1], G[i + 2**level, j, k + 1])
                 else:
                     for j in range(NC):
                         Y[i, j, k, level] = copy(Y[i, j, k, level + 1])
@@ -304,11 +263,10 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
     """Randomized range finder with QIT power iterations, for A on an M×N grid (tiles BC wide, COLS columns).
 
     Om (N×1 tiles, L columns) is Gaussian.  Iteration t = 0..QIT: Yt[:, t] = A·Om (t = 0) or A·Qz[:, t-1],
-    reduced over tile columns up a binary tree (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Ry, Cy as in
+    reduced over tile columns by ``sum_tree`` (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Ry, Cy as in
     ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
     Outputs: Q (M×1) the orthonormal basis of the range, Qb (N×1) and Rb with Aᵀ Q = Qb Rb.
     """
-    dm = ceil(log2(M))
     dn = ceil(log2(N))
     for j in range(N):
         Om[j, 0] = normal_tile(j, 0, min(BC, COLS - j * BC), L, SEED)
@@ -326,34 +284,10 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                         Ty[i, j, 0, t] = matmul(A[i, j], Om[j, 0])
                     else:
                         Ty[i, j, 0, t] = matmul(A[i, j], Qz[j, t - 1])
-            for level in range(dn):
-                for j in range(0, N, 2 ** (level + 1)):
-                    if level == dn - 1:
-                        Yt[i, t] = add(Ty[i, j, level, t], Ty[i, j + 2**level, level, t])
-                    elif j + 2**level < N:
-                        Ty[i, j, level + 1, t] = add(Ty[i, j, level, t], Ty[i, j + 2**level, level, t])
-                    else:
-                        Ty[i, j, level + 1, t] = copy(Ty[i, j, level, t])
+            sum_tree(Ty[i, :, :, t], Yt[i:, t:], N)
         # ---- Qy = Q of the TSQR of Yt
-        for i in range(M):
-            Fy[i, 0, t], Ry[i, 0, t] = qr_factor(Yt[i, t])
-        for level in range(dm):
-            for i in range(0, M, 2 ** (level + 1)):
-                if i + 2**level < M:
-                    Fy[i, level + 1, t], Fyb[i, level + 1, t], Ry[i, level + 1, t] = qr_pair(
-                        Ry[i, level, t], Ry[i + 2**level, level, t])
-                else:
-                    Ry[i, level + 1, t] = copy(Ry[i, level, t])
-        Cy[0, dm, t] = identity(Ry[0, dm, t])
-        for level in range(dm - 1, -1, -1):
-            for i in range(0, M, 2 ** (level + 1)):
-                if i + 2**level < M:
-                    Cy[i, level, t] = matmul(Fy[i, level + 1, t], Cy[i, level + 1, t])
-                    Cy[i + 2**level, level, t] = matmul(Fyb[i, level + 1, t], Cy[i, level + 1, t])
-                else:
-                    Cy[i, level, t] = copy(Cy[i, level + 1, t])
-        for i in range(M):
-            Qy[i, t] = matmul(Fy[i, 0, t], Cy[i, 0, t])
+        tsqr_up(Yt[:, t:], Fy[:, :, t], Fyb[:, :, t], Ry[:, :, t], M)
+        tsqr_down(Fy[:, :, t], Fyb[:, :, t], Ry[:, :, t], Cy[:, :, t], Qy[:, t:], M)
         # ---- Zt = Aᵀ Qy: tree over tile rows
         for j in range(N):
             for i in range(M):
@@ -361,34 +295,10 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                     Zt[j, t] = matmul_tn(A[i, j], Qy[i, t])
                 else:
                     Tz[j, i, 0, t] = matmul_tn(A[i, j], Qy[i, t])
-            for level in range(dm):
-                for i in range(0, M, 2 ** (level + 1)):
-                    if level == dm - 1:
-                        Zt[j, t] = add(Tz[j, i, level, t], Tz[j, i + 2**level, level, t])
-                    elif i + 2**level < M:
-                        Tz[j, i, level + 1, t] = add(Tz[j, i, level, t], Tz[j, i + 2**level, level, t])
-                    else:
-                        Tz[j, i, level + 1, t] = copy(Tz[j, i, level, t])
+            sum_tree(Tz[j, :, :, t], Zt[j:, t:], M)
         # ---- Qz, Rz = TSQR of Zt
-        for j in range(N):
-            Fz[j, 0, t], Rz[j, 0, t] = qr_factor(Zt[j, t])
-        for level in range(dn):
-            for j in range(0, N, 2 ** (level + 1)):
-                if j + 2**level < N:
-                    Fz[j, level + 1, t], Fzb[j, level + 1, t], Rz[j, level + 1, t] = qr_pair(
-                        Rz[j, level, t], Rz[j + 2**level, level, t])
-                else:
-                    Rz[j, level + 1, t] = copy(Rz[j, level, t])
-        Cz[0, dn, t] = identity(Rz[0, dn, t])
-        for level in range(dn - 1, -1, -1):
-            for j in range(0, N, 2 ** (level + 1)):
-                if j + 2**level < N:
-                    Cz[j, level, t] = matmul(Fz[j, level + 1, t], Cz[j, level + 1, t])
-                    Cz[j + 2**level, level, t] = matmul(Fzb[j, level + 1, t], Cz[j, level + 1, t])
-                else:
-                    Cz[j, level, t] = copy(Cz[j, level + 1, t])
-        for j in range(N):
-            Qz[j, t] = matmul(Fz[j, 0, t], Cz[j, 0, t])
+        tsqr_up(Zt[:, t:], Fz[:, :, t], Fzb[:, :, t], Rz[:, :, t], N)
+        tsqr_down(Fz[:, :, t], Fzb[:, :, t], Rz[:, :, t], Cz[:, :, t], Qz[:, t:], N)
     for i in range(M):
         Q[i, 0] = copy(Qy[i, QIT])
     for j in range(N):

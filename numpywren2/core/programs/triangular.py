@@ -8,19 +8,9 @@ different columns ``c`` are independent.
 """
 
 import lambdapack as lp
-from numpywren2.core.kernels import (
-    chol,
-    gemm_nt,
-    gemm_tn_add,
-    gemm_update,
-    matmul_tn,
-    neg_matmul,
-    syrk,
-    transpose,
-    trsm,
-    trsm_left,
-    trtri_lower,
-)
+from numpywren2.core.kernels import gemm_tn_add, gemm_update, matmul_tn, neg_matmul, transpose, trsm_left, trtri_lower
+
+from .cholesky import cholesky
 
 
 @lp.program
@@ -29,20 +19,15 @@ def trsm_forward(T: lp.Matrix, B: lp.Matrix, X: lp.Matrix, F: lp.Matrix, N: int,
     """Solve op(T) X = B where op(T) is lower triangular: T lower (TRANS=0) or T upper, transposed (TRANS=1).
 
     T on an N×N grid of BS×BS tiles (its other triangle is never read), B and X on N×C.
-    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows < i.
+    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows < i;
+    step 0 of F is B (an alias).
     """
+    F[:, :, 0] = B
     for i in range(N):
         for c in range(C):
-            if i == 0:
-                X[i, c] = trsm_left(T[i, i], B[i, c], 1 - TRANS, TRANS, UNIT, i, i * BS)
-            else:
-                X[i, c] = trsm_left(T[i, i], F[i, c, i], 1 - TRANS, TRANS, UNIT, i, i * BS)
+            X[i, c] = trsm_left(T[i, i], F[i, c, i], 1 - TRANS, TRANS, UNIT, i, i * BS)
             for r in range(i + 1, N):
-                if i == 0 and TRANS == 0:
-                    F[r, c, i + 1] = gemm_update(B[r, c], T[r, i], X[i, c], 0)
-                elif i == 0:
-                    F[r, c, i + 1] = gemm_update(B[r, c], T[i, r], X[i, c], 1)
-                elif TRANS == 0:
+                if TRANS == 0:
                     F[r, c, i + 1] = gemm_update(F[r, c, i], T[r, i], X[i, c], 0)
                 else:
                     F[r, c, i + 1] = gemm_update(F[r, c, i], T[i, r], X[i, c], 1)
@@ -55,20 +40,15 @@ def trsm_backward(T: lp.Matrix, B: lp.Matrix, X: lp.Matrix, F: lp.Matrix, N: int
 
     T on an N×N grid of BS×BS tiles, X on N×C; B on (at least) N×C — when B has more rows
     than T (a least-squares right-hand side Qᵀb), only its first rows are used.
-    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows ≥ i.
+    F[r, c, i]: tile (r, c) of the right-hand side after the updates of block rows ≥ i;
+    step N of F is B (an alias).
     """
+    F[:, :, N] = B
     for i in range(N - 1, -1, -1):
         for c in range(C):
-            if i == N - 1:
-                X[i, c] = trsm_left(T[i, i], B[i, c], TRANS, TRANS, UNIT, i, i * BS)
-            else:
-                X[i, c] = trsm_left(T[i, i], F[i, c, i + 1], TRANS, TRANS, UNIT, i, i * BS)
+            X[i, c] = trsm_left(T[i, i], F[i, c, i + 1], TRANS, TRANS, UNIT, i, i * BS)
             for r in range(i):
-                if i == N - 1 and TRANS == 0:
-                    F[r, c, i] = gemm_update(B[r, c], T[r, i], X[i, c], 0)
-                elif i == N - 1:
-                    F[r, c, i] = gemm_update(B[r, c], T[i, r], X[i, c], 1)
-                elif TRANS == 0:
+                if TRANS == 0:
                     F[r, c, i] = gemm_update(F[r, c, i + 1], T[r, i], X[i, c], 0)
                 else:
                     F[r, c, i] = gemm_update(F[r, c, i + 1], T[i, r], X[i, c], 1)
@@ -79,52 +59,13 @@ def posv(A: lp.Matrix, B: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, Y
          G: lp.Matrix, N: int, C: int, BS: int):
     """Solve A X = B for symmetric positive definite A (N×N grid, lower triangle read), B on N×C.
 
-    A = L Lᵀ (the statements of ``cholesky``), then L Y = B forward and Lᵀ X = Y backward;
-    the solves start on each block row as soon as its tiles of L exist (no barrier between
-    the phases). F and G are the right-hand sides of the two substitutions.
+    A = L Lᵀ (``cholesky``), then L Y = B forward and Lᵀ X = Y backward; the solves start on
+    each block row as soon as its tiles of L exist (no barrier between the phases). F and G
+    are the right-hand sides of the two substitutions.
     """
-    for k in range(N):
-        if k == 0:
-            L[k, k] = chol(A[k, k])
-        else:
-            L[k, k] = chol(S[k, k, k])
-        for i in range(k + 1, N):
-            if k == 0:
-                L[i, k] = trsm(L[k, k], A[i, k])
-            else:
-                L[i, k] = trsm(L[k, k], S[i, k, k])
-        for j in range(k + 1, N):
-            if k == 0:
-                S[j, j, k + 1] = syrk(A[j, j], L[j, k])
-            else:
-                S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
-            for i in range(j + 1, N):
-                if k == 0:
-                    S[i, j, k + 1] = gemm_nt(A[i, j], L[i, k], L[j, k])
-                else:
-                    S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
-    for i in range(N):
-        for c in range(C):
-            if i == 0:
-                Y[i, c] = trsm_left(L[i, i], B[i, c], 1, 0, 0, i, i * BS)
-            else:
-                Y[i, c] = trsm_left(L[i, i], F[i, c, i], 1, 0, 0, i, i * BS)
-            for r in range(i + 1, N):
-                if i == 0:
-                    F[r, c, i + 1] = gemm_update(B[r, c], L[r, i], Y[i, c], 0)
-                else:
-                    F[r, c, i + 1] = gemm_update(F[r, c, i], L[r, i], Y[i, c], 0)
-    for i in range(N - 1, -1, -1):
-        for c in range(C):
-            if i == N - 1:
-                X[i, c] = trsm_left(L[i, i], Y[i, c], 1, 1, 0, i, i * BS)
-            else:
-                X[i, c] = trsm_left(L[i, i], G[i, c, i + 1], 1, 1, 0, i, i * BS)
-            for r in range(i):
-                if i == N - 1:
-                    G[r, c, i] = gemm_update(Y[r, c], L[i, r], X[i, c], 1)
-                else:
-                    G[r, c, i] = gemm_update(G[r, c, i + 1], L[i, r], X[i, c], 1)
+    cholesky(A, L, S, N)
+    trsm_forward(L, B, Y, F, N, C, 0, 0, BS)
+    trsm_backward(L, Y, X, G, N, C, 1, 0, BS)
 
 
 @lp.program
@@ -132,31 +73,12 @@ def spd_inverse(A: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, W: lp.Ma
                 Z: lp.Matrix, N: int, BS: int):
     """X = A⁻¹ for symmetric positive definite A on an N×N grid (lower triangle read), as LAPACK's potri.
 
-    A = L Lᵀ (the statements of ``cholesky``); W = L⁻¹ (lower triangular, column by
-    column: P[i, j, p] is tile (i, j) of the right-hand side after block rows < p); then
-    X = Wᵀ W, whose lower tiles are chains of products over p ≥ i (Z[i, j, p] the partial
-    sums) and whose upper tiles are their transposes. About n³ flops, like LAPACK.
+    A = L Lᵀ (``cholesky``); W = L⁻¹ (lower triangular, column by column: P[i, j, p] is
+    tile (i, j) of the right-hand side after block rows < p); then X = Wᵀ W, whose lower
+    tiles are chains of products over p ≥ i (Z[i, j, p] the partial sums) and whose upper
+    tiles are their transposes. About n³ flops, like LAPACK.
     """
-    for k in range(N):
-        if k == 0:
-            L[k, k] = chol(A[k, k])
-        else:
-            L[k, k] = chol(S[k, k, k])
-        for i in range(k + 1, N):
-            if k == 0:
-                L[i, k] = trsm(L[k, k], A[i, k])
-            else:
-                L[i, k] = trsm(L[k, k], S[i, k, k])
-        for j in range(k + 1, N):
-            if k == 0:
-                S[j, j, k + 1] = syrk(A[j, j], L[j, k])
-            else:
-                S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
-            for i in range(j + 1, N):
-                if k == 0:
-                    S[i, j, k + 1] = gemm_nt(A[i, j], L[i, k], L[j, k])
-                else:
-                    S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
+    cholesky(A, L, S, N)
     for j in range(N):
         for p in range(j, N):
             if p == j:
