@@ -4,12 +4,13 @@
 
     {"program": <Program.to_json()>, "params": {"N": 4},
      "prefixes": {"A": "m-1f..", "L": "m-9c..", "S": "job-ab../S"},
-     "kernels": {"chol": {"ref": "numpywren2.core.kernels:chol"}, "mine": {"pickle": "<base64>"}},
+     "kernels": {"chol": {"builtin": "chol"}, "mine": {"pickle": "<base64>"}},
      "num_tasks": 20, "scratch": ["S"],
      "matrices": {"A": {"shape": [300, 300], "block_size": [64, 64], "dtype": "<f8"}, "L": {...}}}
 
-Built-in kernels travel by reference; a user's kernels by value (cloudpickle),
-so executors need not import the user's modules.
+Built-in kernels travel by name, resolved only in ``kernels.BUILTIN`` (a description cannot make an
+executor import a module); a user's kernels by value (cloudpickle), so executors need not import the
+user's modules.
 
 ``matrices`` describes each named matrix (``BigMatrix``) the job was given, so that an executor
 checks every kernel output against its tile slot before storing it (``output_problem``): an
@@ -20,7 +21,6 @@ spaces (``scratch``) have no declared tiling: their tiles must be 2-D float32 or
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import sys
 import types
@@ -30,13 +30,15 @@ import numpy as np
 
 import lambdapack as lp
 
+from .kernels import BUILTIN
+
 
 def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
     out = {}
     for name, k in table.items():
         mod = getattr(k.fn, "__module__", None) or ""
-        if mod.startswith("numpywren2.") and getattr(sys.modules.get(mod), k.fn.__name__, None) is k:
-            out[name] = {"ref": f"{mod}:{k.fn.__name__}"}
+        if BUILTIN.get(k.fn.__name__) is k:
+            out[name] = {"builtin": k.fn.__name__}
         else:
             module = sys.modules.get(mod)
             if module is not None and mod not in ("__main__", "builtins"):
@@ -52,9 +54,12 @@ def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
 def decode_kernels(d: dict[str, dict]) -> dict[str, lp.Kernel]:
     out = {}
     for name, spec in d.items():
-        if "ref" in spec:
-            mod, attr = spec["ref"].split(":")
-            out[name] = getattr(importlib.import_module(mod), attr)
+        if "builtin" in spec:  # by name, from the built-in table only: a description cannot import modules
+            try:
+                out[name] = BUILTIN[spec["builtin"]]
+            except KeyError:
+                raise ValueError(f"kernel {name}: {spec['builtin']!r} is not a built-in kernel "
+                                 f"(numpywren2.core.kernels.BUILTIN)") from None
         else:
             out[name] = cloudpickle.loads(base64.b64decode(spec["pickle"]))
     return out
