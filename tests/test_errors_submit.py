@@ -77,7 +77,7 @@ def test_cholesky_with_N_larger_than_the_grid_is_refused_at_submit(rt, created):
 def test_an_input_grid_too_small_names_the_input_and_the_reading_task(rt):
     A = npw.BigMatrix.from_numpy(np.eye(8), 4)  # 2×2
     L = npw.BigMatrix.empty((12, 12), 4)  # 3×3
-    with pytest.raises(ValueError, match=r"task trsm@L21\(k=0, i=2\) reads tile A\[2, 0\], outside matrix A "
+    with pytest.raises(ValueError, match=r"task trsm@L20\(k=0, i=2\) reads tile A\[2, 0\], outside matrix A "
                                          rf"\({A.name}, shape \(8, 8\)"):
         npw.submit(cholesky, A=A, L=L, N=3)
 
@@ -96,7 +96,7 @@ def test_cholesky_at_N_4096_is_checked_from_the_loop_bounds_without_enumerating(
     assert report.proved == 2 * 2 * sum(r.matrix in "AL" for s in b.stmts for r in (*s.reads, *s.writes))
     # one tile short: the witness is found by the guided search, still without enumerating
     v = check_extents(b, {"A": (4095, 4095), "L": (4096, 4096)}).violation
-    assert (v.matrix, v.tile, str(v.task)) == ("A", (4095, 0), "trsm@L21(k=0, i=4095)")
+    assert (v.matrix, v.tile, str(v.task)) == ("A", (4095, 0), "trsm@L20(k=0, i=4095)")
 
 
 # --------------------------------------------------------------------------- user programs, off by one
