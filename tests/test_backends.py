@@ -15,6 +15,7 @@ import pytest
 
 from numpywren2.core.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
 from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue
+from numpywren2.core.backends.memory import MemoryStateStore, MemoryTaskQueue, MemoryTileStore
 from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
 
 SPAWN = mp.get_context("spawn")
@@ -25,6 +26,8 @@ def make_store(kind: str, where: str):
         return LocalFileStore(where)
     if kind == "s3":
         return S3TileStore(where)
+    if kind == "memory":
+        return MemoryTileStore(where)
     raise ValueError(kind)
 
 
@@ -35,6 +38,8 @@ def make_queue(kind: str, where: str, name: str = "q"):
         return RedisTaskQueue(where, name)
     if kind == "sqs":
         return SQSTaskQueue(where, name)
+    if kind == "memory":
+        return MemoryTaskQueue(where, name)
     raise ValueError(kind)
 
 
@@ -43,12 +48,20 @@ def make_state(kind: str, where: str):
         return SQLiteStateStore(f"{where}/state.db")
     if kind == "redis":
         return RedisStateStore(where)
+    if kind == "memory":
+        return MemoryStateStore(where)
     raise ValueError(kind)
 
 
-STORES = ["file", "s3"]
-QUEUES = ["sqlite", "redis", "sqs"]
-STATES = ["sqlite", "redis"]
+STORES = ["file", "s3", "memory"]
+QUEUES = ["sqlite", "redis", "sqs", "memory"]
+STATES = ["sqlite", "redis", "memory"]
+
+
+def needs_processes(backend) -> None:
+    """Skip a multi-process test for the in-memory backend (one process by definition)."""
+    if backend.kind == "memory":
+        pytest.skip("the in-memory backend is shared by the threads of one process only")
 
 
 def open_backend(request, tmp_path, make):
@@ -62,6 +75,8 @@ def open_backend(request, tmp_path, make):
 def location(request, kind: str, tmp_path) -> str:
     """Where a backend of this kind keeps its data: a directory, or a server URL with a fresh key prefix."""
     tag = uuid.uuid4().hex[:8]
+    if kind == "memory":
+        return f"test-{tag}"
     if kind == "redis":
         return f"{request.getfixturevalue('redis_server').url}?prefix=t{tag}:"
     if kind in ("s3", "sqs"):
@@ -150,6 +165,7 @@ def _hammer_reader(kind, where, seconds):
 
 
 def test_concurrent_processes_never_see_partial_tiles(store):
+    needs_processes(store)
     store.put("hot", np.zeros((64, 64)))
     with SPAWN.Pool(3) as pool:
         w = pool.apply_async(_hammer_writer, (store.kind, store.where, 1.5))
@@ -246,6 +262,7 @@ def _drain(kind, where, out_q, ready, go):
 
 
 def test_concurrent_receivers_never_share_a_live_message(queue):
+    needs_processes(queue)
     bodies = [f"t{i}" for i in range(600)]
     out, ready, go = SPAWN.Queue(), SPAWN.Semaphore(0), SPAWN.Event()
     procs = [SPAWN.Process(target=_drain, args=(queue.kind, queue.where, out, ready, go)) for _ in range(4)]
@@ -324,7 +341,8 @@ def test_done_many(state):
 
 def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state, tmp_path):
     queue = make_queue(state.kind, state.where, "jq")
-    other = make_queue(state.kind, str(tmp_path / "elsewhere") if state.kind == "sqlite" else state.where, "jq")
+    elsewhere = {"sqlite": str(tmp_path / "elsewhere"), "memory": state.where + "-elsewhere"}
+    other = make_queue(state.kind, elsewhere.get(state.kind, state.where), "jq")
     try:
         state.create_job("j", "{}")
         queue.send(["a"])
@@ -369,6 +387,7 @@ def _complete_many(kind, where, job, tasks, child, indeg, out_q):
 
 
 def test_concurrent_complete_of_the_same_tasks(state):
+    needs_processes(state)
     state.create_job("j", "{}")
     parents = [f"p{i}" for i in range(50)]
     out = SPAWN.Queue()
@@ -491,6 +510,7 @@ def _append_records(kind, where, job, writer, n):
 
 
 def test_records_are_appended_concurrently_and_deleted_with_the_job(state):
+    needs_processes(state)
     state.create_job("j", "{}")
     assert state.records("j", "tasks") == []
     state.append_records("j", "timeline", ["t0", "t1"])
