@@ -15,6 +15,7 @@ import pytest
 
 from numpywren2.core.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
 from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue
+from numpywren2.core.backends.memory import MemoryStateStore, MemoryTaskQueue, MemoryTileStore
 from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
 
 SPAWN = mp.get_context("spawn")
@@ -34,6 +35,8 @@ def make_store(kind: str, where: str):
         return LocalFileStore(where)
     if kind == "s3":
         return S3TileStore(where)
+    if kind == "memory":
+        return MemoryTileStore(where)
     raise ValueError(kind)
 
 
@@ -44,6 +47,8 @@ def make_queue(kind: str, where: str, name: str = "q"):
         return RedisTaskQueue(where, name)
     if kind == "sqs":
         return SQSTaskQueue(where, name)
+    if kind == "memory":
+        return MemoryTaskQueue(where, name)
     raise ValueError(kind)
 
 
@@ -52,12 +57,20 @@ def make_state(kind: str, where: str):
         return SQLiteStateStore(f"{where}/state.db")
     if kind == "redis":
         return RedisStateStore(where)
+    if kind == "memory":
+        return MemoryStateStore(where)
     raise ValueError(kind)
 
 
-STORES = ["file", "s3"]
-QUEUES = ["sqlite", "redis", "sqs"]
-STATES = ["sqlite", "redis"]
+STORES = ["file", "s3", "memory"]
+QUEUES = ["sqlite", "redis", "sqs", "memory"]
+STATES = ["sqlite", "redis", "memory"]
+
+
+def needs_processes(backend) -> None:
+    """Skip a multi-process test for the in-memory backend (one process by definition)."""
+    if backend.kind == "memory":
+        pytest.skip("the in-memory backend is shared by the threads of one process only")
 
 
 def open_backend(request, tmp_path, make):
@@ -71,6 +84,8 @@ def open_backend(request, tmp_path, make):
 def location(request, kind: str, tmp_path) -> str:
     """Where a backend of this kind keeps its data: a directory, or a server URL with a fresh key prefix."""
     tag = uuid.uuid4().hex[:8]
+    if kind == "memory":
+        return f"test-{tag}"
     if kind == "redis":
         return f"{request.getfixturevalue('redis_server').url}?prefix=t{tag}:"
     if kind in ("s3", "sqs"):
@@ -169,6 +184,7 @@ def _hammer_reader(kind, where, go, writes, readers_done, lock):
 
 
 def test_concurrent_processes_never_see_partial_tiles(store):
+    needs_processes(store)
     # each side keeps going until the other has done its share: the reads and writes overlap by construction
     store.put("hot", np.zeros((64, 64)))
     manager = SPAWN.Manager()
@@ -272,6 +288,7 @@ def _drain(kind, where, out_q, ready, go):
 
 
 def test_concurrent_receivers_never_share_a_live_message(queue):
+    needs_processes(queue)
     # (fewer through moto's HTTP server, whose every request is a round trip of milliseconds)
     bodies = [f"t{i}" for i in range(150 if queue.kind == "sqs" else 600)]
     out, ready, go = SPAWN.Queue(), SPAWN.Semaphore(0), SPAWN.Event()
@@ -355,7 +372,8 @@ def test_done_many(state):
 
 def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state, tmp_path):
     queue = make_queue(state.kind, state.where, "jq")
-    other = make_queue(state.kind, str(tmp_path / "elsewhere") if state.kind == "sqlite" else state.where, "jq")
+    elsewhere = {"sqlite": str(tmp_path / "elsewhere"), "memory": state.where + "-elsewhere"}
+    other = make_queue(state.kind, elsewhere.get(state.kind, state.where), "jq")
     try:
         state.create_job("j", "{}")
         queue.send(["a"])
@@ -400,6 +418,7 @@ def _complete_many(kind, where, job, tasks, child, indeg, out_q):
 
 
 def test_concurrent_complete_of_the_same_tasks(state):
+    needs_processes(state)
     state.create_job("j", "{}")
     parents = [f"p{i}" for i in range(50)]
     out = SPAWN.Queue()
@@ -525,6 +544,7 @@ def _append_records(kind, where, job, writer, n):
 
 
 def test_records_are_appended_concurrently_and_deleted_with_the_job(state):
+    needs_processes(state)
     state.create_job("j", "{}")
     assert state.records("j", "tasks") == []
     state.append_records("j", "timeline", ["t0", "t1"])

@@ -6,7 +6,9 @@ side by side; ``tests/test_backends.py`` is the conformance suite that defines
 "a backend works", run against every implementation.
 
 All three are safe to use from many processes at once (that is their point):
-executors share nothing else.
+executors share nothing else.  The exception is the in-memory backend (``memory``,
+``memory://NAME``): thread-safe, but shared by the threads of one process only; it passes every
+contract test except those that need several processes.
 """
 
 from __future__ import annotations

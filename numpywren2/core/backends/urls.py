@@ -1,7 +1,8 @@
 """Backends by URL: ``open_store``, ``open_queue``, ``open_state``.
 
 ``file://PATH`` and ``s3://BUCKET/PREFIX`` for tiles; ``sqlite://PATH``, ``redis://``/``rediss://`` and
-``sqs://`` for queues; ``sqlite://PATH`` and ``redis://``/``rediss://`` for state.  The Redis and AWS
+``sqs://`` for queues; ``sqlite://PATH`` and ``redis://``/``rediss://`` for state; ``memory://NAME`` for all
+three (one process only: everything opened with the same NAME shares its data).  The Redis and AWS
 modules are imported only when a URL asks for them, so an executor on local files never loads their
 client libraries.
 """
@@ -23,6 +24,10 @@ def open_store(url: str) -> TileStore:
         store = LocalFileStore(u.path)
         store._root_lock = lock  # held while the store is (the executors' liveness, see local.py)
         return store
+    if u.scheme == "memory":
+        from .memory import MemoryTileStore
+
+        return MemoryTileStore(u.netloc + u.path)
     if u.scheme == "s3":
         from .aws import S3TileStore
 
@@ -34,6 +39,10 @@ def open_state(url: str) -> StateStore:
     u = urlparse(url)
     if u.scheme == "sqlite":
         return SQLiteStateStore(u.path)
+    if u.scheme == "memory":
+        from .memory import MemoryStateStore
+
+        return MemoryStateStore(u.netloc + u.path)
     if u.scheme in ("redis", "rediss"):
         from .redis import RedisStateStore
 
@@ -47,6 +56,10 @@ def open_queue(url: str, name: str) -> TaskQueue:
     if u.scheme == "sqlite":
         prefix = parse_qs(u.query).get("prefix", [""])[0]
         return SQLiteTaskQueue(u.path, prefix + name)
+    if u.scheme == "memory":
+        from .memory import MemoryTaskQueue
+
+        return MemoryTaskQueue(u.netloc + u.path, name)
     if u.scheme in ("redis", "rediss"):
         from .redis import RedisTaskQueue
 
