@@ -243,7 +243,6 @@ def test_text_blocks_match_the_real_output(tmp_path):
 # --------------------------------------------------------------------------- doctests of the source tree
 
 PACKAGES = ["lambdapack", "numpywren2", "executor", "provisioner"]
-VACUOUS_ALLOWED = {"numpywren2.client.decomposition"}  # its examples are being rewritten elsewhere (issue 11, item 15)
 
 
 def source_doctests() -> list[doctest.DocTest]:
@@ -276,8 +275,6 @@ def test_no_doctest_in_the_tree_is_vacuous():
     """Every docstring with examples checks an output, and none is skipped."""
     vacuous = []
     for t in source_doctests():
-        if any(t.name.startswith(v) for v in VACUOUS_ALLOWED):
-            continue
         skipped = any(e.options.get(doctest.SKIP) for e in t.examples)
         if skipped or not any(e.want.strip() for e in t.examples):
             vacuous.append(f"{t.name} ({t.filename}:{t.lineno})")
