@@ -251,7 +251,7 @@ class Job:
         return self._outcome().status
 
     def completed(self) -> int:
-        return int(self._record()["counters"].get("completed", 0))
+        return self._outcome().completed
 
     def wait(self, timeout: float | None = None, progress: bool = False, poll: float = 0.05) -> Job:
         """Block until the job is done; raise if it failed, was cancelled, or cannot finish."""
