@@ -130,7 +130,7 @@ from numpywren2.core.backends import (
     transient_errors,
     with_retries,
 )
-from numpywren2.core.jobspec import KernelOutputError, describe_value, load, output_problem, tile_key, tile_slot
+from numpywren2.core.jobspec import JobSpec, KernelOutputError, describe_value, output_problem, tile_slot
 
 from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
 
@@ -190,14 +190,14 @@ class Executor:
         self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
         self.counter_interval = counter_interval
         self._flushed = 0.0  # time.monotonic() of the last counter flush
-        self.bound, self.kernels, desc = load(state.job(job)["description"])
-        self.prefixes = desc["prefixes"]
-        self.scratch = set(desc["scratch"])
-        self.matrices: dict[str, dict] = desc.get("matrices") or {}
+        self.spec = JobSpec.from_json(state.job(job)["description"], job=job)
+        self.bound, self.kernels = self.spec.bind()
+        self.scratch = set(self.spec.scratch)
+        self.matrices = self.spec.matrices
         # where the job's scratch tiles live, swept when a task completes after the job ended
-        self.scratch_root = f"{job}/" if all(self.prefixes[m].startswith(f"{job}/") for m in self.scratch) else None
+        self.scratch_root = self.spec.scratch_root(job)
         self.hooks = dict(hooks or {})
-        self.check_finite: dict[str, str] = desc.get("check_finite", {})
+        self.check_finite = self.spec.check_finite
         self.pool = ThreadPoolExecutor(io_threads)
         self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
         self.cache_bytes = default_cache_bytes() if cache_bytes is None else cache_bytes
@@ -408,7 +408,7 @@ class Executor:
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
         the job's clean-up may have missed, and sweep the job's scratch prefix."""
-        scratch = {tile_key(self.prefixes, m, idx) for m, idx in self.bound.writes(task) if m in self.scratch}
+        scratch = {self.spec.tile_key(m, idx) for m, idx in self.bound.writes(task) if m in self.scratch}
         for k in written:
             if k in scratch:
                 self._forget(k)
@@ -463,7 +463,7 @@ class Executor:
         freed = 0
         for m, idx, rs in tiles:
             if all(done[r] for r in rs):
-                k = tile_key(self.prefixes, m, idx)
+                k = self.spec.tile_key(m, idx)
                 self._forget(k)
                 freed += self.store.delete(k)
         if freed:
@@ -475,7 +475,7 @@ class Executor:
         for a missing input tile and ``_JobFailedError`` once the job is marked failed."""
         stmt = self.bound.stmt(task)
         args = self.bound.kernel_args(task)
-        keys = [tile_key(self.prefixes, a[1], a[2]) if isinstance(a, tuple) else None for a in args]
+        keys = [self.spec.tile_key(a[1], a[2]) if isinstance(a, tuple) else None for a in args]
         slots = {k: (a[1], a[2]) for a, k in zip(args, keys) if k is not None}
         wanted = list(slots)
         t0 = time.perf_counter()
@@ -502,7 +502,7 @@ class Executor:
         t2 = time.perf_counter()
         written, nbytes = [], 0
         for (m, idx), value in zip(outs, values):
-            k = tile_key(self.prefixes, m, idx)
+            k = self.spec.tile_key(m, idx)
             try:
                 nbytes += with_retries(self.store.put, k, value)
             except BackendError:  # transient errors that outlasted the retries: this executor gives up
@@ -555,7 +555,7 @@ class Executor:
             shape, dtype, problem = tile_slot(meta, idx)
             problem = problem or output_problem(value, shape, dtype)
             if problem is not None:
-                k = tile_key(self.prefixes, m, idx)
+                k = self.spec.tile_key(m, idx)
                 self._fail(task, KernelOutputError(
                     f"kernel {stmt.kernel} returned a tile that does not fit its output {m}[{', '.join(map(str, idx))}]"
                     f" (tile key {k!r}): {problem}"), key=k)

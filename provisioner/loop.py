@@ -9,8 +9,9 @@ provisioner picks up where the old one stopped):
 
 Every ``poll_interval`` seconds (``step``):
 
-1. read the job's status and completed count (stop when it is no longer running, or
-   every task is done — then mark it "done", so executors stop);
+1. read the job's outcome from its record (``numpywren2.core.outcome.job_outcome``, the rule the
+   client follows too): stop when it has ended; when every task is done, mark it "done", so
+   executors stop;
 2. count queued and leased tasks (``TaskQueue.counts``) and the live executors:
    those this provisioner's launcher knows to be alive or starting, plus those live in
    the state store's executor registry that it did not start (started by an earlier
@@ -33,6 +34,8 @@ import threading
 import time
 
 from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
+from numpywren2.core.jobspec import JobSpec
+from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
 
 from .launchers import ExecutorSpec, Launcher
 from .policy import Observation, ProportionalPolicy, ScalingPolicy
@@ -61,8 +64,8 @@ class Provisioner:
         self.launcher, self.job = launcher, job
         self.state = open_state(urls["state"])
         self.queue = open_queue(urls["queue"], job)
-        desc = json.loads(with_retries(self.state.job, job)["description"])
-        self.num_tasks = int(desc["num_tasks"])
+        self.jobspec = JobSpec.from_json(with_retries(self.state.job, job)["description"], job=job)
+        self.num_tasks = self.jobspec.num_tasks
         s = self.settings
         self.spec = ExecutorSpec(urls["store"], urls["queue"], urls["state"], job, lease=s.lease,
                                  idle_timeout=s.idle_timeout, time_limit=s.time_limit)
@@ -78,10 +81,11 @@ class Provisioner:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ one observation
-    def observe(self) -> tuple[str, Observation, int]:
-        """The job's status, an observation, and the executors working (alive and registered)."""
-        rec = with_retries(self.state.job, self.job)
-        completed = int(rec["counters"].get("completed", 0))
+    def observe(self) -> tuple[JobOutcome, Observation, int]:
+        """The job's outcome so far (``job_outcome``), an observation, and the executors working (alive and
+        registered)."""
+        outcome = job_outcome(with_retries(self.state.job, self.job), self.num_tasks)
+        completed = outcome.completed
         pending, in_flight = with_retries(self.queue.counts)
         registry = {e["executor"]: e for e in with_retries(self.state.executors, self.job)}
         mine = self.launcher.alive(registry)
@@ -89,14 +93,14 @@ class Provisioner:
         registered = len(others) + sum(1 for eid in mine if registry.get(eid, {}).get("live"))
         obs = Observation(pending=pending, in_flight=in_flight, running=len(mine) + len(others),
                           completed=completed, num_tasks=self.num_tasks, elapsed=time.monotonic() - self.started)
-        return rec["status"], obs, registered
+        return outcome, obs, registered
 
     def step(self, launch: bool = True) -> bool:
         """Observe, launch (if ``launch``), sample; returns False once the job has ended."""
-        status, obs, working = self.observe()
-        finished = status != "running" or obs.completed >= self.num_tasks
-        if finished and status == "running":
-            with_retries(self.state.set_status, self.job, "done")
+        outcome, obs, working = self.observe()
+        finished = outcome.ended
+        if outcome.mark_done:
+            with_retries(self.state.set_status, self.job, DONE)
         if not finished and launch:
             self._check_failures(obs.completed)
             n = self.policy.to_launch(obs, self.max_workers)

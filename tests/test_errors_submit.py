@@ -21,6 +21,7 @@ import lambdapack as lp
 import lambdapack.extent as extent
 import numpywren2 as npw
 from lambdapack.extent import check_extents
+from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.programs import cholesky
 
 
@@ -371,7 +372,6 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
     import numpywren2.client.job as jobmod
     from lambdapack import interpret
     from numpywren2.core.backends import TileNotFoundError
-    from numpywren2.core.jobspec import tile_key
 
     reports = []
 
@@ -381,25 +381,25 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
         return r
 
     class StoredTiles:
-        def __init__(self, store, prefixes, m):
-            self.store, self.prefixes, self.m = store, prefixes, m
+        def __init__(self, store, spec, m):
+            self.store, self.spec, self.m = store, spec, m
 
         def __contains__(self, idx):
             try:
-                self.store.get(tile_key(self.prefixes, self.m, idx))
+                self.store.get(self.spec.tile_key(self.m, idx))
             except TileNotFoundError:
                 return False
             return True
 
         def __getitem__(self, idx):
-            return np.array(self.store.get(tile_key(self.prefixes, self.m, idx)))
+            return np.array(self.store.get(self.spec.tile_key(self.m, idx)))
 
     def serial_wait(self, *args, **kwargs):
-        prefixes = json.loads(self.runtime.state.job(self.id)["description"])["prefixes"]
-        out = interpret(self.bound, {m: StoredTiles(self.runtime.store, prefixes, m) for m in self.bound.inputs})
+        spec = JobSpec.from_json(self.runtime.state.job(self.id)["description"], job=self.id)
+        out = interpret(self.bound, {m: StoredTiles(self.runtime.store, spec, m) for m in self.bound.inputs})
         for m, tiles in out.items():
             for idx, t in tiles.items():
-                self.runtime.store.put(tile_key(prefixes, m, idx), np.asarray(t))
+                self.runtime.store.put(spec.tile_key(m, idx), np.asarray(t))
         self.runtime.state.set_status(self.id, "done")
         self._end()
         return self

@@ -26,7 +26,8 @@ from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
 from ..core.backends import TileStore, with_retries
-from ..core.jobspec import describe_matrix, encode_kernels
+from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
+from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
 from .arguments import block_size_arg, real_array
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
@@ -47,7 +48,7 @@ class TileSpace:
     ----------
     store : TileStore
     name : str
-        Key prefix of its tiles (tile ``(i, j, k)`` is ``<name>/i/j/k``).
+        Key prefix of its tiles (tile ``(i, j, k)`` is ``<name>/i/j/k``: ``core.jobspec.tile_path``).
     """
 
     def __init__(self, store: TileStore, name: str):
@@ -146,7 +147,7 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     for name in program.tile_spaces:  # parameters, then the program's local scratch spaces
         m = mats.get(name)
         if m is None:
-            prefixes[name] = f"{job}/{name}"
+            prefixes[name] = scratch_prefix(job, name)
             continue
         tiles = [k for k in m.store.list(f"{m.name}/") if k != f"{m.name}/meta"]
         if name in bound.inputs and bound.readers[name] and not tiles:
@@ -164,15 +165,15 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
             raise ValueError(f"{program.name}: check_finite names {n!r}, which is not an input matrix given")
     finite = {n: label or f"{n} ({mats[n].name})" for n, label in finite.items()}
     n_tasks = bound.num_tasks()
-    desc = {"program": program.to_json(), "params": bound.values, "prefixes": prefixes,
-            "kernels": encode_kernels(program.kernels()), "num_tasks": n_tasks,
-            "scratch": [n for n in program.tile_spaces if n not in mats], "check_finite": finite,
-            "matrices": {n: describe_matrix(m.shape, m.block_size, m.dtype) for n, m in mats.items()
-                         if isinstance(m, BigMatrix)}}
-    rt.state.create_job(job, json.dumps(desc))
+    spec = JobSpec(program=program.to_json(), params=bound.values, prefixes=prefixes,
+                   kernels=encode_kernels(program.kernels()), num_tasks=n_tasks,
+                   scratch=tuple(n for n in program.tile_spaces if n not in mats), check_finite=finite,
+                   matrices={n: MatrixMeta.of(m.shape, m.block_size, m.dtype) for n, m in mats.items()
+                             if isinstance(m, BigMatrix)})
+    rt.state.create_job(job, spec.to_json())
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])
-    j = Job(rt, job, bound, n_tasks, queue)
+    j = Job(rt, job, bound, n_tasks, queue, spec)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
     rt.running_jobs[job] = j
@@ -222,8 +223,9 @@ def _source_excerpt(src) -> str:
 class Job:
     """A submitted job: ``wait()``, ``status()``, ``cancel()``, ``stats()``."""
 
-    def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue):
+    def __init__(self, runtime: Runtime, job_id: str, bound, num_tasks: int, queue, spec: JobSpec | None = None):
         self.runtime, self.id, self.bound, self.num_tasks, self.queue = runtime, job_id, bound, num_tasks, queue
+        self.spec = spec  # the job description submit stored (tile keys: spec.tile_key)
         self.outputs: dict[str, BigMatrix] = {}
         self.matrices: dict[str, BigMatrix] = {}  # every matrix given to submit, by parameter name
         self.provisioner = None  # provisioner.Provisioner of this job, when it runs in this process
@@ -240,37 +242,43 @@ class Job:
                 f"the state store {self.runtime.state.url} has lost job {self.id} (was the server restarted "
                 "without persistence?); its result cannot be trusted, submit it again") from None
 
+    def _outcome(self) -> JobOutcome:
+        """Where the job stands, by the one rule (``numpywren2.core.outcome.job_outcome``)."""
+        return job_outcome(self._record(), self.num_tasks)
+
     def status(self) -> str:
-        rec = self._record()
-        if rec["status"] == "running" and rec["counters"].get("completed", 0) >= self.num_tasks:
-            return "done"
-        return rec["status"]
+        """``"running"``, ``"done"``, ``"failed"`` or ``"cancelled"``."""
+        return self._outcome().status
 
     def completed(self) -> int:
-        return int(self._record()["counters"].get("completed", 0))
+        return self._outcome().completed
 
     def wait(self, timeout: float | None = None, progress: bool = False, poll: float = 0.05) -> Job:
         """Block until the job is done; raise if it failed, was cancelled, or cannot finish."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_print = 0.0
         while True:
-            rec = self._record()
-            done = int(rec["counters"].get("completed", 0))
+            out = self._outcome()
+            done = out.completed
             if progress and time.monotonic() - last_print > 0.5:
                 self._print_progress(done)
                 last_print = time.monotonic()
-            if rec["status"] == "failed":
-                self._end()
-                raise _job_error(rec["error"])
-            if rec["status"] == "cancelled":
-                self._end()
-                raise JobFailedError(f"job {self.id} was cancelled")
-            if done >= self.num_tasks:
-                self.runtime.state.set_status(self.id, "done")
+            if out.status == DONE:
+                if out.mark_done:
+                    self.runtime.state.set_status(self.id, DONE)
                 if progress:
                     self._print_progress(done, final=True)
                 self._end()
                 return self
+            if out.status == FAILED:
+                self._end()
+                raise _job_error(out.error)
+            if out.status == CANCELLED:
+                self._end()
+                raise JobFailedError(f"job {self.id} was cancelled")
+            if out.ended:  # a final status this client does not know
+                self._end()
+                raise JobFailedError(f"job {self.id} ended with status {out.status!r}")
             if self.provisioner is not None and self.provisioner.error is not None:
                 msg = f"job {self.id}: its provisioner failed: {self.provisioner.error!r}"
                 self.runtime.state.set_status(self.id, "failed", json.dumps({"message": msg}))
@@ -355,7 +363,7 @@ class Job:
             if self.runtime.state.status(self.id) == "running":
                 self.runtime.state.set_status(self.id, "failed", json.dumps({"message": "the client ended the job"}))
         self.queue.delete()
-        self.runtime.store.delete_prefix(f"{self.id}/")  # scratch tiles
+        self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))  # scratch tiles, all under <job>/
 
     def stats(self, cost_model=None) -> dict:
         """Counters of the job.
@@ -382,11 +390,8 @@ class Job:
                 "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"]}
 
 
-def _job_error(text: str | None) -> Exception:
-    try:
-        err = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        err = {"message": text}
+def _job_error(err: dict) -> Exception:
+    """The exception a failed job's stored error (``JobOutcome.error``) stands for, rebuilt when it can be."""
     if "task" not in err:
         return JobFailedError(err.get("message", "job failed"))
     msg = (f"task {err['task']} (line {err['line']} of {err['file']}) failed: {err['type']}: {err['message']}\n"

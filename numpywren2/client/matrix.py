@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.backends import TileNotFoundError, TileStore
+from ..core.jobspec import tile_path
 from ..core.tiling import block_shape, grid_shape, split
 from .arguments import real_array
 
@@ -219,7 +220,8 @@ class BigMatrix:
         return (min(br, self.shape[0] - i * br), min(bc, self.shape[1] - j * bc))
 
     def tile_key(self, i: int, j: int) -> str:
-        return f"{self.name}/{i}/{j}"
+        """The store key of tile (i, j): ``<name>/<i>/<j>`` (``core.jobspec.tile_path``, as jobs address it)."""
+        return tile_path(self.name, (i, j))
 
     def get_tile(self, i: int, j: int) -> np.ndarray:
         """Tile (i, j); zeros if no job wrote it.
@@ -314,7 +316,7 @@ class BigMatrix:
         try:
             for key in self.store.list(prefix):
                 if _TILE.fullmatch(key[len(prefix):]):
-                    out.store.put(f"{out.name}/{key[len(prefix):]}", self.store.get(key))
+                    out.store.put(out.tile_key(*map(int, key[len(prefix):].split("/"))), self.store.get(key))
         except TileNotFoundError:
             out.delete()
             self._check_live()

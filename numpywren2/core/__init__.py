@@ -2,7 +2,8 @@
 
 - ``backends``: the tile store, task queue and state store contracts, their implementations, and the
   URL openers (``open_store``, ``open_queue``, ``open_state``);
-- ``jobspec``: the job description stored with every job;
+- ``jobspec``: the job description stored with every job (``JobSpec``) and the tile-key layout;
+- ``outcome``: the one rule for a job's end (``job_outcome``), from what the state store says;
 - ``kernels``: the built-in tile kernels;
 - ``programs``: the algorithms, as LAmbdaPACK programs;
 - ``tiling``: block-size and grid arithmetic.

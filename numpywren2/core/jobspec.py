@@ -1,12 +1,19 @@
-"""The job description stored in the state store: JSON that any executor can turn back into work.
+"""The job description: one ``JobSpec``, built by ``submit``, stored as JSON, read by every executor.
 
-::
+A ``JobSpec`` is built once (``numpywren2.client.job.submit``), serialised once (``to_json``, into
+the job record of the state store) and parsed once per process that needs it (``JobSpec.from_json``:
+each executor, the job's provisioner).  Its stored form is readable, versioned JSON::
 
-    {"program": <Program.to_json()>, "params": {"N": 4},
+    {"version": 1,
+     "program": "<Program.to_json()>", "params": {"N": 4},
      "prefixes": {"A": "m-1f..", "L": "m-9c..", "S": "job-ab../S"},
      "kernels": {"chol": {"builtin": "chol"}, "mine": {"pickle": "<base64>"}},
-     "num_tasks": 20, "scratch": ["S"],
+     "num_tasks": 20, "scratch": ["S"], "check_finite": {"A": "A (m-1f..)"},
      "matrices": {"A": {"shape": [300, 300], "block_size": [64, 64], "dtype": "<f8"}, "L": {...}}}
+
+A description of another ``version`` (or of none) is a ``JobSpecVersionError`` naming the job: an
+executor never guesses at a layout it does not know.  The starter tasks are not part of it: ``submit``
+enqueues them, and any executor can recompute them from the bound program.
 
 Built-in kernels travel by name, resolved only in ``kernels.BUILTIN`` (a description cannot make an
 executor import a module); a user's kernels by value (cloudpickle), so executors need not import the
@@ -16,14 +23,26 @@ user's modules.
 checks every kernel output against its tile slot before storing it (``output_problem``): an
 ndarray of the tile's shape (edge tiles are smaller) and of the matrix's dtype.  Scratch tile
 spaces (``scratch``) have no declared tiling: their tiles must be 2-D float32 or float64 ndarrays.
+
+Tile keys: tile ``(i, j, ...)`` of a tile space whose prefix is ``p`` is stored under ``p/i/j/...``
+(``tile_path``, the one place this layout is written; ``JobSpec.tile_key`` and ``BigMatrix`` use it).
+A ``BigMatrix``'s prefix is its name; a scratch space's is ``<job>/<name>`` (``scratch_prefix``).
+
+``signature`` is a slot for the job's signature (an HMAC with a secret the client and the executors
+share), filled by the signing that the trust layer adds; until then it is None and not stored.  It
+will cover the canonical JSON of every other field (``to_json`` without ``signature``, keys sorted) and
+the id of the job it is stored under, so that a description can be neither altered nor replayed as
+another job; executors will verify it before they unpickle a kernel or bind the program.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import sys
 import types
+from collections.abc import Iterable, Mapping
 
 import cloudpickle
 import numpy as np
@@ -31,6 +50,8 @@ import numpy as np
 import lambdapack as lp
 
 from .kernels import BUILTIN
+
+JOBSPEC_VERSION = 1
 
 
 def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
@@ -51,7 +72,7 @@ def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
     return out
 
 
-def decode_kernels(d: dict[str, dict]) -> dict[str, lp.Kernel]:
+def decode_kernels(d: Mapping[str, Mapping]) -> dict[str, lp.Kernel]:
     out = {}
     for name, spec in d.items():
         if "builtin" in spec:  # by name, from the built-in table only: a description cannot import modules
@@ -80,17 +101,173 @@ def kernel_namespace(table: dict[str, lp.Kernel]) -> dict:
     return ns
 
 
-def load(description: str):
-    """(bound program, kernel table, description dict) from a stored description."""
-    d = json.loads(description)
-    kernels = decode_kernels(d["kernels"])
-    program = lp.Program.from_json(d["program"], kernel_namespace(kernels))
-    bound = program.bind(validate="none", **d["params"])
-    return bound, kernels, d
+def tile_path(prefix: str, idx: Iterable[int]) -> str:
+    """The store key of tile ``idx`` of the tile space stored under ``prefix``: the one tile-key layout.
+
+    >>> tile_path("m-1f", (2, 3)), tile_path("job-ab/S", (0, 1, 4))
+    ('m-1f/2/3', 'job-ab/S/0/1/4')
+    """
+    return f"{prefix}/{'/'.join(map(str, idx))}"
 
 
-def tile_key(prefixes: dict[str, str], matrix: str, idx: tuple[int, ...]) -> str:
-    return f"{prefixes[matrix]}/{'/'.join(map(str, idx))}"
+def scratch_prefix(job: str, name: str) -> str:
+    """The prefix of the job's scratch tile space ``name``: under the job's id, deleted when it ends.
+
+    >>> scratch_prefix("job-ab", "S")
+    'job-ab/S'
+    """
+    return f"{job}/{name}"
+
+
+class JobSpecVersionError(ValueError):
+    """A stored job description of a version this code does not read (written by another release)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixMeta:
+    """The tiling of a named matrix (``BigMatrix``) given to a job: its shape, block size and dtype.
+
+    >>> m = MatrixMeta.of((10, 7), (4, 4), np.float32)
+    >>> m, m.grid
+    (MatrixMeta(shape=(10, 7), block_size=(4, 4), dtype='<f4'), (3, 2))
+    >>> MatrixMeta.from_data(m.to_data()) == m
+    True
+    """
+
+    shape: tuple[int, int]
+    block_size: tuple[int, int]
+    dtype: str  # numpy's ``dtype.str``, e.g. "<f8"
+
+    @classmethod
+    def of(cls, shape, block_size, dtype) -> MatrixMeta:
+        return cls((int(shape[0]), int(shape[1])), (int(block_size[0]), int(block_size[1])), np.dtype(dtype).str)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        (rows, cols), (br, bc) = self.shape, self.block_size
+        return (-(-rows // br), -(-cols // bc))
+
+    def to_data(self) -> dict:
+        return {"shape": list(self.shape), "block_size": list(self.block_size), "dtype": self.dtype}
+
+    @classmethod
+    def from_data(cls, d: Mapping) -> MatrixMeta:
+        return cls.of(d["shape"], d["block_size"], d["dtype"])
+
+
+def _frozen(d: Mapping) -> Mapping:
+    return types.MappingProxyType(dict(d))
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """What an executor needs to turn a stored job into work (see the module docstring for the JSON).
+
+    Attributes
+    ----------
+    program : str
+        The compiled program, ``lambdapack.Program.to_json()`` (its callees inlined).
+    params : Mapping[str, int]
+        The program's integer parameters, as bound.
+    prefixes : Mapping[str, str]
+        The key prefix of every tile space of the program (``tile_key``).
+    kernels : Mapping[str, Mapping[str, str]]
+        The kernel table, encoded (``encode_kernels``): ``{"builtin": name}`` or ``{"pickle": base64}``.
+    num_tasks : int
+        The number of tasks of the bound program; the job is done when this many have completed.
+    scratch : tuple of str
+        The tile spaces owned by the job (not given to ``submit``), deleted when it ends.
+    check_finite : Mapping[str, str]
+        Input matrices whose tiles executors check to be finite, with the name their errors give.
+    matrices : Mapping[str, MatrixMeta]
+        The tiling of each ``BigMatrix`` given to the job, by parameter name.
+    signature : str or None
+        The job's signature (see the module docstring); None until jobs are signed.
+    """
+
+    program: str
+    params: Mapping[str, int]
+    prefixes: Mapping[str, str]
+    kernels: Mapping[str, Mapping[str, str]]
+    num_tasks: int
+    scratch: tuple[str, ...] = ()
+    check_finite: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    matrices: Mapping[str, MatrixMeta] = dataclasses.field(default_factory=dict)
+    signature: str | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__  # frozen: read-only views of private copies
+        set_(self, "params", _frozen({k: int(v) for k, v in self.params.items()}))
+        set_(self, "prefixes", _frozen(self.prefixes))
+        set_(self, "kernels", _frozen({k: _frozen(v) for k, v in self.kernels.items()}))
+        set_(self, "num_tasks", int(self.num_tasks))
+        set_(self, "scratch", tuple(self.scratch))
+        set_(self, "check_finite", _frozen(self.check_finite))
+        set_(self, "matrices", _frozen(self.matrices))
+
+    # ------------------------------------------------------------------ the stored form
+    def to_data(self) -> dict:
+        """The JSON-ready dict of ``to_json`` (``signature`` only when set)."""
+        d = {"version": JOBSPEC_VERSION, "program": self.program, "params": dict(self.params),
+             "prefixes": dict(self.prefixes), "kernels": {k: dict(v) for k, v in self.kernels.items()},
+             "num_tasks": self.num_tasks, "scratch": list(self.scratch), "check_finite": dict(self.check_finite),
+             "matrices": {n: m.to_data() for n, m in self.matrices.items()}}
+        if self.signature is not None:
+            d["signature"] = self.signature
+        return d
+
+    def to_json(self) -> str:
+        """The description as stored in the job record."""
+        return json.dumps(self.to_data())
+
+    @classmethod
+    def from_json(cls, text: str, job: str | None = None) -> JobSpec:
+        """The ``JobSpec`` that ``to_json`` wrote.  ``job`` (the id it is stored under) names the job in errors.
+
+        Raises
+        ------
+        JobSpecVersionError
+            The description is of another version than ``JOBSPEC_VERSION`` (or of none).
+        ValueError
+            It is not a JSON object.
+        """
+        what = f"job {job}" if job is not None else "a job"
+        try:
+            d = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"the description of {what} is not JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"the description of {what} is not a JSON object")
+        version = d.get("version")
+        if version != JOBSPEC_VERSION:
+            said = f"version {version!r}" if "version" in d else "no version"
+            raise JobSpecVersionError(
+                f"the description of {what} has {said}; this numpywren2 reads version {JOBSPEC_VERSION} only "
+                "(was the job submitted by another release? run it with that release, or submit it again)")
+        return cls(program=d["program"], params=d["params"], prefixes=d["prefixes"], kernels=d["kernels"],
+                   num_tasks=d["num_tasks"], scratch=d.get("scratch", ()), check_finite=d.get("check_finite", {}),
+                   matrices={n: MatrixMeta.from_data(m) for n, m in d.get("matrices", {}).items()},
+                   signature=d.get("signature"))
+
+    # ------------------------------------------------------------------ use
+    def bind(self) -> tuple[lp.BoundProgram, dict[str, lp.Kernel]]:
+        """The bound program (not validated again: ``submit`` did) and the decoded kernel table."""
+        kernels = decode_kernels(self.kernels)
+        program = lp.Program.from_json(self.program, kernel_namespace(kernels))
+        return program.bind(validate="none", **self.params), kernels
+
+    def tile_key(self, matrix: str, idx: Iterable[int]) -> str:
+        """The store key of tile ``idx`` of tile space ``matrix`` (a parameter or local scratch space)."""
+        return tile_path(self.prefixes[matrix], idx)
+
+    def scratch_root(self, job: str) -> str | None:
+        """``<job>/`` if every scratch space lives under it (one prefix sweeps them all), else None."""
+        root = scratch_prefix(job, "")
+        return root if all(self.prefixes[m].startswith(root) for m in self.scratch) else None
+
+    def matrix(self, name: str) -> MatrixMeta | None:
+        """The tiling of matrix ``name``; None for a scratch space or a ``TileSpace``."""
+        return None if name in self.scratch else self.matrices.get(name)
 
 
 class KernelOutputError(TypeError, ValueError):
@@ -102,13 +279,8 @@ class KernelOutputError(TypeError, ValueError):
 SCRATCH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def describe_matrix(shape, block_size, dtype) -> dict:
-    """The ``matrices`` entry of a named matrix in a job description."""
-    return {"shape": [int(shape[0]), int(shape[1])], "block_size": [int(block_size[0]), int(block_size[1])],
-            "dtype": np.dtype(dtype).str}
-
-
-def tile_slot(meta: dict | None, idx: tuple[int, ...]) -> tuple[tuple[int, ...] | None, np.dtype | None, str | None]:
+def tile_slot(meta: MatrixMeta | None,
+              idx: tuple[int, ...]) -> tuple[tuple[int, ...] | None, np.dtype | None, str | None]:
     """``(shape, dtype, problem)`` expected of tile ``idx`` of a matrix described by ``meta``
     (None: a scratch space, no declared tiling).  ``problem`` says why no tile can go there
     (an index outside the matrix's grid).
@@ -116,7 +288,7 @@ def tile_slot(meta: dict | None, idx: tuple[int, ...]) -> tuple[tuple[int, ...] 
     A matrix addressed with other than two indices is a tile space kept in a matrix between jobs
     (the SVD keeps its reflectors so): its tiles have no declared shape, only the matrix's dtype.
 
-    >>> meta = describe_matrix((10, 7), (4, 4), np.float32)
+    >>> meta = MatrixMeta.of((10, 7), (4, 4), np.float32)
     >>> tile_slot(meta, (2, 1))
     ((2, 3), dtype('float32'), None)
     >>> tile_slot(meta, (3, 0))[2]
@@ -127,14 +299,13 @@ def tile_slot(meta: dict | None, idx: tuple[int, ...]) -> tuple[tuple[int, ...] 
     if meta is None:
         return None, None, None
     if len(idx) != 2:
-        return None, np.dtype(meta["dtype"]), None
-    (rows, cols), (br, bc) = meta["shape"], meta["block_size"]
-    grid = (-(-rows // br), -(-cols // bc))
+        return None, np.dtype(meta.dtype), None
+    (rows, cols), (br, bc), grid = meta.shape, meta.block_size, meta.grid
     if not (0 <= idx[0] < grid[0] and 0 <= idx[1] < grid[1]):
         return None, None, (f"tile {tuple(idx)} is outside the {grid[0]}x{grid[1]} grid of tiles of this "
                             f"{rows}x{cols} matrix")
     i, j = idx
-    return (min(br, rows - i * br), min(bc, cols - j * bc)), np.dtype(meta["dtype"]), None
+    return (min(br, rows - i * br), min(bc, cols - j * bc)), np.dtype(meta.dtype), None
 
 
 def output_problem(value, shape: tuple[int, ...] | None, dtype: np.dtype | None) -> str | None:

@@ -1,0 +1,84 @@
+"""The one rule for a job's outcome, from what the state store says of it.
+
+A job record (``StateStore.job``) holds a ``status``, a ``completed`` counter and, for a failed job,
+an ``error`` text.  ``job_outcome`` reads them against the job's task count (``JobSpec.num_tasks``):
+
+- a status other than ``"running"`` is final and wins (``set_status`` only moves a running job, so the
+  first failure or cancellation is the one recorded; a failed job stays failed however many of its
+  tasks completed);
+- a running job whose ``completed`` counter has reached the task count is done: every task has
+  completed, and the first observer to see it records ``"done"`` (``mark_done``) so that its executors
+  stop;
+- otherwise it is running.
+
+The client (``Job.wait``, ``Job.status``) and the provisioner (``Provisioner.step``) ask this function,
+so that they cannot disagree on when a job has ended.  It is pure: it reads a record, never a store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+
+RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutcome:
+    """Where a job stands.
+
+    Attributes
+    ----------
+    status : str
+        ``"running"``, ``"done"``, ``"failed"``, ``"cancelled"`` (or another final status a record holds).
+    completed, num_tasks : int
+        Tasks completed so far, of the job's task count.
+    mark_done : bool
+        Every task has completed but the record still says running: the observer records ``"done"``.
+    error : dict or None
+        For a failed job, its error as the executor or client stored it (``{"message": ...}``, and for
+        a task's failure ``task``, ``line``, ``file``, ``type``, ``traceback``); None otherwise.
+    """
+
+    status: str
+    completed: int
+    num_tasks: int
+    mark_done: bool = False
+    error: dict | None = None
+
+    @property
+    def ended(self) -> bool:
+        """The job will run no more tasks."""
+        return self.status != RUNNING
+
+
+def parse_error(text: str | None) -> dict:
+    """A stored error text as a dict: JSON as written, or a bare text as its ``message``.
+
+    >>> parse_error('{"message": "out of memory"}'), parse_error("disk full"), parse_error(None)
+    ({'message': 'out of memory'}, {'message': 'disk full'}, {})
+    """
+    try:
+        err = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {"message": text}
+    return err if isinstance(err, dict) else {"message": text}
+
+
+def job_outcome(record: Mapping, num_tasks: int) -> JobOutcome:
+    """The outcome of a job from its record (``StateStore.job``) and its task count.
+
+    >>> job_outcome({"status": "running", "counters": {"completed": 3}}, 10)
+    JobOutcome(status='running', completed=3, num_tasks=10, mark_done=False, error=None)
+    >>> job_outcome({"status": "running", "counters": {"completed": 10}}, 10)
+    JobOutcome(status='done', completed=10, num_tasks=10, mark_done=True, error=None)
+    >>> job_outcome({"status": "failed", "counters": {"completed": 10}, "error": '{"message": "boom"}'}, 10).error
+    {'message': 'boom'}
+    """
+    status = record["status"]
+    completed = int(record.get("counters", {}).get("completed", 0))
+    if status == RUNNING and completed >= num_tasks:
+        return JobOutcome(DONE, completed, num_tasks, mark_done=True)
+    error = parse_error(record.get("error")) if status == FAILED else None
+    return JobOutcome(status, completed, num_tasks, error=error)
