@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--launcher", choices=["local", "simulated-lambda", "aws-lambda"], default="local")
     ap.add_argument("--scaling-factor", type=float, default=d.scaling_factor)
     ap.add_argument("--max-executors", type=int, default=d.max_executors)
-    ap.add_argument("--max-workers", type=int, dest="max_workers", help="deprecated: use --max-executors")
+    ap.add_argument("--max-workers", type=int, dest="max_workers", help=argparse.SUPPRESS)  # deprecated name
     ap.add_argument("--idle-timeout", type=float, default=d.idle_timeout)
     ap.add_argument("--poll-interval", type=float, default=d.poll_interval)
     ap.add_argument("--time-limit", type=float, default=d.time_limit, help="executor lifetime, seconds")
