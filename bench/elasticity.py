@@ -119,7 +119,8 @@ class Experiments:
         tl = job.timeline()
         self.timelines[label] = tl
         row = {"experiment": experiment, "label": label, "n": self.X.shape[0], "block": self.A.block_size[0],
-               "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor, "max_executors": settings.max_executors,
+               "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor,
+               "max_executors": settings.max_executors,
                "idle_timeout": settings.idle_timeout, "lifetime": launcher.lifetime, "wall_s": round(wall, 2),
                "core_s": round(st["core_s"], 1), "executor_s": round(st["executor_s"], 1),
                "executors": st["executors"], "peak_started": max(s["started"] for s in tl),

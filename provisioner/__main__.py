@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--function-name", help="the Lambda function running executor.lambda_handler.handler")
     g.add_argument("--region", default=None)
     a = ap.parse_args(argv)
-    if a.max_workers is not None:
+    if a.max_workers is not None:  # the deprecated --max-workers
         warnings.warn("--max-workers is deprecated, use --max-executors instead", DeprecationWarning, stacklevel=1)
-        a.max_executors = a.max_workers if a.max_executors is None else a.max_executors
+        if a.max_executors is None:  # deprecated alias
+            a.max_executors = a.max_workers  # deprecated alias
     if a.launcher == "local":
         launcher = LocalProcessLauncher()
     elif a.launcher == "simulated-lambda":

@@ -80,17 +80,17 @@ class Launcher(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "default_max_workers" in cls.__dict__:  # a subclass written against the retired name
             warn_renamed(cls.__name__, "default_max_workers", "default_max_executors")
-            cls.default_max_executors = cls.__dict__["default_max_workers"]
-            del cls.default_max_workers
+            cls.default_max_executors = cls.__dict__["default_max_workers"]  # deprecated alias
+            del cls.default_max_workers  # deprecated alias: the property below stands for it
 
     @property
-    def default_max_workers(self) -> int:
+    def default_max_workers(self) -> int:  # deprecated alias
         """Deprecated name of ``default_max_executors``."""
         warn_renamed(type(self).__name__, "default_max_workers", "default_max_executors", stacklevel=2)
         return self.default_max_executors
 
-    @default_max_workers.setter
-    def default_max_workers(self, value: int) -> None:
+    @default_max_workers.setter  # deprecated alias
+    def default_max_workers(self, value: int) -> None:  # deprecated alias
         warn_renamed(type(self).__name__, "default_max_workers", "default_max_executors", stacklevel=2)
         self.default_max_executors = value
 
@@ -132,8 +132,8 @@ class LocalProcessLauncher(Launcher):
     python : str
         The interpreter (default: this one).
     max_executors : int, optional
-        Default bound on live executors (default: the number of CPU cores).  (``max_workers`` is
-        its deprecated name.)
+        Default bound on live executors (default: the number of CPU cores).
+        (``max_workers`` is its deprecated name.)
     """
 
     @renamed_options(max_workers="max_executors")

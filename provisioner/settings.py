@@ -68,7 +68,7 @@ class ProvisionerSettings:
             raise ValueError(f"time_limit must be positive (or None), got {self.time_limit}")
 
     @property
-    def max_workers(self) -> int | None:
+    def max_workers(self) -> int | None:  # deprecated alias
         """Deprecated name of ``max_executors``."""
         warn_renamed("ProvisionerSettings", "max_workers", "max_executors", stacklevel=2)
         return self.max_executors

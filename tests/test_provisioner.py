@@ -190,7 +190,7 @@ def test_an_injected_kill_mid_task_loses_nothing(rt, gates):
                               settings=ProvisionerSettings(poll_interval=0.1, idle_timeout=2.0, lease=1.0,
                                                            max_executors=4))
     # every executor is in the middle of a fan task (held at the gate) when half of them are killed
-    wait_until(lambda: len(set(gates.started(1))) == len(launcher.alive()) == 4, what="four tasks in flight")
+    wait_until(lambda: len(set(gates.started(1))) == len(launcher.alive()) == 4, what="four tasks leased")
     victims = launcher.kill_fraction(0.5)
     assert len(victims) == 2
     gates.open(1)
@@ -373,7 +373,7 @@ def test_standalone_provisioner_is_safe_to_restart(rt, gates):
            "--poll-interval", "0.1", "--lease", "2"]
     first = subprocess.Popen(cmd, env=env)
     wait_until(lambda: sum(e["live"] for e in rt.state.executors(job.id)) == 2, what="two executors")
-    first.send_signal(signal.SIGKILL)  # the provisioner dies; its executors keep working
+    first.send_signal(signal.SIGKILL)  # the provisioner dies; its executors keep running tasks
     first.wait()
     samples = len(job.timeline())
     second = subprocess.Popen(cmd, env=env)
