@@ -14,7 +14,7 @@ the reference is easily slowed down by other load.
 
 Cases of ``bench/algorithms_svd.py`` (same row format) are run too when that file exists.
 
-    python bench/algorithms.py [--quick] [--only NAME ...] [--repeats 2] [--workers 2]
+    python bench/algorithms.py [--quick] [--only NAME ...] [--repeats 2] [--executors 2]
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a check that everything runs)")
     parser.add_argument("--only", nargs="*", help="run only cases whose function name contains one of these")
-    parser.add_argument("--workers", type=int, default=2, help="executor processes (default 2)")
+    parser.add_argument("--executors", type=int, default=2, help="executor processes (default 2)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side, the best time is kept (default 2)")
     args = parser.parse_args()
     QUICK, REPEATS = args.quick, args.repeats
@@ -210,12 +210,12 @@ def main() -> None:
     if args.only:
         cases = [c for c in cases if any(s in c.__name__ for s in args.only)]
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; npw: embedded runtime, {args.workers} executors x 1 BLAS thread; "
+          f"numpy {np.__version__}; npw: embedded runtime, {args.executors} executors x 1 BLAS thread; "
           f"reference: numpy/scipy in this process, BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
     print(f"{'algorithm':<20} {'shape':<18} {'block':>6} {'npw s':>8} {'ref s':>8} {'ratio':>7}  {'metric':<28} "
           f"{'npw err':>9} {'ref err':>9}")
     print("-" * 126)
-    with npw.runtime(workers=args.workers):
+    with npw.runtime(executors=args.executors):
         for case in cases:
             print_row(case())
 

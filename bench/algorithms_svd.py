@@ -18,7 +18,7 @@ both.  ``CASES`` is a list of functions, each returning one row::
 
 ``bench/algorithms.py`` runs these cases with its own; alone:
 
-    python bench/algorithms_svd.py [--quick] [--only NAME ...] [--workers 2]
+    python bench/algorithms_svd.py [--quick] [--only NAME ...] [--executors 2]
 """
 
 from __future__ import annotations
@@ -184,17 +184,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a check that everything runs)")
     parser.add_argument("--only", nargs="*", help="run only cases whose function name contains one of these")
-    parser.add_argument("--workers", type=int, default=2, help="executor processes (default 2)")
+    parser.add_argument("--executors", type=int, default=2, help="executor processes (default 2)")
     args = parser.parse_args()
     QUICK = args.quick
     cases = [c for c in CASES if not args.only or any(s in c.__name__ for s in args.only)]
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; npw: embedded runtime, {args.workers} executors x 1 BLAS thread; "
+          f"numpy {np.__version__}; npw: embedded runtime, {args.executors} executors x 1 BLAS thread; "
           f"reference: numpy/scipy in this process, BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
     print(f"{'algorithm':<22} {'shape':<11} {'block':>10} {'npw s':>8} {'ref s':>8} {'ratio':>7}  {'metric':<38} "
           f"{'npw err':>9} {'ref err':>9}")
     print("-" * 130)
-    with npw.runtime(workers=args.workers):
+    with npw.runtime(executors=args.executors):
         for case in cases:
             print_row(case())
 

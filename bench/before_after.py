@@ -61,7 +61,7 @@ def runtime(**kw):
     import inspect
     if "executors" in inspect.signature(npw.runtime).parameters:
         return npw.runtime(executors=2, **kw)
-    return npw.runtime(workers=2, **kw)
+    return npw.runtime(workers=2, **kw)  # the retired name, for a version from before the rename
 
 if what == "analysis":
     bound = npw.programs.cholesky.bind(N=256)

@@ -112,11 +112,11 @@ def isolated_main(what: str, n: int, arg: int) -> None:
 
 
 def run_npw_cholesky(X: np.ndarray, block: int) -> tuple[float, float, dict]:
-    """What ``npw.cholesky(A, workers=2)`` does, keeping the job for its stats."""
+    """What ``npw.cholesky(A, executors=2)`` does, keeping the job for its stats."""
     A = npw.BigMatrix.from_numpy(X, block)
     L = npw.BigMatrix.empty(A.shape, A.block_size, A.dtype)
     t = time.perf_counter()
-    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=A.grid[0], workers=2, policy=POOL).wait()
+    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=A.grid[0], executors=2, policy=POOL).wait()
     el = time.perf_counter() - t
     err = probe_error(X, L.numpy())
     L.delete()
@@ -134,7 +134,7 @@ def run_npw_gemm(A: np.ndarray, B: np.ndarray, block: int) -> tuple[float, float
     a, b = npw.BigMatrix.from_numpy(A, block), npw.BigMatrix.from_numpy(B, block)
     t = time.perf_counter()
     C = npw.BigMatrix.empty((A.shape[0], B.shape[1]), block, np.float64)
-    npw.submit(npw.programs.gemm, A=a, B=b, C=C, M=a.grid[0], N=b.grid[1], K=a.grid[1], workers=2,
+    npw.submit(npw.programs.gemm, A=a, B=b, C=C, M=a.grid[0], N=b.grid[1], K=a.grid[1], executors=2,
                policy=POOL).wait()
     el = time.perf_counter() - t
     v = np.random.default_rng(3).standard_normal(B.shape[1])
@@ -167,7 +167,7 @@ def main() -> None:
           " ours: 2 executor processes x 1 BLAS thread (embedded: files + SQLite)")
     # warm-up: the runtime's one-time start (the executor zygote, see executor/warm.py), as numpy's
     # and Dask's imports and thread pools are warm before they are timed
-    npw.cholesky(spd(256), block_size=128, workers=2)
+    npw.cholesky(spd(256), block_size=128, executors=2)
     peak = dgemm_rate()
     print(f"# DGEMM ceiling (n=4096, 2 threads): {peak:.1f} GFLOP/s\n")
     head = f"{'algorithm':<22}{'n':>7}{'block':>7}{'seconds':>9}{'GFLOP/s':>9}{'x numpy':>9}{'x Dask':>8}" \

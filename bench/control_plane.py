@@ -62,7 +62,7 @@ PROGRAM = lp.Program.from_source(SOURCE, {"leaf": leaf, "join": join, "carry": c
 
 
 def run_ours(n_leaves: int, **urls) -> tuple[int, float]:
-    with npw.runtime(workers=2, **urls):
+    with npw.runtime(executors=2, **urls):
         t0 = time.perf_counter()
         job = npw.submit(PROGRAM, N=n_leaves)
         job.wait(timeout=3600)

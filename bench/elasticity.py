@@ -5,7 +5,7 @@ executor a *simulated Lambda* (``SimulatedLambdaLauncher``: a local process with
 BLAS thread, a lifetime limit, a concurrency cap, failure injection), on the
 embedded runtime (tiles in files, queue and state in SQLite):
 
-1. ``trace``       — autoscaling trace: queued/leased tasks and live executors per second.
+1. ``trace``       — autoscaling trace: ready/leased tasks and live executors per second.
 2. ``sf_sweep``    — scaling factor sweep, sf ∈ {1/8, 1/4, 1/3, 1/2, 1, 2}: completion time vs core-seconds.
 3. ``failure``     — 80 % of the live executors killed (SIGKILL) when the failure-free run had done
                      40 % of the tasks: the drop and the recovery.
@@ -101,7 +101,7 @@ class Experiments:
 
     def settings(self, **kw) -> ProvisionerSettings:
         a = self.args
-        base = {"scaling_factor": a.sf, "max_workers": a.max_workers, "idle_timeout": a.idle_timeout,
+        base = {"scaling_factor": a.sf, "max_executors": a.max_executors, "idle_timeout": a.idle_timeout,
                 "lease": a.lease, "poll_interval": 0.5}
         return ProvisionerSettings(**{**base, **kw})
 
@@ -119,10 +119,11 @@ class Experiments:
         tl = job.timeline()
         self.timelines[label] = tl
         row = {"experiment": experiment, "label": label, "n": self.X.shape[0], "block": self.A.block_size[0],
-               "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor, "max_workers": settings.max_workers,
+               "tasks": job.num_tasks, "scaling_factor": settings.scaling_factor,
+               "max_executors": settings.max_executors,
                "idle_timeout": settings.idle_timeout, "lifetime": launcher.lifetime, "wall_s": round(wall, 2),
                "core_s": round(st["core_s"], 1), "executor_s": round(st["executor_s"], 1),
-               "executors": st["executors"], "peak_working": max(s["working"] for s in tl),
+               "executors": st["executors"], "peak_started": max(s["started"] for s in tl),
                "kernel_s": round(st["kernel_s"], 1), "cost_usd": round(st["cost_usd"], 6),
                "killed": sum(1 for k in launcher.kills if k[2] == "injected"),
                "lifetime_kills": sum(1 for k in launcher.kills if k[2] == "lifetime"),
@@ -130,7 +131,7 @@ class Experiments:
         assert err <= 50 * self.X.shape[0] * np.finfo(float).eps, f"{label}: backward error {err:.2e}"
         self.runs.append(row)
         print(f"{label:>24}: {wall:6.1f} s, {row['core_s']:7.1f} core-s, {row['executors']:3d} executors "
-              f"(peak {row['peak_working']} working at once), backward error {err:.1e}", flush=True)
+              f"(peak {row['peak_started']} started at once), backward error {err:.1e}", flush=True)
         return row
 
     # ------------------------------------------------------------------ experiments (run, then plot)
@@ -139,10 +140,10 @@ class Experiments:
         self.plot_trace(self.baseline, self.timelines["trace" + self.args.tag])
 
     def sf_sweep(self):
-        cap = self.args.sweep_max_workers
+        cap = self.args.sweep_max_executors
         for sf, name in SWEEP:
             self.run(f"sf={name}", "sf_sweep", SimulatedLambdaLauncher(),
-                     self.settings(scaling_factor=sf, max_workers=cap))
+                     self.settings(scaling_factor=sf, max_executors=cap))
         self.plot_sf_sweep([r for r in self.runs if r["experiment"] == "sf_sweep"])
 
     def failure(self):
@@ -150,7 +151,7 @@ class Experiments:
                                                            self.settings())
         # kill when the failure-free run had completed 40% of the tasks (its executors all started by then)
         tb = self.timelines[base["label"]]
-        kill_t = round(next(s["t"] for s in tb if s["completed"] >= 0.4 * base["tasks"]) - tb[0]["t"], 1)
+        kill_t = round(next(s["t"] for s in tb if s["done"] >= 0.4 * base["tasks"]) - tb[0]["t"], 1)
         launcher = SimulatedLambdaLauncher(kill_at=[(kill_t, 0.8)], seed=0)
         row = self.run("failure", "failure", launcher, self.settings(), kill_at_s=kill_t)
         self.plot_failure(row, self.timelines["failure"], tb)
@@ -165,15 +166,15 @@ class Experiments:
     def plot_trace(self, row: dict, tl: list[dict]):
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
         t = [s["t"] for s in tl]
-        ax1.plot(t, [s["pending"] for s in tl], label="queued tasks")
-        ax1.plot(t, [s["running"] for s in tl], label="leased (running) tasks")
-        ax1.plot(t, [s["pending"] + s["running"] for s in tl], "k:", label="ready tasks (queued + leased)")
+        ax1.plot(t, [s["ready"] for s in tl], label="ready tasks (in the queue)")
+        ax1.plot(t, [s["leased"] for s in tl], label="leased tasks")
+        ax1.plot(t, [s["ready"] + s["leased"] for s in tl], "k:", label="work: ready + leased tasks")
         ax1.set_ylabel("tasks")
         ax1.legend(loc="upper right")
         ax1.set_title(f"Autoscaling trace: Cholesky n={row['n']}, {row['block']}-tiles ({row['tasks']} tasks), "
-                      f"sf={float(row['scaling_factor']):g}, max {row['max_workers']} executors, "
+                      f"sf={float(row['scaling_factor']):g}, max {row['max_executors']} executors, "
                       f"idle timeout {float(row['idle_timeout']):g} s", fontsize=9)
-        ax2.plot(t, [s["working"] for s in tl], color="C3", label="executors working (started up)")
+        ax2.plot(t, [s["started"] for s in tl], color="C3", label="executors started (heart-beating)")
         ax2.plot(t, [s["executors"] for s in tl], color="C3", ls="--", lw=0.8, label="executors alive or starting")
         ax2.axhline(CORES, color="gray", lw=0.8)
         ax2.text(t[-1], CORES, f"{CORES} cores", ha="right", va="bottom", fontsize=8, color="gray")
@@ -181,8 +182,8 @@ class Experiments:
         ax2.set_xlabel("seconds since submit")
         ax2.legend(loc="upper right")
         ax3 = ax2.twinx()
-        ax3.plot(t, [s["completed"] for s in tl], color="C2", lw=0.8)
-        ax3.set_ylabel("completed tasks", color="C2")
+        ax3.plot(t, [s["done"] for s in tl], color="C2", lw=0.8)
+        ax3.set_ylabel("done tasks", color="C2")
         fig.text(0.5, 0.005, f"{row['executors']} executors in all, {row['wall_s']} s; {OVERSUBSCRIBED}",
                  ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.02, 1, 1))
@@ -194,7 +195,7 @@ class Experiments:
         x, y = [float(r["wall_s"]) for r in rows], [float(r["core_s"]) for r in rows]
         ax.plot(x, y, "o")
         for r, xi, yi in zip(rows, x, y):
-            ax.annotate(f"{r['label']} (peak {r['peak_working']})", (xi, yi), textcoords="offset points",
+            ax.annotate(f"{r['label']} (peak {r['peak_started']})", (xi, yi), textcoords="offset points",
                         xytext=(6, -3), fontsize=8)
         ax.axvline(self.ref[1], color="gray", ls="--", lw=0.8)
         ax.set_ylim(0, max(y) * 1.15)
@@ -204,7 +205,7 @@ class Experiments:
         ax.set_xlabel("completion time (s)")
         ax.set_ylabel(f"core-seconds (executor lifetimes + {COST.startup_s:g} s start-up each)")
         r0 = rows[0]
-        ax.set_title(f"Scaling factor sweep: Cholesky n={r0['n']}, {r0['block']}-tiles, max {r0['max_workers']} "
+        ax.set_title(f"Scaling factor sweep: Cholesky n={r0['n']}, {r0['block']}-tiles, max {r0['max_executors']} "
                      "executors", fontsize=9)
         fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -214,11 +215,11 @@ class Experiments:
     def plot_failure(self, row: dict, tl: list[dict], tb: list[dict]):
         t_kill = float(row["kill_at_s"]) + (tl[0]["t"] if tl else 0.0)  # the kill clock starts at the first launch
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-        ax1.plot([s["t"] for s in tl], [s["working"] for s in tl], color="C3", label="executors working, with the kill")
+        ax1.plot([s["t"] for s in tl], [s["started"] for s in tl], color="C3", label="executors started, with the kill")
         ax1.plot([s["t"] for s in tl], [s["executors"] for s in tl], color="C3", ls="--", lw=0.8,
                  label="executors alive or starting, with the kill")
-        ax1.plot([s["t"] for s in tb], [s["working"] for s in tb], color="gray", lw=0.8,
-                 label="executors working, no failure")
+        ax1.plot([s["t"] for s in tb], [s["started"] for s in tb], color="gray", lw=0.8,
+                 label="executors started, no failure")
         ax1.axvline(t_kill, color="k", ls="--", lw=0.8)
         ax1.text(t_kill, ax1.get_ylim()[1] * 0.95, f" SIGKILL 80% of executors ({row['killed']})", fontsize=8,
                  va="top")
@@ -227,10 +228,10 @@ class Experiments:
         ax1.legend(loc="lower right")
         ax1.set_title(f"Failure recovery: Cholesky n={row['n']}, {row['block']}-tiles, lease {self.args.lease:g} s "
                       f"(a killed executor's task reappears when its lease expires)", fontsize=9)
-        ax2.plot([s["t"] for s in tl], [s["completed"] for s in tl], color="C2", label="completed, with the kill")
-        ax2.plot([s["t"] for s in tb], [s["completed"] for s in tb], color="gray", lw=0.8,
-                 label="completed, no failure")
-        ax2.plot([s["t"] for s in tl], [s["running"] for s in tl], color="C1", lw=0.8,
+        ax2.plot([s["t"] for s in tl], [s["done"] for s in tl], color="C2", label="done tasks, with the kill")
+        ax2.plot([s["t"] for s in tb], [s["done"] for s in tb], color="gray", lw=0.8,
+                 label="done tasks, no failure")
+        ax2.plot([s["t"] for s in tl], [s["leased"] for s in tl], color="C1", lw=0.8,
                  label="leased tasks, with the kill")
         ax2.axvline(t_kill, color="k", ls="--", lw=0.8)
         ax2.set_ylabel("tasks")
@@ -259,7 +260,7 @@ class Experiments:
         ax2.set_ylim(bottom=0)
         r0 = rows[0]
         ax.set_title(f"Time-limit sensitivity: Cholesky n={r0['n']}, {r0['block']}-tiles, "
-                     f"sf={float(r0['scaling_factor']):g}, max {r0['max_workers']} executors", fontsize=9)
+                     f"sf={float(r0['scaling_factor']):g}, max {r0['max_executors']} executors", fontsize=9)
         fig.text(0.5, 0.005, OVERSUBSCRIBED, ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         fig.savefig(self.out / "elasticity_time_limit.png", dpi=110)
@@ -288,7 +289,7 @@ class Experiments:
     # ------------------------------------------------------------------ driver
     def main(self, only: list[str]):
         a = self.args
-        with npw.runtime(workers=CORES) as rt:
+        with npw.runtime(executors=CORES) as rt:
             self.rt = rt
             t = time.time()
             self.A = npw.random.spd(a.n, a.block, seed=1)
@@ -310,15 +311,15 @@ class Experiments:
             w.writerows(self.runs)
         with open(self.out / f"elasticity_timelines{tag}.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["run", "t", "pending", "running", "executors", "working", "completed", "launched"])
+            w.writerow(["run", "t", "ready", "leased", "executors", "started", "done", "launched"])
             for label, tl in self.timelines.items():
                 for s in tl:
-                    w.writerow([label, round(s["t"], 2), s["pending"], s["running"], s["executors"], s["working"],
-                                s["completed"], s["launched"]])
+                    w.writerow([label, round(s["t"], 2), s["ready"], s["leased"], s["executors"], s["started"],
+                                s["done"], s["launched"]])
         (self.out / f"elasticity_reference{tag}.json").write_text(json.dumps(self.ref))
         print(f"\n# {platform.machine()}, {CORES} cores, numpy {np.__version__}; reference scipy.linalg.cholesky "
               f"{self.ref[1]:.2f} s (1 thread), {self.ref[2]:.2f} s (2 threads)")
-        cols = ["label", "wall_s", "core_s", "executors", "peak_working", "killed", "lifetime_kills", "cost_usd",
+        cols = ["label", "wall_s", "core_s", "executors", "peak_started", "killed", "lifetime_kills", "cost_usd",
                 "backward_error"]
         print("  ".join(f"{c:>15}" for c in cols))
         for r in self.runs:
@@ -330,8 +331,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16384)
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--sf", type=float, default=0.5, help="scaling factor of the trace, failure and time-limit runs")
-    ap.add_argument("--max-workers", type=int, default=16)
-    ap.add_argument("--sweep-max-workers", type=int, default=24)
+    ap.add_argument("--max-executors", type=int, default=16)
+    ap.add_argument("--sweep-max-executors", type=int, default=24)
     ap.add_argument("--idle-timeout", type=float, default=2.0)
     ap.add_argument("--lease", type=float, default=5.0)
     ap.add_argument("--lifetimes", type=float, nargs="+", default=[900, 60, 30, 15, 8])

@@ -77,7 +77,7 @@ def main() -> None:
     args = ap.parse_args()
     n, b, limit = args.n, args.block, args.limit_mib << 20
     tile_mib = b * b * 8 / 2**20
-    with npw.runtime(workers=0) as rt:
+    with npw.runtime(executors=0) as rt:
         A = npw.BigMatrix.empty((n, n), b)
         gen = npw.submit(npw.programs.spd, X=A, N=n, B=b, SEED=7, SINGLE=0)
         procs = launch_capped(rt, gen.id, args.executors, limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 
 from .launchers import AwsLambdaLauncher, LocalProcessLauncher, SimulatedLambdaLauncher
 from .loop import Provisioner
@@ -31,11 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--job", required=True)
     ap.add_argument("--launcher", choices=["local", "simulated-lambda", "aws-lambda"], default="local")
     ap.add_argument("--scaling-factor", type=float, default=d.scaling_factor)
-    ap.add_argument("--max-workers", type=int, default=d.max_workers)
+    ap.add_argument("--max-executors", type=int, default=d.max_executors)
+    ap.add_argument("--max-workers", type=int, dest="max_workers", help=argparse.SUPPRESS)  # deprecated name
     ap.add_argument("--idle-timeout", type=float, default=d.idle_timeout)
     ap.add_argument("--poll-interval", type=float, default=d.poll_interval)
     ap.add_argument("--time-limit", type=float, default=d.time_limit, help="executor lifetime, seconds")
     ap.add_argument("--lease", type=float, default=d.lease)
+    ap.add_argument("--start-timeout", type=float, default=d.start_timeout,
+                    help="seconds a launched executor has to heart-beat before it counts as failed to start")
     g = ap.add_argument_group("simulated Lambda")
     g.add_argument("--lifetime", type=float, default=900.0, help="hard kill after this many seconds")
     g.add_argument("--cold-start", type=float, default=0.0)
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--function-name", help="the Lambda function running executor.lambda_handler.handler")
     g.add_argument("--region", default=None)
     a = ap.parse_args(argv)
+    if a.max_workers is not None:  # the deprecated --max-workers
+        warnings.warn("--max-workers is deprecated, use --max-executors instead", DeprecationWarning, stacklevel=1)
+        if a.max_executors is None:  # deprecated alias
+            a.max_executors = a.max_workers  # deprecated alias
     if a.launcher == "local":
         launcher = LocalProcessLauncher()
     elif a.launcher == "simulated-lambda":
@@ -57,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         if not a.function_name:
             ap.error("--launcher aws-lambda needs --function-name")
         launcher = AwsLambdaLauncher(a.function_name, region=a.region)
-    settings = ProvisionerSettings(scaling_factor=a.scaling_factor, max_workers=a.max_workers,
+    settings = ProvisionerSettings(scaling_factor=a.scaling_factor, max_executors=a.max_executors,
                                    idle_timeout=a.idle_timeout, poll_interval=a.poll_interval,
-                                   time_limit=a.time_limit, lease=a.lease)
+                                   time_limit=a.time_limit, lease=a.lease, start_timeout=a.start_timeout)
     prov = Provisioner({"store": a.store, "queue": a.queue, "state": a.state}, a.job, launcher, settings)
     signal.signal(signal.SIGTERM, lambda *_: prov._stop.set())
     try:

@@ -13,7 +13,9 @@
 
 A launcher gives each executor an id (``--executor-id``), under which the executor
 heart-beats in the state store; that is how a provisioner that cannot see processes
-(Lambda, or a restarted provisioner) counts the executors that are alive.
+(Lambda, or a restarted provisioner) counts the executors that are alive, and how it
+tells an executor that has started from one that never will (``start_timeout`` in
+``ProvisionerSettings``: the provisioner then calls ``abandon``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 
 from executor.spec import ExecutorSpec, environment
 from executor.warm import WarmStarter
+from numpywren2.core.deprecation import renamed_options, warn_renamed
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class ExitedExecutor:
 
     executor: str
     returncode: int
-    killed_by_launcher: str | None = None  # "lifetime", "injected", "stop", or None
+    killed_by_launcher: str | None = None  # "lifetime", "injected", "stop", "start_timeout", or None
 
 
 def new_executor_id() -> str:
@@ -54,31 +57,62 @@ class Launcher(abc.ABC):
     ``launch`` may start fewer than asked (a concurrency cap, throttling) and returns the
     ids it started.  ``alive(registry)`` is the set of executors this launcher started that
     are alive or still starting; ``registry`` maps executor id to its state-store entry
-    (``StateStore.executors``).  ``reap()`` returns the executors that ended since the last
-    call, for launchers that can see them.  ``stop()`` ends everything still running.
+    (``StateStore.executors``).  ``abandon(id)`` is the provisioner giving up on an executor
+    that did not start in time: it no longer counts as alive, and is ended if the launcher
+    can.  ``reap()`` returns the executors that ended since the last call, for launchers that
+    can see them.  ``stop()`` ends everything still running.
+
+    ``default_max_executors`` bounds the live executors when the settings do not.  The start-up
+    deadline is the provisioner's (``ProvisionerSettings.start_timeout``); ``start_timeout=``
+    given to a launcher is deprecated, and overrides the settings' while it lasts.
     """
 
-    default_max_workers: int = 1
+    default_max_executors: int = 1
 
-    def __init__(self, start_timeout: float = 60.0):
+    def __init__(self, start_timeout: float | None = None):
+        if start_timeout is not None:
+            warn_renamed(type(self).__name__, "start_timeout=", "ProvisionerSettings(start_timeout=...)")
         self.start_timeout = start_timeout
         self.launched: dict[str, float] = {}  # executor id -> time.monotonic() at launch
+        self.abandoned: set[str] = set()  # executors the provisioner gave up on (not started in time)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "default_max_workers" in cls.__dict__:  # a subclass written against the retired name
+            warn_renamed(cls.__name__, "default_max_workers", "default_max_executors")
+            cls.default_max_executors = cls.__dict__["default_max_workers"]  # deprecated alias
+            del cls.default_max_workers  # deprecated alias: the property below stands for it
+
+    @property
+    def default_max_workers(self) -> int:  # deprecated alias
+        """Deprecated name of ``default_max_executors``."""
+        warn_renamed(type(self).__name__, "default_max_workers", "default_max_executors", stacklevel=2)
+        return self.default_max_executors
+
+    @default_max_workers.setter  # deprecated alias
+    def default_max_workers(self, value: int) -> None:  # deprecated alias
+        warn_renamed(type(self).__name__, "default_max_workers", "default_max_executors", stacklevel=2)
+        self.default_max_executors = value
 
     @abc.abstractmethod
     def launch(self, spec: ExecutorSpec, n: int) -> list[str]: ...
 
     def alive(self, registry: dict[str, dict]) -> set[str]:
         """Default, for executors the launcher cannot see: registered and live, or not yet
-        registered and launched less than ``start_timeout`` seconds ago."""
-        now = time.monotonic()
+        registered and not abandoned (the provisioner abandons those past their start-up deadline)."""
         out = set()
-        for eid, t in self.launched.items():
+        for eid in self.launched:
             entry = registry.get(eid)
             if entry is not None and entry["live"]:
                 out.add(eid)
-            elif entry is None and now - t < self.start_timeout:
+            elif entry is None and eid not in self.abandoned:
                 out.add(eid)
         return out
+
+    def abandon(self, executor_id: str) -> None:
+        """Stop counting an executor that did not start in time (the default cannot end it: a Lambda
+        invocation that starts late finds work or retires after its idle timeout)."""
+        self.abandoned.add(executor_id)
 
     def reap(self) -> list[ExitedExecutor]:
         return []
@@ -97,16 +131,18 @@ class LocalProcessLauncher(Launcher):
     ----------
     python : str
         The interpreter (default: this one).
-    max_workers : int, optional
+    max_executors : int, optional
         Default bound on live executors (default: the number of CPU cores).
+        (``max_workers`` is its deprecated name.)
     """
 
-    def __init__(self, python: str = sys.executable, max_workers: int | None = None, start_timeout: float = 60.0,
-                 warm: bool = True):
+    @renamed_options(max_workers="max_executors")
+    def __init__(self, python: str = sys.executable, max_executors: int | None = None,
+                 start_timeout: float | None = None, warm: bool = True):
         super().__init__(start_timeout)
         self.python = python
         self.warm = warm
-        self.default_max_workers = max_workers or os.cpu_count() or 1
+        self.default_max_executors = max_executors or os.cpu_count() or 1
         self.processes: dict[str, subprocess.Popen] = {}
         self._reaped: set[str] = set()
         self._killed: dict[str, str] = {}  # executor id -> why the launcher killed it
@@ -150,6 +186,11 @@ class LocalProcessLauncher(Launcher):
                     self._reaped.add(eid)
                     out.append(ExitedExecutor(eid, p.returncode, self._killed.get(eid)))
         return out
+
+    def abandon(self, executor_id: str) -> None:
+        """SIGKILL an executor that did not start in time (``reap`` reports it killed, ``"start_timeout"``)."""
+        super().abandon(executor_id)
+        self.kill(executor_id, "start_timeout")
 
     def kill(self, executor_id: str, reason: str = "injected") -> bool:
         """SIGKILL one executor (no clean stop: its leased task reappears when the lease expires)."""
@@ -226,7 +267,7 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
         for t, f in kill_at:
             if not (t >= 0 and 0 <= f <= 1):
                 raise ValueError(f"kill_at entries are (seconds >= 0, fraction in [0, 1]), got {(t, f)}")
-        super().__init__(python=python, max_workers=concurrency)
+        super().__init__(python=python, max_executors=concurrency)
         self.lifetime, self.cold_start, self.concurrency, self.memory_mb = lifetime, cold_start, concurrency, memory_mb
         self.stop_margin = min(20.0, 0.15 * lifetime) if stop_margin is None else stop_margin
         self.kill_at = sorted(kill_at)
@@ -325,21 +366,23 @@ class AwsLambdaLauncher(Launcher):
     client : optional
         A boto3 Lambda client (default: ``boto3.client("lambda", region_name=region)``).
     region : str, optional
-    max_workers : int
+    max_executors : int
         Default bound on live executors (default 1000, Lambda's default concurrency limit).
+        (``max_workers`` is its deprecated name.)
     qualifier : str, optional
         Version or alias to invoke.
     """
 
-    def __init__(self, function_name: str, client=None, region: str | None = None, max_workers: int = 1000,
-                 qualifier: str | None = None, start_timeout: float = 60.0):
+    @renamed_options(max_workers="max_executors")
+    def __init__(self, function_name: str, client=None, region: str | None = None, max_executors: int = 1000,
+                 qualifier: str | None = None, start_timeout: float | None = None):
         super().__init__(start_timeout)
         if client is None:
             import boto3
 
             client = boto3.client("lambda", region_name=region)
         self.client, self.function_name, self.qualifier = client, function_name, qualifier
-        self.default_max_workers = max_workers
+        self.default_max_executors = max_executors
         self.throttled = 0
 
     def launch(self, spec: ExecutorSpec, n: int) -> list[str]:

@@ -1,10 +1,15 @@
 """The provisioner: a control loop that launches executors as a job's parallelism rises.
 
+The words (ready, leased, done, executor, started...) are those of docs/glossary.md.
+
 State it keeps (all of it can be rebuilt from the backends, which is why a restarted
 provisioner picks up where the old one stopped):
 
 ``launcher.launched``  executors this provisioner started (id -> launch time);
-``failed_in_a_row``     executors that exited with an error since the last completed task;
+``starting``            those of them that have not heart-beat yet (id -> ``clock()`` at launch);
+``failed_starts``       those it gave up on: no heartbeat within ``start_timeout`` of their launch;
+``failed_in_a_row``     executors that failed to start or exited with an error since the last
+                        task was done;
 ``last_sample``         when the last timeline sample was written.
 
 Every ``poll_interval`` seconds (``step``):
@@ -12,15 +17,20 @@ Every ``poll_interval`` seconds (``step``):
 1. read the job's outcome from its record (``numpywren2.core.outcome.job_outcome``, the rule the
    client follows too): stop when it has ended; when every task is done, mark it "done", so
    executors stop;
-2. count queued and leased tasks (``TaskQueue.counts``) and the live executors:
+2. count ready and leased tasks (``TaskQueue.counts``) and the executors alive or starting:
    those this provisioner's launcher knows to be alive or starting, plus those live in
    the state store's executor registry that it did not start (started by an earlier
-   provisioner, or by hand);
-3. ask the policy how many executors to launch, bounded by ``max_workers``, and launch
-   them;
+   provisioner, or by hand).  An executor of its own that has not heart-beat within
+   ``start_timeout`` of its launch is a failed start: the launcher abandons it (a local
+   process is killed), it no longer counts, and it counts towards ``max_failed_starts``;
+3. ask the policy how many executors to launch, bounded by ``max_executors``, and launch
+   them (replacing failed starts, if the work still asks for them);
 4. once per ``timeline_interval``, append a timeline sample to the state store: time,
-   pending (queued) tasks, running (leased) tasks, executors alive or starting, executors
-   working (alive and registered: past their start-up), completed tasks.
+   ready tasks, leased tasks, executors alive or starting, executors started (alive and
+   heart-beating: past their start-up), done tasks, executors launched so far.
+
+The clock (``clock``, default ``time.monotonic``) is a parameter, so that tests can move time
+past a deadline without waiting for it.
 
 Executors retire themselves after ``idle_timeout`` seconds without work, so the pool
 shrinks by itself when the parallelism falls.  One provisioner per job: two at once
@@ -29,9 +39,12 @@ would each launch for the same backlog.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
 from numpywren2.core.jobspec import JobSpec
@@ -40,6 +53,8 @@ from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
 from .launchers import ExecutorSpec, Launcher
 from .policy import Observation, ProportionalPolicy, ScalingPolicy
 from .settings import ProvisionerSettings
+
+log = logging.getLogger("provisioner")
 
 
 class Provisioner:
@@ -55,10 +70,13 @@ class Provisioner:
     settings : ProvisionerSettings, optional
     policy : ScalingPolicy, optional
         Default: ``ProportionalPolicy(settings.scaling_factor)``.
+    clock : callable, optional
+        Seconds, monotonic (default ``time.monotonic``): start-up deadlines and ``elapsed``.
     """
 
     def __init__(self, urls: dict[str, str], job: str, launcher: Launcher,
-                 settings: ProvisionerSettings | None = None, policy: ScalingPolicy | None = None):
+                 settings: ProvisionerSettings | None = None, policy: ScalingPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.settings = settings or ProvisionerSettings()
         self.policy = policy or ProportionalPolicy(self.settings.scaling_factor)
         self.launcher, self.job = launcher, job
@@ -69,67 +87,112 @@ class Provisioner:
         s = self.settings
         self.spec = ExecutorSpec(urls["store"], urls["queue"], urls["state"], job, lease=s.lease,
                                  idle_timeout=s.idle_timeout, time_limit=s.time_limit)
-        self.max_workers = s.max_workers or launcher.default_max_workers
-        self.started = time.monotonic()
+        self.max_executors = s.max_executors or launcher.default_max_executors
+        # a launcher's own start_timeout (deprecated) wins over the settings' while it lasts
+        self.start_timeout = launcher.start_timeout if launcher.start_timeout is not None else s.start_timeout
+        cold_start = getattr(launcher, "cold_start", 0.0)
+        if cold_start >= self.start_timeout:
+            raise ValueError(f"start_timeout ({self.start_timeout} s) must exceed the launcher's cold start "
+                             f"({cold_start} s), or every executor fails to start")
+        self.clock = clock
+        self.started = clock()
+        self.starting: dict[str, float] = {}
+        self.failed_starts: list[str] = []
         self.last_sample = -float("inf")
         self.failed_in_a_row = 0
+        self.failed_starts_in_a_row = 0  # of failed_in_a_row, those that did not start in time
         self.last_exit_code: int | None = None
-        self.last_completed = 0
+        self.last_done = 0
         self.launches = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ one observation
-    def observe(self) -> tuple[JobOutcome, Observation, int]:
-        """The job's outcome so far (``job_outcome``), an observation, and the executors working (alive and
-        registered)."""
+    def observe(self, check_starts: bool = False) -> tuple[JobOutcome, Observation, int]:
+        """The job's outcome so far (``job_outcome``), an observation, and the executors started (alive
+        and heart-beating).
+
+        With ``check_starts``, executors past their start-up deadline are abandoned first (and not counted).
+        """
         outcome = job_outcome(with_retries(self.state.job, self.job), self.num_tasks)
-        completed = outcome.completed
-        pending, in_flight = with_retries(self.queue.counts)
+        done = outcome.completed  # the job record's count of done tasks
+        ready, leased = with_retries(self.queue.counts)
         registry = {e["executor"]: e for e in with_retries(self.state.executors, self.job)}
         mine = self.launcher.alive(registry)
+        if check_starts:
+            if done > self.last_done:  # progress: the failures so far were not "in a row"
+                self.last_done, self.failed_in_a_row, self.failed_starts_in_a_row = done, 0, 0
+            if self._check_starts(registry, mine):
+                mine = self.launcher.alive(registry)
         others = {eid for eid, e in registry.items() if e["live"] and eid not in self.launcher.launched}
-        registered = len(others) + sum(1 for eid in mine if registry.get(eid, {}).get("live"))
-        obs = Observation(pending=pending, in_flight=in_flight, running=len(mine) + len(others),
-                          completed=completed, num_tasks=self.num_tasks, elapsed=time.monotonic() - self.started)
-        return outcome, obs, registered
+        started = len(others) + sum(1 for eid in mine if registry.get(eid, {}).get("live"))
+        obs = Observation(ready=ready, leased=leased, executors=len(mine) + len(others), done=done,
+                          num_tasks=self.num_tasks, elapsed=self.clock() - self.started)
+        return outcome, obs, started
+
+    def _check_starts(self, registry: dict[str, dict], alive: set[str]) -> bool:
+        """Executors launched here that heart-beat have started, and those that ended first are the
+        launcher's to report (``reap``); those still starting after ``start_timeout`` are failed starts:
+        abandoned (the launcher ends them if it can) and counted.  True if any was abandoned."""
+        now = self.clock()
+        abandoned = False
+        for eid, t in list(self.starting.items()):
+            if eid in registry or eid not in alive:
+                del self.starting[eid]
+            elif now - t >= self.start_timeout:
+                abandoned = True
+                del self.starting[eid]
+                self.launcher.abandon(eid)
+                self.failed_starts.append(eid)
+                self.failed_in_a_row += 1
+                self.failed_starts_in_a_row += 1
+                log.warning("job %s: executor %s did not heart-beat within start_timeout (%g s) of its launch; "
+                            "abandoned it", self.job, eid, self.start_timeout)
+        return abandoned
 
     def step(self, launch: bool = True) -> bool:
         """Observe, launch (if ``launch``), sample; returns False once the job has ended."""
-        outcome, obs, working = self.observe()
+        outcome, obs, started = self.observe(check_starts=launch)
         finished = outcome.ended
         if outcome.mark_done:
             with_retries(self.state.set_status, self.job, DONE)
         if not finished and launch:
-            self._check_failures(obs.completed)
-            n = self.policy.to_launch(obs, self.max_workers)
-            n = max(0, min(n, self.max_workers - obs.running))
+            self._check_failures()
+            n = self.policy.to_launch(obs, self.max_executors)
+            n = max(0, min(n, self.max_executors - obs.executors))
             if n:
                 launched = self.launcher.launch(self.spec, n)
+                t = self.clock()
+                self.starting.update((eid, t) for eid in launched)
                 self.launches += len(launched)
-                obs = Observation(obs.pending, obs.in_flight, obs.running + len(launched), obs.completed,
-                                  obs.num_tasks, obs.elapsed)
-        now = time.monotonic()
+                obs = dataclasses.replace(obs, executors=obs.executors + len(launched))
+        now = self.clock()
         if finished or not launch or now - self.last_sample >= self.settings.timeline_interval:
             self.last_sample = now
-            sample = {"time": round(time.time(), 3), "pending": obs.pending, "running": obs.in_flight,
-                      "executors": obs.running, "working": working, "completed": obs.completed,
+            sample = {"time": round(time.time(), 3), "ready": obs.ready, "leased": obs.leased,
+                      "executors": obs.executors, "started": started, "done": obs.done,
                       "launched": self.launches}
             with_retries(self.state.append_records, self.job, "timeline", [json.dumps(sample)])
         return not finished
 
-    def _check_failures(self, completed: int) -> None:
-        if completed > self.last_completed:
-            self.last_completed, self.failed_in_a_row = completed, 0
+    def _check_failures(self) -> None:
         for ex in self.launcher.reap():
             if ex.returncode != 0 and ex.killed_by_launcher is None:
                 self.failed_in_a_row += 1
                 self.last_exit_code = ex.returncode
-        if self.failed_in_a_row >= self.settings.max_failed_starts:
-            msg = (f"{self.failed_in_a_row} executors in a row exited with an error (last exit code "
-                   f"{self.last_exit_code}) while no task completed; see their error output (a memory cap "
-                   f"too small, or an executor that cannot import the job's kernels?)")
+        n, starts = self.failed_in_a_row, self.failed_starts_in_a_row
+        if n >= self.settings.max_failed_starts:
+            late = f"did not heart-beat within start_timeout ({self.start_timeout:g} s) of their launch"
+            if starts == 0:
+                what = f"exited with an error (last exit code {self.last_exit_code})"
+            elif starts == n:
+                what = late
+            else:
+                what = f"{late} ({starts}) or exited with an error (last exit code {self.last_exit_code})"
+            msg = (f"{n} executors in a row {what} while no task completed; see their error output (a memory cap "
+                   f"too small, an executor that cannot import the job's kernels or reach the state store, a "
+                   f"cold start longer than start_timeout?)")
             self.state.set_status(self.job, "failed", json.dumps({"message": msg}))
 
     # ------------------------------------------------------------------ loop

@@ -1,9 +1,10 @@
 """Scaling policies: how many executors to launch, given what the provisioner observes.
 
-A policy is an object with one method, ``to_launch(observation, max_workers)``; the
+A policy is an object with one method, ``to_launch(observation, max_executors)``; the
 provisioner calls it every poll and launches that many executors.  Policies never
 stop executors: executors retire themselves after their idle timeout, which is how
-the pool shrinks when the algorithm's parallelism falls.
+the pool shrinks when the algorithm's parallelism falls.  The words (ready, leased,
+done, executor) are those of docs/glossary.md.
 """
 
 from __future__ import annotations
@@ -12,44 +13,71 @@ import abc
 import math
 from dataclasses import dataclass
 
+from numpywren2.core.deprecation import warn_renamed
+
 
 @dataclass(frozen=True)
 class Observation:
     """One look at a job.
 
-    ``pending``: tasks waiting in the queue; ``in_flight``: tasks leased by an executor;
-    ``running``: executors alive or starting; ``completed``: tasks done, of ``num_tasks``;
-    ``elapsed``: seconds since the provisioner started.
+    ``ready``: tasks waiting in the queue (visible, not leased); ``leased``: tasks an executor
+    holds under a lease; ``executors``: executors alive or starting; ``done``: tasks done, of
+    ``num_tasks``; ``elapsed``: seconds since the provisioner started.
     """
 
-    pending: int
-    in_flight: int
-    running: int
-    completed: int = 0
+    ready: int
+    leased: int
+    executors: int
+    done: int = 0
     num_tasks: int = 0
     elapsed: float = 0.0
+
+    # the names of an earlier version, for policies written against it
+    @property
+    def pending(self) -> int:
+        """Deprecated name of ``ready``."""
+        warn_renamed("Observation", "pending", "ready", stacklevel=2)
+        return self.ready
+
+    @property
+    def in_flight(self) -> int:
+        """Deprecated name of ``leased``."""
+        warn_renamed("Observation", "in_flight", "leased", stacklevel=2)
+        return self.leased
+
+    @property
+    def running(self) -> int:
+        """Deprecated name of ``executors``."""
+        warn_renamed("Observation", "running", "executors", stacklevel=2)
+        return self.executors
+
+    @property
+    def completed(self) -> int:
+        """Deprecated name of ``done``."""
+        warn_renamed("Observation", "completed", "done", stacklevel=2)
+        return self.done
 
 
 class ScalingPolicy(abc.ABC):
     """Decides how many executors to launch now."""
 
     @abc.abstractmethod
-    def to_launch(self, obs: Observation, max_workers: int) -> int:
-        """Executors to launch now (0 or more); ``running + to_launch`` must not exceed ``max_workers``."""
+    def to_launch(self, obs: Observation, max_executors: int) -> int:
+        """Executors to launch now (0 or more); ``executors + to_launch`` must not exceed ``max_executors``."""
 
 
 class ProportionalPolicy(ScalingPolicy):
-    """Keep ``running ≈ ceil(sf × (pending + in_flight))``, bounded by ``max_workers`` (the paper's policy).
+    """Keep ``executors ≈ ceil(sf × (ready + leased))``, bounded by ``max_executors`` (the paper's policy).
 
-    Every ready task that is not done counts, whether it waits in the queue or is leased:
-    with ``sf = 1`` there is one executor per ready task.
+    Every task that can run and is not done counts, whether it waits in the queue (ready) or
+    an executor holds it (leased): with ``sf = 1`` there is one executor per such task.
 
     >>> p = ProportionalPolicy(0.5)
-    >>> p.to_launch(Observation(pending=7, in_flight=0, running=1), max_workers=10)  # ceil(3.5) - 1
+    >>> p.to_launch(Observation(ready=7, leased=0, executors=1), max_executors=10)  # ceil(3.5) - 1
     3
-    >>> p.to_launch(Observation(pending=100, in_flight=2, running=4), max_workers=10)
+    >>> p.to_launch(Observation(ready=100, leased=2, executors=4), max_executors=10)
     6
-    >>> p.to_launch(Observation(pending=0, in_flight=3, running=4), max_workers=10)  # never negative
+    >>> p.to_launch(Observation(ready=0, leased=3, executors=4), max_executors=10)  # never negative
     0
     """
 
@@ -58,14 +86,14 @@ class ProportionalPolicy(ScalingPolicy):
             raise ValueError(f"scaling_factor must be positive, got {scaling_factor}")
         self.scaling_factor = scaling_factor
 
-    def target(self, obs: Observation, max_workers: int) -> int:
+    def target(self, obs: Observation, max_executors: int) -> int:
         """The number of executors this policy wants alive."""
-        work = obs.pending + obs.in_flight
+        work = obs.ready + obs.leased
         # the small slack keeps 1/3 × 3 at 1 despite rounding
-        return min(max_workers, math.ceil(self.scaling_factor * work - 1e-9)) if work else 0
+        return min(max_executors, math.ceil(self.scaling_factor * work - 1e-9)) if work else 0
 
-    def to_launch(self, obs: Observation, max_workers: int) -> int:
-        return max(0, self.target(obs, max_workers) - obs.running)
+    def to_launch(self, obs: Observation, max_executors: int) -> int:
+        return max(0, self.target(obs, max_executors) - obs.executors)
 
     def __repr__(self) -> str:
         return f"ProportionalPolicy(scaling_factor={self.scaling_factor})"

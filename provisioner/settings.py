@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from executor.spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE
+from numpywren2.core.deprecation import renamed_options, warn_renamed
 
 
 @dataclass(frozen=True)
@@ -14,12 +15,14 @@ class ProvisionerSettings:
     Parameters
     ----------
     scaling_factor : float
-        ``sf``: the provisioner keeps ``running ≈ sf × pending`` executors, where ``pending`` is
-        the number of ready tasks not yet done (queued or leased).  Default 1.0; the numpywren
-        paper used sf ∈ {1/4, 1/3, 1/2, 1}.  Values above 1 over-provision.
-    max_workers : int, optional
+        ``sf``: the provisioner keeps ``executors ≈ sf × (ready + leased)``: the tasks that can
+        run and are not done, whether they wait in the queue (ready) or an executor holds them
+        (leased).  Default 1.0; the numpywren paper used sf ∈ {1/4, 1/3, 1/2, 1}.  Values above 1
+        over-provision.
+    max_executors : int, optional
         Upper bound on executors alive at once for the job (default: the launcher's, e.g. the
         number of CPU cores for local processes, the concurrency cap for simulated Lambda).
+        (``max_workers`` is its deprecated name.)
     idle_timeout : float
         Seconds an executor waits without work before retiring itself (default 10, as in the paper).
     poll_interval : float
@@ -33,16 +36,18 @@ class ProvisionerSettings:
         Queue lease in seconds: how long a task leased by an executor that died stays hidden
         before another executor may run it (default 60; the lease is renewed while a task runs).
     start_timeout : float
-        Seconds within which a launched executor must register in the state store; one that has
-        not is presumed lost (only for launchers that cannot see their executors, e.g. Lambda).
-        Default 60.
+        Seconds within which a launched executor must heart-beat in the state store.  One that
+        has not is a failed start: the provisioner gives up on it (a local process is killed; a
+        Lambda invocation stops being counted), counts it towards ``max_failed_starts``, and the
+        policy launches a replacement if the work still asks for one.  Default 60.
     max_failed_starts : int
-        The job is failed when this many executors in a row exit with an error while no task
-        completes (e.g. an executor that cannot start, or runs out of memory).  Default 5.
+        The job is failed when this many executors in a row fail to start or exit with an error
+        while no task completes (e.g. an executor that cannot import the job's kernels, or runs out
+        of memory).  Default 5.
     """
 
     scaling_factor: float = 1.0
-    max_workers: int | None = None
+    max_executors: int | None = None
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     poll_interval: float = 0.5
     timeline_interval: float = 1.0
@@ -54,10 +59,19 @@ class ProvisionerSettings:
     def __post_init__(self) -> None:
         if not self.scaling_factor > 0:
             raise ValueError(f"scaling_factor must be positive, got {self.scaling_factor}")
-        if self.max_workers is not None and self.max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
+        if self.max_executors is not None and self.max_executors < 1:
+            raise ValueError(f"max_executors must be at least 1, got {self.max_executors}")
         for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"time_limit must be positive (or None), got {self.time_limit}")
+
+    @property
+    def max_workers(self) -> int | None:  # deprecated alias
+        """Deprecated name of ``max_executors``."""
+        warn_renamed("ProvisionerSettings", "max_workers", "max_executors", stacklevel=2)
+        return self.max_executors
+
+
+ProvisionerSettings.__init__ = renamed_options(max_workers="max_executors")(ProvisionerSettings.__init__)

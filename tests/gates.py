@@ -1,4 +1,4 @@
-"""Gates: kernels that wait for an event the test controls, so that a test decides when tasks are in flight.
+"""Gates: kernels that wait for an event the test controls, so that a test decides when tasks are leased.
 
 A gated task first leaves a mark (``started-<gate>-<pid>-<n>`` in the gate directory, naming the
 executor process that runs it), then blocks until the test opens its gate (creates ``open-<gate>``).

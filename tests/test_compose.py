@@ -583,7 +583,7 @@ def test_composed_program_with_local_scratch_runs_on_executors():
     n, bs = 3, 4
     a = rng.standard_normal((n * bs, bs))
     b = rng.standard_normal((n * bs, bs))
-    with npw.runtime(workers=2) as rt:
+    with npw.runtime(executors=2) as rt:
         A = npw.BigMatrix.from_numpy(a, bs)
         B = npw.BigMatrix.from_numpy(b, bs)
         G, H, L = (npw.BigMatrix.empty((bs, bs), bs) for _ in range(3))

@@ -89,8 +89,8 @@ def substitutions(name: str, request) -> dict[str, str]:
         '"rediss://:PASSWORD@my-redis.xxxxxx.cache.amazonaws.com:6379/0?prefix=npw:"': repr(state),
         '"rediss://:PASSWORD@my-redis.xxxxxx.cache.amazonaws.com:6379/0"': repr(state),
         # no AWS account here: the Lambda launcher's executors are local processes; two cores
-        'AwsLambdaLauncher("npw-executor", region="us-east-1")': "LocalProcessLauncher(max_workers=2)",
-        "max_workers=500": "max_workers=2",
+        'AwsLambdaLauncher("npw-executor", region="us-east-1")': "LocalProcessLauncher(max_executors=2)",
+        "max_executors=500": "max_executors=2",
     }
 
 

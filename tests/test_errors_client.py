@@ -63,7 +63,7 @@ def test_a_tile_never_written_still_reads_as_zeros(tmp_path):
     assert not E.numpy().any() and not E.get_tile(1, 0).any()
     E.put_tile(1, 0, np.ones((2, 2)))
     assert E.numpy().sum() == 4
-    with npw.runtime(workers=1):
+    with npw.runtime(executors=1):
         L = npw.cholesky(spd(8), block_size=4)  # the upper triangle's tiles are never written
         assert not L.get_tile(0, 1).any() and np.allclose(np.triu(L.numpy(), 1), 0)
 
@@ -73,7 +73,7 @@ def test_a_tile_never_written_still_reads_as_zeros(tmp_path):
 
 def test_ten_choleskys_leave_nothing_in_the_store():
     X1500 = spd(1500)
-    with npw.runtime(workers=2) as rt:
+    with npw.runtime(executors=2) as rt:
         for _ in range(10):
             L = npw.cholesky(X1500, block_size=750).numpy()
         gc.collect()
@@ -83,7 +83,7 @@ def test_ten_choleskys_leave_nothing_in_the_store():
 
 def test_a_matrix_kept_by_name_or_persist_or_opened_is_not_freed(tmp_path):
     with npw.runtime(store=f"file://{tmp_path}/tiles", queue=f"sqlite://{tmp_path}/q.db",
-                     state=f"sqlite://{tmp_path}/q.db", workers=1) as rt:
+                     state=f"sqlite://{tmp_path}/q.db", executors=1) as rt:
         anonymous = npw.BigMatrix.from_numpy(np.ones((4, 4)), 2)
         named = npw.BigMatrix.from_numpy(np.ones((4, 4)), 2, name="kept")
         L = npw.cholesky(spd(8), block_size=4)
@@ -101,7 +101,7 @@ def test_a_matrix_kept_by_name_or_persist_or_opened_is_not_freed(tmp_path):
 
 
 def test_a_job_holds_its_matrices_while_it_runs():
-    with npw.runtime(workers=0) as rt:  # no executors: the job stays running
+    with npw.runtime(executors=0) as rt:  # no executors: the job stays running
         A = npw.BigMatrix.from_numpy(spd(8), 4)
         L = npw.BigMatrix.empty((8, 8), 4)
         job = npw.submit(npw.programs.cholesky, A=A, L=L, N=2)
@@ -121,7 +121,7 @@ def test_matrices_left_when_a_runtime_closes_are_freed_and_reading_them_says_so(
     previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
     try:
         with npw.runtime(store=f"file://{tmp_path}/tiles", queue=f"sqlite://{tmp_path}/q.db",
-                         state=f"sqlite://{tmp_path}/q.db", workers=1) as rt:
+                         state=f"sqlite://{tmp_path}/q.db", executors=1) as rt:
             L = npw.cholesky(spd(8), block_size=4)
             kept = npw.BigMatrix.from_numpy(np.ones((2, 2)), 2).persist()
         assert {k.split("/")[0] for k in LocalFileStore(tmp_path / "tiles").list()} == {kept.name}
@@ -151,7 +151,7 @@ def start(script: str, root: Path, **popen) -> tuple[subprocess.Popen, Path]:
 
 WITH_EXECUTORS = """
     rt = npw.current_runtime()
-    L = npw.cholesky(np.eye(8) * 4, block_size=4, workers=1)  # a job ran: its executor is still idle
+    L = npw.cholesky(np.eye(8) * 4, block_size=4, executors=1)  # a job ran: its executor is still idle
     print(rt.urls["store"][len("file://"):-len("/tiles")], flush=True)
     sys.stdin.readline()
 """
@@ -223,7 +223,7 @@ def test_a_killed_process_directory_is_removed_at_start_up_and_a_live_one_is_kep
 def test_interpreter_exit_with_matrices_alive_is_quiet(tmp_path):
     script = """
         A = npw.BigMatrix.from_numpy(np.ones((4, 4)), 2)
-        L = npw.cholesky(np.eye(4) * 4, block_size=2, workers=1)
+        L = npw.cholesky(np.eye(4) * 4, block_size=2, executors=1)
         print(npw.current_runtime().urls["store"][len("file://"):-len("/tiles")], flush=True)
     """
     p, _ = start(script, tmp_path, stderr=subprocess.PIPE)
@@ -272,7 +272,7 @@ def test_redis_clients_have_timeouts_and_the_real_server_works(redis_server, tmp
     from numpywren2.core.backends.redis import CONNECT_TIMEOUT, SOCKET_TIMEOUT
 
     with npw.runtime(store=f"file://{tmp_path}/tiles", queue=f"{redis_server.url}?prefix=t10:",
-                     state=f"{redis_server.url}?prefix=t10:", workers=1) as rt:
+                     state=f"{redis_server.url}?prefix=t10:", executors=1) as rt:
         L = npw.cholesky(spd(8), block_size=4).numpy()
         assert np.allclose(L @ L.T, spd(8))
         for client in (rt.state.client, rt.queue("job-x").client):
@@ -285,10 +285,10 @@ def test_redis_clients_have_timeouts_and_the_real_server_works(redis_server, tmp
 
 def test_a_matrix_moves_to_another_runtime_with_to():
     X = spd(8)
-    home = npw.runtime(workers=1)
+    home = npw.runtime(executors=1)
     with home as rt1:
         A = npw.BigMatrix.from_numpy(X, 4)
-        with npw.runtime(workers=1) as rt2:
+        with npw.runtime(executors=1) as rt2:
             with pytest.raises(ValueError, match=r"copy it into this one with A\.to\(runtime\)"):
                 npw.submit(npw.programs.cholesky, A=A, L=npw.BigMatrix.empty((8, 8), 4), N=2)
             B = A.to(rt2)
@@ -301,5 +301,5 @@ def test_a_matrix_moves_to_another_runtime_with_to():
             with pytest.raises(ValueError, match="already holds a matrix named 'shared'"):
                 named.to(rt1)
         A.delete()
-        with npw.runtime(workers=0) as rt3, pytest.raises(MatrixNotFoundError, match=f"matrix {A.name}"):
+        with npw.runtime(executors=0) as rt3, pytest.raises(MatrixNotFoundError, match=f"matrix {A.name}"):
             A.to(rt3)

@@ -55,9 +55,9 @@ def gemm_inputs(seed: int = 0, m: int = 8, k: int = 8, n: int = 8, block: int = 
     return A, B, npw.BigMatrix.from_numpy(A, block), npw.BigMatrix.from_numpy(B, block)
 
 
-def submit_gemm(Am, Bm, workers=None):
+def submit_gemm(Am, Bm, executors=None):
     C = npw.BigMatrix.empty((Am.shape[0], Bm.shape[1]), (Am.block_size[0], Bm.block_size[1]))
-    job = npw.submit(programs.gemm, A=Am, B=Bm, C=C, M=Am.grid[0], N=Bm.grid[1], K=Am.grid[1], workers=workers)
+    job = npw.submit(programs.gemm, A=Am, B=Bm, C=C, M=Am.grid[0], N=Bm.grid[1], K=Am.grid[1], executors=executors)
     return job, C
 
 
@@ -67,7 +67,7 @@ def error_record(rt, job) -> dict:
 
 @pytest.fixture
 def rt():
-    with npw.runtime(workers=1) as r:
+    with npw.runtime(executors=1) as r:
         yield r
 
 
@@ -327,7 +327,7 @@ def test_contains_is_exactly_the_iteration_space(name, params):
 
 def test_gemm_with_reformatted_and_out_of_space_copies_in_its_queue(rt):
     A, B, Am, Bm = gemm_inputs(seed=3, m=12, k=16, n=8)  # 3x4 by 4x2 tiles: a 2-level reduction tree
-    job, C = submit_gemm(Am, Bm, workers=0)
+    job, C = submit_gemm(Am, Bm, executors=0)
     real = list(job.bound.tasks())
     reformatted = [json.dumps([int(t[0]), list(t[1])]) for t in real]  # "[0, [1, 2, 3]]"
     assert all(r != t.to_json() for r, t in zip(reformatted, real) if t[1])
@@ -454,7 +454,7 @@ def test_a_full_disk_fails_the_job_with_enospc(tmp_path):
     tiles = tmp_path / "tiny"
     tiles.mkdir()
     with mounted(tiles, "-t", "tmpfs", "-o", "size=1m", "tmpfs"), \
-            npw.runtime(**embedded_urls(tiles, tmp_path), workers=1) as r:
+            npw.runtime(**embedded_urls(tiles, tmp_path), executors=1) as r:
         _, _, Am, Bm = gemm_inputs()
         C = npw.BigMatrix.empty((8, 8), 4)
         fd = os.open(tiles / "filler", os.O_WRONLY | os.O_CREAT)  # fill the file system to its last block
@@ -478,7 +478,7 @@ def test_a_full_disk_fails_the_job_with_enospc(tmp_path):
 def test_a_read_only_store_fails_the_job_with_erofs(tmp_path):
     tiles = tmp_path / "tiles"
     tiles.mkdir()
-    with npw.runtime(**embedded_urls(tiles, tmp_path), workers=1):
+    with npw.runtime(**embedded_urls(tiles, tmp_path), executors=1):
         _, _, Am, Bm = gemm_inputs()
         C = npw.BigMatrix.empty((8, 8), 4)
         with mounted(tiles, "--bind", str(tiles)):
@@ -518,11 +518,11 @@ class InProcess:
 @contextlib.contextmanager
 def runtime_on(kind: str, tmp_path, request):
     if kind == "sqlite":
-        with npw.runtime(**embedded_urls(tmp_path / "tiles", tmp_path), workers=0) as r:
+        with npw.runtime(**embedded_urls(tmp_path / "tiles", tmp_path), executors=0) as r:
             yield r
     else:
         url = f"{request.getfixturevalue('redis_server').url}?prefix=t{uuid.uuid4().hex[:8]}:"
-        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=url, state=url, workers=0) as r:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=url, state=url, executors=0) as r:
             yield r
 
 
@@ -534,7 +534,7 @@ def test_a_second_copy_that_finds_its_inputs_freed_is_a_duplicate_not_a_failure(
     """Copy 1 of the root add completes and frees its scratch inputs while copy 2, past its done-check,
     is about to read them."""
     A, B, Am, Bm = gemm_inputs(seed=4)
-    job, C = submit_gemm(Am, Bm, workers=0)
+    job, C = submit_gemm(Am, Bm, executors=0)
     [root] = [t for t in job.bound.tasks() if ("C", (0, 0)) in job.bound.writes(t)]
     lock, started, second_at_start, first_done = threading.Lock(), [], threading.Event(), threading.Event()
 
@@ -569,7 +569,7 @@ def test_a_second_copy_that_finds_its_inputs_freed_is_a_duplicate_not_a_failure(
 
 def test_a_copy_that_arrives_before_its_inputs_are_written_is_dropped(rt):
     A, B, Am, Bm = gemm_inputs(seed=5)
-    job, C = submit_gemm(Am, Bm, workers=0)
+    job, C = submit_gemm(Am, Bm, executors=0)
     [root] = [t for t in job.bound.tasks() if ("C", (1, 1)) in job.bound.writes(t)]
     [writer] = [job.bound.writers_of(m, idx)[0] for m, idx in job.bound.reads(root)][:1]
     dropped = threading.Event()
@@ -591,7 +591,7 @@ def test_a_copy_that_arrives_before_its_inputs_are_written_is_dropped(rt):
 
 def test_an_intermediate_tile_deleted_behind_the_jobs_back_is_lost_not_waited_for(rt):
     _, _, Am, Bm = gemm_inputs(seed=7)
-    job, _ = submit_gemm(Am, Bm, workers=0)
+    job, _ = submit_gemm(Am, Bm, executors=0)
     [root] = [t for t in job.bound.tasks() if ("C", (0, 1)) in job.bound.writes(t)]
     (m, idx), _ = job.bound.reads(root)
     [writer] = job.bound.writers_of(m, idx)
@@ -616,7 +616,7 @@ def test_an_executor_that_resumes_after_the_job_ended_leaves_no_tile(tmp_path, r
     or completes (step "written") after the job's clean-up."""
     with runtime_on(kind, tmp_path, request) as r:
         A, B, Am, Bm = gemm_inputs(seed=6)
-        job, C = submit_gemm(Am, Bm, workers=0)
+        job, C = submit_gemm(Am, Bm, executors=0)
         paused, release, held = threading.Event(), threading.Event(), []
 
         def hold(task):

@@ -36,7 +36,7 @@ def prog(src: str, filename: str = "user_program.py") -> lp.Program:
 
 @pytest.fixture
 def rt():
-    with npw.runtime(workers=0) as r:  # nothing here needs an executor: submit must refuse before launching any
+    with npw.runtime(executors=0) as r:  # nothing here needs an executor: submit must refuse before launching any
         yield r
 
 
@@ -407,7 +407,7 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
     monkeypatch.setattr(jobmod, "check_extents", recording)
     monkeypatch.setattr(jobmod.Job, "wait", serial_wait)
     rng = np.random.default_rng(0)
-    with npw.runtime(workers=0):
+    with npw.runtime(executors=0):
         n, b = 7, 3
         g = rng.standard_normal((n, n))
         S = g @ g.T / n + np.eye(n)

@@ -45,7 +45,7 @@ SCALE = lp.Program.from_source(textwrap.dedent("""
 
 @pytest.fixture
 def rt():
-    with npw.runtime(workers=0) as r:  # executors run in this process, where a test starts them
+    with npw.runtime(executors=0) as r:  # executors run in this process, where a test starts them
         yield r
 
 
@@ -99,7 +99,7 @@ def test_the_executor_and_the_provisioner_parse_the_spec_submit_stored(rt):
     job = npw.submit(programs.cholesky, A=A, L=L, N=2)
     x = Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id), open_state(rt.urls["state"]),
                  job.id)
-    p = Provisioner(rt.urls, job.id, LocalProcessLauncher(max_workers=1))
+    p = Provisioner(rt.urls, job.id, LocalProcessLauncher(max_executors=1))
     assert x.spec == p.jobspec == job.spec and p.num_tasks == job.num_tasks
     assert x.bound.num_tasks() == job.num_tasks and x.scratch_root == f"{job.id}/"
     p.close()
@@ -123,7 +123,7 @@ def test_a_description_of_an_unknown_version_is_an_error_naming_the_job(rt, vers
         Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], "job-from-elsewhere"),
                  open_state(rt.urls["state"]), "job-from-elsewhere")
     with pytest.raises(JobSpecVersionError, match="job-from-elsewhere"):
-        Provisioner(rt.urls, "job-from-elsewhere", LocalProcessLauncher(max_workers=1))
+        Provisioner(rt.urls, "job-from-elsewhere", LocalProcessLauncher(max_executors=1))
     job.cancel()
 
 

@@ -190,7 +190,7 @@ def test_solve_and_inverse_dags_match_unrolled_and_task_counts(N):
 
 @pytest.fixture(scope="module")
 def rt():
-    with npw.runtime(workers=2) as r:
+    with npw.runtime(executors=2) as r:
         yield r
 
 

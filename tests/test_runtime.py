@@ -23,15 +23,15 @@ def spd(n: int, dtype=np.float64, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def rt():
-    with npw.runtime(workers=2) as r:
+    with npw.runtime(executors=2) as r:
         yield r
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("executors", [1, 2, 4])
 @pytest.mark.parametrize("n, block, dtype", [(256, 64, np.float64), (301, 64, np.float64), (200, 48, np.float32)])
-def test_cholesky(rt, workers, n, block, dtype):
+def test_cholesky(rt, executors, n, block, dtype):
     X = spd(n, dtype)
-    L = npw.cholesky(X, block_size=block, workers=workers)
+    L = npw.cholesky(X, block_size=block, executors=executors)
     assert isinstance(L, npw.BigMatrix) and L.dtype == dtype
     Ln = np.asarray(L)
     eps = np.finfo(dtype).eps
@@ -47,23 +47,23 @@ def test_cholesky_upper_and_bigmatrix_input(rt):
     assert np.array_equal(A.numpy(), X)  # the input is untouched
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("executors", [1, 2, 4])
 @pytest.mark.parametrize("m, k, n, block, dtype", [(128, 128, 128, 32, np.float64), (97, 150, 61, 32, np.float64),
                                                    (50, 20, 70, 16, np.float32)])
-def test_matmul(rt, m, k, n, block, dtype, workers):
+def test_matmul(rt, m, k, n, block, dtype, executors):
     rng = np.random.default_rng(1)
     A, B = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    C = npw.matmul(A, B, block_size=block, workers=workers).numpy()
+    C = npw.matmul(A, B, block_size=block, executors=executors).numpy()
     assert C.dtype == dtype
     ref = A.astype(float) @ B.astype(float)
     assert np.linalg.norm(C - ref) / (np.linalg.norm(A) * np.linalg.norm(B)) <= 10 * k * np.finfo(dtype).eps
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("executors", [1, 2, 4])
 @pytest.mark.parametrize("m, n, rows", [(400, 20, 50), (333, 17, 40), (64, 8, 64)])
-def test_tsqr(rt, m, n, rows, workers):
+def test_tsqr(rt, m, n, rows, executors):
     A = np.random.default_rng(2).standard_normal((m, n))
-    Q, R = npw.tsqr(A, block_size=rows, workers=workers)
+    Q, R = npw.tsqr(A, block_size=rows, executors=executors)
     Qn, Rn = Q.numpy(), R.numpy()
     assert Qn.shape == (m, n) and Rn.shape == (n, n)
     assert np.linalg.norm(A - Qn @ Rn) / np.linalg.norm(A) <= 20 * m * np.finfo(float).eps
@@ -131,7 +131,7 @@ def run_chain_killing_an_executor(N: int, gates) -> None:
     task (held at its gate), then open the gate; check the answer."""
     X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1))
     Z = npw.BigMatrix.empty((N, 1), (1, 1))
-    job = npw.submit(gated_chain(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, workers=2, lease=1.0)
+    job = npw.submit(gated_chain(), X=X, Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=Z, N=N, executors=2, lease=1.0)
     [pid] = gates.wait_started(1)
     assert pid in {p.pid for p in job.local_executors}
     os.kill(pid, signal.SIGKILL)
@@ -252,7 +252,7 @@ def test_executor_stops_after_idle_timeout(rt):
 def test_cholesky_and_executor_kill_with_redis_queue_and_state(redis_server, tmp_path, gates):
     prefix = f"?prefix=e2e{os.getpid()}:"
     with npw.runtime(store=f"file://{tmp_path}/tiles", queue=redis_server.url + prefix,
-                     state=redis_server.url + prefix, workers=2):
+                     state=redis_server.url + prefix, executors=2):
         X = spd(257)
         L = npw.cholesky(X, block_size=64).numpy()
         assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 257 * np.finfo(float).eps
@@ -266,7 +266,7 @@ def test_cloud_backends_end_to_end(redis_server, moto_server, queue_kind, gates)
     store = f"s3://npw-e2e-{tag}/jobs?endpoint_url={moto_server.endpoint}&create=1"
     queue = (f"sqs://?endpoint_url={moto_server.endpoint}&prefix={tag}-" if queue_kind == "sqs"
              else f"{redis_server.url}?prefix={tag}:")
-    with npw.runtime(store=store, queue=queue, state=f"{redis_server.url}?prefix={tag}:", workers=2) as r:
+    with npw.runtime(store=store, queue=queue, state=f"{redis_server.url}?prefix={tag}:", executors=2) as r:
         X = spd(200)
         L = npw.cholesky(X, block_size=64).numpy()
         assert np.linalg.norm(X - L @ L.T) / np.linalg.norm(X) <= 10 * 200 * np.finfo(float).eps
@@ -300,7 +300,7 @@ def test_redis_restart_without_persistence_is_reported(tmp_path, gates):
 
     server = RedisServer(tmp_path)
     try:
-        with npw.runtime(store=f"file://{tmp_path}/tiles", queue=server.url, state=server.url, workers=2):
+        with npw.runtime(store=f"file://{tmp_path}/tiles", queue=server.url, state=server.url, executors=2):
             N = 8
             job = npw.submit(gated_chain(), X=npw.BigMatrix.from_numpy(np.ones((N, 1)), (1, 1)),
                              Y=npw.BigMatrix.empty((N, 1), (1, 1)), Z=npw.BigMatrix.empty((N, 1), (1, 1)), N=N)
@@ -324,7 +324,7 @@ def test_warm_started_executors_run_jobs_report_exit_codes_and_can_be_killed():
     bad = WarmStarter.start(["--no-such-flag"])
     assert ok.wait(timeout=60) == 0 and ok.poll() == 0
     assert bad.wait(timeout=60) == 2  # argparse's usage error
-    with npw.runtime(workers=0) as rt:
+    with npw.runtime(executors=0) as rt:
         A = npw.BigMatrix.from_numpy(spd(40), 20)
         L = npw.BigMatrix.empty((40, 40), 20)
         job = npw.submit(npw.programs.cholesky, A=A, L=L, N=2)

@@ -40,7 +40,7 @@ def exact_pca_ratios(X: np.ndarray, k: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def rt():
-    with npw.runtime(workers=2) as r:
+    with npw.runtime(executors=2) as r:
         yield r
 
 

@@ -35,12 +35,12 @@ class Call:
         The function's name, for messages (``"solve"``).
     check_finite : bool
         Verify that matrix arguments hold no infs or NaNs (scipy's default: True).
-    workers : int, optional
+    executors : int, optional
         Executors per job (default: the runtime's).
     """
 
-    def __init__(self, what: str, check_finite: bool = True, workers: int | None = None):
-        self.what, self.check_finite, self.workers = what, bool(check_finite), workers
+    def __init__(self, what: str, check_finite: bool = True, executors: int | None = None):
+        self.what, self.check_finite, self.executors = what, bool(check_finite), executors
         self.temporary: list[BigMatrix | TileSpace] = []
         self.unchecked: dict[int, str] = {}
         self._checked_arrays: list[np.ndarray] = []  # held, so that their ids stay theirs
@@ -146,7 +146,7 @@ class Call:
         for param, m in arguments.items():
             if isinstance(m, BigMatrix) and id(m) in self.unchecked and param in program.matrices:
                 check[param] = self.unchecked[id(m)]
-        job = submit(program, workers=self.workers, check_finite=check, **arguments)
+        job = submit(program, executors=self.executors, check_finite=check, **arguments)
         for param in check:
             self.unchecked.pop(id(arguments[param]), None)
         return job

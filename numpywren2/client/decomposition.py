@@ -22,14 +22,16 @@ import numpy as np
 import scipy.linalg
 
 from ..core import programs
+from ..core.deprecation import renamed_options
 from .call import Call
 from .matrix import BigMatrix
 
 METHODS = ("band", "randomized", "tree")
 
 
+@renamed_options(workers="executors")
 def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = None, p: int = 10, q: int = 2,
-        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None,
+        block_size: int | tuple[int, int] | None = None, seed: int = 0, executors: int | None = None,
         check_finite: bool = True):
     """Singular value decomposition of a general matrix, like ``numpy.linalg.svd(A, full_matrices=False)``.
 
@@ -56,7 +58,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
         leave it out or give its own tiling.
     seed : int
         Seed of the Gaussian test matrix of the randomized method.
-    workers : int, optional
+    executors : int, optional
         Executors per job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
@@ -97,7 +99,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     >>> bool(np.isclose(np.linalg.norm(X - U.numpy() * s @ Vt.numpy(), 2), exact[3]))  # the best rank-3 error
     True
     """
-    with Call("svd", check_finite, workers) as call:
+    with Call("svd", check_finite, executors) as call:
         return _svd(call, A, compute_uv, k, method, p, q, block_size, seed)
 
 
@@ -165,8 +167,9 @@ class PCA:
         return (X - self.mean_) @ self.components_.T
 
 
+@renamed_options(workers="executors")
 def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
-        block_size: int | tuple[int, int] | None = None, seed: int = 0, workers: int | None = None,
+        block_size: int | tuple[int, int] | None = None, seed: int = 0, executors: int | None = None,
         check_finite: bool = True) -> PCA:
     """Principal component analysis: centering (a LAmbdaPACK job), then a truncated SVD.
 
@@ -176,7 +179,7 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
         Data, one sample per row; at least two samples.
     k : int
         Number of components, 1 ≤ k ≤ min(n_samples, n_features).
-    method, p, q, block_size, seed, workers, check_finite
+    method, p, q, block_size, seed, executors, check_finite
         As for :func:`svd`.
 
     Returns
@@ -198,7 +201,7 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
     >>> P.components_.shape, bool(np.allclose(P.transform(X) @ P.components_, Xc))
     ((2, 3), True)
     """
-    with Call("pca", check_finite, workers) as call:
+    with Call("pca", check_finite, executors) as call:
         X = call.argument(X, "X")
         m, n = X.shape
         if m < 2:

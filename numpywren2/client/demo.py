@@ -17,11 +17,11 @@ import numpywren2 as npw
 from ..core.programs import cholesky
 
 
-def run_cholesky(n: int = 5000, block: int = 1024, workers: int = 2) -> bool:
+def run_cholesky(n: int = 5000, block: int = 1024, executors: int = 2) -> bool:
     rs = np.random.default_rng(0)
     G = rs.standard_normal((n, n))
     X = G @ G.T / n + np.eye(n)
-    with npw.runtime(workers=workers):
+    with npw.runtime(executors=executors):
         t0 = time.perf_counter()
         A = npw.BigMatrix.from_numpy(X, block)
         t1 = time.perf_counter()
@@ -35,7 +35,7 @@ def run_cholesky(n: int = 5000, block: int = 1024, workers: int = 2) -> bool:
     ok = bool(err < 10 * n * np.finfo(float).eps and np.allclose(Ln, ref))
     gflop = n**3 / 3 / 1e9
     print(f"npw.cholesky, n={n}, block={block} (ragged: {n % block} rows in the last tile row), "
-          f"{workers} executor processes, 1 BLAS thread each, embedded runtime (files + SQLite)")
+          f"{executors} executor processes, 1 BLAS thread each, embedded runtime (files + SQLite)")
     print(f"  upload {t1 - t0:.2f} s, factor {t2 - t1:.2f} s ({gflop / (t2 - t1):.1f} GFLOP/s), "
           f"download {t3 - t2:.2f} s")
     print(f"  numpy.linalg.cholesky ({os.environ.get('OPENBLAS_NUM_THREADS', 'default')} BLAS thread(s)): "

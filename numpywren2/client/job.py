@@ -26,6 +26,7 @@ from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
 from ..core.backends import TileStore, with_retries
+from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
 from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
 from .arguments import block_size_arg, real_array
@@ -70,7 +71,8 @@ class TileSpace:
         return f"TileSpace({self.name!r})"
 
 
-def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: int | None = None,
            idle_timeout: float | None = None, lease: float | None = None, settings=None, launcher=None,
            policy=None, check_finite: Iterable[str] | dict[str, str] = (), **arguments) -> Job:
     """Run a LAmbdaPACK program on the current runtime.
@@ -89,8 +91,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     program : lambdapack.Program
     runtime : Runtime, optional
         Default: the current runtime.
-    workers : int, optional
-        At most this many executors at once (the provisioner's ``max_workers``); 0 launches
+    executors : int, optional
+        At most this many executors at once (the provisioner's ``max_executors``); 0 launches
         none (executors run elsewhere).  Default: the settings', else the launcher's.
     idle_timeout, lease : float, optional
         Override the provisioner settings' executor idle timeout and queue lease (seconds).
@@ -178,10 +180,10 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, workers: int 
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
     rt.running_jobs[job] = j
     settings = settings or rt.provisioner_settings or ProvisionerSettings()
-    overrides = {k: v for k, v in (("max_workers", workers), ("idle_timeout", idle_timeout), ("lease", lease))
+    overrides = {k: v for k, v in (("max_executors", executors), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
     settings = dataclasses.replace(settings, **overrides)
-    if n_tasks and workers != 0 and (workers is not None or rt.workers != 0):
+    if n_tasks and executors != 0 and (executors is not None or rt.executors != 0):
         j.provisioner = Provisioner(rt.urls, job, launcher or rt.make_launcher(), settings, policy).start()
         rt.provisioners.append(j.provisioner)
     return j
@@ -305,9 +307,10 @@ class Job:
         return self.provisioner.launcher if self.provisioner is not None else None
 
     def timeline(self) -> list[dict]:
-        """Per-second samples written by the provisioner: ``t`` (seconds since submit), ``pending``
-        (queued tasks), ``running`` (leased tasks), ``executors`` (alive or starting),
-        ``working`` (alive and registered: past their start-up), ``completed`` and ``launched`` (so far)."""
+        """Per-second samples written by the provisioner: ``t`` (seconds since submit), ``ready``
+        (tasks in the queue), ``leased`` (tasks under a lease), ``executors`` (alive or starting),
+        ``started`` (alive and heart-beating: past their start-up), ``done`` (tasks) and ``launched``
+        (executors, so far).  The words are those of docs/glossary.md."""
         out = []
         for r in self.runtime.state.records(self.id, "timeline"):
             d = json.loads(r)

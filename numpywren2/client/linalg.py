@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import programs
+from ..core.deprecation import renamed_options
 from ..core.tiling import grid_shape
 from .arguments import block_size_arg
 from .call import Call
@@ -39,7 +40,8 @@ _STRUCTURES = {
 }
 
 
-def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
              check_finite: bool = True) -> BigMatrix:
     """Cholesky factor of a symmetric positive definite matrix.
 
@@ -53,7 +55,7 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only. For a BigMatrix, leave it out
         or give its own tiling.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
@@ -80,7 +82,7 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
     array([[2., 0.],
            [1., 2.]])
     """
-    with Call("cholesky", check_finite, workers) as call:
+    with Call("cholesky", check_finite, executors) as call:
         A = call.matrix(A, "A", block_size, square=_CHOLESKY_TILES)
         _require_square(A, "cholesky", "A")
         N = A.grid[0]
@@ -93,7 +95,8 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
         return call.keep(U)
 
 
-def matmul(A, B, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
            check_finite: bool = True) -> BigMatrix:
     """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix with compatible tiling).
 
@@ -105,7 +108,7 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, workers: int |
         The tiles of ``A`` (rows, cols) when it is a numpy array (default: about 4 tiles per
         dimension, or ``B``'s row tiles); a numpy ``B`` is then tiled (cols, cols), so that the
         result is tiled like ``A``. For a BigMatrix ``A``, leave it out or give its own tiling.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default); False skips the check.
@@ -123,7 +126,7 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, workers: int |
     array([[ 3.,  3.],
            [12., 12.]])
     """
-    with Call("matmul", check_finite, workers) as call:
+    with Call("matmul", check_finite, executors) as call:
         a, b = call.argument(A, "A"), call.argument(B, "B")
         if a.shape[1] != b.shape[0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned")
@@ -148,7 +151,8 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, workers: int |
 gemm = matmul
 
 
-def tsqr(A, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def tsqr(A, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
          check_finite: bool = True) -> tuple[BigMatrix, BigMatrix]:
     """Reduced QR of a tall-skinny matrix by a TSQR tree: ``(Q, R)`` like ``numpy.linalg.qr``.
 
@@ -159,7 +163,7 @@ def tsqr(A, block_size: int | tuple[int, int] | None = None, workers: int | None
     block_size : int or (int, int), optional
         Tiles ``(rows, cols)`` of a numpy ``A``, with ``cols >= n`` (an int b means (b, b)).
         Default: ``(max(n, ceil(m / 8)), n)``. For a BigMatrix, leave it out or give its own tiling.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
@@ -177,7 +181,7 @@ def tsqr(A, block_size: int | tuple[int, int] | None = None, workers: int | None
     >>> bool(np.allclose(Q.numpy() @ R.numpy(), X))
     True
     """
-    with Call("tsqr", check_finite, workers) as call:
+    with Call("tsqr", check_finite, executors) as call:
         X = call.argument(A, "A")
         m, n = X.shape
         if isinstance(X, BigMatrix):
@@ -291,7 +295,8 @@ def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
              A=A, N=A.grid[0], BS=A.block_size[0])
 
 
-def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, executors: int | None = None,
        check_finite: bool = True) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
@@ -309,7 +314,7 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
         the identity, which saves about half of the work); or Q m×m and R m×n ("complete").
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
@@ -324,7 +329,7 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     """
     if mode not in ("reduced", "r", "complete"):
         raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
-    with Call("qr", check_finite, workers) as call:
+    with Call("qr", check_finite, executors) as call:
         A = call.matrix(A, "A", block_size, square=_QR_TILES)
         m, n = A.shape
         bs = A.block_size[0]
@@ -360,8 +365,9 @@ def _pad_rows(call: Call, R: BigMatrix, rows: int) -> BigMatrix:
     return out
 
 
+@renamed_options(workers="executors")
 def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diagonal: bool = False,
-                     block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+                     block_size: int | tuple[int, int] | None = None, executors: int | None = None,
                      check_finite: bool = True) -> BigMatrix | np.ndarray:
     """Solve ``op(a) x = b`` for a triangular matrix ``a``, as ``scipy.linalg.solve_triangular``.
 
@@ -380,7 +386,7 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
     block_size : int or (int, int), optional
         Tile size when ``a`` is a numpy array, square tiles only (default: ``b``'s row tiles if
         ``b`` is a BigMatrix, else about 4 tiles per dimension); a numpy ``b`` is tiled to match.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
@@ -397,7 +403,7 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         For a non-square ``a``, mismatched shapes or tilings, a bad ``trans``, or infs and NaNs.
     """
     code = _trans_code(trans)
-    with Call("solve_triangular", check_finite, workers) as call:
+    with Call("solve_triangular", check_finite, executors) as call:
         a, b, vector = _arguments(call, a, b)
         T = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_SUBSTITUTION_TILES)
         _require_square(T, "solve_triangular")
@@ -410,8 +416,9 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         return _as_returned(call, X, vector)
 
 
+@renamed_options(workers="executors")
 def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
-          workers: int | None = None, check_finite: bool = True) -> BigMatrix | np.ndarray:
+          executors: int | None = None, check_finite: bool = True) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` for a square ``a``, as ``scipy.linalg.solve``.
 
     A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is solved by one job of
@@ -434,7 +441,7 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         ``numpywren2.core.kernels.asymmetry``). "upper triangular"/"lower triangular": ``solve_triangular``.
     block_size : int or (int, int), optional
         Tile size when ``a`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
@@ -464,10 +471,10 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
     """
     structure = _structure(assume_a, "solve")
     if structure in (_UPPER, _LOWER):
-        return solve_triangular(a, b, lower=structure == _LOWER, block_size=block_size, workers=workers,
+        return solve_triangular(a, b, lower=structure == _LOWER, block_size=block_size, executors=executors,
                                 check_finite=check_finite)
     square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
-    with Call("solve", check_finite, workers) as call:
+    with Call("solve", check_finite, executors) as call:
         a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=square)
         _require_square(A, "solve")
@@ -482,8 +489,9 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         return _as_returned(call, X, vector)
 
 
+@renamed_options(workers="executors")
 def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
-        workers: int | None = None, check_finite: bool = True) -> BigMatrix:
+        executors: int | None = None, check_finite: bool = True) -> BigMatrix:
     """Inverse of a square matrix.
 
     A general ``a`` (``assume_a`` None, the default): the identity is generated in the executors
@@ -500,7 +508,7 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         ``solve`` take the general one.
     block_size : int or (int, int), optional
         Tile size when ``a`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject an ``a`` holding infs or NaNs (default, as scipy); False skips the check.
@@ -526,7 +534,7 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
     """
     structure = _structure(assume_a, "inv")
     square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
-    with Call("inv", check_finite, workers) as call:
+    with Call("inv", check_finite, executors) as call:
         A = call.matrix(a, "a", block_size, square=square)
         _require_square(A, "inv")
         n, bs = A.shape[0], A.block_size[0]
@@ -541,7 +549,8 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         return call.keep(_solve_general(call, A, eye))
 
 
-def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
           check_finite: bool = True) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
     """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
 
@@ -557,7 +566,7 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | 
         Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
     block_size : int or (int, int), optional
         Tile size when ``a`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
@@ -582,7 +591,7 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, workers: int | 
     NotImplementedError
         For m < n (the minimum-norm solution of an underdetermined system is not implemented).
     """
-    with Call("lstsq", check_finite, workers) as call:
+    with Call("lstsq", check_finite, executors) as call:
         a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
         m, n = A.shape

@@ -12,7 +12,7 @@ store) holds a shared ``flock`` for its lifetime.  A process that dies without c
 created in the same parent directory removes every directory named like this whose lock it can
 take exclusively, and only those (``clean_stale_roots``).
 
-``with npw.runtime(store=..., queue=..., state=..., workers=...):`` selects
+``with npw.runtime(store=..., queue=..., state=..., executors=...):`` selects
 backends by URL for the calls inside the block.
 
 Each job's executors are started by a provisioner (``provisioner.Provisioner``),
@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..core.backends import TaskQueue, TileStore, open_queue, open_state, open_store
 from ..core.backends.local import _ROOT_NAME, LOCK_NAME, ROOT_PREFIX
+from ..core.deprecation import renamed_options, warn_renamed
 
 
 def _make_root(parent: str | None) -> tuple[str, object]:
@@ -119,20 +120,21 @@ class Runtime:
     ----------
     store, queue, state : str, optional
         Backend URLs. All omitted: an embedded runtime in a temporary directory.
-    workers : int, optional
+    executors : int, optional
         At most this many executor processes per job on this machine with the default
         launcher (default: the number of CPU cores); the provisioner starts them as the
         job's parallelism asks.  0 starts none: executors run elsewhere (``python -m
         executor``, ``python -m provisioner``, Lambda).
     launcher : callable, optional
         Makes the launcher of each job (e.g. ``lambda: SimulatedLambdaLauncher(lifetime=60)``);
-        default: ``LocalProcessLauncher(max_workers=workers)``.
+        default: ``LocalProcessLauncher(max_executors=executors)``.
     provisioner : ProvisionerSettings, optional
         Default settings of each job's provisioner (scaling factor, idle timeout, ...).
     """
 
+    @renamed_options(workers="executors")
     def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
-                 workers: int | None = None, root: str | None = None, launcher=None, provisioner=None):
+                 executors: int | None = None, root: str | None = None, launcher=None, provisioner=None):
         self._owned_root = None
         self._root_lock = None
         self._pid = os.getpid()
@@ -160,10 +162,16 @@ class Runtime:
         except BaseException:
             self._remove_root()
             raise
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.executors = executors if executors is not None else (os.cpu_count() or 1)
         self.launcher_factory = launcher
         self.provisioner_settings = provisioner
         self._lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        """Deprecated name of ``executors``."""
+        warn_renamed("Runtime", "workers", "executors", stacklevel=2)
+        return self.executors
 
     def queue(self, job: str) -> TaskQueue:
         return open_queue(self.urls["queue"], job)
@@ -174,7 +182,7 @@ class Runtime:
             return self.launcher_factory()
         from provisioner import LocalProcessLauncher
 
-        return LocalProcessLauncher(max_workers=self.workers)
+        return LocalProcessLauncher(max_executors=self.executors)
 
     def close(self) -> None:
         """Stop this runtime's executors, free the matrices it still owns, close the backends; an
@@ -273,14 +281,15 @@ def _on_sigterm(signum, frame) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+@renamed_options(workers="executors")
 @contextlib.contextmanager
 def runtime(store: str | None = None, queue: str | None = None, state: str | None = None,
-            workers: int | None = None, root: str | None = None, launcher=None, provisioner=None):
+            executors: int | None = None, root: str | None = None, launcher=None, provisioner=None):
     """Use these backends (by URL) for the calls inside the block; no URLs: a new embedded runtime.
 
     ``launcher`` and ``provisioner`` are as for ``Runtime``.
     """
-    rt = Runtime(store, queue, state, workers, root, launcher, provisioner)
+    rt = Runtime(store, queue, state, executors, root, launcher, provisioner)
     _stack.append(rt)
     try:
         yield rt
