@@ -186,6 +186,7 @@ class Executor:
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None):
         self.store, self.queue, self.state, self.job = store, queue, state, job
+        self.ledger = state.ledger(queue)
         self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
         self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
         self.counter_interval = counter_interval
@@ -379,31 +380,18 @@ class Executor:
                 "job ran")
 
     def _finish(self, task: Task, key: str, msg) -> str | None:
-        """complete + enqueue the ready children + acknowledge (one step where the backends allow);
-        returns the job's status as read after the completion."""
+        """complete + enqueue the ready children + acknowledge (``Ledger.finish``: one step where the
+        backends allow); returns the job's status as read after the completion."""
         b = self.bound
         children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
-        counters = {}
+        counters: dict[str, float] = {}
         now = time.monotonic()
         if now - self._flushed >= self.counter_interval:  # counters ride along at most this often
-            counters, self.counters, self._flushed = self.counters, collections.Counter(), now
+            counters, self.counters, self._flushed = dict(self.counters), collections.Counter(), now
         try:
-            done = with_retries(self.state.complete_and_forward, self.job, key, children, self.queue,
-                                msg.receipt, dict(counters))
-        except BaseException:
-            self.counters.update(counters)
-            raise
-        if done is not None:
-            return done.status
-        if counters:
-            with_retries(self.state.add_counters, self.job, dict(counters))
-            self._flushed = now
-        done = with_retries(self.state.complete_with_status, self.job, key, [(k, d) for k, d, _ in children])
-        if done.ready and done.status == "running":  # an ended job's queue is deleted: do not refill it
-            prio = {k: p for k, _, p in children}
-            with_retries(self.queue.send_many, [(k, prio[k]) for k in done.ready])
-        with_retries(self.queue.ack, msg.receipt)
-        return done.status
+            return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
+        finally:
+            self.counters.update(counters)  # what was not added (finish drains what it adds)
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
