@@ -1,17 +1,20 @@
 """The stateless executor: lease -> check -> read -> compute -> check -> write -> complete -> enqueue -> ack.
 
-State an executor keeps (none of it needed by anyone else):
+``Executor`` is the loop: it gathers facts (messages, the state store's answers, the clock), asks the
+pure functions of ``executor.decisions`` what they mean, and carries out the answer.  What it keeps
+(none of it needed by anyone else):
+
 ``bound``      the job's implicit DAG, rebuilt from the stored description;
 ``matrices``   shape, block size and dtype of each named matrix (from the description): the slots
                that kernel outputs are checked against;
-``cache``      an LRU of recently read or written tiles (key -> array), at most ``cache_bytes``
+``ledger``     the completion step for this job's state store and queue (``StateStore.ledger``);
+``loop``       the loop's state (``decisions.LoopState``: start, last work, next status read, the
+               moving averages of a task's and a tile read's time) and ``limits``, its settings;
+``cache``      an LRU of recently read or written tiles (``upkeep.TileCache``), at most ``cache_bytes``
                (default: a quarter of the address-space limit if one is set, else 512 MiB);
-``renewals``   leases being renewed by the background thread (receipt -> task).
-
-``counters``   per-job counter increments not yet written to the state store;
-``task_s``     a moving average of the time a task takes here, which sets ``batch``;
-``read_s``     a moving average of the time a tile read takes: above 2 ms, a task's tiles
-               are read concurrently by ``pool`` (a thread hand-off costs more than a fast read).
+``leases``     the leases being renewed by a background thread (``upkeep.LeaseRenewer``);
+``counters``   per-job counter increments not yet written to the state store (``upkeep.CounterBuffer``);
+``reporter``   the heartbeat and per-task records (``upkeep.Reporter``);
 ``hooks``      optional callables run between protocol steps (for tests; see below).
 
 Per message:
@@ -55,9 +58,9 @@ Nothing written after the job ended survives its clean-up.  The client sets the 
 status *before* it deletes the job's scratch prefix (``Job._end``: status S, then delete D).  An
 executor writes a task's outputs (W) *before* it completes the task, and the completion step
 reports the job's status as read after the task was marked done (C; one transaction or Lua script
-with the completion on SQLite and Redis, ``StateStore.complete_and_forward``, so it costs no
-extra round trip).  If C reads "running", then C came before S, so W < C < S < D and the
-clean-up D deletes what W wrote.  If C reads any other status, the executor deletes the scratch
+with the completion on SQLite and Redis, ``Ledger.finish``, so it costs no extra round trip).
+If C reads "running", then C came before S, so W < C < S < D and the clean-up D deletes what W
+wrote.  If C reads any other status, the executor deletes the scratch
 tiles the task wrote, and sweeps the job's scratch prefix (removing what a concurrent clean-up and
 this late write may have left, such as directories), after W; nothing it wrote remains.  An
 executor that writes nothing after C (it writes no tile after completing, and stops) cannot leave
@@ -67,12 +70,12 @@ An ended job's queue is not refilled either: the completion enqueues children on
 
 Round trips are what limit short tasks, so the loop keeps them few:
 
-- when the state store and the queue share a database (one SQLite file, one
-  Redis server), step 2's complete + enqueue + acknowledge (and the pending
-  counter increments, and reading the job's status) are one transaction:
-  ``StateStore.complete_and_forward``;
+- step 2's complete + enqueue + acknowledge (and the pending counter increments,
+  and reading the job's status) are one call, ``Ledger.finish``: one transaction
+  or script when the state store and the queue share a database (one SQLite
+  file, one Redis server), the unfused sequence of calls otherwise;
 - tasks that take less than ``batch_target`` seconds are leased several at a
-  time (``batch``, at most ``max_batch``), and their done-checks are one query;
+  time (``decisions.batch_size``, at most ``max_batch``), and their done-checks are one query;
   long tasks are leased one at a time so that no executor hoards work;
 - the job's status is checked every ``status_interval`` seconds, not per task (and read with
   every completion), and the counters (kernel seconds, bytes...) are written at most every
@@ -102,13 +105,10 @@ seconds (the tasks themselves are not lost: they re-run).
 
 from __future__ import annotations
 
-import collections
-import errno
 import json
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -117,22 +117,40 @@ import numpy as np
 
 from lambdapack import Task
 from numpywren2.core.backends import (
-    BackendError,
-    CorruptTileError,
     StateStore,
     TaskQueue,
     TileLostError,
-    TileNotFoundError,
     TileStore,
     open_queue,
     open_state,
     open_store,
-    transient_errors,
     with_retries,
 )
-from numpywren2.core.jobspec import JobSpec, KernelOutputError, describe_value, output_problem, tile_slot
+from numpywren2.core.jobspec import JobSpec, KernelOutputError, tile_slot
 
+from .decisions import (
+    Action,
+    Decision,
+    Limits,
+    LoopState,
+    after_error,
+    after_finish,
+    after_idle,
+    after_missing_input,
+    after_status,
+    canonical_task,
+    check_outputs,
+    failure_record,
+    freeable,
+    moving_average,
+    next_step,
+    on_leased,
+    read_concurrently,
+)
 from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
+from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TileCache, default_cache_bytes
+
+__all__ = ["Executor", "check_finite_inputs", "default_cache_bytes", "run"]
 
 
 class _JobFailedError(Exception):
@@ -140,7 +158,7 @@ class _JobFailedError(Exception):
 
 
 class _MissingInputError(Exception):
-    """Internal: an input tile of the task is missing (step 3 of the protocol decides what it means)."""
+    """Internal: an input tile of the task is missing (``decisions.after_missing_input`` decides what it means)."""
 
     def __init__(self, key: str, matrix: str, idx: tuple[int, ...]):
         super().__init__(key)
@@ -152,15 +170,6 @@ class _ReadFailure:
 
     def __init__(self, error: BaseException):
         self.error = error
-
-
-def default_cache_bytes() -> int:
-    """A quarter of this process's address-space limit (``RLIMIT_AS``, as a memory-capped Lambda-like
-    executor has), else 512 MiB."""
-    import resource
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    return soft // 4 if soft != resource.RLIM_INFINITY else 512 << 20
 
 
 def check_finite_inputs(check: dict[str, str], args: list, call: list) -> None:
@@ -186,95 +195,66 @@ class Executor:
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None):
         self.store, self.queue, self.state, self.job = store, queue, state, job
-        self.lease, self.idle_timeout, self.time_limit = lease, idle_timeout, time_limit
-        self.status_interval, self.max_batch, self.batch_target = status_interval, max_batch, batch_target
-        self.counter_interval = counter_interval
-        self._flushed = 0.0  # time.monotonic() of the last counter flush
+        self.ledger = state.ledger(queue)
+        self.lease = lease
+        self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target)
+        self.loop = LoopState(started=0.0, last_work=0.0, next_status=0.0)
         self.spec = JobSpec.from_json(state.job(job)["description"], job=job)
         self.bound, self.kernels = self.spec.bind()
         self.scratch = set(self.spec.scratch)
         self.matrices = self.spec.matrices
         # where the job's scratch tiles live, swept when a task completes after the job ended
         self.scratch_root = self.spec.scratch_root(job)
-        self.hooks = dict(hooks or {})
         self.check_finite = self.spec.check_finite
+        self.hooks = dict(hooks or {})
         self.pool = ThreadPoolExecutor(io_threads)
-        self.cache: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
-        self.cache_bytes = default_cache_bytes() if cache_bytes is None else cache_bytes
-        self.cached = 0  # bytes in the cache
-        self.renewals: dict[str, Task | str] = {}
-        self.counters: collections.Counter[str] = collections.Counter()
-        self.task_s: float | None = None
-        self.read_s = 1.0  # moving average of a tile read's time: concurrent reads until known fast
-        self._lock = threading.Lock()
+        self.cache = TileCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
+        self.counters = CounterBuffer(counter_interval)
         self._stop = threading.Event()
-        self.tasks_run = 0
+        self.leases = LeaseRenewer(queue, lease, self._stop)
         self.executor_id = executor_id or f"x-{uuid.uuid4().hex[:12]}"
-        self.report_s, self.heartbeat_ttl = report_s, heartbeat_ttl
-        self._task_records: list[str] = []
-
-    @property
-    def batch(self) -> int:
-        """How many tasks to lease at once: 1 until tasks are known to be short."""
-        if self.task_s is None:
-            return 1
-        return max(1, min(self.max_batch, int(self.batch_target / max(self.task_s, 1e-6))))
+        self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop)
+        self.tasks_run = 0
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        start = time.monotonic()
-        last_work = start
-        next_status = start
-        renewer = threading.Thread(target=self._renew_loop, daemon=True)
-        renewer.start()
-        self._report()
-        reporter = threading.Thread(target=self._report_loop, daemon=True)
-        reporter.start()
+        """Lease and handle messages until a decision says stop; returns the number of tasks run."""
+        loop, limits = self.loop, self.limits
+        loop.started = loop.last_work = loop.next_status = time.monotonic()
+        self.leases.start()
+        self.reporter.start()
         try:
             while True:
                 now = time.monotonic()
-                if self.time_limit is not None and now - start > self.time_limit:
+                step = next_step(loop, limits, now)
+                if step.action is Action.STATUS:
+                    step = after_status(loop, limits, now, self._running())
+                if step.action is Action.STOP:
                     break
-                if now >= next_status:
-                    if not self._running():
-                        break
-                    next_status = now + self.status_interval
-                n = self.batch
-                if self.time_limit is not None and self.time_limit - (now - start) < 2.0:
-                    n = 1  # near the time limit: hold no leases that this executor will not run
                 try:
-                    msgs = self.queue.receive(n, lease=self.lease, wait=0.5)
+                    msgs = self.queue.receive(step.n, lease=self.lease, wait=0.5)
                 except Exception:
                     if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
                         break
                     raise
                 if not msgs:
-                    self._flush_counters()
-                    if time.monotonic() - last_work > self.idle_timeout:
+                    self.counters.flush(self.state, self.job)
+                    if after_idle(loop, limits, time.monotonic()).action is Action.STOP:
                         break
                     continue
-                with self._lock:
-                    for m in msgs:
-                        self.renewals[m.receipt] = m.body
+                self.leases.hold(msgs)
                 try:
-                    work = [(m, t) for m in msgs if (t := self._canonical(m)) is not None]
-                    keys = [t.to_json() for _, t in work]
-                    done = with_retries(self.state.done_many, self.job, keys) if work else []
-                    for (m, task), key, was_done in zip(work, keys, done):
-                        if not self._handle(m, task, key, was_done):
-                            return self.tasks_run
+                    if not self._handle_batch(msgs):
+                        return self.tasks_run
                 finally:
-                    with self._lock:
-                        for m in msgs:
-                            self.renewals.pop(m.receipt, None)
-                last_work = time.monotonic()
+                    self.leases.release(msgs)
+                loop.last_work = time.monotonic()
         finally:
             self._stop.set()
             self.pool.shutdown(wait=False)
-            self.counters.update({"executor_s": time.monotonic() - start, "executors": 1})
-            self._flush_counters()
-            reporter.join()
-            self._report(exited=True)
+            self.counters.add({"executor_s": time.monotonic() - loop.started, "executors": 1})
+            self.counters.flush(self.state, self.job)
+            self.reporter.stop()
         return self.tasks_run
 
     def _running(self) -> bool:
@@ -288,42 +268,29 @@ class Executor:
         if fn is not None:
             fn(task)
 
-    # ------------------------------------------------------------------ one message
-    def _canonical(self, msg) -> Task | None:
-        """The task a message names, or None (the message dropped) if it is malformed or not a task of
-        this program (step 0)."""
-        try:
-            raw = Task.from_json(msg.body)
-        except ValueError as e:
-            reason = str(e)
-        else:
-            if self.bound.contains(raw):
-                return self.bound.task(raw[0], raw[1])
-            reason = self._why_not_contained(raw)
-        print(f"executor {self.executor_id}: job {self.job}: dropped the queue message {msg.body[:200]!r}: {reason}",
-              file=sys.stderr, flush=True)
-        self.counters["tasks_dropped"] += 1
-        with_retries(self.queue.ack, msg.receipt)
-        return None
-
-    def _why_not_contained(self, t: Task) -> str:
-        stmt, idx = t
-        b = self.bound
-        if not 0 <= stmt < len(b.stmts):
-            return f"statement id {stmt} is not one of the program's 0..{len(b.stmts) - 1}"
-        s = b.stmts[stmt]
-        if len(idx) != len(s.vars):
-            return (f"statement {s.label} has {len(s.vars)} loop variable(s) ({', '.join(s.vars) or 'none'}), "
-                    f"the message gives {len(idx)} value(s)")
-        named = ", ".join(f"{v}={x}" for v, x in zip(s.vars, idx))
-        return f"{s.label}({named}) is outside its loop bounds or guards: not a task of {b!r}"
+    # ------------------------------------------------------------------ messages
+    def _handle_batch(self, msgs) -> bool:
+        """The leased messages: canonicalised (dropping those that name no task), done-checked in one query,
+        handled in order; False when this executor should stop."""
+        work = []
+        for m in msgs:
+            task = canonical_task(self.bound, m.body)
+            if isinstance(task, Decision):
+                print(f"executor {self.executor_id}: job {self.job}: dropped the queue message {m.body[:200]!r}: "
+                      f"{task.message}", file=sys.stderr, flush=True)
+                self.counters.add({task.counter: 1})
+                with_retries(self.queue.ack, m.receipt)
+            else:
+                work.append((m, task))
+        keys = [t.to_json() for _, t in work]
+        done = with_retries(self.state.done_many, self.job, keys) if work else []
+        return all(self._handle(m, task, key, was_done) for (m, task), key, was_done in zip(work, keys, done))
 
     def _handle(self, msg, task: Task, key: str, was_done: bool) -> bool:
         """One canonical task; False when this executor should stop (the job failed or ended)."""
-        if was_done:
-            return self._finish(task, key, msg) == "running"
+        if on_leased(was_done).action is Action.FORWARD:
+            return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
         t0 = time.perf_counter()
-        written: list[str] = []
         for attempt in range(2):
             self._hook("start", task)
             try:
@@ -332,78 +299,51 @@ class Executor:
             except _JobFailedError:
                 return False
             except _MissingInputError as miss:
-                verdict = self._missing(task, key, miss, may_retry=attempt == 0)
-                if verdict == "retry":
+                d = self._missing(task, key, miss, may_retry=attempt == 0)
+                if d.counter:
+                    self.counters.add({d.counter: 1})
+                if d.action is Action.RETRY:
                     continue
-                if verdict == "duplicate":
-                    self.counters["tasks_duplicate"] += 1
-                    return self._finish(task, key, msg) == "running"
-                if verdict == "premature":
-                    self.counters["tasks_premature"] += 1
+                if d.action is Action.FORWARD:
+                    return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
+                if d.action is Action.DROP:
                     with_retries(self.queue.ack, msg.receipt)
                     self._hook("dropped", task)
                     return True
-                if verdict == "ended":
-                    return False
-                self._fail(task, TileLostError(verdict), key=miss.key)
+                if d.action is Action.FAIL:
+                    self._fail(task, TileLostError(d.message), key=miss.key)
                 return False
         self._hook("written", task)
-        if self._finish(task, key, msg) != "running":
+        if after_finish(self._finish(task, key, msg)).action is not Action.GO_ON:
             self._discard(task, written)
             return False
         self._free_consumed(task, key)
         self._hook("completed", task)
-        el = time.perf_counter() - t0
-        self.task_s = el if self.task_s is None else 0.8 * self.task_s + 0.2 * el
+        self.loop.task_s = moving_average(self.loop.task_s, time.perf_counter() - t0)
         self.tasks_run += 1
         return True
 
-    def _missing(self, task: Task, key: str, miss: _MissingInputError, may_retry: bool) -> str:
-        """What a missing input tile means (step 3): "duplicate", "ended", "premature", "retry", or the
-        message of the job's failure (the tile is lost)."""
-        if with_retries(self.state.is_done, self.job, key):
-            return "duplicate"
-        if not self._running():
-            return "ended"
+    def _missing(self, task: Task, key: str, miss: _MissingInputError, may_retry: bool) -> Decision:
+        """What a missing input tile means: the facts ``decisions.after_missing_input`` weighs, read in its
+        order (the task done? the job running? the tile's writers done?)."""
+        task_done = with_retries(self.state.is_done, self.job, key)
+        running = self._running()
         writers = self.bound.writers_of(miss.matrix, miss.idx)
+        writers_done = with_retries(self.state.done_many, self.job, [w.to_json() for w in writers])
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
-        if not writers:
-            return (f"input {where} is missing: it was deleted, or never uploaded (the job reads it, no task "
-                    "writes it)")
-        done = with_retries(self.state.done_many, self.job, [w.to_json() for w in writers])
-        if not all(done):
-            return "premature"
-        if may_retry:
-            return "retry"
-        return (f"{where} is missing although {writers[0]}, which writes it, is done: it was deleted while the "
-                "job ran")
+        return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
 
     def _finish(self, task: Task, key: str, msg) -> str | None:
-        """complete + enqueue the ready children + acknowledge (one step where the backends allow);
-        returns the job's status as read after the completion."""
+        """complete + enqueue the ready children + acknowledge (``Ledger.finish``: one step where the
+        backends allow), the pending counters riding along when due; returns the job's status as read
+        after the completion."""
         b = self.bound
         children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
-        counters = {}
-        now = time.monotonic()
-        if now - self._flushed >= self.counter_interval:  # counters ride along at most this often
-            counters, self.counters, self._flushed = self.counters, collections.Counter(), now
+        counters = self.counters.take_due(time.monotonic())
         try:
-            done = with_retries(self.state.complete_and_forward, self.job, key, children, self.queue,
-                                msg.receipt, dict(counters))
-        except BaseException:
-            self.counters.update(counters)
-            raise
-        if done is not None:
-            return done.status
-        if counters:
-            with_retries(self.state.add_counters, self.job, dict(counters))
-            self._flushed = now
-        done = with_retries(self.state.complete_with_status, self.job, key, [(k, d) for k, d, _ in children])
-        if done.ready and done.status == "running":  # an ended job's queue is deleted: do not refill it
-            prio = {k: p for k, _, p in children}
-            with_retries(self.queue.send_many, [(k, prio[k]) for k in done.ready])
-        with_retries(self.queue.ack, msg.receipt)
-        return done.status
+            return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
+        finally:
+            self.counters.add(counters)  # what was not added (finish drains what it adds)
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
@@ -411,7 +351,7 @@ class Executor:
         scratch = {self.spec.tile_key(m, idx) for m, idx in self.bound.writes(task) if m in self.scratch}
         for k in written:
             if k in scratch:
-                self._forget(k)
+                self.cache.forget(k)
                 with_retries(self.store.delete, k)
         if scratch and self.scratch_root is not None:
             with_retries(self.store.delete_prefix, self.scratch_root)
@@ -421,36 +361,15 @@ class Executor:
     def _fail(self, task: Task, exc: BaseException, key: str | None = None, doing: str | None = None) -> None:
         """Mark the job failed with ``exc`` as the cause of ``task``'s failure (the first failure wins)."""
         stmt = self.bound.stmt(task)
-        message = str(exc)
-        error = {"task": str(task), "line": stmt.src.line, "file": stmt.src.filename,
-                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": message,
-                 "traceback": "".join(traceback.format_exception(exc))}
-        if key is not None:
-            error["key"] = key
-        if isinstance(exc, OSError) and exc.errno:
-            name = errno.errorcode.get(exc.errno, str(exc.errno))
-            error["errno"] = name
-            error["message"] = f"{doing or 'tile ' + repr(key)}: {name} ({exc.strerror or exc})"
-        elif doing:
-            error["message"] = f"{doing}: {message}"
+        error = failure_record(task, stmt.src.line, stmt.src.filename, exc, key, doing)
         print(f"executor {self.executor_id}: job {self.job}: task {task} (line {stmt.src.line} of "
               f"{stmt.src.filename}) failed: {error['type']}: {error['message']}", file=sys.stderr, flush=True)
         with_retries(self.state.set_status, self.job, "failed", json.dumps(error))
 
-    def _flush_counters(self) -> None:
-        if self.counters:
-            counters, self.counters = dict(self.counters), collections.Counter()
-            with_retries(self.state.add_counters, self.job, counters)
-            self._flushed = time.monotonic()
-
     def _free_consumed(self, task: Task, me: str) -> None:
-        """Delete the scratch tiles this task (canonical key ``me``) read whose every reader has completed.
-
-        Safe against races and re-runs: a tile is deleted only when all its readers are
-        done, and a done task never reads its inputs again (a second copy of it that finds an input
-        gone finds the task done: step 3).  This task is done; the other readers of all its scratch
-        inputs are checked in one query.
-        """
+        """Delete the scratch tiles this task (canonical key ``me``) read whose every reader has completed
+        (``decisions.freeable``): this task is done; the other readers of all its scratch inputs are
+        checked in one query."""
         tiles = []
         for m, idx in self.bound.reads(task):
             if m in self.scratch:
@@ -461,13 +380,12 @@ class Executor:
         others = sorted({r for _, _, rs in tiles for r in rs})
         done = dict(zip(others, with_retries(self.state.done_many, self.job, others))) if others else {}
         freed = 0
-        for m, idx, rs in tiles:
-            if all(done[r] for r in rs):
-                k = self.spec.tile_key(m, idx)
-                self._forget(k)
-                freed += self.store.delete(k)
+        for m, idx in freeable(tiles, done):
+            k = self.spec.tile_key(m, idx)
+            self.cache.forget(k)
+            freed += self.store.delete(k)
         if freed:
-            self.counters["tiles_freed"] += freed
+            self.counters.add({"tiles_freed": freed})
 
     # ------------------------------------------------------------------ one task
     def _execute(self, task: Task) -> list[str]:
@@ -479,47 +397,64 @@ class Executor:
         slots = {k: (a[1], a[2]) for a, k in zip(args, keys) if k is not None}
         wanted = list(slots)
         t0 = time.perf_counter()
-        if len(wanted) > 1 and self.read_s > 0.002:  # slow stores (S3): read concurrently
+        if read_concurrently(len(wanted), self.loop.read_s):  # slow stores (S3)
             got = list(self.pool.map(self._try_read, wanted))
         else:
             got = [self._try_read(k) for k in wanted]
         for k, r in zip(wanted, got):
             if isinstance(r, _ReadFailure):
-                self._read_failed(task, k, slots[k], r.error)
+                m, idx = slots[k]
+                self._act_on_error(task, after_error("read", r.error), r.error, key=k, matrix=m, idx=idx,
+                                   doing=f"reading input tile {k!r} (matrix {m}, tile {idx})")
         tiles = dict(zip(wanted, got))
         t1 = time.perf_counter()
         if wanted:
-            self.read_s = 0.8 * self.read_s + 0.2 * (t1 - t0) / len(wanted)
+            self.loop.read_s = moving_average(self.loop.read_s, (t1 - t0) / len(wanted))
         call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         outs = self.bound.writes(task)
         try:
             check_finite_inputs(self.check_finite, args, call)
             result = self.kernels[stmt.kernel](*call)
         except Exception as e:
-            self._fail(task, e)
-            raise _JobFailedError from None
-        values = self._check_outputs(task, outs, result)
+            self._act_on_error(task, after_error("kernel", e), e)
+        values = check_outputs(stmt.kernel, outs, result, self._slot)
+        if isinstance(values, Decision):
+            self._act_on_error(task, values, KernelOutputError(values.message), key=values.key)
         t2 = time.perf_counter()
         written, nbytes = [], 0
         for (m, idx), value in zip(outs, values):
             k = self.spec.tile_key(m, idx)
             try:
                 nbytes += with_retries(self.store.put, k, value)
-            except BackendError:  # transient errors that outlasted the retries: this executor gives up
-                raise
-            except Exception as e:  # a full disk, a read-only store...: no retry will help
-                self._fail(task, e, key=k, doing=f"writing output tile {k!r} (matrix {m}, tile {idx})")
-                raise _JobFailedError from None
+            except Exception as e:
+                self._act_on_error(task, after_error("write", e), e, key=k,
+                                   doing=f"writing output tile {k!r} (matrix {m}, tile {idx})")
             written.append(k)
             if value.flags.owndata:
                 value.flags.writeable = False  # cached: later kernels must not change it in place
-            self._remember(k, value)
+            self.cache.put(k, value)
         t3 = time.perf_counter()
         read_bytes = sum(t.nbytes for t in tiles.values())
-        self._record_task(task, t0, t3, read_bytes + nbytes, t2 - t1)
-        self.counters.update({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
-                              "bytes_read": read_bytes, "bytes_written": nbytes})
+        self.reporter.record_task(task, t0, t3, read_bytes + nbytes, t2 - t1)
+        self.counters.add({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
+                           "bytes_read": read_bytes, "bytes_written": nbytes})
         return written
+
+    def _act_on_error(self, task: Task, d: Decision, e: BaseException, key: str | None = None,
+                      matrix: str | None = None, idx: tuple[int, ...] | None = None, doing: str | None = None):
+        """Carry out ``after_error``'s decision about ``e`` (never returns): re-raise it, raise a missing
+        input, or fail the job."""
+        if d.action is Action.MISSING:
+            raise _MissingInputError(key, matrix, idx)
+        if d.action is Action.GIVE_UP:
+            raise e  # transient errors that outlasted the retries: this executor gives up
+        self._fail(task, e, key=key, doing=doing)
+        raise _JobFailedError from None
+
+    def _slot(self, m: str, idx: tuple[int, ...]):
+        """``(shape, dtype, problem, key)`` of output tile ``idx`` of ``m`` (``decisions.check_outputs``)."""
+        meta = None if m in self.scratch else self.matrices.get(m)
+        return (*tile_slot(meta, idx), self.spec.tile_key(m, idx))
 
     def _try_read(self, key: str):
         try:
@@ -527,97 +462,12 @@ class Executor:
         except Exception as e:
             return _ReadFailure(e)
 
-    def _read_failed(self, task: Task, key: str, slot: tuple[str, tuple[int, ...]], e: BaseException) -> None:
-        m, idx = slot
-        if isinstance(e, TileNotFoundError):
-            raise _MissingInputError(key, m, idx)
-        if isinstance(e, BackendError) and not isinstance(e, CorruptTileError):
-            raise e  # transient errors that outlasted the retries: this executor gives up
-        # corrupt or truncated, unreadable (a directory, no permission), or a store's permanent error
-        self._fail(task, e, key=key, doing=f"reading input tile {key!r} (matrix {m}, tile {idx})")
-        raise _JobFailedError from None
-
-    def _check_outputs(self, task: Task, outs: list[tuple[str, tuple[int, ...]]], result) -> list[np.ndarray]:
-        """The kernel's output tiles, each checked against its slot; a misfit fails the job."""
-        stmt = self.bound.stmt(task)
-        names = ", ".join(f"{m}[{', '.join(map(str, idx))}]" for m, idx in outs)
-        if len(outs) > 1:
-            if not isinstance(result, tuple) or len(result) != len(outs):
-                got = describe_value(result)
-                self._fail(task, KernelOutputError(f"kernel {stmt.kernel} returned {got}; expected a tuple of "
-                                                   f"{len(outs)} tiles, for its outputs {names}"))
-                raise _JobFailedError
-            values = list(result)
-        else:
-            values = [result]
-        for (m, idx), value in zip(outs, values):
-            meta = None if m in self.scratch else self.matrices.get(m)
-            shape, dtype, problem = tile_slot(meta, idx)
-            problem = problem or output_problem(value, shape, dtype)
-            if problem is not None:
-                k = self.spec.tile_key(m, idx)
-                self._fail(task, KernelOutputError(
-                    f"kernel {stmt.kernel} returned a tile that does not fit its output {m}[{', '.join(map(str, idx))}]"
-                    f" (tile key {k!r}): {problem}"), key=k)
-                raise _JobFailedError
-        return values
-
     def _read(self, key: str) -> np.ndarray:
-        with self._lock:
-            if key in self.cache:
-                self.cache.move_to_end(key)
-                return self.cache[key]
-        tile = with_retries(self.store.get, key)
-        self._remember(key, tile)
+        tile = self.cache.get(key)
+        if tile is None:
+            tile = with_retries(self.store.get, key)
+            self.cache.put(key, tile)
         return tile
-
-    def _remember(self, key: str, tile) -> None:
-        if tile.nbytes > self.cache_bytes:
-            return
-        with self._lock:
-            old = self.cache.pop(key, None)
-            self.cached += tile.nbytes - (old.nbytes if old is not None else 0)
-            self.cache[key] = tile
-            while self.cached > self.cache_bytes:
-                self.cached -= self.cache.popitem(last=False)[1].nbytes
-
-    def _forget(self, key: str) -> None:
-        with self._lock:
-            old = self.cache.pop(key, None)
-            if old is not None:
-                self.cached -= old.nbytes
-
-    def _renew_loop(self) -> None:
-        while not self._stop.wait(self.lease / 3):
-            with self._lock:
-                receipts = list(self.renewals)
-            for r in receipts:
-                self.queue.renew(r, self.lease)
-
-    # ------------------------------------------------------------------ reporting
-    def _record_task(self, task: Task, t_start: float, t_end: float, nbytes: int, kernel_s: float) -> None:
-        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds)."""
-        offset = time.time() - time.perf_counter()
-        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
-               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6)}
-        with self._lock:
-            self._task_records.append(json.dumps(rec))
-
-    def _report(self, exited: bool = False) -> None:
-        """Renew the heartbeat and flush buffered task records (transient errors: try next time)."""
-        with self._lock:
-            records, self._task_records = self._task_records, []
-        try:
-            if records:
-                self.state.append_records(self.job, "tasks", records)
-            self.state.heartbeat(self.job, self.executor_id, self.heartbeat_ttl, exited=exited)
-        except transient_errors():
-            with self._lock:
-                self._task_records[:0] = records
-
-    def _report_loop(self) -> None:
-        while not self._stop.wait(self.report_s):
-            self._report()
 
 
 def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | None = None) -> int:

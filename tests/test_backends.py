@@ -6,14 +6,16 @@ real processes (multiprocessing's spawn start method), not threads.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
+import sqlite3
 import time
 import uuid
 
 import numpy as np
 import pytest
 
-from numpywren2.core.backends import LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
+from numpywren2.core.backends import Ledger, LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
 from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue
 from numpywren2.core.backends.memory import MemoryStateStore, MemoryTaskQueue, MemoryTileStore
 from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
@@ -370,35 +372,143 @@ def test_done_many(state):
     assert state.done_many("j", [f"t{i}" for i in range(1200)] + ["c"]) == [False] * 1200 + [True]
 
 
-def test_complete_and_forward_is_one_step_with_a_queue_on_the_same_server(state, tmp_path):
-    queue = make_queue(state.kind, state.where, "jq")
-    elsewhere = {"sqlite": str(tmp_path / "elsewhere"), "memory": state.where + "-elsewhere"}
-    other = make_queue(state.kind, elsewhere.get(state.kind, state.where), "jq")
-    try:
-        state.create_job("j", "{}")
-        queue.send(["a"])
-        (m,) = queue.receive(1, lease=30)
-        if state.kind == "redis":
-            other.same_server = lambda client: False  # as if on another server
-        assert state.complete_and_forward("j", "a", [("b", 1, 5)], other, m.receipt) is None
-        assert not state.is_done("j", "a"), "an unfused call must do nothing"
-        # a -> b (priority 5), a -> c (priority 1), (a, x) -> d
-        ready, status = state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue,
-                                                   m.receipt, {"kernel_s": 0.25, "tiles_freed": 2})
-        assert ready == ["b", "c"] and status == "running"
-        assert queue.depth() == 2, "acknowledged, and both ready children enqueued"
-        got = queue.receive(5, lease=30)
-        assert [g.body for g in got] == ["c", "b"], "children carry their priorities"
-        c = state.job("j")["counters"]
-        assert c["completed"] == 1 and c["kernel_s"] == 0.25 and c["tiles_freed"] == 2
-        # a repeat (duplicate message) counts no edge twice, re-enqueues the ready children, tolerates a lost lease
-        assert state.complete_and_forward("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], queue,
-                                          m.receipt).ready == ["b", "c"]
-        assert state.job("j")["counters"]["completed"] == 1
-        assert state.complete("j", "x", [("d", 2)]) == ["d"]
-    finally:
-        queue.close()
-        other.close()
+# --------------------------------------------------------------------------- ledgers: state store + queue
+
+# Every pairing of a state store and a queue the suite covers: each state kind with each queue kind, and
+# each kind that can fuse with its queue also with a queue of its kind kept apart (another SQLite file,
+# another Redis database, another memory space), which takes the unfused path.
+PAIRS = [(s, q, "shared") for s in STATES for q in QUEUES] + [(k, k, "apart") for k in STATES]
+
+
+@pytest.fixture(params=PAIRS, ids=lambda p: "-".join(p))
+def pair(request, tmp_path):
+    """``(state, queue, ledger)``; the ledger fused exactly when the two share a database."""
+    state_kind, queue_kind, placement = request.param
+    state_where = location(request, state_kind, tmp_path)
+    if queue_kind == state_kind and placement == "shared":
+        queue_where = state_where
+    else:
+        queue_where = location(request, queue_kind, tmp_path / "apart")
+        if queue_kind == "redis" and placement == "apart":
+            queue_where = queue_where.replace("/0?", "/1?")  # same server, another database
+    state = make_state(state_kind, state_where)
+    queue = make_queue(queue_kind, queue_where, f"jq-{uuid.uuid4().hex[:6]}")
+    ledger = state.ledger(queue)
+    assert ledger.fused == (placement == "shared" and state_kind == queue_kind), ledger
+    state.create_job("j", "{}")
+    yield state, queue, ledger
+    queue.delete()
+    queue.close()
+    state.close()
+
+
+def bodies(queue, n: int = 10) -> list[str]:
+    """Receive (and acknowledge) everything visible; the bodies in the order received."""
+    got = queue.receive(n, lease=30)
+    for m in got:
+        assert queue.ack(m.receipt)
+    return [m.body for m in got]
+
+
+def test_finish_enqueues_ready_children_with_priorities_acks_and_adds_counters(pair):
+    state, queue, ledger = pair
+    queue.send(["a"])
+    (m,) = queue.receive(1, lease=30)
+    counters = {"kernel_s": 0.25, "tiles_freed": 2}
+    # a -> b (priority 5), a -> c (priority 1), (a, x) -> d (priority 0)
+    done = ledger.finish("j", "a", [("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], m.receipt, counters)
+    assert done.ready == ["b", "c"] and done.status == "running"
+    assert counters == {}, "the counters were added, so the caller's dict is drained"
+    c = state.job("j")["counters"]
+    assert c["completed"] == 1 and c["kernel_s"] == 0.25 and c["tiles_freed"] == 2
+    assert state.is_done("j", "a") and not state.is_done("j", "b")
+    got = bodies(queue)
+    if queue.ordered:
+        assert got == ["c", "b"], "children carry their priorities"
+    assert sorted(got) == ["b", "c"], "a acknowledged, both ready children enqueued, d not"
+    assert queue.receive(5) == [] and (not queue.strict_leases or queue.depth() == 0)
+
+
+def test_finish_counts_each_edge_once_on_duplicates(pair):
+    state, queue, ledger = pair
+    queue.send(["b", "b", "c"])  # b delivered twice
+    m1, m2, m3 = sorted(queue.receive(3, lease=30), key=lambda m: m.body)
+    assert ledger.finish("j", "b", [("d", 2, 0)], m1.receipt).ready == []
+    assert ledger.finish("j", "b", [("d", 2, 0)], m2.receipt).ready == [], "the duplicate counts b -> d once"
+    assert state.job("j")["counters"]["completed"] == 1
+    assert queue.receive(5) == [], "both copies acknowledged, nothing enqueued"
+    assert ledger.finish("j", "c", [("d", 2, 0)], m3.receipt, {"kernel_s": 1.0}).ready == ["d"]
+    assert bodies(queue) == ["d"]
+    # a re-delivery of c after a crash: nothing counted again, its ready child answered and enqueued again
+    queue.send(["c"])
+    (again,) = queue.receive(1, lease=30)
+    assert ledger.finish("j", "c", [("d", 2, 0)], again.receipt, {"kernel_s": 1.0}).ready == ["d"]
+    assert bodies(queue) == ["d"]
+    c = state.job("j")["counters"]
+    assert c["completed"] == 2 and c["kernel_s"] == 2.0, "counters are added every time, completions once"
+    assert state.complete("j", "c", [("d", 3)]) == [], "d's count of done parents stayed at 2"
+
+
+def test_finish_with_a_lost_lease_completes_and_leaves_the_new_lease_alone(pair):
+    state, queue, ledger = pair
+    queue.send(["a"])
+    (old,) = queue.receive(1, lease=1.0)  # whole seconds: SQS's visibility timeout granularity
+    (new,) = poll(lambda: queue.receive(1, lease=30), what="the lease to expire and the message to reappear")
+    done = ledger.finish("j", "a", [("b", 1, 3)], old.receipt)  # not an error
+    assert done == (["b"], "running") and state.is_done("j", "a")
+    if queue.strict_leases:
+        assert queue.renew(new.receipt, 30), "the expired receipt acknowledged nothing"
+        assert queue.depth() == 2  # a (leased anew) and b
+    assert ledger.finish("j", "a", [("b", 1, 3)], new.receipt).ready == ["b"]
+    assert sorted(bodies(queue)) == ["b", "b"], "the second copy found a done and forwarded b again"
+    assert state.job("j")["counters"]["completed"] == 1
+
+
+def test_finish_after_the_job_ended_enqueues_no_children(pair):
+    state, queue, ledger = pair
+    queue.send(["a", "x"])
+    ma, mx = sorted(queue.receive(2, lease=30), key=lambda m: m.body)
+    assert state.set_status("j", "done")
+    done = ledger.finish("j", "a", [("b", 1, 0)], ma.receipt, {"kernel_s": 0.5})
+    assert done == (["b"], "done"), "the ready children and the status read in the same step"
+    assert queue.receive(5) == [], "a acknowledged, b not enqueued on the ended job's queue"
+    assert state.job("j")["counters"]["kernel_s"] == 0.5
+    state.delete_job("j")
+    assert ledger.finish("j", "x", [("y", 1, 0)], mx.receipt).status is None, "the job record is gone"
+    assert queue.receive(5) == [], "x acknowledged, y not enqueued"
+
+
+class _RefusingQueue(MemoryTaskQueue):
+    """A queue that refuses to enqueue (a permanent error), to see what ``finish`` leaves behind."""
+
+    def send_many(self, items):
+        raise OSError(errno.EROFS, "refused")
+
+
+def test_the_unfused_finish_drains_only_the_counters_it_added():
+    state, queue = MemoryStateStore("ledger-drain"), _RefusingQueue("ledger-drain-q", "q")
+    ledger = state.ledger(queue)
+    assert type(ledger) is Ledger, "a queue in another space: the unfused sequence"
+    state.create_job("j", "{}")
+    queue.send(["a"])
+    (m,) = queue.receive(1, lease=30)
+    counters = {"kernel_s": 1.0}
+    with pytest.raises(OSError, match="refused"):
+        ledger.finish("j", "a", [("b", 1, 0)], m.receipt, counters)
+    assert counters == {} and state.job("j")["counters"]["kernel_s"] == 1.0, "added before the failing step"
+    assert state.is_done("j", "a"), "completed before the failing step: a re-run forwards b"
+
+
+def test_a_fused_finish_that_fails_keeps_the_counters(tmp_path):
+    state, queue = make_state("sqlite", str(tmp_path)), make_queue("sqlite", str(tmp_path))
+    state.create_job("j", "{}")
+    queue.send(["a"])
+    (m,) = queue.receive(1, lease=30)
+    counters = {"kernel_s": 1.0}
+    with pytest.raises(sqlite3.IntegrityError):  # a child key the schema refuses (NULL): the transaction rolls back
+        state.ledger(queue).finish("j", "a", [(None, 1, 0)], m.receipt, counters)
+    assert counters == {"kernel_s": 1.0}, "nothing was added: the caller keeps them"
+    assert "kernel_s" not in state.job("j")["counters"] and not state.is_done("j", "a") and queue.depth() == 1
 
 
 def test_jobs_do_not_share_task_state(state):

@@ -649,11 +649,11 @@ def test_completion_reports_the_job_status_and_an_ended_job_gets_no_children(tmp
         q.send(["a", "b"])
         ma, mb = q.receive(2, lease=30)
         assert r.state.complete_with_status("j", ma.body, [("c", 2)]) == ([], "running")
-        assert r.state.complete_and_forward("j", "x", [("y", 1, 0)], q, ma.receipt) == (["y"], "running")
+        assert r.state.ledger(q).finish("j", "x", [("y", 1, 0)], ma.receipt) == (["y"], "running")
         assert q.depth() == 2  # b leased, y enqueued (a acknowledged)
         assert r.state.set_status("j", "done")
         q.purge()
         assert r.state.complete_with_status("j", mb.body, [("c", 2)]) == (["c"], "done")
-        assert r.state.complete_and_forward("j", "z", [("w", 1, 0)], q, mb.receipt) == (["w"], "done")
+        assert r.state.ledger(q).finish("j", "z", [("w", 1, 0)], mb.receipt) == (["w"], "done")
         assert q.depth() == 0, "children of a task completed after the job ended are not enqueued"
         assert r.state.complete_with_status("gone", "t", []).status is None

@@ -4,6 +4,7 @@ from .base import (
     BackendError,
     Completion,
     CorruptTileError,
+    Ledger,
     Message,
     StateStore,
     TaskQueue,
@@ -21,7 +22,7 @@ from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 from .urls import open_queue, open_state, open_store
 
 __all__ = [
-    "BackendError", "Completion", "CorruptTileError", "LocalFileStore", "Message", "SQLiteStateStore",
+    "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
     "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "transient_errors", "with_retries",
 ]

@@ -1,4 +1,5 @@
-"""The three storage contracts every backend implements: ``TileStore``, ``TaskQueue``, ``StateStore``.
+"""The three storage contracts every backend implements: ``TileStore``, ``TaskQueue``, ``StateStore``;
+and the ``Ledger``, the completion step over a state store and a queue.
 
 Each method states what is atomic, what it returns when there is nothing, and
 what may be called concurrently.  Backends are thin subclasses that can be read
@@ -412,19 +413,13 @@ class StateStore(abc.ABC):
         """``is_done`` of several tasks in one round trip where the backend can."""
         return [self.is_done(job, t) for t in tasks]
 
-    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
-        """``add_counters(counters)`` and ``complete``, then enqueue the ready children on ``queue`` and
-        acknowledge ``receipt``: one atomic step where this store and the queue share a database
-        (one SQLite file, one Redis server).
+    def ledger(self, queue: TaskQueue) -> Ledger:
+        """The completion step of the protocol for this store paired with ``queue`` (``Ledger``).
 
-        ``children`` are ``(key, in-degree, priority)``.  Returns the ready children and the job's
-        status as read in the same step (``Completion``); the children are enqueued only while the
-        job is running (an ended job's queue stays deleted).  Returns None (having done nothing)
-        when the step cannot be fused for this queue: the caller then makes the separate calls.
-        A lost lease (``receipt`` expired) is not an error: the task is complete either way.
+        The default is the unfused sequence of separate calls; a backend returns a fused ledger
+        (one transaction, one script) when ``queue`` lives in the same database as this store.
         """
-        return None
+        return Ledger(self, queue)
 
     @abc.abstractmethod
     def delete_job(self, job: str) -> None:
@@ -459,3 +454,60 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def records(self, job: str, kind: str) -> list[str]:
         """The records of one kind, each writer's in the order it appended them; ``[]`` if none."""
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+class Ledger:
+    """The pairing of a job's state store and its queue: the one completion step of the protocol.
+
+    ``finish(job, task, children, receipt, counters)`` does, in this order:
+
+    1. add ``counters`` to the job's counters;
+    2. ``complete`` the task (marked done once, each edge counted once) and read the job's status;
+    3. enqueue the ready children, each with its priority, only while the job is running (an ended
+       job's queue stays deleted);
+    4. acknowledge ``receipt``; a lost lease (expired, perhaps handed to another executor) is not an
+       error: the task is complete either way, and the copy that now holds it finds it done.
+
+    ``children`` are ``(key, in-degree, priority)``.  It returns the ready children and the job's
+    status as read after the completion (``Completion``; the status is None if the job record is gone).
+    Repeating a call (a duplicate message, a re-delivery after a crash) counts nothing twice and
+    returns, and enqueues, the ready children again.
+
+    This class is the unfused sequence: separate calls, each retried on transient errors
+    (``with_retries``), for any state store and any queue (an SQS queue with Redis or SQLite
+    state).  ``StateStore.ledger(queue)`` returns a fused subclass where the two share a database
+    (``SQLiteLedger``: one transaction; ``RedisLedger``: one Lua script; ``MemoryLedger``: one lock
+    held): the same four steps, atomic, in one round trip, retried as a whole.
+
+    ``counters`` is drained: when ``finish`` returns it is empty, and when it raises it holds
+    exactly the increments that were not added (the caller keeps them for a later write).
+    """
+
+    fused = False
+
+    def __init__(self, state: StateStore, queue: TaskQueue):
+        self.state, self.queue = state, queue
+
+    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
+               counters: dict[str, float] | None = None) -> Completion:
+        if counters:
+            with_retries(self.state.add_counters, job, dict(counters))
+            counters.clear()
+        done = with_retries(self.state.complete_with_status, job, task, [(k, d) for k, d, _ in children])
+        if done.ready and done.status == "running":
+            with_retries(self.queue.send_many, ready_items(children, done.ready))
+        with_retries(self.queue.ack, receipt)
+        return done
+
+
+def ready_items(children: list[tuple[str, int, int]], ready: list[str]) -> list[tuple[str, int]]:
+    """The ``(body, priority)`` pairs to enqueue for the ``ready`` ones of ``children``.
+
+    >>> ready_items([("b", 1, 5), ("c", 1, 1), ("d", 2, 0)], ["b", "c"])
+    [('b', 5), ('c', 1)]
+    """
+    priority = {k: p for k, _, p in children}
+    return [(k, priority[k]) for k in ready]

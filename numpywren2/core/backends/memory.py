@@ -18,7 +18,17 @@ import uuid
 
 import numpy as np
 
-from .base import Completion, Message, StateStore, TaskQueue, TileNotFoundError, TileStore, decode_tile, encode_tile
+from .base import (
+    Completion,
+    Ledger,
+    Message,
+    StateStore,
+    TaskQueue,
+    TileNotFoundError,
+    TileStore,
+    decode_tile,
+    encode_tile,
+)
 
 _SPACES: dict[str, _Space] = {}
 _SPACES_LOCK = threading.Lock()
@@ -93,6 +103,11 @@ class MemoryTaskQueue(TaskQueue):
         self.url = f"memory://{name}"
         self.name = queue
         self._s = space(name)
+
+    @property
+    def space(self) -> _Space:
+        """The shared space this queue lives in (a ``MemoryLedger`` holds its lock across a whole step)."""
+        return self._s
 
     def _q(self) -> dict:
         return self._s.queues.setdefault(self.name, {"msgs": {}})
@@ -233,19 +248,10 @@ class MemoryStateStore(StateStore):
             r = self._s.jobs.get(job)
             return r is not None and task in r["done"]
 
-    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
-        if not isinstance(queue, MemoryTaskQueue) or queue._s is not self._s:
-            return None
-        with self._s.lock:
-            if counters:
-                self.add_counters(job, counters)
-            done = self.complete_with_status(job, task, [(c, d) for c, d, _ in children])
-            if done.status == "running":
-                prio = {c: p for c, _, p in children}
-                queue.send_many([(c, prio[c]) for c in done.ready])
-            queue.ack(receipt)
-            return done
+    def ledger(self, queue: TaskQueue) -> Ledger:
+        if isinstance(queue, MemoryTaskQueue) and queue.space is self._s:
+            return MemoryLedger(self, queue)
+        return super().ledger(queue)
 
     def delete_job(self, job: str) -> None:
         with self._s.lock:
@@ -282,3 +288,15 @@ class MemoryStateStore(StateStore):
         with self._s.lock:
             r = self._s.jobs.get(job)
             return list(r["records"].get(kind, [])) if r is not None else []
+
+
+class MemoryLedger(Ledger):
+    """``Ledger.finish`` for a state store and a queue in one space: the base class's sequence, made
+    one atomic step by holding the space's (re-entrant) lock across it."""
+
+    fused = True
+
+    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
+               counters: dict[str, float] | None = None) -> Completion:
+        with self.queue.space.lock:
+            return super().finish(job, task, children, receipt, counters)

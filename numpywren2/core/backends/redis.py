@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlparse
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import BackendError, Completion, Message, StateStore, TaskQueue
+from .base import BackendError, Completion, Ledger, Message, StateStore, TaskQueue, with_retries
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
 SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
@@ -86,80 +87,129 @@ def connect(url: str) -> tuple[redis.Redis, str]:
 
 MAX_PRIORITY = 2**30
 
-# Enqueue (priority, body) pairs.  KEYS: ready, body, score, seq.  enqueue(list, o): pairs from list[o + 1].
-_ENQUEUE = """
-local function enqueue(args, o)
-  for i = o + 1, #args, 2 do
-    local id = redis.call('INCR', KEYS[4])
-    local score = tonumber(args[i]) * 8388608 + id % 8388608
-    redis.call('HSET', KEYS[2], id, args[i + 1])
-    redis.call('HSET', KEYS[3], id, score)
-    redis.call('ZADD', KEYS[1], score, id)
-  end
+
+class QueueKeys(NamedTuple):
+    """The Redis keys of one queue, in the order every script that acts on a queue takes them:
+    ``KEYS[1]`` to ``KEYS[6]``, named in Lua by the ``_QUEUE`` fragment (``Q.ready``, ``Q.leased``...).
+
+    This is the queue's interface for scripts that act on it together with other keys (the fused
+    ``RedisLedger``): they pass these six first and use the queue's own Lua functions on them.
+    """
+
+    ready: str
+    leased: str
+    body: str
+    score: str
+    receipt: str
+    seq: str
+
+
+# --------------------------------------------------------------------------- Lua fragments
+# Each piece of the protocol is spelled once, as a Lua function; the scripts below are put together
+# from these fragments (a script is one atomic step, so a fused step must contain the code it fuses).
+
+_NOW = """
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1e6
 end
 """
 
-_SEND = _ENQUEUE + """
-enqueue(ARGV, 0)
+# The queue's keys (KEYS[1..6], see QueueKeys) and its operations on them.
+_QUEUE = _NOW + """
+local Q = {ready = KEYS[1], leased = KEYS[2], body = KEYS[3], score = KEYS[4], receipt = KEYS[5], seq = KEYS[6]}
+
+-- Enqueue one body with its priority.
+local function enqueue(priority, body)
+  local id = redis.call('INCR', Q.seq)
+  local score = tonumber(priority) * 8388608 + id % 8388608
+  redis.call('HSET', Q.body, id, body)
+  redis.call('HSET', Q.score, id, score)
+  redis.call('ZADD', Q.ready, score, id)
+end
+
+-- Whether message id holds a live lease with this token (only such a lease may be renewed or acknowledged).
+local function live_lease(id, token)
+  local deadline = redis.call('ZSCORE', Q.leased, id)
+  return deadline and tonumber(deadline) > now() and redis.call('HGET', Q.receipt, id) == token
+end
+
+-- Delete the message of a live lease; 0 if the lease was lost.
+local function ack(id, token)
+  if not live_lease(id, token) then return 0 end
+  redis.call('ZREM', Q.leased, id)
+  redis.call('HDEL', Q.receipt, id)
+  redis.call('HDEL', Q.body, id)
+  redis.call('HDEL', Q.score, id)
+  return 1
+end
+"""
+
+# Complete a task: marking it done and counting its edges happen together, once; readiness is
+# answered every time.  args[first], args[first + 1] are a child and its in-degree, every stride
+# arguments.  Returns the positions in args of the ready children.
+_COMPLETE_TASK = """
+local function complete(done, counters, edges, task, args, first, stride)
+  if redis.call('SADD', done, task) == 1 then
+    redis.call('HINCRBYFLOAT', counters, 'completed', 1)
+    for i = first, #args, stride do redis.call('HINCRBY', edges, args[i], 1) end
+  end
+  local ready = {}
+  for i = first, #args, stride do
+    local c = redis.call('HGET', edges, args[i])
+    if c and tonumber(c) >= tonumber(args[i + 1]) then table.insert(ready, i) end
+  end
+  return ready
+end
+"""
+
+# --------------------------------------------------------------------------- queue scripts (KEYS: QueueKeys)
+
+# ARGV: priority, body pairs.
+_SEND = _QUEUE + """
+for i = 1, #ARGV, 2 do enqueue(ARGV[i], ARGV[i + 1]) end
 return (#ARGV) / 2
 """
 
-_RECEIVE = """
--- KEYS: ready, leased, body, score, receipt.  ARGV: n, lease seconds, token...
--- Expired leases go back to the ready set first, then up to n messages are leased.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+# ARGV: n, lease seconds, token...  Expired leases go back to the ready set first, then up to n
+# messages are leased.
+_RECEIVE = _QUEUE + """
+local t = now()
+local expired = redis.call('ZRANGEBYSCORE', Q.leased, '-inf', t)
 for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[5], id)
-  redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[4], id), id)
+  redis.call('ZREM', Q.leased, id)
+  redis.call('HDEL', Q.receipt, id)
+  redis.call('ZADD', Q.ready, redis.call('HGET', Q.score, id), id)
 end
-local got = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
+local got = redis.call('ZPOPMIN', Q.ready, tonumber(ARGV[1]))
 local out = {}
 for i = 1, #got, 2 do
   local id = got[i]
   local token = ARGV[2 + (i + 1) / 2]
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
-  redis.call('HSET', KEYS[5], id, token)
-  table.insert(out, redis.call('HGET', KEYS[3], id))
+  redis.call('ZADD', Q.leased, t + tonumber(ARGV[2]), id)
+  redis.call('HSET', Q.receipt, id, token)
+  table.insert(out, redis.call('HGET', Q.body, id))
   table.insert(out, id .. ':' .. token)
 end
 return out
 """
 
-# Shared head of renew and ack: ARGV[1] = id, ARGV[2] = token; only a live lease with this token passes.
-_LIVE_LEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not deadline or tonumber(deadline) <= now or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
-  return 0
-end
-"""
-
-# KEYS: leased, receipt.  ARGV: id, token, lease seconds.
-_RENEW = _LIVE_LEASE + """
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+# ARGV: id, token, lease seconds.
+_RENEW = _QUEUE + """
+if not live_lease(ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZADD', Q.leased, now() + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
 
-# KEYS: leased, receipt, body, score.  ARGV: id, token.
-_ACK = _LIVE_LEASE + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-return 1
+# ARGV: id, token.
+_ACK = _QUEUE + """
+return ack(ARGV[1], ARGV[2])
 """
 
-
-# KEYS: ready, leased.  Leases that have run out count as visible (the next receive requeues them).
-_COUNTS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local expired = redis.call('ZCOUNT', KEYS[2], '-inf', now)
-return {redis.call('ZCARD', KEYS[1]) + expired, redis.call('ZCARD', KEYS[2]) - expired}
+# Leases that have run out count as visible (the next receive requeues them).
+_COUNTS = _QUEUE + """
+local expired = redis.call('ZCOUNT', Q.leased, '-inf', now())
+return {redis.call('ZCARD', Q.ready) + expired, redis.call('ZCARD', Q.leased) - expired}
 """
 
 
@@ -169,8 +219,7 @@ class RedisTaskQueue(TaskQueue):
         self.url = url
         self.name = name
         k = f"{prefix}q:{name}:"
-        self.k_ready, self.k_leased, self.k_body = k + "ready", k + "leased", k + "body"
-        self.k_score, self.k_receipt, self.k_seq = k + "score", k + "receipt", k + "seq"
+        self.keys = QueueKeys(*(k + part for part in QueueKeys._fields))
         self._send = self.client.register_script(_SEND)
         self._receive = self.client.register_script(_RECEIVE)
         self._renew = self.client.register_script(_RENEW)
@@ -182,10 +231,7 @@ class RedisTaskQueue(TaskQueue):
 
     def send_many(self, items: list[tuple[str, int]]) -> None:
         for i in range(0, len(items), 1000):  # bounded script arguments
-            self._send(keys=self.send_keys(), args=_pairs(items[i:i + 1000]))
-
-    def send_keys(self) -> list[str]:
-        return [self.k_ready, self.k_body, self.k_score, self.k_seq]
+            self._send(keys=self.keys, args=_pairs(items[i:i + 1000]))
 
     def same_server(self, client: redis.Redis) -> bool:
         """Whether ``client`` talks to this queue's Redis server and database."""
@@ -197,8 +243,7 @@ class RedisTaskQueue(TaskQueue):
         delay = 0.002
         while True:
             tokens = [uuid.uuid4().hex for _ in range(n)]
-            flat = self._receive(keys=[self.k_ready, self.k_leased, self.k_body, self.k_score, self.k_receipt],
-                                 args=[n, float(lease), *tokens])
+            flat = self._receive(keys=self.keys, args=[n, float(lease), *tokens])
             if flat or time.monotonic() >= deadline:
                 return [Message(flat[i].decode(), flat[i + 1].decode()) for i in range(0, len(flat), 2)]
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -206,24 +251,24 @@ class RedisTaskQueue(TaskQueue):
 
     def renew(self, receipt: str, lease: float) -> bool:
         mid, token = receipt.split(":", 1)
-        return self._renew(keys=[self.k_leased, self.k_receipt], args=[mid, token, float(lease)]) == 1
+        return self._renew(keys=self.keys, args=[mid, token, float(lease)]) == 1
 
     def ack(self, receipt: str) -> bool:
         mid, token = receipt.split(":", 1)
-        return self._ack(keys=[self.k_leased, self.k_receipt, self.k_body, self.k_score], args=[mid, token]) == 1
+        return self._ack(keys=self.keys, args=[mid, token]) == 1
 
     def depth(self) -> int:
         with self.client.pipeline(transaction=True) as p:
-            p.zcard(self.k_ready)
-            p.zcard(self.k_leased)
+            p.zcard(self.keys.ready)
+            p.zcard(self.keys.leased)
             a, b = p.execute()
         return int(a) + int(b)
 
     def purge(self) -> None:
-        self.client.delete(self.k_ready, self.k_leased, self.k_body, self.k_score, self.k_receipt, self.k_seq)
+        self.client.delete(*self.keys)
 
     def counts(self) -> tuple[int, int]:
-        visible, leased = self._counts(keys=[self.k_ready, self.k_leased])
+        visible, leased = self._counts(keys=self.keys)
         return int(visible), int(leased)
 
     def close(self) -> None:
@@ -254,70 +299,39 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3])) end
 return 1
 """
 
-_COMPLETE = """
--- KEYS: done, counters, edges.  ARGV: task, then child, in-degree pairs.
--- Marking done and counting the edges happen together, once; readiness is answered every time.
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HINCRBYFLOAT', KEYS[2], 'completed', 1)
-  for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-end
+# KEYS: done, counters, edges.  ARGV: task, then child, in-degree pairs.  Returns the ready children.
+_COMPLETE = _COMPLETE_TASK + """
 local ready = {}
-for i = 2, #ARGV, 2 do
-  local c = redis.call('HGET', KEYS[3], ARGV[i])
-  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then table.insert(ready, ARGV[i]) end
-end
+for _, i in ipairs(complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, 2)) do table.insert(ready, ARGV[i]) end
 return ready
 """
 
 # complete, then the job's status, in one script.  KEYS: done, counters, edges, job.  ARGV as _COMPLETE.
 # Returns the status ('' if the job record is gone), then the ready children.
-_COMPLETE_WITH_STATUS = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HINCRBYFLOAT', KEYS[2], 'completed', 1)
-  for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-end
+_COMPLETE_WITH_STATUS = _COMPLETE_TASK + """
+local ready = complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, 2)
 local out = {redis.call('HGET', KEYS[4], 'status') or ''}
-for i = 2, #ARGV, 2 do
-  local c = redis.call('HGET', KEYS[3], ARGV[i])
-  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then table.insert(out, ARGV[i]) end
-end
+for _, i in ipairs(ready) do table.insert(out, ARGV[i]) end
 return out
 """
 
-# complete + enqueue the ready children + ack, as one step (queue and state on one server).
-# KEYS: ready, body, score, seq, leased, receipt (the queue's), done, counters, edges, job.
+# Ledger.finish as one script (the queue and the state on one server): add the counters, complete,
+# enqueue the ready children while the job is running, acknowledge a live lease.
+# KEYS: the queue's (QueueKeys), then done, counters, edges, job.
 # ARGV: task, message id, lease token, n counters, counter name/increment pairs, then child, in-degree,
-# priority triples.  The ack happens only for a live lease with this token (as in _ACK); the children are
-# enqueued only while the job is running (an ended job's queue stays deleted); the rest regardless.
-# Returns the job's status ('' if its record is gone), then the ready children.
-_COMPLETE_AND_FORWARD = _ENQUEUE + """
+# priority triples.  Returns the job's status ('' if its record is gone), then the ready children.
+_FINISH = _QUEUE + _COMPLETE_TASK + """
 local first = 5 + 2 * tonumber(ARGV[4])
 for i = 5, first - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i], ARGV[i + 1]) end
-if redis.call('SADD', KEYS[7], ARGV[1]) == 1 then
-  redis.call('HINCRBYFLOAT', KEYS[8], 'completed', 1)
-  for i = first, #ARGV, 3 do redis.call('HINCRBY', KEYS[9], ARGV[i], 1) end
-end
+local ready = complete(KEYS[7], KEYS[8], KEYS[9], ARGV[1], ARGV, first, 3)
 local status = redis.call('HGET', KEYS[10], 'status') or ''
-local ready, items = {status}, {}
-for i = first, #ARGV, 3 do
-  local c = redis.call('HGET', KEYS[9], ARGV[i])
-  if c and tonumber(c) >= tonumber(ARGV[i + 1]) then
-    table.insert(ready, ARGV[i])
-    table.insert(items, ARGV[i + 2])
-    table.insert(items, ARGV[i])
-  end
+local out = {status}
+for _, i in ipairs(ready) do
+  table.insert(out, ARGV[i])
+  if status == 'running' then enqueue(ARGV[i + 2], ARGV[i]) end
 end
-if status == 'running' then enqueue(items, 0) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local deadline = redis.call('ZSCORE', KEYS[5], ARGV[2])
-if deadline and tonumber(deadline) > now and redis.call('HGET', KEYS[6], ARGV[2]) == ARGV[3] then
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('HDEL', KEYS[6], ARGV[2])
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  redis.call('HDEL', KEYS[3], ARGV[2])
-end
-return ready
+ack(ARGV[2], ARGV[3])
+return out
 """
 
 
@@ -353,7 +367,6 @@ class RedisStateStore(StateStore):
         self._set_status = self.client.register_script(_SET_STATUS)
         self._complete = self.client.register_script(_COMPLETE)
         self._complete_with_status = self.client.register_script(_COMPLETE_WITH_STATUS)
-        self._complete_and_forward = self.client.register_script(_COMPLETE_AND_FORWARD)
         self._heartbeat = self.client.register_script(_HEARTBEAT)
 
     def _keys(self, job: str) -> list[str]:
@@ -408,22 +421,10 @@ class RedisStateStore(StateStore):
             args += [c, int(d)]
         return _completion(self._complete_with_status(keys=[k[2], k[1], k[3], k[0]], args=args))
 
-    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
-        if not isinstance(queue, RedisTaskQueue) or not queue.same_server(self.client):
-            return None
-        k = self._keys(job)
-        mid, token = receipt.split(":", 1)
-        counters = counters or {}
-        args: list = [task, mid, token, len(counters)]
-        for name, v in counters.items():
-            args += [name, float(v)]
-        for c, d, p in children:
-            if not 0 <= int(p) < MAX_PRIORITY:
-                raise ValueError(f"priority {p} outside [0, 2**30)")
-            args += [c, int(d), int(p)]
-        keys = [*queue.send_keys(), queue.k_leased, queue.k_receipt, k[2], k[1], k[3], k[0]]
-        return _completion(self._complete_and_forward(keys=keys, args=args))
+    def ledger(self, queue: TaskQueue) -> Ledger:
+        if isinstance(queue, RedisTaskQueue) and queue.same_server(self.client):
+            return RedisLedger(self, queue)
+        return super().ledger(queue)
 
     def is_done(self, job: str, task: str) -> bool:
         return bool(self.client.sismember(self._keys(job)[2], task))
@@ -471,3 +472,37 @@ class RedisStateStore(StateStore):
     def records(self, job: str, kind: str) -> list[str]:
         return [r.decode() for r in self.client.lrange(f"{self.prefix}rec:{job}:{kind}", 0, -1)]
 
+
+
+class RedisLedger(Ledger):
+    """``Ledger.finish`` as one Lua script (``_FINISH``), for a state store and a queue on one server.
+
+    The script is built from the same fragments as the queue's ``_SEND`` and ``_ACK`` and the state
+    store's ``_COMPLETE``; it reaches the queue through ``RedisTaskQueue.keys`` only.
+    """
+
+    fused = True
+    state: RedisStateStore
+    queue: RedisTaskQueue
+
+    def __init__(self, state: RedisStateStore, queue: RedisTaskQueue):
+        super().__init__(state, queue)
+        self._script = state.client.register_script(_FINISH)
+
+    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
+               counters: dict[str, float] | None = None) -> Completion:
+        mid, token = receipt.split(":", 1)
+        pending = counters or {}
+        args: list = [task, mid, token, len(pending)]
+        for name, v in pending.items():
+            args += [name, float(v)]
+        for c, d, p in children:
+            if not 0 <= int(p) < MAX_PRIORITY:
+                raise ValueError(f"priority {p} outside [0, 2**30)")
+            args += [c, int(d), int(p)]
+        k = self.state._keys(job)
+        keys = [*self.queue.keys, k[2], k[1], k[3], k[0]]
+        done = _completion(with_retries(self._script, keys, args))
+        if counters:
+            counters.clear()
+        return done

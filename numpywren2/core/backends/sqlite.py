@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .base import Completion, Message, StateStore, TaskQueue
+from .base import Completion, Ledger, Message, StateStore, TaskQueue, ready_items, with_retries
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -120,6 +120,18 @@ class _SQLite:
         self._local.conn = None
 
 
+def _enqueue(c: sqlite3.Connection, queue: str, items: list[tuple[str, int]]) -> None:
+    """Insert ``(body, priority)`` pairs into ``queue``, visible now (inside the caller's transaction)."""
+    now = time.time()
+    c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
+                  [(queue, b, p, now) for b, p in items])
+
+
+def _ack(c: sqlite3.Connection, receipt: str) -> bool:
+    """Delete the message of a live lease with this receipt; False if the lease was lost."""
+    return c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time())).rowcount == 1
+
+
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -139,20 +151,13 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
         self.url = f"sqlite://{self.path}?queue={name}"
 
     def send(self, bodies: list[str], priority: int = 0) -> None:
-        if not bodies:
-            return
-        now = time.time()
-        with self._tx() as c:
-            c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
-                          [(self.name, b, priority, now) for b in bodies])
+        self.send_many([(b, priority) for b in bodies])
 
     def send_many(self, items: list[tuple[str, int]]) -> None:
         if not items:
             return
-        now = time.time()
         with self._tx() as c:
-            c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
-                          [(self.name, b, p, now) for b, p in items])
+            _enqueue(c, self.name, items)
 
     def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
         deadline = time.monotonic() + wait
@@ -184,8 +189,7 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
 
     def ack(self, receipt: str) -> bool:
         with self._tx() as c:
-            cur = c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time()))
-            return cur.rowcount == 1
+            return _ack(c, receipt)
 
     def depth(self) -> int:
         return self._run("SELECT COUNT(*) FROM queue WHERE queue = ?", (self.name,)).fetchone()[0]
@@ -256,22 +260,10 @@ class SQLiteStateStore(_SQLite, StateStore):
         row = c.execute("SELECT status FROM jobs WHERE job = ?", (job,)).fetchone()
         return None if row is None else row[0]
 
-    def complete_and_forward(self, job: str, task: str, children: list[tuple[str, int, int]], queue: TaskQueue,
-                             receipt: str, counters: dict[str, float] | None = None) -> Completion | None:
-        if not isinstance(queue, SQLiteTaskQueue) or queue.path != self.path:
-            return None
-        with self._tx() as c:
-            if counters:
-                self._add_counters(c, job, counters)
-            ready = self._complete(c, job, task, [(k, d) for k, d, _ in children])
-            status = self._status(c, job)
-            if ready and status == "running":  # an ended job's queue stays deleted
-                now = time.time()
-                prio = {k: p for k, _, p in children}
-                c.executemany("INSERT INTO queue (queue, body, priority, visible_at) VALUES (?, ?, ?, ?)",
-                              [(queue.name, k, prio[k], now) for k in ready])
-            c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time()))
-            return Completion(ready, status)
+    def ledger(self, queue: TaskQueue) -> Ledger:
+        if isinstance(queue, SQLiteTaskQueue) and queue.path == self.path:
+            return SQLiteLedger(self, queue)
+        return super().ledger(queue)
 
     def done_many(self, job: str, tasks: list[str]) -> list[bool]:
         if len(tasks) <= 1:
@@ -338,3 +330,31 @@ class SQLiteStateStore(_SQLite, StateStore):
         rows = self._conn().execute("SELECT body FROM records WHERE job = ? AND kind = ? ORDER BY id",
                                     (job, kind)).fetchall()
         return [r[0] for r in rows]
+
+
+class SQLiteLedger(Ledger):
+    """``Ledger.finish`` as one transaction, for a state store and a queue in one database file."""
+
+    fused = True
+    state: SQLiteStateStore
+    queue: SQLiteTaskQueue
+
+    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
+               counters: dict[str, float] | None = None) -> Completion:
+        done = with_retries(self._finish, job, task, children, receipt, counters)
+        if counters:
+            counters.clear()
+        return done
+
+    def _finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
+                counters: dict[str, float] | None) -> Completion:
+        state = self.state
+        with state._tx() as c:
+            if counters:
+                state._add_counters(c, job, counters)
+            ready = state._complete(c, job, task, [(k, d) for k, d, _ in children])
+            status = state._status(c, job)
+            if ready and status == "running":
+                _enqueue(c, self.queue.name, ready_items(children, ready))
+            _ack(c, receipt)
+            return Completion(ready, status)

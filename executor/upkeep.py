@@ -1,0 +1,186 @@
+"""What an executor keeps up besides running tasks, one small class each: its tile cache, its pending
+counter increments, the leases of the messages it holds, and its heartbeat and task records.
+
+``TileCache``      an LRU of recently read or written tiles (key -> array), bounded in bytes;
+``CounterBuffer``  per-job counter increments not yet written to the state store;
+``LeaseRenewer``   a background thread that renews the leases of the messages being worked on;
+``Reporter``       a background thread that renews the executor's heartbeat and appends its buffered
+                   per-task records.
+
+Each is thread-safe where a background thread or the read pool shares it, and none decides anything
+about the protocol (``executor.decisions`` does).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+
+import numpy as np
+
+from lambdapack import Task
+from numpywren2.core.backends import StateStore, TaskQueue, transient_errors, with_retries
+
+
+def default_cache_bytes() -> int:
+    """A quarter of this process's address-space limit (``RLIMIT_AS``, as a memory-capped Lambda-like
+    executor has), else 512 MiB."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft // 4 if soft != resource.RLIM_INFINITY else 512 << 20
+
+
+class TileCache:
+    """Recently read or written tiles, least recently used first out, at most ``limit`` bytes in all
+    (a tile larger than the limit is not kept).
+
+    >>> c = TileCache(100)
+    >>> c.put("a", np.zeros(8)); c.put("b", np.zeros(4)); c.get("a") is not None  # a: 64 bytes, b: 32
+    True
+    >>> c.put("c", np.zeros(4)); c.get("b") is None, c.size  # b was the least recently used
+    (True, 96)
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.size = 0  # bytes held
+        self._tiles: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            tile = self._tiles.get(key)
+            if tile is not None:
+                self._tiles.move_to_end(key)
+            return tile
+
+    def put(self, key: str, tile: np.ndarray) -> None:
+        if tile.nbytes > self.limit:
+            return
+        with self._lock:
+            old = self._tiles.pop(key, None)
+            self.size += tile.nbytes - (old.nbytes if old is not None else 0)
+            self._tiles[key] = tile
+            while self.size > self.limit:
+                self.size -= self._tiles.popitem(last=False)[1].nbytes
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            old = self._tiles.pop(key, None)
+            if old is not None:
+                self.size -= old.nbytes
+
+
+class CounterBuffer:
+    """Counter increments (kernel seconds, bytes read, tasks dropped...) not yet written to the state store.
+
+    They ride along with a task's completion at most every ``interval`` seconds (``take_due``), and are
+    written on their own when the executor is idle and when it stops (``flush``).
+
+    >>> b = CounterBuffer(0.5)
+    >>> b.add({"kernel_s": 0.25}); b.add({"kernel_s": 0.25, "tasks_dropped": 1})
+    >>> b.take_due(now=10.0), b.take_due(now=10.1)
+    ({'kernel_s': 0.5, 'tasks_dropped': 1}, {})
+    """
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.pending: collections.Counter[str] = collections.Counter()
+        self.flushed = 0.0  # time.monotonic() of the last write
+
+    def add(self, deltas: dict[str, float]) -> None:
+        self.pending.update(deltas)
+
+    def take_due(self, now: float) -> dict[str, float]:
+        """The pending increments if a write is due at ``now`` (they are the caller's now), else ``{}``."""
+        if now - self.flushed < self.interval:
+            return {}
+        taken, self.pending, self.flushed = dict(self.pending), collections.Counter(), now
+        return taken
+
+    def flush(self, state: StateStore, job: str) -> None:
+        """Write the pending increments now."""
+        if self.pending:
+            taken, self.pending = dict(self.pending), collections.Counter()
+            with_retries(state.add_counters, job, taken)
+            self.flushed = time.monotonic()
+
+
+class LeaseRenewer:
+    """Renews, every ``lease / 3`` seconds until ``stop`` is set, the lease of every message held."""
+
+    def __init__(self, queue: TaskQueue, lease: float, stop: threading.Event):
+        self.queue, self.lease, self._stop = queue, lease, stop
+        self._held: dict[str, str] = {}  # receipt -> body
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hold(self, msgs) -> None:
+        with self._lock:
+            for m in msgs:
+                self._held[m.receipt] = m.body
+
+    def release(self, msgs) -> None:
+        with self._lock:
+            for m in msgs:
+                self._held.pop(m.receipt, None)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            with self._lock:
+                receipts = list(self._held)
+            for r in receipts:
+                self.queue.renew(r, self.lease)
+
+
+class Reporter:
+    """Every ``report_s`` seconds until ``stop`` is set: renew the executor's heartbeat in the state store
+    (so a provisioner counts live executors, and a killed one stops counting within ``heartbeat_ttl``)
+    and append the per-task records buffered since the last report."""
+
+    def __init__(self, state: StateStore, job: str, executor_id: str, report_s: float, heartbeat_ttl: float,
+                 stop: threading.Event):
+        self.state, self.job, self.executor_id = state, job, executor_id
+        self.report_s, self.heartbeat_ttl, self._stop = report_s, heartbeat_ttl, stop
+        self._records: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self.report()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """After ``stop`` is set: wait for the thread, then report the clean exit (with the last records)."""
+        self._thread.join()
+        self.report(exited=True)
+
+    def record_task(self, task: Task, t_start: float, t_end: float, nbytes: int, kernel_s: float) -> None:
+        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds)."""
+        offset = time.time() - time.perf_counter()
+        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
+               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6)}
+        with self._lock:
+            self._records.append(json.dumps(rec))
+
+    def report(self, exited: bool = False) -> None:
+        """Renew the heartbeat and flush buffered task records (transient errors: try next time)."""
+        with self._lock:
+            records, self._records = self._records, []
+        try:
+            if records:
+                self.state.append_records(self.job, "tasks", records)
+            self.state.heartbeat(self.job, self.executor_id, self.heartbeat_ttl, exited=exited)
+        except transient_errors():
+            with self._lock:
+                self._records[:0] = records
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.report_s):
+            self.report()
