@@ -24,6 +24,7 @@ from numpywren2.core.kernels import (
     tslu_tile,
     unit_lower_of,
     upper_of,
+    zeros_like,
 )
 
 from .trees import sum_tree
@@ -129,12 +130,14 @@ def lu_solve(LU: lp.Matrix, B: lp.Matrix, Perm: lp.Matrix, X: lp.Matrix, W: lp.M
 
 @lp.program
 def lu_split(LU: lp.Matrix, L: lp.Matrix, U: lp.Matrix, N: int):
-    """L (unit lower) and U (upper) from a packed LU on an N×N grid; the tiles of L above its diagonal and of
-    U below are not written (zeros)."""
+    """L (unit lower) and U (upper) from a packed LU on an N×N grid, every tile written (zeros in L above its
+    diagonal and in U below: later jobs may read any tile, e.g. to permute L's rows)."""
     for i in range(N):
         L[i, i] = unit_lower_of(LU[i, i])
         U[i, i] = upper_of(LU[i, i])
         for j in range(i):
             L[i, j] = copy(LU[i, j])
+            U[i, j] = zeros_like(LU[i, j])
         for j in range(i + 1, N):
             U[i, j] = copy(LU[i, j])
+            L[i, j] = zeros_like(LU[i, j])
