@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
            "current_runtime", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve",
            "solve_triangular", "submit", "svd", "tsqr")
+_CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
 _CORE = ("kernels", "programs")
 
 __all__ = [*_CLIENT, *_CORE]

@@ -1,6 +1,6 @@
 """The API rules of every entry point: a right answer or a clear error, never a silent wrong answer.
 
-- solve / inv default to a general matrix (scipy's assume_a=None) and are solved by the tiled QR;
+- solve / inv default to a general matrix (scipy's assume_a=None) and are solved by the tiled LU;
   assume_a="pos" verifies symmetry in the executors and names the first asymmetric tile pair;
 - complex and object inputs are a TypeError naming the argument and the dtype;
 - check_finite=True everywhere (client-side for numpy inputs, executor-side for BigMatrix ones);
@@ -80,12 +80,12 @@ def test_inv_of_a_nonsymmetric_matrix_is_right_by_default(rt, dtype):
     assert np.linalg.norm(A.astype(float) @ Xn - np.eye(n)) <= 10 * n * eps(dtype) * np.linalg.cond(A.astype(float))
 
 
-def test_a_singular_general_matrix_is_an_error_naming_the_tile(rt):
+def test_a_singular_general_matrix_is_an_error_naming_the_column(rt):
     A = nonsymmetric(30, 4)
-    A[:, 9] = 0.0  # an exactly zero column: the QR's R has a zero at (9, 9), diagonal tile (2, 2) in 4-tiles
-    with pytest.raises(np.linalg.LinAlgError, match=r"solve: a is singular.*diagonal tile \(2, 2\)"):
+    A[:, 9] = 0.0  # an exactly zero column: the LU's pivot of column 9 (in tile column 2 of 4-tiles) is zero
+    with pytest.raises(np.linalg.LinAlgError, match=r"solve: a is singular.*pivot of column 9 is exactly zero"):
         npw.solve(A, np.ones(30), block_size=4)
-    with pytest.raises(np.linalg.LinAlgError, match=r"inv: a is singular.*diagonal tile \(2, 2\)"):
+    with pytest.raises(np.linalg.LinAlgError, match=r"inv: a is singular.*pivot of column 9 is exactly zero"):
         npw.inv(A, block_size=4)
 
 

@@ -8,6 +8,7 @@ from . import random
 from .decomposition import PCA, pca, svd
 from .job import Job, JobFailedError, TileSpace, submit
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
+from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
 from .matrix import BigMatrix, MatrixNotFoundError
 from .runtime import Runtime, current_runtime, runtime
 
@@ -16,3 +17,4 @@ __all__ = [
     "current_runtime", "gemm", "inv",
     "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr",
 ]
+__all__ += ["cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet"]

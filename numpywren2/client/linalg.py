@@ -11,7 +11,8 @@ deleted when the call ends.
 
 Which solver a square system gets is decided in one place, ``_structure`` and ``_solve_general``:
 ``assume_a`` None (scipy's default: a general matrix), "gen", "sym", "her", ... go to the tiled
-QR with ``SOLVE=1`` (backward stable); "pos" to Cholesky after an in-executor symmetry check.
+LU with tournament pivoting (``numpywren2.client.lu``); "pos" to Cholesky after an in-executor symmetry
+check. Least squares (``lstsq``) keeps the tiled QR.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from ..core import programs
 from ..core.deprecation import renamed_options
 from ..core.tiling import grid_shape
+from . import lu as _lu
 from .arguments import block_size_arg
 from .call import Call
 from .matrix import BigMatrix
@@ -279,11 +281,10 @@ def _qr_solve(call: Call, A: BigMatrix, B: BigMatrix, errors: dict) -> tuple[Big
 
 
 def _solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
-    """X with A X = B for a general square A (the route of assume_a None, "gen", "sym", ...): the tiled QR,
-    backward stable. An exactly singular A (a zero on R's diagonal) raises ``LinAlgError`` naming the tile."""
-    X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is singular (its QR factor R has a zero on its diagonal): "})
-    call.delete(QtB)
-    return X
+    """X with A X = B for a general square A (the route of assume_a None, "gen", "sym", ...): the tiled LU
+    with tournament pivoting, then the substitutions. An exactly singular A raises ``LinAlgError`` naming
+    the column whose pivot is zero."""
+    return _lu.solve_general(call, A, B)
 
 
 def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
@@ -421,9 +422,9 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
           executors: int | None = None, check_finite: bool = True) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` for a square ``a``, as ``scipy.linalg.solve``.
 
-    A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is solved by one job of
-    the tiled QR carrying ``b`` along (``numpywren2.core.programs.qr`` with ``SOLVE=1``: Householder,
-    backward stable, Q never formed). ``assume_a="pos"`` first verifies in the executors that
+    A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is factored by the tiled
+    LU with tournament pivoting (``numpywren2.core.programs.lu``), then ``b`` is permuted and
+    substituted (``programs.lu_solve``). ``assume_a="pos"`` first verifies in the executors that
     ``a`` is symmetric, tile pair by tile pair, then factors ``a = L Lᵀ`` and substitutes in one
     job (``numpywren2.core.programs.posv``), about 3 times fewer flops.
 
@@ -434,7 +435,7 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
     assume_a : str, optional
         scipy's names. None (default), "gen"/"general", "sym"/"symmetric", "her"/"hermitian",
-        "diagonal", "tridiagonal", "banded": the general (QR) solver, which is correct for all of
+        "diagonal", "tridiagonal", "banded": the general (LU) solver, which is correct for all of
         them (unlike scipy, None does not look for structure). "pos"/"positive definite":
         Cholesky, after checking that ``a`` is symmetric: ``|a_ij - a_ji| <= rtol (max(|a_ij|,
         |a_ji|) + sqrt(|a_ii a_jj|))`` with rtol = 100·eps of the dtype (see
@@ -453,11 +454,10 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
     Raises
     ------
     numpy.linalg.LinAlgError
-        A general ``a`` that is exactly singular (a zero on the diagonal of its R factor: the
-        message names the tile); with ``assume_a="pos"``, an ``a`` that is not symmetric (naming
+        A general ``a`` that is exactly singular (a zero pivot of its LU factorization: the
+        message names the column); with ``assume_a="pos"``, an ``a`` that is not symmetric (naming
         the first asymmetric tile pair by tile column) or not positive definite (naming the task).
-        A nearly singular ``a`` is not detected (scipy warns; here the QR solve stays backward
-        stable, but the solution may be inaccurate).
+        A nearly singular ``a`` is not detected (scipy warns; the solution may then be inaccurate).
     ValueError
         For a non-square ``a``, mismatched shapes or tilings, an unknown ``assume_a``, or infs and
         NaNs.
@@ -495,8 +495,8 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
     """Inverse of a square matrix.
 
     A general ``a`` (``assume_a`` None, the default): the identity is generated in the executors
-    (``programs.eye``) and ``a X = I`` is solved by the tiled QR (``solve``'s general route; about
-    4n³ flops, twice LU's). ``assume_a="pos"``: after the symmetry check of ``solve``, LAPACK's
+    (``programs.eye``) and ``a X = I`` is solved by the tiled LU (``solve``'s general route; about
+    8n³/3 flops). ``assume_a="pos"``: after the symmetry check of ``solve``, LAPACK's
     potrf + potri, tiled (``a = L Lᵀ``, ``W = L⁻¹``, ``a⁻¹ = Wᵀ W`` in one job,
     ``numpywren2.core.programs.spd_inverse``, about n³ flops).
 

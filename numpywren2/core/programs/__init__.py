@@ -11,6 +11,7 @@ from .checks import check_symmetric
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
+from .lu import lu, lu_solve, lu_split, permute_rows
 from .qr import qr, qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
@@ -32,3 +33,4 @@ __all__ = [
     "spd_inverse", "sum_tree", "transpose_lower", "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward",
     "tsqr", "tsqr_down", "tsqr_up",
 ]
+__all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]

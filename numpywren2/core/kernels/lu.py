@@ -1,0 +1,245 @@
+"""LU tile kernels: tournament pivoting (TSLU) and the row swaps and updates of a tiled LU.
+
+How a panel's row permutation is represented across tiles
+--------------------------------------------------------
+Step k of the factorization factors tile column k (the *panel*, w columns, tile rows k..N-1 of
+the trailing matrix).  A tournament picks its w pivot rows: each tile of the panel offers the rows
+partial pivoting (LAPACK getrf) picks in it, pairs of offers are merged by getrf on the stacked
+rows, and the root's getrf gives both the w winners, in pivot order, and their factors L_kk, U_kk.
+
+A **candidate tile** is c×(w+1): c rows of the panel (their current values) and, in the last
+column, each row's global row number (exact in float32 up to 2**24 rows).
+
+The **factor tile** D_k of step k is (w+1)×w: rows 0..w-1 hold L_kk\\U_kk packed as LAPACK does
+(L unit lower, below the diagonal; U on and above), row w the global numbers of the winners
+g_0..g_{w-1} in pivot order.  It defines the permutation π_k of step k (new row x = old row π_k(x))
+on the rows of tile rows ≥ k, whose first w rows T = t0..t0+w-1 are tile row k:
+
+- π_k(t0 + r) = g_r: tile row k receives the winners, in pivot order;
+- the rows of T that are not winners (sorted) go, in order, to the winners' old places outside T
+  (sorted); every other row stays.
+
+So a tile below tile row k changes only where it held a winner (it receives a row of the old tile
+row k: ``swap_rows``), and the new tile row k gathers rows from any tile at or below it (``pick_rows``
+on each, summed up a tree: the picked rows are disjoint and the rest are exact zeros).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import lambdapack as lp
+
+from ._lapack import _blas, _check_info, _lapack
+
+
+def _getrf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(lu, order, info)``: LAPACK getrf of ``values`` (h×w), the rows in pivot order (a permutation of
+    range(h)) and getrf's info (> 0: U[info - 1, info - 1] is exactly zero)."""
+    lu, ipiv, info = _lapack("getrf", values)(values)
+    _check_info("getrf", info)
+    order = np.arange(values.shape[0])
+    for r, p in enumerate(ipiv[:min(values.shape)]):
+        order[[r, p]] = order[[p, r]]
+    return lu, order, int(info)
+
+
+def _select(candidates: np.ndarray) -> np.ndarray:
+    """The rows of a stack of candidate rows that partial pivoting picks, in pivot order (at most w)."""
+    w = candidates.shape[1] - 1
+    _, order, _ = _getrf(np.array(candidates[:, :w], order="F"))
+    return np.ascontiguousarray(candidates[order[:min(w, candidates.shape[0])]])
+
+
+@lp.kernel(flops=lambda a, row0: a.shape[0] * a.shape[1] ** 2)
+def tslu_leaf(a: np.ndarray, row0: int) -> np.ndarray:
+    """The candidate tile of one panel tile (rows ``row0``..): the rows getrf pivots on, in pivot order.
+
+    >>> tslu_leaf(np.array([[1.0, 2.0], [3.0, 1.0], [0.0, 5.0]]), 10)
+    array([[ 3.,  1., 11.],
+           [ 0.,  5., 12.]])
+    """
+    rows = np.arange(row0, row0 + a.shape[0], dtype=a.dtype)[:, None]
+    return _select(np.hstack([a, rows]))
+
+
+@lp.kernel(flops=lambda c1, c2: (c1.shape[0] + c2.shape[0]) * (c1.shape[1] - 1) ** 2)
+def tslu_merge(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """One match of the tournament: the candidates partial pivoting picks from two stacked candidate tiles."""
+    return _select(np.vstack([c1, c2]))
+
+
+def _factor_tile(candidates: np.ndarray, col0: int) -> np.ndarray:
+    w = candidates.shape[1] - 1
+    if candidates.shape[0] < w:
+        raise ValueError(f"tslu: {candidates.shape[0]} candidate rows for a panel of {w} columns")
+    lu, order, info = _getrf(np.array(candidates[:, :w], order="F"))
+    if info > 0:
+        c = col0 + info - 1
+        raise np.linalg.LinAlgError(
+            f"the matrix is singular: the pivot of column {c} is exactly zero (column {c} is a linear "
+            f"combination of the columns before it, in floating point)")
+    out = np.empty((w + 1, w), dtype=candidates.dtype)
+    out[:w] = lu[:w]
+    out[w] = candidates[order[:w], w]
+    return out
+
+
+@lp.kernel(flops=lambda c1, c2, col0: (c1.shape[0] + c2.shape[0]) * (c1.shape[1] - 1) ** 2)
+def tslu_root(c1: np.ndarray, c2: np.ndarray, col0: int) -> np.ndarray:
+    """The final match: the factor tile of the panel whose first column is ``col0`` (module docstring).
+
+    A zero pivot raises ``LinAlgError`` naming the column of the matrix: the winners span the panel's
+    rows (every row offered is a combination of the rows picked), so a zero pivot here is one of the
+    whole panel.
+    """
+    return _factor_tile(np.vstack([c1, c2]), col0)
+
+
+@lp.kernel(flops=lambda a, row0, col0: 2 * a.shape[0] ** 3 / 3)
+def tslu_tile(a: np.ndarray, row0: int, col0: int) -> np.ndarray:
+    """The factor tile of a panel of one square tile (the last step): getrf of the tile.
+
+    >>> tslu_tile(np.array([[1.0, 2.0], [4.0, 2.0]]), 6, 6)
+    array([[4.  , 2.  ],
+           [0.25, 1.5 ],
+           [7.  , 6.  ]])
+    """
+    rows = np.arange(row0, row0 + a.shape[0], dtype=a.dtype)[:, None]
+    return _factor_tile(np.hstack([a, rows]), col0)
+
+
+def _winners(d: np.ndarray) -> np.ndarray:
+    return d[-1].astype(np.int64)
+
+
+def _moves(d: np.ndarray, top0: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(targets, sources)``: the rows of tile row k that are not winners (sources, sorted) and the
+    winners' places outside tile row k they move to (targets, sorted), as global row numbers."""
+    w = d.shape[1]
+    winners = _winners(d)
+    top = np.arange(top0, top0 + w)
+    sources = np.setdiff1d(top, winners)
+    targets = np.sort(winners[winners >= top0 + w])
+    if sources.size != targets.size:
+        raise ValueError(f"factor tile of rows {top0}..: winners {winners.tolist()} are not distinct rows at or "
+                         "below the panel")
+    return targets, sources
+
+
+def _swapped(x: np.ndarray, xk: np.ndarray, d: np.ndarray, top0: int, row0: int) -> np.ndarray:
+    """Tile ``x`` (rows ``row0``.., below tile row k whose tile in this column is ``xk``) after π_k."""
+    targets, sources = _moves(d, top0)
+    here = (targets >= row0) & (targets < row0 + x.shape[0])
+    out = np.array(x, order="C", copy=True)
+    out[targets[here] - row0] = xk[sources[here] - top0]
+    return out
+
+
+@lp.kernel(flops=lambda x, xk, d, top0, row0: 0)
+def swap_rows(x: np.ndarray, xk: np.ndarray, d: np.ndarray, top0: int, row0: int) -> np.ndarray:
+    """A tile below tile row k (rows ``row0``..) after the row permutation of step k: where it held a
+    winner it receives a row of tile row k (``xk``, rows ``top0``..), as the module docstring says.
+
+    >>> d = np.array([[9.0, 9.0], [9.0, 9.0], [3.0, 0.0]])  # winners: rows 3 and 0
+    >>> swap_rows(np.array([[30.0], [40.0]]), np.array([[0.0], [10.0]]), d, 0, 2)
+    array([[30.],
+           [10.]])
+    """
+    return _swapped(x, xk, d, top0, row0)
+
+
+@lp.kernel(flops=lambda x, d, top0, row0: 0)
+def pick_rows(x: np.ndarray, d: np.ndarray, top0: int, row0: int) -> np.ndarray:
+    """Tile row k's share from one tile (rows ``row0``..) of its column: row r holds winner g_r if tile
+    ``x`` holds it, else zeros (the shares of a column's tiles add up to its new tile row k).
+
+    >>> d = np.array([[9.0, 9.0], [9.0, 9.0], [3.0, 0.0]])
+    >>> pick_rows(np.array([[30.0], [40.0]]), d, 0, 2)
+    array([[40.],
+           [ 0.]])
+    """
+    winners = _winners(d)
+    out = np.zeros((d.shape[1], x.shape[1]), dtype=x.dtype)
+    here = (winners >= row0) & (winners < row0 + x.shape[0])
+    out[here] = x[winners[here] - row0]
+    return out
+
+
+@lp.kernel(flops=lambda a, b, d: a.shape[0] ** 2 * a.shape[1])
+def add_solve_unit_lower(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``L_kk⁻¹ (a + b)``: the last sum of a gathered tile row k, solved into a tile of U (L_kk unit lower,
+    from the factor tile ``d``)."""
+    y = a + b
+    w = d.shape[1]
+    return _blas("trsm", d, y)(1.0, np.array(d[:w], order="F"), y, side=0, lower=1, diag=1)
+
+
+@lp.kernel(flops=lambda x, xk, d, top0, row0: x.shape[0] * x.shape[1] ** 2)
+def lu_panel(x: np.ndarray, xk: np.ndarray, d: np.ndarray, top0: int, row0: int) -> np.ndarray:
+    """A tile of L below the diagonal: the panel tile after the row permutation, times U_kk⁻¹."""
+    y = _swapped(x, xk, d, top0, row0)
+    w = d.shape[1]
+    return _blas("trsm", d, y)(1.0, np.array(d[:w], order="F"), y, side=1, lower=0)
+
+
+@lp.kernel(flops=lambda x, xk, d, lik, ukj, top0, row0: 2 * x.shape[0] * x.shape[1] * lik.shape[1])
+def lu_update(x: np.ndarray, xk: np.ndarray, d: np.ndarray, lik: np.ndarray, ukj: np.ndarray, top0: int,
+              row0: int) -> np.ndarray:
+    """A trailing tile after step k: the row permutation of step k, then ``- L_ik U_kj``."""
+    y = _swapped(x, xk, d, top0, row0)
+    return _blas("gemm", y, lik, ukj)(-1.0, lik, ukj, beta=1.0, c=y)
+
+
+@lp.kernel(flops=lambda d: 0)
+def lu_diagonal(d: np.ndarray) -> np.ndarray:
+    """The diagonal tile of the packed LU (L_kk\\U_kk) from a factor tile."""
+    return np.ascontiguousarray(d[:-1])
+
+
+@lp.kernel(flops=lambda d: 0)
+def lu_pivots(d: np.ndarray) -> np.ndarray:
+    """A 2×w float64 tile: the winners' global row numbers (row 0) and U_kk's diagonal (row 1).
+
+    >>> lu_pivots(np.array([[4.0, 2.0], [0.25, 1.5], [7.0, 6.0]]))
+    array([[7. , 6. ],
+           [4. , 1.5]])
+    """
+    return np.vstack([d[-1], np.diagonal(d[:-1])]).astype(np.float64)
+
+
+@lp.kernel(flops=lambda x, p, row0: 0)
+def permuted_rows(x: np.ndarray, p: np.ndarray, row0: int) -> np.ndarray:
+    """One tile's share of a tile of ``B[p]``: row r is ``B[p[r]]`` when tile ``x`` (rows ``row0``.. of
+    ``B``) holds that row, else zeros (``p``: a 1×h float64 tile of source rows).
+
+    >>> permuted_rows(np.array([[30.0], [40.0]]), np.array([[3.0, 0.0, 2.0]]), 2)
+    array([[40.],
+           [ 0.],
+           [30.]])
+    """
+    src = p[0].astype(np.int64)
+    out = np.zeros((src.size, x.shape[1]), dtype=x.dtype)
+    here = (src >= row0) & (src < row0 + x.shape[0])
+    out[here] = x[src[here] - row0]
+    return out
+
+
+@lp.kernel(flops=lambda a: 0)
+def unit_lower_of(a: np.ndarray) -> np.ndarray:
+    """The unit lower triangle of a diagonal tile of a packed LU (L_kk)."""
+    out = np.tril(a, -1)
+    np.fill_diagonal(out, 1)
+    return out
+
+
+@lp.kernel(flops=lambda a: 0)
+def upper_of(a: np.ndarray) -> np.ndarray:
+    """The upper triangle of a diagonal tile of a packed LU (U_kk)."""
+    return np.triu(a)
+
+
+@lp.kernel(flops=lambda a: 0)
+def zeros_like(a: np.ndarray) -> np.ndarray:
+    """A zero tile of ``a``'s shape and dtype (L's tiles above its diagonal, U's below)."""
+    return np.zeros_like(a)
