@@ -23,7 +23,7 @@ from numpywren2.core.tiling import split
 
 @pytest.fixture(scope="module")
 def rt():
-    with npw.runtime(workers=2) as r:
+    with npw.runtime(executors=2) as r:
         yield r
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import programs
+from ..core.deprecation import renamed_options
 from .call import Call
 from .matrix import BigMatrix
 
@@ -199,7 +200,8 @@ def solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
 
 # --- the user API
 
-def lu_factor(a, block_size: int | None = None, workers: int | None = None, check_finite: bool = True,
+@renamed_options(workers="executors")
+def lu_factor(a, block_size: int | None = None, executors: int | None = None, check_finite: bool = True,
               overwrite_a: bool = False) -> tuple[BigMatrix, np.ndarray]:
     """LU factorization with partial (tournament) pivoting, as ``scipy.linalg.lu_factor``.
 
@@ -209,7 +211,7 @@ def lu_factor(a, block_size: int | None = None, workers: int | None = None, chec
         Square (rectangular matrices are not implemented).
     block_size : int, optional
         Tile size when ``a`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``a`` holding infs or NaNs (default, as scipy); False skips the check.
@@ -240,12 +242,13 @@ def lu_factor(a, block_size: int | None = None, workers: int | None = None, chec
            [0.25, 1.5 ]]), array([1, 1], dtype=int32))
     """
     del overwrite_a
-    with Call("lu_factor", check_finite, workers) as call:
+    with Call("lu_factor", check_finite, executors) as call:
         f = factor(call, _square_matrix(call, a, block_size))
         return call.keep(f.LU), pivots_of(f.perm)
 
 
-def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None, executors: int | None = None,
              check_finite: bool = True, overwrite_b: bool = False) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` (or ``aᵀ x = b``) from ``lu_factor``'s result, as ``scipy.linalg.lu_solve``.
 
@@ -259,7 +262,7 @@ def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None,
         ``a x = b`` (0) or ``aᵀ x = b`` (1, 2: real matrices).
     block_size : int, optional
         Tile size of a numpy ``lu``.
-    workers : int, optional
+    executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default); False skips the check.
@@ -284,7 +287,7 @@ def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None,
         packed, piv = lu_and_piv
     except (TypeError, ValueError):
         raise TypeError("lu_solve: lu_and_piv must be the pair (lu, piv) that lu_factor returns") from None
-    with Call("lu_solve", check_finite, workers) as call:
+    with Call("lu_solve", check_finite, executors) as call:
         B, vector = call.vector_or_matrix(b, "b")
         if block_size is None and not isinstance(packed, BigMatrix) and isinstance(B, BigMatrix):
             block_size = B.block_size[0]
@@ -294,8 +297,9 @@ def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None,
         return _returned(call, substitute(call, LU, perm, B, code), vector)
 
 
+@renamed_options(workers="executors")
 def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool = True, p_indices: bool = False,
-       block_size: int | None = None, workers: int | None = None):
+       block_size: int | None = None, executors: int | None = None):
     """LU decomposition with partial (tournament) pivoting, as ``scipy.linalg.lu``: ``a = P @ L @ U``.
 
     Parameters
@@ -312,7 +316,7 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
         Return the permutation as row indices ``p`` (``a == L[p] @ U``) instead of the matrix P.
     block_size : int, optional
         Tile size when ``a`` is a numpy array; square tiles only.
-    workers : int, optional
+    executors : int, optional
         Executors for these jobs (default: the runtime's).
 
     Returns
@@ -337,7 +341,7 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
            [0. , 1.5]]))
     """
     del overwrite_a
-    with Call("lu", check_finite, workers) as call:
+    with Call("lu", check_finite, executors) as call:
         A = _square_matrix(call, a, block_size)
         f = factor(call, A)
         L = call.empty(A.shape, A.block_size, A.dtype)
@@ -356,7 +360,8 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
         return P, *call.keep(L, U)
 
 
-def slogdet(a, block_size: int | None = None, workers: int | None = None,
+@renamed_options(workers="executors")
+def slogdet(a, block_size: int | None = None, executors: int | None = None,
             check_finite: bool = True) -> tuple[np.floating, np.floating]:
     """Sign and natural logarithm of the absolute determinant, as ``numpy.linalg.slogdet``.
 
@@ -370,7 +375,7 @@ def slogdet(a, block_size: int | None = None, workers: int | None = None,
     >>> float(sign), round(float(np.exp(logdet)), 12)
     (-1.0, 2.0)
     """
-    with Call("slogdet", check_finite, workers) as call:
+    with Call("slogdet", check_finite, executors) as call:
         A = _square_matrix(call, a, block_size)
         try:
             f = factor(call, A)
@@ -381,7 +386,8 @@ def slogdet(a, block_size: int | None = None, workers: int | None = None,
         return A.dtype.type(sign), A.dtype.type(np.sum(np.log(np.abs(d))))
 
 
-def det(a, block_size: int | None = None, workers: int | None = None, check_finite: bool = True) -> np.floating:
+@renamed_options(workers="executors")
+def det(a, block_size: int | None = None, executors: int | None = None, check_finite: bool = True) -> np.floating:
     """Determinant of a square matrix, as ``scipy.linalg.det``: the product of U's diagonal of its LU
     factorization times the sign of the row permutation (0.0 for an exactly singular matrix).
 
@@ -391,7 +397,7 @@ def det(a, block_size: int | None = None, workers: int | None = None, check_fini
     >>> round(float(npw.det(np.array([[1.0, 2.0], [3.0, 4.0]]), block_size=1)), 12)
     -2.0
     """
-    with Call("det", check_finite, workers) as call:
+    with Call("det", check_finite, executors) as call:
         A = _square_matrix(call, a, block_size)
         try:
             f = factor(call, A)
@@ -400,8 +406,9 @@ def det(a, block_size: int | None = None, workers: int | None = None, check_fini
         return A.dtype.type(f.sign() * np.prod(f.diagonal.astype(np.float64)))
 
 
+@renamed_options(workers="executors")
 def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True,
-               block_size: int | None = None, workers: int | None = None) -> tuple[BigMatrix, bool]:
+               block_size: int | None = None, executors: int | None = None) -> tuple[BigMatrix, bool]:
     """Cholesky factorization for ``cho_solve``, as ``scipy.linalg.cho_factor``.
 
     Parameters
@@ -410,7 +417,7 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
         Symmetric positive definite; only its lower triangle is read (symmetry is not checked).
     lower : bool
         Return the lower factor L (``a = L Lᵀ``) or the upper one U = Lᵀ (False, scipy's default).
-    overwrite_a, check_finite, block_size, workers
+    overwrite_a, check_finite, block_size, executors
         As for ``npw.cholesky`` (``overwrite_a`` is accepted and ignored).
 
     Returns
@@ -426,7 +433,7 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
         If ``a`` is not positive definite.
     """
     del overwrite_a
-    with Call("cho_factor", check_finite, workers) as call:
+    with Call("cho_factor", check_finite, executors) as call:
         A = _square_matrix(call, a, block_size, "a")
         L = call.empty(A.shape, A.block_size, A.dtype)
         call.run(programs.cholesky, {LinAlgError: "a is not positive definite: "}, A=A, L=L, N=A.grid[0])
@@ -437,8 +444,9 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
         return call.keep(U), False
 
 
+@renamed_options(workers="executors")
 def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = True, block_size: int | None = None,
-              workers: int | None = None) -> BigMatrix | np.ndarray:
+              executors: int | None = None) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` from ``cho_factor``'s result, as ``scipy.linalg.cho_solve``.
 
     Parameters
@@ -447,7 +455,7 @@ def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = Tr
         From ``cho_factor`` (``c`` a BigMatrix or numpy array: only the triangle ``lower`` says is read).
     b : (n,) or (n, k) array_like, or (n, k) BigMatrix
         Right-hand side(s), tiled in the rows of ``c``'s tiles if a BigMatrix.
-    overwrite_b, check_finite, block_size, workers
+    overwrite_b, check_finite, block_size, executors
         As for ``lu_solve``.
 
     Returns
@@ -466,7 +474,7 @@ def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = Tr
         c, lower = c_and_lower
     except (TypeError, ValueError):
         raise TypeError("cho_solve: c_and_lower must be the pair (c, lower) that cho_factor returns") from None
-    with Call("cho_solve", check_finite, workers) as call:
+    with Call("cho_solve", check_finite, executors) as call:
         B, vector = call.vector_or_matrix(b, "b")
         if block_size is None and not isinstance(c, BigMatrix) and isinstance(B, BigMatrix):
             block_size = B.block_size[0]
