@@ -64,7 +64,7 @@ class DaskLauncher(Launcher):
         ``finish``/``stop``; one passed in is left open.
     resources : dict, optional
         Dask resources each executor needs, e.g. ``{"npw_executor": 1}``.
-    max_workers : int, optional
+    max_executors : int, optional
         Default bound on live executors: by default the cluster's capacity when the launcher is made
         (the sum over its workers of ``resources``' first resource, else of their threads), at least 1.
     retries : int
@@ -73,7 +73,7 @@ class DaskLauncher(Launcher):
         Dask priority of the executor tasks (default 0).
     """
 
-    def __init__(self, cluster, resources: dict[str, float] | None = None, max_workers: int | None = None,
+    def __init__(self, cluster, resources: dict[str, float] | None = None, max_executors: int | None = None,
                  retries: int = 0, priority: int = 0, start_timeout: float = 60.0):
         super().__init__(start_timeout)
         from distributed import Client
@@ -84,7 +84,7 @@ class DaskLauncher(Launcher):
             self.client, self._own_client = Client(cluster), True
         self.resources = dict(resources) if resources else None
         self.retries, self.priority = retries, priority
-        self.default_max_workers = max_workers or max(1, self.capacity())
+        self.default_max_workers = max_executors or max(1, self.capacity())
         self.futures: dict = {}  # executor id -> distributed.Future
         self._reaped: set[str] = set()
         self._cancelled: set[str] = set()

@@ -95,7 +95,7 @@ class KubernetesLauncher(Launcher):
         Service account of the pods (e.g. one bound to an IAM role for S3 access).
     image_pull_policy, node_selector, python
         As in a pod spec; ``python`` is the interpreter in the image (default ``"python"``).
-    max_workers : int
+    max_executors : int
         Default bound on live executors (default 100).
     start_timeout : float
         Seconds a pod may take to be scheduled, pulled and started before the provisioner stops counting
@@ -107,7 +107,7 @@ class KubernetesLauncher(Launcher):
                  ttl_seconds_after_finished: int | None = 600, deadline_margin: float = 120.0,
                  env: dict[str, str] | None = None, env_from_secrets: list[str] | tuple = (),
                  service_account: str | None = None, image_pull_policy: str | None = None,
-                 node_selector: dict[str, str] | None = None, python: str = "python", max_workers: int = 100,
+                 node_selector: dict[str, str] | None = None, python: str = "python", max_executors: int = 100,
                  start_timeout: float = 300.0, reap_interval: float = 5.0):
         super().__init__(start_timeout)
         self.image, self.namespace = image, namespace
@@ -117,7 +117,7 @@ class KubernetesLauncher(Launcher):
         self.env, self.env_from_secrets = dict(env or {}), list(env_from_secrets)
         self.service_account, self.image_pull_policy = service_account, image_pull_policy
         self.node_selector, self.python = node_selector, python
-        self.default_max_workers = max_workers
+        self.default_max_workers = max_executors
         self.reap_interval = reap_interval
         self._api = api
         self.jobs: dict[str, str] = {}  # executor id -> Kubernetes Job name

@@ -326,9 +326,9 @@ class NamespaceLauncher(LocalProcessLauncher):
         Directory of the "host is down" marks.
     """
 
-    def __init__(self, hosts: dict[str, str], down_dir: str | None = None, max_workers: int | None = None,
+    def __init__(self, hosts: dict[str, str], down_dir: str | None = None, max_executors: int | None = None,
                  python: str = sys.executable):
-        super().__init__(python, max_workers or len(hosts), 60.0, False)
+        super().__init__(python, max_executors or len(hosts), 60.0, False)
         self.hosts = dict(hosts)
         self.down_dir = down_dir
         self.placement: dict[str, str] = {}  # executor id -> host

@@ -51,6 +51,11 @@ def main() -> int:
                      provisioner=ProvisionerSettings(lease=a.lease, poll_interval=0.1)) as rt:
         def record(name: str, error: float, t0: float) -> None:
             launcher = launchers[-1]
+            out["jobs"].append({"name": name, "error": error, "seconds": time.perf_counter() - t0,
+                                "launched": dict(sorted(launcher.placement.items())), "jobs": sorted(launcher.jobs),
+                                "launcher": launcher})
+
+        def tasks_by_host(launcher: NamespaceLauncher) -> dict[str, list[str]]:
             by_host: dict[str, list[str]] = {}
             for job in sorted(launcher.jobs):
                 deadline = time.monotonic() + 10  # executors flush their task records as they exit
@@ -59,9 +64,7 @@ def main() -> int:
                 for r in rt.state.records(job, "tasks"):
                     d = json.loads(r)
                     by_host.setdefault(launcher.placement.get(d["executor"], "?"), []).append(d["task"])
-            out["jobs"].append({"name": name, "error": error, "seconds": time.perf_counter() - t0,
-                                "tasks_by_host": by_host, "launched": dict(sorted(launcher.placement.items())),
-                                "jobs": sorted(launcher.jobs)})
+            return by_host
 
         rng = np.random.default_rng(0)
         if a.scenario == "algorithms":
@@ -95,7 +98,7 @@ def main() -> int:
                     for i in range(1, N):
                         Z[i, 0] = add(Z[i - 1, 0], Y[i, 0], 0.0, 0)
             """), {"double": gated_double, "add": gated_add}, filename="gated_chain.py")
-            N = 12
+            N = 8
             X = npw.BigMatrix.from_numpy(np.arange(N, dtype=float)[:, None], (1, 1))
             Z = npw.BigMatrix.empty((N, 1), (1, 1))
             t0 = time.perf_counter()
@@ -105,6 +108,8 @@ def main() -> int:
             record("chain", float(np.abs(Z.numpy()[:, 0] - (np.cumsum(ys) + ys[0])).max()), t0)
             out["jobs"][-1]["counted"] = job.stats()["tasks"]
             out["jobs"][-1]["num_tasks"] = job.num_tasks
+        for j in out["jobs"]:  # once every job has ended: their executors exit meanwhile
+            j["tasks_by_host"] = tasks_by_host(j.pop("launcher"))
     print(json.dumps(out), flush=True)
     return 0
 
