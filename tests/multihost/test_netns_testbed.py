@@ -124,3 +124,13 @@ def test_latency_and_loss_on_the_worker_links(testbed):
         pytest.skip(f"latency/loss part skipped: {e}")
     jobs = client_result(start_client(testbed, "gemm"))
     assert jobs["gemm"]["error"] < 1e-13
+
+
+def test_the_reason_for_no_testbed_is_given(monkeypatch):
+    import numpywren2.testing.netns as netns
+
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert "need root" in netns_unavailable()
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda name: None)
+    assert "iproute2" in netns_unavailable() and "sysdeps" in netns_unavailable()
