@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)  # the multi-host testbed: ip netns, veth, bridge, tc
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -8,9 +8,14 @@
 - Blocks that need S3, SQS or Redis run against the loopback moto_server and redis-server of
   the tests: ``SUBSTITUTIONS`` replaces the documented URLs (and an AWS Lambda launcher by local
   processes); every replaced text must occur in the file, so a changed URL fails here first.
+- ```` ```python no-run: REASON ```` blocks (code for a cluster or a service that cannot run here, the
+  reason saying which) are compiled, and every name they import from the project must exist.
 - ```` ```sh ```` blocks: ``make`` targets must exist in the Makefile; ``python -m MODULE`` runs
   ``--help`` and every ``--flag`` shown must be one of its options (a synopsis in brackets must
-  list all of them); a script path must exist and define every flag shown.
+  list all of them); a script path must exist and define every flag shown.  Other tools: those in
+  ``HELP_CHECKED`` have their flags checked against their own ``--help`` (``dask scheduler --help``);
+  those in ``NOT_HERE`` (cluster and container tools, system services) are taken as written.
+  Leading ``VAR=value`` words are an environment, not the command.
 - ```` ```json ```` blocks must parse; ```` ```text NAME ```` blocks are output checked by the
   checker ``NAME`` in ``TEXT_CHECKERS``.  A block of any other kind fails the test.
 
@@ -94,6 +99,23 @@ def substitutions(name: str, request) -> dict[str, str]:
     }
 
 
+def check_not_run(code: str, info: str, where: str) -> None:
+    """A ``python no-run: REASON`` block: it compiles, and what it imports from the project exists."""
+    import ast
+
+    assert re.fullmatch(r"python no-run: \S.*", info), f"{where}: write `python no-run: REASON`, not {info!r}"
+    tree = ast.parse(code, where)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            mod = importlib.import_module(node.module)
+            missing = [a.name for a in node.names if not hasattr(mod, a.name)]
+            assert not missing, f"{where}: {node.module} has no {missing}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in PACKAGES:
+                    importlib.import_module(a.name)
+
+
 def run_python_blocks(path: Path, request) -> None:
     subs = substitutions(path.name, request)
     used: set[str] = set()
@@ -104,6 +126,9 @@ def run_python_blocks(path: Path, request) -> None:
         ns["LocalProcessLauncher"] = LocalProcessLauncher
     for line, info, code in blocks(path):
         if info.split()[:1] != ["python"]:
+            continue
+        if len(info.split()) > 1:  # only `python no-run: REASON` may say more than `python`
+            check_not_run(code, info, f"{path.relative_to(ROOT)}:{line}")
             continue
         for old, new in subs.items():
             if old in code:
@@ -146,10 +171,36 @@ def help_flags(module: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])--[a-z][\w-]*", out.stdout)) - {"--help"}
 
 
+# tools besides make and python that the docs show: the number of words naming the command, whose
+# `--help` lists the flags (checked where the tool is installed here: the test extra installs dask)
+HELP_CHECKED = {"dask": 2, "moto_server": 1}
+# tools that cannot run here (a cluster's, a container engine's, the system's): taken as written
+NOT_HERE = {"kubectl", "docker", "sbatch", "apt-get", "redis-server", "redis-cli"}
+
+
+def check_tool(words: list[str], where: str) -> None:
+    n = HELP_CHECKED[words[0]]
+    exe = Path(sys.executable).with_name(words[0])
+    if not exe.exists():
+        return
+    out = subprocess.run([str(exe), *words[1:n], "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"{where}: {' '.join(words[:n])} --help failed: {out.stderr[-500:]}"
+    known = set(re.findall(r"(?<![\w-])--?[a-zA-Z][\w-]*", out.stdout))
+    flags = {w.split("=")[0] for w in words[n:] if w.startswith("-") and not re.fullmatch(r"-?\d.*", w)}
+    assert flags <= known, f"{where}: {' '.join(words[:n])} has no option {sorted(flags - known)}"
+
+
 def check_command(words: list[str], where: str, synopsis: bool) -> None:
     while words and words[0] in ("flock",):  # flock LOCKFILE COMMAND...
         words = words[2:]
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):  # an environment for the command
+        words = words[1:]
     if not words:
+        return
+    if words[0] in NOT_HERE:
+        return
+    if words[0] in HELP_CHECKED:
+        check_tool(words, where)
         return
     if words[0] == "make":
         missing = set(words[1:]) - make_targets()
