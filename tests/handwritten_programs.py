@@ -299,24 +299,14 @@ def spd_inverse(A: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, W: lp.Ma
 
 
 @lp.program
-def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
-       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
-       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
-       SINGLE: int, SOLVE: int):
-    """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles.
+def qr_factor(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+              Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, M: int, N: int, C: int):
+    """R (and QtB = Qᵀ B when C > 0) of A on an M×N grid of tiles, B on M×C.
 
-    R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
-    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor: QCOLS =
-    min(ROWS, COLS) for the reduced QR, ROWS for the complete one. With C > 0, QtB = Qᵀ B for
-    B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X = R⁻¹ (Qᵀ B)[:COLS], the
-    least-squares solution, by backward substitution (F[r, c, i]: the right-hand side after
-    the updates of block rows ≥ i).
-
-    Scratch: V[i, k, level], T[i, k, level] reflectors of tree node (i, level) at step k
-    (level 0: the leaf QR of tile row i); Rt[i, k, level] the node's R; W[i, j, k, level]
-    trailing tile (i, j) after the node's update; S[i, j, k] the trailing matrix entering
-    step k; E tiles of the identity; Z[i, j, k, level] and G[i, j, k] the Q accumulation
-    (node level, then after the leaves of step k).
+    R[k, j]: the upper-trapezoidal factor. Scratch: V[i, k, level], T[i, k, level] reflectors
+    of tree node (i, level) at step k (level 0: the leaf QR of tile row i); Rt[i, k, level] the
+    node's R; W[i, j, k, level] trailing tile (i, j) after the node's update; S[i, j, k] the
+    trailing matrix entering step k (step 0 reads A, and B for the columns j ≥ N).
     """
     K = min(M, N)
     for k in range(K):
@@ -374,54 +364,126 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                     R[k, j] = copy(W[k, j, k, 0])
                 else:
                     QtB[k, j - N] = copy(W[k, j, k, 0])
-    if SOLVE == 1:
-        for i in range(K - 1, -1, -1):
-            for c in range(C):
-                if i == K - 1:
-                    X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
+
+
+@lp.program
+def qr_lstsq(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, X: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+             Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, F: lp.Matrix, M: int, N: int, C: int, BS: int):
+    """``qr_factor``, then X = R⁻¹ (Qᵀ B)[:COLS] by backward substitution (F[r, c, i]: the right-hand
+    side after the updates of block rows ≥ i), all written out by hand."""
+    K = min(M, N)
+    for k in range(K):
+        d = ceil(log2(M - k))
+        for i in range(k, M):
+            if k == 0:
+                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(A[i, k])
+            else:
+                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(S[i, k, k])
+            for j in range(k + 1, N + C):
+                if k == 0 and j < N:
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], A[i, j], 1)
+                elif k == 0:
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], B[i, j - N], 1)
                 else:
-                    X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
-                for r in range(i):
-                    if i == K - 1:
-                        F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], S[i, j, k], 1)
+        for level in range(d):
+            for i in range(k, M, 2 ** (level + 1)):
+                if i + 2**level < M:
+                    if level == d - 1:
+                        V[i, k, level + 1], T[i, k, level + 1], R[k, k] = ttqrt(
+                            Rt[i, k, level], Rt[i + 2**level, k, level])
                     else:
-                        F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
-    if WANT_Q == 1:
-        for i in range(M):
-            for j in range(QC):
-                E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
-        for k in range(K - 1, -1, -1):
-            d = ceil(log2(M - k))
-            for level in range(d - 1, -1, -1):
-                for i in range(k, M, 2 ** (level + 1)):
-                    for j in range(k, QC):
-                        if i + 2**level < M:
-                            if level == d - 1 and (j == k or k == K - 1):
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
-                            elif level == d - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
-                            elif j == k or k == K - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    E[i + 2**level, j], 0)
-                            else:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    G[i + 2**level, j, k + 1], 0)
+                        V[i, k, level + 1], T[i, k, level + 1], Rt[i, k, level + 1] = ttqrt(
+                            Rt[i, k, level], Rt[i + 2**level, k, level])
+                    for j in range(k + 1, N + C):
+                        if level == d - 1 and j < N:
+                            R[k, j], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif level == d - 1 and k == K - 1:
+                            QtB[k, j - N], QtB[i + 2**level, j - N] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif level == d - 1:
+                            QtB[k, j - N], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif k == K - 1:
+                            W[i, j, k, level + 1], QtB[i + 2**level, j - N] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                         else:
-                            Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
-            for i in range(k, M):
+                            W[i, j, k, level + 1], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                else:
+                    Rt[i, k, level + 1] = copy(Rt[i, k, level])
+                    for j in range(k + 1, N + C):
+                        W[i, j, k, level + 1] = copy(W[i, j, k, level])
+        if d == 0:
+            R[k, k] = copy(Rt[k, k, 0])
+            for j in range(k + 1, N + C):
+                if j < N:
+                    R[k, j] = copy(W[k, j, k, 0])
+                else:
+                    QtB[k, j - N] = copy(W[k, j, k, 0])
+    for i in range(K - 1, -1, -1):
+        for c in range(C):
+            if i == K - 1:
+                X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
+            else:
+                X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
+            for r in range(i):
+                if i == K - 1:
+                    F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
+                else:
+                    F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
+
+
+@lp.program
+def qr_form_q(V: lp.Matrix, T: lp.Matrix, Q: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, M: int, N: int,
+              ROWS: int, BS: int, QC: int, QCOLS: int, SINGLE: int):
+    """Q[i, j], the first QCOLS columns (QC tiles) of the orthogonal factor kept by ``qr_factor`` as (V, T).
+
+    E: tiles of the identity; Z[i, j, k, level] and G[i, j, k] the Q accumulation (node level,
+    then after the leaves of step k).
+    """
+    K = min(M, N)
+    for i in range(M):
+        for j in range(QC):
+            E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
+    for k in range(K - 1, -1, -1):
+        d = ceil(log2(M - k))
+        for level in range(d - 1, -1, -1):
+            for i in range(k, M, 2 ** (level + 1)):
                 for j in range(k, QC):
-                    if d == 0 and k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif d == 0:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                    if i + 2**level < M:
+                        if level == d - 1 and (j == k or k == K - 1):
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
+                        elif level == d - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
+                        elif j == k or k == K - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                E[i + 2**level, j], 0)
+                        else:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                G[i + 2**level, j, k + 1], 0)
                     else:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                        Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
+        for i in range(k, M):
+            for j in range(k, QC):
+                if d == 0 and k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif d == 0:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                else:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
 
 
 @lp.program
