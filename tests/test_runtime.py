@@ -146,6 +146,17 @@ def test_stats_report_flops_and_gflops_per_kernel_from_the_ragged_tiles(rt):
     assert all(r["kernel"] in want and r["flops"] > 0 for r in job.task_records())
 
 
+def test_every_builtin_kernel_counts_its_flops_and_a_bad_formula_counts_none():
+    from numpywren2.core.kernels import BUILTIN
+
+    assert [name for name, k in BUILTIN.items() if k.flops is None] == []
+    tile = np.ones((3, 2))
+    assert BUILTIN["matmul"].count_flops(tile, tile.T) == 2 * 3 * 2 * 3
+    assert lp.kernel(flops=lambda a: a.missing)(lambda a: a).count_flops(tile) is None  # the formula fails
+    assert lp.kernel(flops=lambda a: -1)(lambda a: a).count_flops(tile) is None
+    assert lp.kernel(lambda a: a).count_flops(tile) is None  # no formula
+
+
 def test_non_spd_input_raises_linalg_error_naming_the_task(rt):
     X = spd(120)
     X[70, 70] = -50.0
