@@ -94,10 +94,10 @@ CASES = [  # name, program, parameters, smaller parameters for the explicit refe
     ("gemm 64x64x64", "gemm", {"M": 64, "N": 64, "K": 64}, {"M": 16, "N": 16, "K": 16}),
     ("tsqr 1024 blocks", "tsqr", {"N": 1024}, {"N": 1024}),
     ("posv N=128 C=8", "posv", {"N": 128, "C": 8, "BS": 1}, {"N": 32, "C": 8, "BS": 1}),
-    ("qr+Q 48x32", "qr", {"M": 48, "N": 32, "C": 0, "ROWS": 48, "COLS": 32, "BS": 1, "QC": 32, "QCOLS": 32,
-                          "WANT_Q": 1, "SINGLE": 0, "SOLVE": 0},
-     {"M": 16, "N": 12, "C": 0, "ROWS": 16, "COLS": 12, "BS": 1, "QC": 12, "QCOLS": 12, "WANT_Q": 1, "SINGLE": 0,
-      "SOLVE": 0}),
+    ("qr 48x32", "qr_factor", {"M": 48, "N": 32, "C": 0}, {"M": 16, "N": 12, "C": 0}),
+    ("qr form Q 48x32", "qr_form_q", {"M": 48, "N": 32, "ROWS": 48, "BS": 1, "QC": 32, "QCOLS": 32, "SINGLE": 0},
+     {"M": 16, "N": 12, "ROWS": 16, "BS": 1, "QC": 12, "QCOLS": 12, "SINGLE": 0}),
+    ("lstsq 48x32 C=4", "qr_lstsq", {"M": 48, "N": 32, "C": 4, "BS": 1}, {"M": 16, "N": 12, "C": 4, "BS": 1}),
 ]
 
 

@@ -161,11 +161,13 @@ class Reporter:
         self._thread.join()
         self.report(exited=True)
 
-    def record_task(self, task: Task, t_start: float, t_end: float, nbytes: int, kernel_s: float) -> None:
-        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds)."""
+    def record_task(self, task: Task, kernel: str, t_start: float, t_end: float, nbytes: int, kernel_s: float,
+                    flops: float | None) -> None:
+        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds); ``flops`` is the
+        kernel's formula on the tiles it was given (None without a formula)."""
         offset = time.time() - time.perf_counter()
-        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
-               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6)}
+        rec = {"task": str(task), "kernel": kernel, "executor": self.executor_id, "start": round(t_start + offset, 4),
+               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6), "flops": flops}
         with self._lock:
             self._records.append(json.dumps(rec))
 

@@ -97,8 +97,9 @@ hold an executor between two steps while another runs) or raise.  None by defaul
 Reporting (off the per-task path): every ``report_s`` seconds a background
 thread renews this executor's heartbeat in the state store (so a provisioner can
 count live executors, and a killed one stops counting within ``heartbeat_ttl``)
-and appends the per-task records buffered since the last report (task, executor,
-start, end, bytes, kernel seconds).  A clean stop flushes them and records the
+and appends the per-task records buffered since the last report (task, kernel name, executor,
+start, end, bytes, kernel seconds, and the kernel's flop formula evaluated on the tiles it was
+given: exact for ragged edge tiles; None for a kernel without a formula).  A clean stop flushes them and records the
 exit; an executor killed outright loses the records of its last ``report_s``
 seconds (the tasks themselves are not lost: they re-run).
 """
@@ -115,7 +116,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lambdapack import Task
+from lambdapack import Kernel, Task
 from numpywren2.core.backends import (
     StateStore,
     TaskQueue,
@@ -414,7 +415,8 @@ class Executor:
         outs = self.bound.writes(task)
         try:
             check_finite_inputs(self.check_finite, args, call)
-            result = self.kernels[stmt.kernel](*call)
+            kernel = self.kernels[stmt.kernel]
+            result = kernel(*call)
         except Exception as e:
             self._act_on_error(task, after_error("kernel", e), e)
         values = check_outputs(stmt.kernel, outs, result, self._slot)
@@ -435,7 +437,8 @@ class Executor:
             self.cache.put(k, value)
         t3 = time.perf_counter()
         read_bytes = sum(t.nbytes for t in tiles.values())
-        self.reporter.record_task(task, t0, t3, read_bytes + nbytes, t2 - t1)
+        flops = kernel.count_flops(*call) if isinstance(kernel, Kernel) else None  # from the actual tile shapes
+        self.reporter.record_task(task, stmt.kernel, t0, t3, read_bytes + nbytes, t2 - t1, flops)
         self.counters.add({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
                            "bytes_read": read_bytes, "bytes_written": nbytes})
         return written

@@ -6,6 +6,7 @@ import collections
 import functools
 import inspect
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,20 @@ class Kernel:
 
     def __call__(self, *args):
         return self.fn(*args)
+
+    def count_flops(self, *args) -> float | None:
+        """The flop count of a call with these arguments (the tiles actually passed), or None.
+
+        None when the kernel has no formula, or when its formula fails or gives something that is not
+        a finite number ≥ 0 for these arguments: a statistic must never fail a task.
+        """
+        if self.flops is None:
+            return None
+        try:
+            value = float(self.flops(*args))
+        except Exception:
+            return None
+        return value if math.isfinite(value) and value >= 0 else None
 
     def __repr__(self) -> str:
         return f"<lp.kernel {self.name}>"

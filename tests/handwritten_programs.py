@@ -10,28 +10,22 @@ from lambdapack import ceil, log2
 from numpywren2.core.kernels import (
     add,
     add_and_divide,
-    apply_lq_right,
-    apply_lq_right_pair,
-    apply_q,
-    apply_q_pair,
-    apply_q_transposed,
-    apply_qt,
-    apply_qt_pair,
     center_tile,
     chol,
     column_means,
     column_sums,
     copy,
     eye_tile,
+    form_q,
+    form_q_pair,
+    gelqt,
+    gemlqt,
     gemm_nt,
     gemm_tn_add,
     gemm_update,
     gemqrt,
+    gemqrt_transposed,
     geqrt,
-    householder_lq,
-    householder_lq_pair,
-    householder_qr,
-    householder_qr_pair,
     identity,
     left_vectors_of,
     matmul,
@@ -40,16 +34,17 @@ from numpywren2.core.kernels import (
     merge_left_svd,
     neg_matmul,
     normal_tile,
-    qr_factor,
-    qr_pair,
     right_vectors_of,
     singular_values_of,
+    stacked_qrt,
     syrk,
     transpose,
     trsm,
     trsm_left,
     trtri_lower,
     truncated_left_svd,
+    ttlqt,
+    ttmlqt,
     ttmqrt,
     ttqrt,
     vstack,
@@ -111,22 +106,23 @@ def gemm(A: lp.Matrix, B: lp.Matrix, C: lp.Matrix, T: lp.Matrix, M: int, N: int,
 
 
 @lp.program
-def tsqr(A: lp.Matrix, Q: lp.Matrix, R: lp.Matrix, Y: lp.Matrix, Yb: lp.Matrix, Rt: lp.Matrix,
+def tsqr(A: lp.Matrix, Q: lp.Matrix, R: lp.Matrix, Y: lp.Matrix, Yb: lp.Matrix, T: lp.Matrix, Rt: lp.Matrix,
          C: lp.Matrix, N: int):
     """A = Q R for A on an N×1 grid of tiles (any N ≥ 1).
 
     Up-sweep: leaf QRs, then R factors merged pairwise up a tree of height
     ceil(log2(N)); a node without a partner moves up with a copy.  Down-sweep:
     C[i, level] maps the tree's Q factors back to the leaves, and
-    Q[i, 0] = Y[i, 0] @ C[i, 0].  R[0, 0] is the final R.
+    Q[i, 0] = Q_i [C[i, 0]; 0].  R[0, 0] is the final R.  Reflectors (Y, Yb, T) in compact WY form.
     """
     depth = ceil(log2(N))
     for i in range(N):
-        Y[i, 0], Rt[i, 0] = qr_factor(A[i, 0])
+        Y[i, 0], T[i, 0], Rt[i, 0] = geqrt(A[i, 0])
     for level in range(depth):
         for i in range(0, N, 2 ** (level + 1)):
             if i + 2**level < N:
-                Y[i, level + 1], Yb[i, level + 1], Rt[i, level + 1] = qr_pair(Rt[i, level], Rt[i + 2**level, level])
+                Y[i, level + 1], Yb[i, level + 1], T[i, level + 1], Rt[i, level + 1] = stacked_qrt(
+                    Rt[i, level], Rt[i + 2**level, level])
             else:
                 Rt[i, level + 1] = copy(Rt[i, level])
     R[0, 0] = copy(Rt[0, depth])
@@ -134,12 +130,12 @@ def tsqr(A: lp.Matrix, Q: lp.Matrix, R: lp.Matrix, Y: lp.Matrix, Yb: lp.Matrix, 
     for level in range(depth - 1, -1, -1):
         for i in range(0, N, 2 ** (level + 1)):
             if i + 2**level < N:
-                C[i, level] = matmul(Y[i, level + 1], C[i, level + 1])
-                C[i + 2**level, level] = matmul(Yb[i, level + 1], C[i, level + 1])
+                C[i, level], C[i + 2**level, level] = form_q_pair(Y[i, level + 1], Yb[i, level + 1],
+                                                                  T[i, level + 1], C[i, level + 1])
             else:
                 C[i, level] = copy(C[i, level + 1])
     for i in range(N):
-        Q[i, 0] = matmul(Y[i, 0], C[i, 0])
+        Q[i, 0] = form_q(Y[i, 0], T[i, 0], C[i, 0])
 
 
 @lp.program
@@ -303,24 +299,14 @@ def spd_inverse(A: lp.Matrix, X: lp.Matrix, L: lp.Matrix, S: lp.Matrix, W: lp.Ma
 
 
 @lp.program
-def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
-       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
-       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
-       SINGLE: int, SOLVE: int):
-    """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles.
+def qr_factor(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+              Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, M: int, N: int, C: int):
+    """R (and QtB = Qᵀ B when C > 0) of A on an M×N grid of tiles, B on M×C.
 
-    R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
-    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor: QCOLS =
-    min(ROWS, COLS) for the reduced QR, ROWS for the complete one. With C > 0, QtB = Qᵀ B for
-    B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X = R⁻¹ (Qᵀ B)[:COLS], the
-    least-squares solution, by backward substitution (F[r, c, i]: the right-hand side after
-    the updates of block rows ≥ i).
-
-    Scratch: V[i, k, level], T[i, k, level] reflectors of tree node (i, level) at step k
-    (level 0: the leaf QR of tile row i); Rt[i, k, level] the node's R; W[i, j, k, level]
-    trailing tile (i, j) after the node's update; S[i, j, k] the trailing matrix entering
-    step k; E tiles of the identity; Z[i, j, k, level] and G[i, j, k] the Q accumulation
-    (node level, then after the leaves of step k).
+    R[k, j]: the upper-trapezoidal factor. Scratch: V[i, k, level], T[i, k, level] reflectors
+    of tree node (i, level) at step k (level 0: the leaf QR of tile row i); Rt[i, k, level] the
+    node's R; W[i, j, k, level] trailing tile (i, j) after the node's update; S[i, j, k] the
+    trailing matrix entering step k (step 0 reads A, and B for the columns j ≥ N).
     """
     K = min(M, N)
     for k in range(K):
@@ -378,59 +364,131 @@ def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V
                     R[k, j] = copy(W[k, j, k, 0])
                 else:
                     QtB[k, j - N] = copy(W[k, j, k, 0])
-    if SOLVE == 1:
-        for i in range(K - 1, -1, -1):
-            for c in range(C):
-                if i == K - 1:
-                    X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
+
+
+@lp.program
+def qr_lstsq(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, X: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
+             Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, F: lp.Matrix, M: int, N: int, C: int, BS: int):
+    """``qr_factor``, then X = R⁻¹ (Qᵀ B)[:COLS] by backward substitution (F[r, c, i]: the right-hand
+    side after the updates of block rows ≥ i), all written out by hand."""
+    K = min(M, N)
+    for k in range(K):
+        d = ceil(log2(M - k))
+        for i in range(k, M):
+            if k == 0:
+                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(A[i, k])
+            else:
+                V[i, k, 0], T[i, k, 0], Rt[i, k, 0] = geqrt(S[i, k, k])
+            for j in range(k + 1, N + C):
+                if k == 0 and j < N:
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], A[i, j], 1)
+                elif k == 0:
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], B[i, j - N], 1)
                 else:
-                    X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
-                for r in range(i):
-                    if i == K - 1:
-                        F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
+                    W[i, j, k, 0] = gemqrt(V[i, k, 0], T[i, k, 0], S[i, j, k], 1)
+        for level in range(d):
+            for i in range(k, M, 2 ** (level + 1)):
+                if i + 2**level < M:
+                    if level == d - 1:
+                        V[i, k, level + 1], T[i, k, level + 1], R[k, k] = ttqrt(
+                            Rt[i, k, level], Rt[i + 2**level, k, level])
                     else:
-                        F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
-    if WANT_Q == 1:
-        for i in range(M):
-            for j in range(QC):
-                E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
-        for k in range(K - 1, -1, -1):
-            d = ceil(log2(M - k))
-            for level in range(d - 1, -1, -1):
-                for i in range(k, M, 2 ** (level + 1)):
-                    for j in range(k, QC):
-                        if i + 2**level < M:
-                            if level == d - 1 and (j == k or k == K - 1):
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
-                            elif level == d - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
-                            elif j == k or k == K - 1:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    E[i + 2**level, j], 0)
-                            else:
-                                Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
-                                    V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
-                                    G[i + 2**level, j, k + 1], 0)
+                        V[i, k, level + 1], T[i, k, level + 1], Rt[i, k, level + 1] = ttqrt(
+                            Rt[i, k, level], Rt[i + 2**level, k, level])
+                    for j in range(k + 1, N + C):
+                        if level == d - 1 and j < N:
+                            R[k, j], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif level == d - 1 and k == K - 1:
+                            QtB[k, j - N], QtB[i + 2**level, j - N] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif level == d - 1:
+                            QtB[k, j - N], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                        elif k == K - 1:
+                            W[i, j, k, level + 1], QtB[i + 2**level, j - N] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                         else:
-                            Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
-            for i in range(k, M):
+                            W[i, j, k, level + 1], S[i + 2**level, j, k + 1] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
+                else:
+                    Rt[i, k, level + 1] = copy(Rt[i, k, level])
+                    for j in range(k + 1, N + C):
+                        W[i, j, k, level + 1] = copy(W[i, j, k, level])
+        if d == 0:
+            R[k, k] = copy(Rt[k, k, 0])
+            for j in range(k + 1, N + C):
+                if j < N:
+                    R[k, j] = copy(W[k, j, k, 0])
+                else:
+                    QtB[k, j - N] = copy(W[k, j, k, 0])
+    for i in range(K - 1, -1, -1):
+        for c in range(C):
+            if i == K - 1:
+                X[i, c] = trsm_left(R[i, i], QtB[i, c], 0, 0, 0, i, i * BS)
+            else:
+                X[i, c] = trsm_left(R[i, i], F[i, c, i + 1], 0, 0, 0, i, i * BS)
+            for r in range(i):
+                if i == K - 1:
+                    F[r, c, i] = gemm_update(QtB[r, c], R[r, i], X[i, c], 0)
+                else:
+                    F[r, c, i] = gemm_update(F[r, c, i + 1], R[r, i], X[i, c], 0)
+
+
+@lp.program
+def qr_form_q(V: lp.Matrix, T: lp.Matrix, Q: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, M: int, N: int,
+              ROWS: int, BS: int, QC: int, QCOLS: int, SINGLE: int):
+    """Q[i, j], the first QCOLS columns (QC tiles) of the orthogonal factor kept by ``qr_factor`` as (V, T).
+
+    E: tiles of the identity; Z[i, j, k, level] and G[i, j, k] the Q accumulation (node level,
+    then after the leaves of step k).
+    """
+    K = min(M, N)
+    for i in range(M):
+        for j in range(QC):
+            E[i, j] = eye_tile(i, j, min(BS, ROWS - i * BS), min(BS, QCOLS - j * BS), SINGLE)
+    for k in range(K - 1, -1, -1):
+        d = ceil(log2(M - k))
+        for level in range(d - 1, -1, -1):
+            for i in range(k, M, 2 ** (level + 1)):
                 for j in range(k, QC):
-                    if d == 0 and k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif d == 0:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
-                    elif k == 0:
-                        Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                    if i + 2**level < M:
+                        if level == d - 1 and (j == k or k == K - 1):
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], E[i + 2**level, j], 0)
+                        elif level == d - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], E[k, j], G[i + 2**level, j, k + 1], 0)
+                        elif j == k or k == K - 1:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                E[i + 2**level, j], 0)
+                        else:
+                            Z[i, j, k, level], Z[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Z[i, j, k, level + 1],
+                                G[i + 2**level, j, k + 1], 0)
                     else:
-                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                        Z[i, j, k, level] = copy(Z[i, j, k, level + 1])
+        for i in range(k, M):
+            for j in range(k, QC):
+                if d == 0 and k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif d == 0:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], E[k, j], 0)
+                elif k == 0:
+                    Q[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
+                else:
+                    G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Z[i, j, k, 0], 0)
 
 
 @lp.program
 def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp.Matrix, Vq: lp.Matrix,
-                   Rq: lp.Matrix, Vl: lp.Matrix, Ll: lp.Matrix, M: int, N: int):
+                   Tq: lp.Matrix, Rq: lp.Matrix, Vl: lp.Matrix, Tl: lp.Matrix, Ll: lp.Matrix, M: int, N: int):
     """A = Q B Pᵀ with B upper banded (bandwidth one tile), for A on an M×N grid of square tiles, M ≥ N.
 
     Step k factors tile column k (rows k..M-1) by a TSQR tree and applies Qᵀ to the trailing tile
@@ -440,8 +498,8 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
     S[i, j, s] is tile (i, j) after s half-steps (s = 2k+1 after the QR of step k, 2k+2 after its LQ);
     W[i, j, k, level] and X[i, j, k, level] are tiles inside the QR and LQ trees of step k.  A tree node
     i merges with i + 2**level; the partner's tile is then final and goes straight to S, and so does
-    the root's at the last level.  Vq[i, k, level] and Vl[j, k, level] hold the Householder reflectors
-    (kept when Q and P are wanted); Rq and Ll the triangles moving up the trees.
+    the root's at the last level.  (Vq, Tq)[i, k, level] and (Vl, Tl)[j, k, level] hold the Householder
+    reflectors (kept when Q and P are wanted); Rq and Ll the triangles moving up the trees.
     """
     for k in range(N):
         dq = ceil(log2(M - k))
@@ -449,33 +507,36 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
         for i in range(k, M):
             if dq == 0:
                 if k == 0:
-                    Vq[i, k, 0], B[k, k] = householder_qr(A[i, k])
+                    Vq[i, k, 0], Tq[i, k, 0], B[k, k] = geqrt(A[i, k])
                 else:
-                    Vq[i, k, 0], B[k, k] = householder_qr(S[i, k, 2 * k])
+                    Vq[i, k, 0], Tq[i, k, 0], B[k, k] = geqrt(S[i, k, 2 * k])
             else:
                 if k == 0:
-                    Vq[i, k, 0], Rq[i, k, 0] = householder_qr(A[i, k])
+                    Vq[i, k, 0], Tq[i, k, 0], Rq[i, k, 0] = geqrt(A[i, k])
                 else:
-                    Vq[i, k, 0], Rq[i, k, 0] = householder_qr(S[i, k, 2 * k])
+                    Vq[i, k, 0], Tq[i, k, 0], Rq[i, k, 0] = geqrt(S[i, k, 2 * k])
                 for j in range(k + 1, N):
                     if k == 0:
-                        W[i, j, k, 0] = apply_qt(Vq[i, k, 0], A[i, j])
+                        W[i, j, k, 0] = gemqrt(Vq[i, k, 0], Tq[i, k, 0], A[i, j], 1)
                     else:
-                        W[i, j, k, 0] = apply_qt(Vq[i, k, 0], S[i, j, 2 * k])
+                        W[i, j, k, 0] = gemqrt(Vq[i, k, 0], Tq[i, k, 0], S[i, j, 2 * k], 1)
         for level in range(dq):
             for i in range(k, M, 2 ** (level + 1)):
                 if i + 2**level < M:
                     if level == dq - 1:
-                        Vq[i, k, level + 1], B[k, k] = householder_qr_pair(Rq[i, k, level], Rq[i + 2**level, k, level])
+                        Vq[i, k, level + 1], Tq[i, k, level + 1], B[k, k] = ttqrt(Rq[i, k, level],
+                                                                                  Rq[i + 2**level, k, level])
                         for j in range(k + 1, N):
-                            S[i, j, 2 * k + 1], S[i + 2**level, j, 2 * k + 1] = apply_qt_pair(
-                                Vq[i, k, level + 1], W[i, j, k, level], W[i + 2**level, j, k, level])
+                            S[i, j, 2 * k + 1], S[i + 2**level, j, 2 * k + 1] = ttmqrt(
+                                Vq[i, k, level + 1], Tq[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                     else:
-                        Vq[i, k, level + 1], Rq[i, k, level + 1] = householder_qr_pair(
+                        Vq[i, k, level + 1], Tq[i, k, level + 1], Rq[i, k, level + 1] = ttqrt(
                             Rq[i, k, level], Rq[i + 2**level, k, level])
                         for j in range(k + 1, N):
-                            W[i, j, k, level + 1], S[i + 2**level, j, 2 * k + 1] = apply_qt_pair(
-                                Vq[i, k, level + 1], W[i, j, k, level], W[i + 2**level, j, k, level])
+                            W[i, j, k, level + 1], S[i + 2**level, j, 2 * k + 1] = ttmqrt(
+                                Vq[i, k, level + 1], Tq[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                 else:
                     Rq[i, k, level + 1] = copy(Rq[i, k, level])
                     for j in range(k + 1, N):
@@ -485,28 +546,30 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
             dl = ceil(log2(max(N - k - 1, 1)))  # max: the analysis may evaluate it before the guard
             for j in range(k + 1, N):
                 if dl == 0:
-                    Vl[j, k, 0], B[k, j] = householder_lq(S[k, j, 2 * k + 1])
+                    Vl[j, k, 0], Tl[j, k, 0], B[k, j] = gelqt(S[k, j, 2 * k + 1])
                     for i in range(k + 1, M):
-                        S[i, j, 2 * k + 2] = apply_lq_right(Vl[j, k, 0], S[i, j, 2 * k + 1])
+                        S[i, j, 2 * k + 2] = gemlqt(Vl[j, k, 0], Tl[j, k, 0], S[i, j, 2 * k + 1])
                 else:
-                    Vl[j, k, 0], Ll[j, k, 0] = householder_lq(S[k, j, 2 * k + 1])
+                    Vl[j, k, 0], Tl[j, k, 0], Ll[j, k, 0] = gelqt(S[k, j, 2 * k + 1])
                     for i in range(k + 1, M):
-                        X[i, j, k, 0] = apply_lq_right(Vl[j, k, 0], S[i, j, 2 * k + 1])
+                        X[i, j, k, 0] = gemlqt(Vl[j, k, 0], Tl[j, k, 0], S[i, j, 2 * k + 1])
             for level in range(dl):
                 for j in range(k + 1, N, 2 ** (level + 1)):
                     if j + 2**level < N:
                         if level == dl - 1:
-                            Vl[j, k, level + 1], B[k, j] = householder_lq_pair(Ll[j, k, level],
-                                                                               Ll[j + 2**level, k, level])
+                            Vl[j, k, level + 1], Tl[j, k, level + 1], B[k, j] = ttlqt(Ll[j, k, level],
+                                                                                      Ll[j + 2**level, k, level])
                             for i in range(k + 1, M):
-                                S[i, j, 2 * k + 2], S[i, j + 2**level, 2 * k + 2] = apply_lq_right_pair(
-                                    Vl[j, k, level + 1], X[i, j, k, level], X[i, j + 2**level, k, level])
+                                S[i, j, 2 * k + 2], S[i, j + 2**level, 2 * k + 2] = ttmlqt(
+                                    Vl[j, k, level + 1], Tl[j, k, level + 1], X[i, j, k, level],
+                                    X[i, j + 2**level, k, level])
                         else:
-                            Vl[j, k, level + 1], Ll[j, k, level + 1] = householder_lq_pair(
+                            Vl[j, k, level + 1], Tl[j, k, level + 1], Ll[j, k, level + 1] = ttlqt(
                                 Ll[j, k, level], Ll[j + 2**level, k, level])
                             for i in range(k + 1, M):
-                                X[i, j, k, level + 1], S[i, j + 2**level, 2 * k + 2] = apply_lq_right_pair(
-                                    Vl[j, k, level + 1], X[i, j, k, level], X[i, j + 2**level, k, level])
+                                X[i, j, k, level + 1], S[i, j + 2**level, 2 * k + 2] = ttmlqt(
+                                    Vl[j, k, level + 1], Tl[j, k, level + 1], X[i, j, k, level],
+                                    X[i, j + 2**level, k, level])
                     else:
                         Ll[j, k, level + 1] = copy(Ll[j, k, level])
                         for i in range(k + 1, M):
@@ -628,12 +691,12 @@ def center_columns(X: lp.Matrix, Xc: lp.Matrix, Mean: lp.Matrix, Sq: lp.Matrix, 
 
 
 @lp.program
-def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y: lp.Matrix,
+def apply_reflectors(C: lp.Matrix, V: lp.Matrix, T: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y: lp.Matrix,
                      R: int, NC: int, K: int, OFF: int, TRANS: int):
     """Out = H_0 H_1 ⋯ H_{K-1} C: the orthogonal factors of a band reduction applied to C (R×NC grid).
 
-    H_k is the orthogonal factor of the TSQR tree of step k whose reflectors V[i, k, level] were kept
-    by ``band_reduction`` (Vq for Q with OFF = 0, Vl for P with OFF = 1); it acts on tile rows
+    H_k is the orthogonal factor of the TSQR tree of step k whose reflectors (V, T)[i, k, level] were kept
+    by ``band_reduction`` (Vq, Tq for Q with OFF = 0; Vl, Tl for P with OFF = 1); it acts on tile rows
     k + OFF .. R-1.  The factors are applied in reverse (k = K-1 first), each as a down-sweep of its
     tree: root level first, then the leaves.  G[i, j, k] is tile (i, j) after H_k; Y[i, j, k, level]
     a tile inside the down-sweep of step k.  TRANS = 1 writes the transpose (Out[j, i] = tile (i, j)ᵀ).
@@ -652,18 +715,20 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
                     for j in range(NC):
                         if level == d - 1:
                             if k == K - 1:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], C[i, j], C[i + 2**level, j])
+                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                    V[i, k, level + 1], T[i, k, level + 1], C[i, j], C[i + 2**level, j], 0)
                             else:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1])
+                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                    V[i, k, level + 1], T[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1], 0)
                         else:
                             if k == K - 1:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], Y[i, j, k, level + 1], C[i + 2**level, j])
+                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                    V[i, k, level + 1],
+                                    T[i, k, level + 1], Y[i, j, k, level + 1], C[i + 2**level, j], 0)
                             else:
-                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                    V[i, k, level + 1], Y[i, j, k, level + 1], G[i + 2**level, j, k + 1])
+                                Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                    V[i, k, level + 1],
+                                    T[i, k, level + 1], Y[i, j, k, level + 1], G[i + 2**level, j, k + 1], 0)
                 else:
                     for j in range(NC):
                         Y[i, j, k, level] = copy(Y[i, j, k, level + 1])
@@ -671,31 +736,31 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
             for j in range(NC):
                 if d == 0:
                     if k > 0:
-                        G[i, j, k] = apply_q(V[i, k, 0], C[i, j])
+                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], C[i, j], 0)
                     elif TRANS == 1:
-                        Out[j, i] = apply_q_transposed(V[i, k, 0], C[i, j])
+                        Out[j, i] = gemqrt_transposed(V[i, k, 0], T[i, k, 0], C[i, j])
                     else:
-                        Out[i, j] = apply_q(V[i, k, 0], C[i, j])
+                        Out[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], C[i, j], 0)
                 else:
                     if k > 0:
-                        G[i, j, k] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0], 0)
                     elif TRANS == 1:
-                        Out[j, i] = apply_q_transposed(V[i, k, 0], Y[i, j, k, 0])
+                        Out[j, i] = gemqrt_transposed(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0])
                     else:
-                        Out[i, j] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                        Out[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0], 0)
 
 
 @lp.program
 def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
-                     Om: lp.Matrix, Ty: lp.Matrix, Yt: lp.Matrix, Fy: lp.Matrix, Fyb: lp.Matrix, Ry: lp.Matrix,
-                     Cy: lp.Matrix, Qy: lp.Matrix, Tz: lp.Matrix, Zt: lp.Matrix, Fz: lp.Matrix, Fzb: lp.Matrix,
-                     Rz: lp.Matrix, Cz: lp.Matrix, Qz: lp.Matrix,
+                     Om: lp.Matrix, Ty: lp.Matrix, Yt: lp.Matrix, Fy: lp.Matrix, Fyb: lp.Matrix, Hy: lp.Matrix,
+                     Ry: lp.Matrix, Cy: lp.Matrix, Qy: lp.Matrix, Tz: lp.Matrix, Zt: lp.Matrix, Fz: lp.Matrix,
+                     Fzb: lp.Matrix, Hz: lp.Matrix, Rz: lp.Matrix, Cz: lp.Matrix, Qz: lp.Matrix,
                      M: int, N: int, L: int, QIT: int, COLS: int, BC: int, SEED: int):
     """Randomized range finder with QIT power iterations, for A on an M×N grid (tiles BC wide, COLS columns).
 
     Om (N×1 tiles, L columns) is Gaussian.  Iteration t = 0..QIT: Yt[:, t] = A·Om (t = 0) or A·Qz[:, t-1],
-    reduced over tile columns up a binary tree (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Ry, Cy as in
-    ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
+    reduced over tile columns up a binary tree (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Hy, Ry, Cy as Y,
+    Yb, T, Rt, C in ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
     Outputs: Q (M×1) the orthonormal basis of the range, Qb (N×1) and Rb with Aᵀ Q = Qb Rb.
     """
     dm = ceil(log2(M))
@@ -726,24 +791,25 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                         Ty[i, j, level + 1, t] = copy(Ty[i, j, level, t])
         # ---- Qy = Q of the TSQR of Yt
         for i in range(M):
-            Fy[i, 0, t], Ry[i, 0, t] = qr_factor(Yt[i, t])
+            Fy[i, 0, t], Hy[i, 0, t], Ry[i, 0, t] = geqrt(Yt[i, t])
         for level in range(dm):
             for i in range(0, M, 2 ** (level + 1)):
                 if i + 2**level < M:
-                    Fy[i, level + 1, t], Fyb[i, level + 1, t], Ry[i, level + 1, t] = qr_pair(
-                        Ry[i, level, t], Ry[i + 2**level, level, t])
+                    Fy[i, level + 1, t], Fyb[i, level + 1, t], Hy[i, level + 1, t], Ry[i, level + 1, t] = (
+                        stacked_qrt(
+                        Ry[i, level, t], Ry[i + 2**level, level, t]))
                 else:
                     Ry[i, level + 1, t] = copy(Ry[i, level, t])
         Cy[0, dm, t] = identity(Ry[0, dm, t])
         for level in range(dm - 1, -1, -1):
             for i in range(0, M, 2 ** (level + 1)):
                 if i + 2**level < M:
-                    Cy[i, level, t] = matmul(Fy[i, level + 1, t], Cy[i, level + 1, t])
-                    Cy[i + 2**level, level, t] = matmul(Fyb[i, level + 1, t], Cy[i, level + 1, t])
+                    Cy[i, level, t], Cy[i + 2**level, level, t] = form_q_pair(
+                        Fy[i, level + 1, t], Fyb[i, level + 1, t], Hy[i, level + 1, t], Cy[i, level + 1, t])
                 else:
                     Cy[i, level, t] = copy(Cy[i, level + 1, t])
         for i in range(M):
-            Qy[i, t] = matmul(Fy[i, 0, t], Cy[i, 0, t])
+            Qy[i, t] = form_q(Fy[i, 0, t], Hy[i, 0, t], Cy[i, 0, t])
         # ---- Zt = Aᵀ Qy: tree over tile rows
         for j in range(N):
             for i in range(M):
@@ -761,24 +827,25 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                         Tz[j, i, level + 1, t] = copy(Tz[j, i, level, t])
         # ---- Qz, Rz = TSQR of Zt
         for j in range(N):
-            Fz[j, 0, t], Rz[j, 0, t] = qr_factor(Zt[j, t])
+            Fz[j, 0, t], Hz[j, 0, t], Rz[j, 0, t] = geqrt(Zt[j, t])
         for level in range(dn):
             for j in range(0, N, 2 ** (level + 1)):
                 if j + 2**level < N:
-                    Fz[j, level + 1, t], Fzb[j, level + 1, t], Rz[j, level + 1, t] = qr_pair(
-                        Rz[j, level, t], Rz[j + 2**level, level, t])
+                    Fz[j, level + 1, t], Fzb[j, level + 1, t], Hz[j, level + 1, t], Rz[j, level + 1, t] = (
+                        stacked_qrt(
+                        Rz[j, level, t], Rz[j + 2**level, level, t]))
                 else:
                     Rz[j, level + 1, t] = copy(Rz[j, level, t])
         Cz[0, dn, t] = identity(Rz[0, dn, t])
         for level in range(dn - 1, -1, -1):
             for j in range(0, N, 2 ** (level + 1)):
                 if j + 2**level < N:
-                    Cz[j, level, t] = matmul(Fz[j, level + 1, t], Cz[j, level + 1, t])
-                    Cz[j + 2**level, level, t] = matmul(Fzb[j, level + 1, t], Cz[j, level + 1, t])
+                    Cz[j, level, t], Cz[j + 2**level, level, t] = form_q_pair(
+                        Fz[j, level + 1, t], Fzb[j, level + 1, t], Hz[j, level + 1, t], Cz[j, level + 1, t])
                 else:
                     Cz[j, level, t] = copy(Cz[j, level + 1, t])
         for j in range(N):
-            Qz[j, t] = matmul(Fz[j, 0, t], Cz[j, 0, t])
+            Qz[j, t] = form_q(Fz[j, 0, t], Hz[j, 0, t], Cz[j, 0, t])
     for i in range(M):
         Q[i, 0] = copy(Qy[i, QIT])
     for j in range(N):

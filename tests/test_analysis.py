@@ -66,7 +66,7 @@ def test_tasks_are_hashable_json_and_printable():
         assert back == t and hash(back) == hash(t)
         assert d.task_from_json(s) == t and str(d.task_from_json(s)) == str(t)
     t = d.task(2, (1, 4))
-    assert repr(t) == "copy@L50>L24(level=1, i=4)"  # tsqr_up, called at line 50
+    assert repr(t) == "copy@L57>L30(level=1, i=4)"  # tsqr_up, called at line 57
     assert repr(Task(2, (1, 4))) == "s2(1, 4)"
     assert t.stmt == 2 and t.idx == (1, 4)
 

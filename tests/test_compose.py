@@ -611,9 +611,12 @@ REWRITTEN = [
                        for u in (0, 1)], False),
     ("posv", [dict(N=n, C=c, BS=4) for n in (1, 2, 4) for c in (1, 2)], True),
     ("spd_inverse", [dict(N=n, BS=4) for n in (1, 2, 3, 5)], True),
-    ("qr", [dict(M=m, N=n, C=c, ROWS=4 * m, COLS=4 * n, BS=4, QC=qc, QCOLS=4 * qc, WANT_Q=w, SINGLE=0, SOLVE=sv)
-            for m, n, c, w, sv, qc in ((1, 1, 0, 1, 0, 1), (3, 2, 0, 1, 0, 2), (2, 3, 1, 1, 0, 2), (4, 3, 0, 0, 0, 3),
-                                       (3, 2, 1, 0, 1, 2), (4, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 1))], True),
+    ("qr_factor", [dict(M=m, N=n, C=c) for m, n, c in ((1, 1, 0), (3, 2, 0), (2, 3, 1), (4, 3, 0), (3, 2, 1),
+                                                       (4, 3, 2), (1, 1, 1))], True),
+    ("qr_lstsq", [dict(M=m, N=n, C=c, BS=4) for m, n, c in ((1, 1, 1), (3, 2, 1), (4, 3, 1), (4, 3, 2), (2, 2, 3))],
+     True),
+    ("qr_form_q", [dict(M=m, N=n, ROWS=4 * m, BS=4, QC=qc, QCOLS=4 * qc, SINGLE=0)
+                   for m, n, qc in ((1, 1, 1), (3, 2, 2), (2, 3, 2), (4, 3, 3), (4, 3, 4), (5, 2, 5))], True),
     ("gemm", [dict(M=m, N=n, K=k) for m, n, k in ((1, 1, 1), (2, 3, 1), (1, 1, 2), (3, 2, 3), (2, 2, 5), (1, 2, 7),
                                                 (1, 1, 9))], True),
     ("gemm_tn", [dict(M=m, N=n, K=k) for m, n, k in ((1, 1, 1), (2, 3, 1), (3, 2, 3), (2, 2, 5), (1, 1, 9))], True),
@@ -662,7 +665,6 @@ def calls(p: lp.Program) -> list[str]:
 def test_the_algorithms_are_written_once():
     assert calls(P.posv) == ["cholesky", "trsm_forward", "trsm_backward"]
     assert calls(P.spd_inverse) == ["cholesky"]
-    assert calls(P.qr) == ["qr_factor", "trsm_backward", "qr_form_q"]
     assert calls(P.qr_lstsq) == ["qr_factor", "trsm_backward"]
     assert calls(P.tsqr) == ["tsqr_up", "tsqr_down"]
     assert calls(P.gemm) == calls(P.gemm_tn) == calls(P.center_columns) == ["sum_tree"]

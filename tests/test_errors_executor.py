@@ -305,8 +305,8 @@ def test_a_corrupted_input_tile_fails_the_job_naming_the_tile(rt):
 
 @pytest.mark.parametrize("name, params", [
     ("cholesky", {"N": 5}), ("gemm", {"M": 2, "N": 3, "K": 5}), ("tsqr", {"N": 7}),
-    ("qr", {"M": 4, "N": 3, "C": 3, "ROWS": 4, "COLS": 5, "BS": 6, "QC": 3, "QCOLS": 4, "WANT_Q": 1, "SINGLE": 0,
-            "SOLVE": 0}),
+    ("qr_lstsq", {"M": 4, "N": 3, "C": 3, "BS": 6}),
+    ("qr_form_q", {"M": 4, "N": 3, "ROWS": 4, "BS": 6, "QC": 3, "QCOLS": 4, "SINGLE": 0}),
     ("trsm_forward", {"N": 4, "C": 2, "TRANS": 0, "UNIT": 0, "BS": 2})])
 def test_contains_is_exactly_the_iteration_space(name, params):
     b = getattr(programs, name).bind(**params)

@@ -181,7 +181,8 @@ RETIRED_IN_DOCS = {
 }
 # "worker" that is not the retired meaning: the module executor/worker.py, the future `npw worker`
 # command (dask's convention), and Dask's own workers in the benchmarks' references
-NOT_RETIRED = re.compile(r"executor[./]worker(\.py)?|worker[ -]hosts?|`npw worker`|executor: spec, worker,|Dask[^.;]*workers?|"
+NOT_RETIRED = re.compile(r"executor[./]worker(\.py)?|worker[ -]hosts?|`npw worker`|executor: spec, worker,|"
+                         r"Dask[^.;]*workers?|"
                          r"dask[^.;]*workers?|\b(n|num)_workers\b|threads_per_worker")
 
 

@@ -34,10 +34,10 @@ def qr_by_interpreter(A: np.ndarray, b: int, complete: bool = False, rhs: np.nda
     k = min(m, n)
     q_cols = m if complete else k
     C = grid_shape(rhs.shape, b)[1] if rhs is not None else 0
-    bound = programs.qr.bind(M=M, N=N, C=C, ROWS=m, COLS=n, BS=b, QC=-(-q_cols // b), QCOLS=q_cols, WANT_Q=1,
-                             SINGLE=0, SOLVE=0)
+    bound = programs.qr_factor.bind(M=M, N=N, C=C)
     out = interpret(bound, {"A": split(A, b), "B": split(rhs if rhs is not None else A, b)})
-    Q = join(out["Q"], (m, q_cols), b)
+    form_q = programs.qr_form_q.bind(M=M, N=N, ROWS=m, BS=b, QC=-(-q_cols // b), QCOLS=q_cols, SINGLE=0)
+    Q = join(interpret(form_q, {"V": out["V"], "T": out["T"]})["Q"], (m, q_cols), b)
     R = join(out["R"], (k, n), b)
     QtB = join(out["QtB"], rhs.shape, b) if rhs is not None else None
     return Q, R, QtB
@@ -88,8 +88,7 @@ def test_qr_program_applies_qt_to_right_hand_sides(m, n, c, b):
     Q, _, QtB = qr_by_interpreter(A, b, complete=True, rhs=B)
     assert np.linalg.norm(QtB - Q.T @ B) <= 10 * m * EPS * np.linalg.norm(B)
     M, N = grid_shape(A.shape, b)
-    bound = programs.qr.bind(M=M, N=N, C=grid_shape(B.shape, b)[1], ROWS=m, COLS=n, BS=b, QC=0, QCOLS=0, WANT_Q=0,
-                             SINGLE=0, SOLVE=1)
+    bound = programs.qr_lstsq.bind(M=M, N=N, C=grid_shape(B.shape, b)[1], BS=b)
     X = join(interpret(bound, {"A": split(A, b), "B": split(B, b)})["X"], (n, c), b)
     Xn = np.linalg.lstsq(A, B, rcond=None)[0]
     assert np.linalg.norm(X - Xn) <= 100 * m * EPS * np.linalg.norm(Xn)
@@ -156,13 +155,16 @@ def qr_task_count(M: int, N: int, C: int, QC: int) -> int:
 @pytest.mark.parametrize("M, N, C, QC", [(1, 1, 0, 0), (1, 1, 0, 1), (2, 2, 1, 2), (3, 5, 0, 3), (5, 3, 1, 0),
                                          (5, 3, 0, 5), (4, 4, 2, 4), (7, 2, 1, 2), (6, 6, 0, 6), (9, 2, 0, 0)])
 def test_qr_dag_matches_unrolled_and_task_count(M, N, C, QC):
-    bound = programs.qr.bind(M=M, N=N, C=C, ROWS=4 * M, COLS=4 * N, BS=4, QC=QC, QCOLS=4 * QC, WANT_Q=int(QC > 0),
-                             SINGLE=0, SOLVE=0, validate="full")
-    assert_analysis_matches(bound)
-    assert bound.num_tasks() == qr_task_count(M, N, C, QC)
+    factor = programs.qr_factor.bind(M=M, N=N, C=C, validate="full")
+    assert_analysis_matches(factor)
+    tasks = factor.num_tasks()
+    if QC:
+        form_q = programs.qr_form_q.bind(M=M, N=N, ROWS=4 * M, BS=4, QC=QC, QCOLS=4 * QC, SINGLE=0, validate="full")
+        assert_analysis_matches(form_q)
+        tasks += form_q.num_tasks()
+    assert tasks == qr_task_count(M, N, C, QC)
     if M >= N and C:  # least squares: the backward substitution adds C·N(N+1)/2 tasks
-        bound = programs.qr.bind(M=M, N=N, C=C, ROWS=4 * M, COLS=4 * N, BS=4, QC=0, QCOLS=0, WANT_Q=0, SINGLE=0,
-                                 SOLVE=1, validate="full")
+        bound = programs.qr_lstsq.bind(M=M, N=N, C=C, BS=4, validate="full")
         assert_analysis_matches(bound)
         assert bound.num_tasks() == qr_task_count(M, N, C, 0) + C * N * (N + 1) // 2
 

@@ -119,6 +119,44 @@ def test_user_program_with_user_kernels(rt):
     assert st["tasks"] == job.num_tasks == 2 * N and st["bytes_written"] > 0 and st["kernel_s"] >= 0.05 * N
 
 
+def test_stats_report_flops_and_gflops_per_kernel_from_the_ragged_tiles(rt):
+    n, b = 70, 30  # tiles of 30, 30 and 10 rows: the edge tiles are ragged
+    A = npw.BigMatrix.from_numpy(spd(n), b)
+    L = npw.BigMatrix.empty((n, n), b)
+    N = A.grid[0]
+    job = npw.submit(npw.programs.cholesky, A=A, L=L, N=N)
+    job.wait(timeout=120)
+    st = job.stats()
+    # the textbook counts, tile by tile: potrf b³/3, trsm m b², syrk b_j² b, gemm 2 m n b
+    size = [min(b, n - i * b) for i in range(N)]
+    want = {"chol": sum(size[k] ** 3 / 3 for k in range(N)),
+            "trsm": sum(size[i] * size[k] ** 2 for k in range(N) for i in range(k + 1, N)),
+            "syrk": sum(size[j] ** 2 * size[k] for k in range(N) for j in range(k + 1, N)),
+            "gemm_nt": sum(2 * size[i] * size[j] * size[k] for k in range(N) for j in range(k + 1, N)
+                           for i in range(j + 1, N))}
+    tasks = {"chol": N, "trsm": N * (N - 1) // 2, "syrk": N * (N - 1) // 2, "gemm_nt": N * (N - 1) * (N - 2) // 6}
+    assert set(st["kernels"]) == set(want)
+    for name, k in st["kernels"].items():
+        assert k["tasks"] == tasks[name] and k["flops"] == pytest.approx(want[name], rel=1e-12)
+        assert k["kernel_s"] > 0 and 0 < k["gflops"] < float("inf")
+        assert k["gflops"] == pytest.approx(k["flops"] / k["kernel_s"] / 1e9)
+    assert st["flops"] == pytest.approx(sum(want.values()), rel=1e-12)
+    assert abs(st["flops"] - n**3 / 3) <= n * n * b  # n³/3 plus lower-order terms
+    assert 0 < st["gflops"] < float("inf") and st["gflops"] == pytest.approx(st["flops"] / st["wall_s"] / 1e9)
+    assert all(r["kernel"] in want and r["flops"] > 0 for r in job.task_records())
+
+
+def test_every_builtin_kernel_counts_its_flops_and_a_bad_formula_counts_none():
+    from numpywren2.core.kernels import BUILTIN
+
+    assert [name for name, k in BUILTIN.items() if k.flops is None] == []
+    tile = np.ones((3, 2))
+    assert BUILTIN["matmul"].count_flops(tile, tile.T) == 2 * 3 * 2 * 3
+    assert lp.kernel(flops=lambda a: a.missing)(lambda a: a).count_flops(tile) is None  # the formula fails
+    assert lp.kernel(flops=lambda a: -1)(lambda a: a).count_flops(tile) is None
+    assert lp.kernel(lambda a: a).count_flops(tile) is None  # no formula
+
+
 def test_non_spd_input_raises_linalg_error_naming_the_task(rt):
     X = spd(120)
     X[70, 70] = -50.0

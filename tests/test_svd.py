@@ -67,11 +67,12 @@ def test_band_reduction_program(m, n, b):
     Ub, s, Vbt = np.linalg.svd(B)
     C = np.vstack([Ub, np.zeros((m - n, n))])
     bound = programs.apply_reflectors.bind(R=M, NC=N, K=N, OFF=0, TRANS=0, validate="full")
-    U = join(interpret(bound, {"C": split(C, b), "V": out["Vq"]})["Out"], (m, n), b)
+    U = join(interpret(bound, {"C": split(C, b), "V": out["Vq"], "T": out["Tq"]})["Out"], (m, n), b)
     V = Vbt.T
     if N > 1:
         bound = programs.apply_reflectors.bind(R=N, NC=N, K=N - 1, OFF=1, TRANS=0, validate="full")
-        V = join(interpret(bound, {"C": split(np.ascontiguousarray(V), b), "V": out["Vl"]})["Out"], (n, n), b)
+        V = join(interpret(bound, {"C": split(np.ascontiguousarray(V), b), "V": out["Vl"], "T": out["Tl"]})["Out"],
+                 (n, n), b)
     tol = 20 * max(m, n) * EPS
     assert np.linalg.norm(X - (U * s) @ V.T) / np.linalg.norm(X) <= tol
     assert np.linalg.norm(U.T @ U - np.eye(n)) <= tol and np.linalg.norm(V.T @ V - np.eye(n)) <= tol
@@ -154,7 +155,7 @@ def randomized_range_task_count(M: int, N: int, QIT: int) -> int:
         return rows * (2 * inner - 1 + tree_copies(inner))
 
     def tsqr(P: int) -> int:
-        return 5 * P - 2 + 2 * tree_copies(P)  # tsqr without its copy of R
+        return 4 * P - 1 + 2 * tree_copies(P)  # tsqr without its copy of R
 
     return N + (QIT + 1) * (gemm(M, N) + tsqr(M) + gemm(N, M) + tsqr(N)) + M + N + 1
 

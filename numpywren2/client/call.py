@@ -10,11 +10,16 @@ Every such function does the same four things, here in one place:
    ``Call.keep`` hands the results to the caller;
 3. **run its jobs** (``Call.run``, or ``Call.submit`` and ``Call.wait`` for jobs side by side); a job's
    error is re-raised with the same type, its message prefixed with the function's name;
-4. **clean up**: leaving the ``with`` block deletes every matrix that belongs to the call (uploaded
-   copies and intermediates), whether the call returns or raises.
+4. **clean up**: leaving the ``with`` block cancels the call's jobs that have not ended (a job run
+   side by side with one that failed), then deletes every matrix and tile space that belongs to the
+   call (uploaded copies, intermediates, kept reflectors), whether the call returns or raises; each
+   job's own scratch tiles go when the job ends.
 
-State: ``temporary``, the matrices deleted at the end; ``unchecked``, BigMatrix arguments (by id)
-with the name to report, not yet verified finite by a job.
+Every user-facing function of ``numpywren2.client.linalg``, ``decomposition`` and ``random`` is one
+``with Call(...)`` block.
+
+State: ``temporary``, the matrices deleted at the end; ``jobs``, the jobs submitted; ``unchecked``,
+BigMatrix arguments (by id) with the name to report, not yet verified finite by a job.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Call:
     def __init__(self, what: str, check_finite: bool = True, executors: int | None = None):
         self.what, self.check_finite, self.executors = what, bool(check_finite), executors
         self.temporary: list[BigMatrix | TileSpace] = []
+        self.jobs: list[Job] = []
         self.unchecked: dict[int, str] = {}
         self._checked_arrays: list[np.ndarray] = []  # held, so that their ids stay theirs
 
@@ -49,6 +55,14 @@ class Call:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        for job in self.jobs:
+            if job.finished is None:  # still running: its executors must not write into deleted matrices
+                try:
+                    job.cancel()
+                except Exception:
+                    if exc is None:
+                        raise
+        self.jobs.clear()
         for m in reversed(self.temporary):
             try:
                 m.delete()
@@ -147,6 +161,7 @@ class Call:
             if isinstance(m, BigMatrix) and id(m) in self.unchecked and param in program.matrices:
                 check[param] = self.unchecked[id(m)]
         job = submit(program, executors=self.executors, check_finite=check, **arguments)
+        self.jobs.append(job)
         for param in check:
             self.unchecked.pop(id(arguments[param]), None)
         return job

@@ -259,7 +259,8 @@ def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = Non
     B = call.empty((n, n), b, A.dtype)
     keep = {}
     if compute_uv:
-        keep = {"Vq": call.tile_space(), "Vl": call.tile_space()}  # 3-index tile spaces, no grid
+        # the reflectors (V, T) of both trees, kept for the back-transformations: 3-index tile spaces, no grid
+        keep = {name: call.tile_space() for name in ("Vq", "Tq", "Vl", "Tl")}
     call.run(programs.band_reduction, A=A, B=B, M=M, N=N, **keep)
     band = np.zeros((n, n), dtype=A.dtype)
     for t in range(N):
@@ -279,10 +280,11 @@ def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = Non
     U = call.empty((r, m) if transposed else (m, r), b, A.dtype)
     Vt = call.empty((n, r) if transposed else (r, n), b, A.dtype)
     NC = Cu.grid[1]
-    jobs = [call.submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], Out=U, R=M, NC=NC, K=N, OFF=0, TRANS=flip)]
+    jobs = [call.submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], T=keep["Tq"], Out=U, R=M, NC=NC, K=N, OFF=0,
+                        TRANS=flip)]
     if N > 1:
-        jobs.append(call.submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], Out=Vt, R=N, NC=NC, K=N - 1, OFF=1,
-                                TRANS=1 - flip))
+        jobs.append(call.submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], T=keep["Tl"], Out=Vt, R=N, NC=NC,
+                                K=N - 1, OFF=1, TRANS=1 - flip))
     else:
         Vt.put_tile(0, 0, Vbt[:r].T if transposed else Vbt[:r])
     for job in jobs:

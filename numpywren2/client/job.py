@@ -377,6 +377,14 @@ class Job:
         ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
         executors that ran (killed ones included).  Once the job has ended, waits (up to 10 s)
         for its executors to exit first, so that their lifetimes are final.
+
+        ``kernels`` maps each kernel name to ``tasks`` (executions), ``kernel_s`` (seconds inside the
+        kernel), ``flops`` (its ``lp.kernel(flops=...)`` formula evaluated by the executor on the tiles
+        each task was given, so ragged edge tiles count exactly) and ``gflops`` (flops / kernel_s / 1e9,
+        the kernel's own rate).  ``flops`` is their total and ``gflops`` the job's rate, total flops over
+        ``wall_s``.  These come from the task records (``task_records``): a task run twice counts twice
+        (its work was done twice), an executor killed outright loses its last records, and a kernel
+        without a formula has ``flops`` None and counts 0 in the total.
         """
         from provisioner import executor_usage
 
@@ -390,7 +398,30 @@ class Job:
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
                 "tiles_freed": int(c.get("tiles_freed", 0)), "tasks_dropped": int(c.get("tasks_dropped", 0)),
                 "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
-                "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"]}
+                "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"],
+                **kernel_rates(self.runtime.state.records(self.id, "tasks"), wall)}
+
+
+def kernel_rates(records: list[str], wall_s: float) -> dict:
+    """``{"kernels": {name: {tasks, kernel_s, flops, gflops}}, "flops": total, "gflops": total / wall_s}``
+    from the executors' task records (JSON strings; see ``Job.stats``)."""
+    per: dict[str, dict] = {}
+    for r in records:
+        d = json.loads(r)
+        k = per.setdefault(d.get("kernel") or "?", {"tasks": 0, "kernel_s": 0.0, "flops": 0.0, "counted": True})
+        k["tasks"] += 1
+        k["kernel_s"] += float(d.get("kernel_s", 0.0))
+        if d.get("flops") is None:
+            k["counted"] = False
+        else:
+            k["flops"] += float(d["flops"])
+    kernels = {}
+    for name, k in sorted(per.items()):
+        flops = k["flops"] if k["counted"] else None
+        gflops = flops / k["kernel_s"] / 1e9 if flops is not None and k["kernel_s"] > 0 else None
+        kernels[name] = {"tasks": k["tasks"], "kernel_s": k["kernel_s"], "flops": flops, "gflops": gflops}
+    total = sum(k["flops"] or 0.0 for k in kernels.values())
+    return {"kernels": kernels, "flops": total, "gflops": total / wall_s / 1e9 if wall_s > 0 else None}
 
 
 def _job_error(err: dict) -> Exception:

@@ -266,17 +266,13 @@ def _structure(assume_a, what: str) -> str:
 
 def _qr_solve(call: Call, A: BigMatrix, B: BigMatrix, errors: dict) -> tuple[BigMatrix, BigMatrix]:
     """``(X, QtB)``: X minimising ‖A X − B‖ (the solution for a square A) and Qᵀ B, by one job of the tiled QR
-    with ``SOLVE=1`` (Q never formed). Both belong to ``call``."""
-    m, n = A.shape
-    bs = A.block_size[0]
-    M, N = A.grid
+    carrying B along, then the backward substitution (program ``qr_lstsq``; Q never formed, R is the job's
+    scratch). Both belong to ``call``."""
     dtype = np.result_type(A.dtype, B.dtype)
-    R = call.empty((n, n), A.block_size, A.dtype)
     QtB = call.empty(B.shape, B.block_size, dtype)
-    X = call.empty((n, B.shape[1]), B.block_size, dtype)
-    call.run(programs.qr, errors, A=A, B=B, R=R, QtB=QtB, X=X, M=M, N=N, C=B.grid[1], ROWS=m, COLS=n, BS=bs,
-             QC=0, QCOLS=0, WANT_Q=0, SINGLE=0, SOLVE=1)
-    call.delete(R)
+    X = call.empty((A.shape[1], B.shape[1]), B.block_size, dtype)
+    call.run(programs.qr_lstsq, errors, A=A, B=B, QtB=QtB, X=X, M=A.grid[0], N=A.grid[1], C=B.grid[1],
+             BS=A.block_size[0])
     return X, QtB
 
 
@@ -302,8 +298,9 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
-    merged pairwise) and the trailing matrix is updated along the same tree; see
-    ``numpywren2.core.programs.qr`` and ``docs/algorithms.md``.
+    merged pairwise) and the trailing matrix is updated along the same tree (program ``qr_factor``);
+    a second job forms Q from the kept reflectors (``qr_form_q``). See ``numpywren2.core.programs.qr``
+    and ``docs/algorithms.md``.
 
     Parameters
     ----------
@@ -338,12 +335,15 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
         k = min(m, n)
         q_cols = m if mode == "complete" else k
         R = call.empty((k, n), A.block_size, A.dtype)
+        # the reflectors (V, T) outlive the factorization when Q is formed by a second job
+        keep = {} if mode == "r" else {"V": call.tile_space(), "T": call.tile_space()}
         # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
-        args = dict(A=A, B=A, R=R, M=M, N=N, C=0, ROWS=m, COLS=n, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
-                    WANT_Q=int(mode != "r"), SINGLE=int(A.dtype == np.float32), SOLVE=0)
+        call.run(programs.qr_factor, A=A, B=A, R=R, M=M, N=N, C=0, **keep)
         if mode != "r":
-            args["Q"] = Q = call.empty((m, q_cols), A.block_size, A.dtype)
-        call.run(programs.qr, **args)
+            Q = call.empty((m, q_cols), A.block_size, A.dtype)
+            call.run(programs.qr_form_q, Q=Q, M=M, N=N, ROWS=m, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
+                     SINGLE=int(A.dtype == np.float32), **keep)
+            call.delete(*keep.values())
         if mode == "complete" and k < m:
             R = _pad_rows(call, R, m)
         if mode == "r":
@@ -556,7 +556,7 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int 
 
     One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
     trailing columns, which yields ``Qᵀ b``, and solves ``R x = (Qᵀ b)[:n]`` by backward
-    substitution (``numpywren2.core.programs.qr`` with ``SOLVE=1``); Q is never formed.
+    substitution (``numpywren2.core.programs.qr_lstsq``); Q is never formed.
 
     Parameters
     ----------

@@ -49,22 +49,17 @@ from .lu import (
     zeros_like,
 )
 from .qr import (
-    apply_lq_right,
-    apply_lq_right_pair,
-    apply_q,
-    apply_q_pair,
-    apply_q_transposed,
-    apply_qt,
-    apply_qt_pair,
+    form_q,
+    form_q_pair,
+    gelqt,
+    gemlqt,
     gemqrt,
+    gemqrt_transposed,
     geqrt,
-    householder_lq,
-    householder_lq_pair,
-    householder_qr,
-    householder_qr_pair,
     identity,
-    qr_factor,
-    qr_pair,
+    stacked_qrt,
+    ttlqt,
+    ttmlqt,
     ttmqrt,
     ttqrt,
 )
@@ -89,6 +84,6 @@ from .svd import (
 
 BUILTIN: dict[str, lp.Kernel] = {k.fn.__name__: k for k in globals().values() if isinstance(k, lp.Kernel)}
 
-__all__ = ["BUILTIN", "add", "add_and_divide", "apply_lq_right", "apply_lq_right_pair", "apply_q", "apply_q_pair", "apply_q_transposed", "apply_qt", "apply_qt_pair", "asymmetry", "center_tile", "chol", "column_means", "column_sums", "copy", "diagonal_of", "eye_tile", "first_asymmetry", "gemm_nt", "gemm_tn_add", "gemm_update", "gemqrt", "geqrt", "householder_lq", "householder_lq_pair", "householder_qr", "householder_qr_pair", "identity", "left_vectors_of", "matmul", "matmul_nt", "matmul_tn", "merge_left_svd", "neg_matmul", "normal_tile", "qr_factor", "qr_pair", "require_symmetric", "right_vectors_of", "singular_values_of", "spd_tile", "syrk", "transpose", "trsm", "trsm_left", "trtri_lower", "truncated_left_svd", "ttmqrt", "ttqrt", "vstack"]  # noqa: E501
+__all__ = ["BUILTIN", "add", "add_and_divide", "asymmetry", "center_tile", "chol", "column_means", "column_sums", "copy", "diagonal_of", "eye_tile", "first_asymmetry", "form_q", "form_q_pair", "gelqt", "gemlqt", "gemm_nt", "gemm_tn_add", "gemm_update", "gemqrt", "gemqrt_transposed", "geqrt", "identity", "left_vectors_of", "matmul", "matmul_nt", "matmul_tn", "merge_left_svd", "neg_matmul", "normal_tile", "require_symmetric", "right_vectors_of", "singular_values_of", "spd_tile", "stacked_qrt", "syrk", "transpose", "trsm", "trsm_left", "trtri_lower", "truncated_left_svd", "ttlqt", "ttmlqt", "ttmqrt", "ttqrt", "vstack"]  # noqa: E501
 __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_update", "permuted_rows", "pick_rows",
             "swap_rows", "tslu_leaf", "tslu_merge", "tslu_root", "tslu_tile", "unit_lower_of", "upper_of", "zeros_like"]

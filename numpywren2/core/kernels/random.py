@@ -7,7 +7,7 @@ import numpy as np
 import lambdapack as lp
 
 
-@lp.kernel
+@lp.kernel(flops=lambda *args: 0)  # generated, not computed: no flops counted
 def normal_tile(i: int, j: int, rows: int, cols: int, seed: int, single: int = 0) -> np.ndarray:
     """Tile (i, j) of a standard normal matrix; a function of (seed, i, j) only (float32 if ``single``,
     rounded from the same float64 values)."""
@@ -15,7 +15,7 @@ def normal_tile(i: int, j: int, rows: int, cols: int, seed: int, single: int = 0
     return t.astype(np.float32) if single else t
 
 
-@lp.kernel
+@lp.kernel(flops=lambda *args: 0)  # generated, not computed: no flops counted
 def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int, single: int = 0) -> np.ndarray:
     """Tile (i, j) of a symmetric, strictly diagonally dominant (hence SPD) n×n matrix.
 
@@ -31,7 +31,7 @@ def spd_tile(i: int, j: int, rows: int, cols: int, n: int, seed: int, single: in
     return t.astype(np.float32) if single else t
 
 
-@lp.kernel
+@lp.kernel(flops=lambda *args: 0)  # generated, not computed: no flops counted
 def eye_tile(i: int, j: int, rows: int, cols: int, single: int) -> np.ndarray:
     """Tile (i, j) of a rectangular identity: ``eye(rows, cols)`` on the diagonal, zeros elsewhere."""
     dtype = np.float32 if single else np.float64

@@ -3,8 +3,8 @@
 The algorithms' integer parameters are grid sizes; the generators (``normal``,
 ``spd``) also take the matrix shape, block size and seed.  Programs call one another
 (``posv`` calls ``cholesky`` and the triangular solves; the reductions share
-``sum_tree`` and ``tsqr_up`` / ``tsqr_down``; ``qr`` runs ``qr_factor``, ``qr_form_q`` and
-the backward substitution as its flags say).
+``sum_tree`` and ``tsqr_up`` / ``tsqr_down``; ``qr_lstsq`` calls ``qr_factor`` and the backward
+substitution).
 """
 
 from .checks import check_symmetric
@@ -12,7 +12,7 @@ from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
 from .lu import lu, lu_solve, lu_split, permute_rows
-from .qr import qr, qr_factor, qr_form_q, qr_lstsq
+from .qr import qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
     band_reduction,
@@ -29,7 +29,7 @@ from .tsqr import tsqr, tsqr_down, tsqr_up
 
 __all__ = [
     "apply_reflectors", "band_reduction", "center_columns", "check_symmetric", "cholesky", "eye", "gemm", "gemm_tn",
-    "low_rank_factors", "normal", "posv", "qr", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "spd",
+    "low_rank_factors", "normal", "posv", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "spd",
     "spd_inverse", "sum_tree", "transpose_lower", "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward",
     "tsqr", "tsqr_down", "tsqr_up",
 ]

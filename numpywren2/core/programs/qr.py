@@ -15,9 +15,11 @@ Extra right-hand sides ``B`` (``C`` tile columns, for least squares) are carried
 trailing columns ``N .. N + C - 1``; the program writes ``QtB = Qᵀ B`` (all ``ROWS`` rows:
 the first ``COLS`` rows feed the triangular solve, the rest are the residual).
 
-``qr_factor`` (R and Qᵀ B), ``qr_form_q`` (Q from the kept reflectors) and ``qr_lstsq``
-(factor, then the backward substitution R X = (Qᵀ B)[:COLS]) are separate programs; ``qr``
-runs them as its flags say.
+``qr_factor`` (R and Qᵀ B), ``qr_form_q`` (Q from the kept reflectors, a second job) and
+``qr_lstsq`` (factor, then the backward substitution R X = (Qᵀ B)[:COLS], one job) are separate
+programs: ``npw.qr`` runs the first two (the first alone for mode "r"), ``npw.lstsq``, ``npw.solve``
+and ``npw.inv`` the third. The reflectors are in compact WY form, as every QR kernel keeps them
+(docs/kernels.md).
 """
 
 import lambdapack as lp
@@ -141,23 +143,3 @@ def qr_lstsq(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, QtB: lp.Matrix, X: lp.Mat
     """X = R⁻¹ (Qᵀ B)[:COLS], the least-squares solution of A X ≈ B (A on M×N tiles, M ≥ N; B on M×C)."""
     qr_factor(A, B, R, QtB, V, T, Rt, W, S, M, N, C)
     trsm_backward(R, QtB, X, F, min(M, N), C, 0, 0, BS)
-
-
-@lp.program
-def qr(A: lp.Matrix, B: lp.Matrix, R: lp.Matrix, Q: lp.Matrix, QtB: lp.Matrix, V: lp.Matrix, T: lp.Matrix,
-       Rt: lp.Matrix, W: lp.Matrix, S: lp.Matrix, E: lp.Matrix, Z: lp.Matrix, G: lp.Matrix, X: lp.Matrix,
-       F: lp.Matrix, M: int, N: int, C: int, ROWS: int, COLS: int, BS: int, QC: int, QCOLS: int, WANT_Q: int,
-       SINGLE: int, SOLVE: int):
-    """A = Q R for A (ROWS×COLS) on an M×N grid of BS×BS tiles: ``qr_factor``, then as the flags say.
-
-    R[k, j]: the upper-trapezoidal factor (min(ROWS, COLS)×COLS). With WANT_Q == 1,
-    Q[i, j]: the first QCOLS columns (QC tiles) of the orthogonal factor (``qr_form_q``). With
-    C > 0, QtB = Qᵀ B for B (ROWS×·) on an M×C grid, and with SOLVE == 1 (ROWS ≥ COLS) X =
-    R⁻¹ (Qᵀ B)[:COLS], the least-squares solution, by backward substitution (F[r, c, i]: the
-    right-hand side after the updates of block rows ≥ i). The other matrices are scratch.
-    """
-    qr_factor(A, B, R, QtB, V, T, Rt, W, S, M, N, C)
-    if SOLVE == 1:
-        trsm_backward(R, QtB, X, F, min(M, N), C, 0, 0, BS)
-    if WANT_Q == 1:
-        qr_form_q(V, T, Q, E, Z, G, M, N, ROWS, BS, QC, QCOLS, SINGLE)

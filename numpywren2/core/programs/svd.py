@@ -6,21 +6,15 @@ from lambdapack import ceil, log2
 from numpywren2.core.kernels import (
     add,
     add_and_divide,
-    apply_lq_right,
-    apply_lq_right_pair,
-    apply_q,
-    apply_q_pair,
-    apply_q_transposed,
-    apply_qt,
-    apply_qt_pair,
     center_tile,
     column_means,
     column_sums,
     copy,
-    householder_lq,
-    householder_lq_pair,
-    householder_qr,
-    householder_qr_pair,
+    gelqt,
+    gemlqt,
+    gemqrt,
+    gemqrt_transposed,
+    geqrt,
     left_vectors_of,
     matmul,
     matmul_nt,
@@ -31,6 +25,10 @@ from numpywren2.core.kernels import (
     singular_values_of,
     transpose,
     truncated_left_svd,
+    ttlqt,
+    ttmlqt,
+    ttmqrt,
+    ttqrt,
     vstack,
 )
 
@@ -40,7 +38,7 @@ from .tsqr import tsqr_down, tsqr_up
 
 @lp.program
 def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp.Matrix, Vq: lp.Matrix,
-                   Rq: lp.Matrix, Vl: lp.Matrix, Ll: lp.Matrix, M: int, N: int):
+                   Tq: lp.Matrix, Rq: lp.Matrix, Vl: lp.Matrix, Tl: lp.Matrix, Ll: lp.Matrix, M: int, N: int):
     """A = Q B Pᵀ with B upper banded (bandwidth one tile), for A on an M×N grid of square tiles, M ≥ N.
 
     Step k factors tile column k (rows k..M-1) by a TSQR tree and applies Qᵀ to the trailing tile
@@ -50,8 +48,9 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
     S[i, j, s] is tile (i, j) after s half-steps (s = 2k+1 after the QR of step k, 2k+2 after its LQ);
     W[i, j, k, level] and X[i, j, k, level] are tiles inside the QR and LQ trees of step k.  A tree node
     i merges with i + 2**level; the partner's tile is then final and goes straight to S, and so does
-    the root's at the last level.  Vq[i, k, level] and Vl[j, k, level] hold the Householder reflectors
-    (kept when Q and P are wanted); Rq and Ll the triangles moving up the trees.  Step 0 of S is A.
+    the root's at the last level.  (Vq, Tq)[i, k, level] and (Vl, Tl)[j, k, level] hold the Householder
+    reflectors in compact WY form (kept when Q and P are wanted); Rq and Ll the triangles moving up the
+    trees.  Step 0 of S is A.
     """
     S[:, :, 0] = A
     for k in range(N):
@@ -59,25 +58,28 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
         # ---- QR of tile column k
         for i in range(k, M):
             if dq == 0:
-                Vq[i, k, 0], B[k, k] = householder_qr(S[i, k, 2 * k])
+                Vq[i, k, 0], Tq[i, k, 0], B[k, k] = geqrt(S[i, k, 2 * k])
             else:
-                Vq[i, k, 0], Rq[i, k, 0] = householder_qr(S[i, k, 2 * k])
+                Vq[i, k, 0], Tq[i, k, 0], Rq[i, k, 0] = geqrt(S[i, k, 2 * k])
                 for j in range(k + 1, N):
-                    W[i, j, k, 0] = apply_qt(Vq[i, k, 0], S[i, j, 2 * k])
+                    W[i, j, k, 0] = gemqrt(Vq[i, k, 0], Tq[i, k, 0], S[i, j, 2 * k], 1)
         for level in range(dq):
             for i in range(k, M, 2 ** (level + 1)):
                 if i + 2**level < M:
                     if level == dq - 1:
-                        Vq[i, k, level + 1], B[k, k] = householder_qr_pair(Rq[i, k, level], Rq[i + 2**level, k, level])
+                        Vq[i, k, level + 1], Tq[i, k, level + 1], B[k, k] = ttqrt(Rq[i, k, level],
+                                                                                  Rq[i + 2**level, k, level])
                         for j in range(k + 1, N):
-                            S[i, j, 2 * k + 1], S[i + 2**level, j, 2 * k + 1] = apply_qt_pair(
-                                Vq[i, k, level + 1], W[i, j, k, level], W[i + 2**level, j, k, level])
+                            S[i, j, 2 * k + 1], S[i + 2**level, j, 2 * k + 1] = ttmqrt(
+                                Vq[i, k, level + 1], Tq[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                     else:
-                        Vq[i, k, level + 1], Rq[i, k, level + 1] = householder_qr_pair(
+                        Vq[i, k, level + 1], Tq[i, k, level + 1], Rq[i, k, level + 1] = ttqrt(
                             Rq[i, k, level], Rq[i + 2**level, k, level])
                         for j in range(k + 1, N):
-                            W[i, j, k, level + 1], S[i + 2**level, j, 2 * k + 1] = apply_qt_pair(
-                                Vq[i, k, level + 1], W[i, j, k, level], W[i + 2**level, j, k, level])
+                            W[i, j, k, level + 1], S[i + 2**level, j, 2 * k + 1] = ttmqrt(
+                                Vq[i, k, level + 1], Tq[i, k, level + 1], W[i, j, k, level],
+                                W[i + 2**level, j, k, level], 1)
                 else:
                     Rq[i, k, level + 1] = copy(Rq[i, k, level])
                     for j in range(k + 1, N):
@@ -87,28 +89,30 @@ def band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X: lp
             dl = ceil(log2(max(N - k - 1, 1)))  # max: the analysis may evaluate it before the guard
             for j in range(k + 1, N):
                 if dl == 0:
-                    Vl[j, k, 0], B[k, j] = householder_lq(S[k, j, 2 * k + 1])
+                    Vl[j, k, 0], Tl[j, k, 0], B[k, j] = gelqt(S[k, j, 2 * k + 1])
                     for i in range(k + 1, M):
-                        S[i, j, 2 * k + 2] = apply_lq_right(Vl[j, k, 0], S[i, j, 2 * k + 1])
+                        S[i, j, 2 * k + 2] = gemlqt(Vl[j, k, 0], Tl[j, k, 0], S[i, j, 2 * k + 1])
                 else:
-                    Vl[j, k, 0], Ll[j, k, 0] = householder_lq(S[k, j, 2 * k + 1])
+                    Vl[j, k, 0], Tl[j, k, 0], Ll[j, k, 0] = gelqt(S[k, j, 2 * k + 1])
                     for i in range(k + 1, M):
-                        X[i, j, k, 0] = apply_lq_right(Vl[j, k, 0], S[i, j, 2 * k + 1])
+                        X[i, j, k, 0] = gemlqt(Vl[j, k, 0], Tl[j, k, 0], S[i, j, 2 * k + 1])
             for level in range(dl):
                 for j in range(k + 1, N, 2 ** (level + 1)):
                     if j + 2**level < N:
                         if level == dl - 1:
-                            Vl[j, k, level + 1], B[k, j] = householder_lq_pair(Ll[j, k, level],
-                                                                               Ll[j + 2**level, k, level])
+                            Vl[j, k, level + 1], Tl[j, k, level + 1], B[k, j] = ttlqt(Ll[j, k, level],
+                                                                                      Ll[j + 2**level, k, level])
                             for i in range(k + 1, M):
-                                S[i, j, 2 * k + 2], S[i, j + 2**level, 2 * k + 2] = apply_lq_right_pair(
-                                    Vl[j, k, level + 1], X[i, j, k, level], X[i, j + 2**level, k, level])
+                                S[i, j, 2 * k + 2], S[i, j + 2**level, 2 * k + 2] = ttmlqt(
+                                    Vl[j, k, level + 1], Tl[j, k, level + 1], X[i, j, k, level],
+                                    X[i, j + 2**level, k, level])
                         else:
-                            Vl[j, k, level + 1], Ll[j, k, level + 1] = householder_lq_pair(
+                            Vl[j, k, level + 1], Tl[j, k, level + 1], Ll[j, k, level + 1] = ttlqt(
                                 Ll[j, k, level], Ll[j + 2**level, k, level])
                             for i in range(k + 1, M):
-                                X[i, j, k, level + 1], S[i, j + 2**level, 2 * k + 2] = apply_lq_right_pair(
-                                    Vl[j, k, level + 1], X[i, j, k, level], X[i, j + 2**level, k, level])
+                                X[i, j, k, level + 1], S[i, j + 2**level, 2 * k + 2] = ttmlqt(
+                                    Vl[j, k, level + 1], Tl[j, k, level + 1], X[i, j, k, level],
+                                    X[i, j + 2**level, k, level])
                     else:
                         Ll[j, k, level + 1] = copy(Ll[j, k, level])
                         for i in range(k + 1, M):
@@ -204,12 +208,12 @@ def center_columns(X: lp.Matrix, Xc: lp.Matrix, Mean: lp.Matrix, Sq: lp.Matrix, 
 
 
 @lp.program
-def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y: lp.Matrix,
+def apply_reflectors(C: lp.Matrix, V: lp.Matrix, T: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y: lp.Matrix,
                      R: int, NC: int, K: int, OFF: int, TRANS: int):
     """Out = H_0 H_1 ⋯ H_{K-1} C: the orthogonal factors of a band reduction applied to C (R×NC grid).
 
-    H_k is the orthogonal factor of the TSQR tree of step k whose reflectors V[i, k, level] were kept
-    by ``band_reduction`` (Vq for Q with OFF = 0, Vl for P with OFF = 1); it acts on tile rows
+    H_k is the orthogonal factor of the TSQR tree of step k whose reflectors (V, T)[i, k, level] were kept
+    by ``band_reduction`` (Vq, Tq for Q with OFF = 0; Vl, Tl for P with OFF = 1); it acts on tile rows
     k + OFF .. R-1.  The factors are applied in reverse (k = K-1 first), each as a down-sweep of its
     tree: root level first, then the leaves.  G[i, j, k] is tile (i, j) after H_k; Y[i, j, k, level]
     a tile inside the down-sweep of step k.  TRANS = 1 writes the transpose (Out[j, i] = tile (i, j)ᵀ).
@@ -228,11 +232,12 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
                 if i + 2**level < R:
                     for j in range(NC):
                         if level == d - 1:
-                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                V[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1])
+                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], C[i, j], G[i + 2**level, j, k + 1], 0)
                         else:
-                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = apply_q_pair(
-                                V[i, k, level + 1], Y[i, j, k, level + 1], G[i + 2**level, j, k + 1])
+                            Y[i, j, k, level], Y[i + 2**level, j, k, level] = ttmqrt(
+                                V[i, k, level + 1], T[i, k, level + 1], Y[i, j, k, level + 1],
+                                G[i + 2**level, j, k + 1], 0)
                 else:
                     for j in range(NC):
                         Y[i, j, k, level] = copy(Y[i, j, k, level + 1])
@@ -240,31 +245,31 @@ def apply_reflectors(C: lp.Matrix, V: lp.Matrix, Out: lp.Matrix, G: lp.Matrix, Y
             for j in range(NC):
                 if d == 0:
                     if k > 0:
-                        G[i, j, k] = apply_q(V[i, k, 0], C[i, j])
+                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], C[i, j], 0)
                     elif TRANS == 1:
-                        Out[j, i] = apply_q_transposed(V[i, k, 0], C[i, j])
+                        Out[j, i] = gemqrt_transposed(V[i, k, 0], T[i, k, 0], C[i, j])
                     else:
-                        Out[i, j] = apply_q(V[i, k, 0], C[i, j])
+                        Out[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], C[i, j], 0)
                 else:
                     if k > 0:
-                        G[i, j, k] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                        G[i, j, k] = gemqrt(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0], 0)
                     elif TRANS == 1:
-                        Out[j, i] = apply_q_transposed(V[i, k, 0], Y[i, j, k, 0])
+                        Out[j, i] = gemqrt_transposed(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0])
                     else:
-                        Out[i, j] = apply_q(V[i, k, 0], Y[i, j, k, 0])
+                        Out[i, j] = gemqrt(V[i, k, 0], T[i, k, 0], Y[i, j, k, 0], 0)
 
 
 @lp.program
 def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
-                     Om: lp.Matrix, Ty: lp.Matrix, Yt: lp.Matrix, Fy: lp.Matrix, Fyb: lp.Matrix, Ry: lp.Matrix,
-                     Cy: lp.Matrix, Qy: lp.Matrix, Tz: lp.Matrix, Zt: lp.Matrix, Fz: lp.Matrix, Fzb: lp.Matrix,
-                     Rz: lp.Matrix, Cz: lp.Matrix, Qz: lp.Matrix,
+                     Om: lp.Matrix, Ty: lp.Matrix, Yt: lp.Matrix, Fy: lp.Matrix, Fyb: lp.Matrix, Hy: lp.Matrix,
+                     Ry: lp.Matrix, Cy: lp.Matrix, Qy: lp.Matrix, Tz: lp.Matrix, Zt: lp.Matrix, Fz: lp.Matrix,
+                     Fzb: lp.Matrix, Hz: lp.Matrix, Rz: lp.Matrix, Cz: lp.Matrix, Qz: lp.Matrix,
                      M: int, N: int, L: int, QIT: int, COLS: int, BC: int, SEED: int):
     """Randomized range finder with QIT power iterations, for A on an M×N grid (tiles BC wide, COLS columns).
 
     Om (N×1 tiles, L columns) is Gaussian.  Iteration t = 0..QIT: Yt[:, t] = A·Om (t = 0) or A·Qz[:, t-1],
-    reduced over tile columns by ``sum_tree`` (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Ry, Cy as in
-    ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
+    reduced over tile columns by ``sum_tree`` (Ty); Qy[:, t] its Q by TSQR (Fy, Fyb, Hy, Ry, Cy as Y, Yb, T,
+    Rt, C in ``tsqr``); Zt[:, t] = Aᵀ·Qy[:, t] reduced over tile rows (Tz); Qz[:, t] and Rz its TSQR.
     Outputs: Q (M×1) the orthonormal basis of the range, Qb (N×1) and Rb with Aᵀ Q = Qb Rb.
     """
     dn = ceil(log2(N))
@@ -286,8 +291,8 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                         Ty[i, j, 0, t] = matmul(A[i, j], Qz[j, t - 1])
             sum_tree(Ty[i, :, :, t], Yt[i:, t:], N)
         # ---- Qy = Q of the TSQR of Yt
-        tsqr_up(Yt[:, t:], Fy[:, :, t], Fyb[:, :, t], Ry[:, :, t], M)
-        tsqr_down(Fy[:, :, t], Fyb[:, :, t], Ry[:, :, t], Cy[:, :, t], Qy[:, t:], M)
+        tsqr_up(Yt[:, t:], Fy[:, :, t], Fyb[:, :, t], Hy[:, :, t], Ry[:, :, t], M)
+        tsqr_down(Fy[:, :, t], Fyb[:, :, t], Hy[:, :, t], Ry[:, :, t], Cy[:, :, t], Qy[:, t:], M)
         # ---- Zt = Aᵀ Qy: tree over tile rows
         for j in range(N):
             for i in range(M):
@@ -297,8 +302,8 @@ def randomized_range(A: lp.Matrix, Q: lp.Matrix, Qb: lp.Matrix, Rb: lp.Matrix,
                     Tz[j, i, 0, t] = matmul_tn(A[i, j], Qy[i, t])
             sum_tree(Tz[j, :, :, t], Zt[j:, t:], M)
         # ---- Qz, Rz = TSQR of Zt
-        tsqr_up(Zt[:, t:], Fz[:, :, t], Fzb[:, :, t], Rz[:, :, t], N)
-        tsqr_down(Fz[:, :, t], Fzb[:, :, t], Rz[:, :, t], Cz[:, :, t], Qz[:, t:], N)
+        tsqr_up(Zt[:, t:], Fz[:, :, t], Fzb[:, :, t], Hz[:, :, t], Rz[:, :, t], N)
+        tsqr_down(Fz[:, :, t], Fzb[:, :, t], Hz[:, :, t], Rz[:, :, t], Cz[:, :, t], Qz[:, t:], N)
     for i in range(M):
         Q[i, 0] = copy(Qy[i, QIT])
     for j in range(N):
