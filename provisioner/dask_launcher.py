@@ -74,7 +74,7 @@ class DaskLauncher(Launcher):
     """
 
     def __init__(self, cluster, resources: dict[str, float] | None = None, max_executors: int | None = None,
-                 retries: int = 0, priority: int = 0, start_timeout: float = 60.0):
+                 retries: int = 0, priority: int = 0, start_timeout: float | None = None):
         super().__init__(start_timeout)
         from distributed import Client
 

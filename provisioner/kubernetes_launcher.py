@@ -97,9 +97,10 @@ class KubernetesLauncher(Launcher):
         As in a pod spec; ``python`` is the interpreter in the image (default ``"python"``).
     max_executors : int
         Default bound on live executors (default 100).
-    start_timeout : float
-        Seconds a pod may take to be scheduled, pulled and started before the provisioner stops counting
-        it (default 300).
+    start_timeout : float, optional
+        Deprecated, as on every launcher: set ``ProvisionerSettings(start_timeout=...)``, the seconds a pod
+        may take to be scheduled, pulled and started before the provisioner abandons it (raise it for
+        clusters that pull large images).
     """
 
     def __init__(self, image: str, namespace: str = "default", api=None, cpu: str = "1", memory: str = "2Gi",
@@ -108,7 +109,7 @@ class KubernetesLauncher(Launcher):
                  env: dict[str, str] | None = None, env_from_secrets: list[str] | tuple = (),
                  service_account: str | None = None, image_pull_policy: str | None = None,
                  node_selector: dict[str, str] | None = None, python: str = "python", max_executors: int = 100,
-                 start_timeout: float = 300.0, reap_interval: float = 5.0):
+                 start_timeout: float | None = None, reap_interval: float = 5.0):
         super().__init__(start_timeout)
         self.image, self.namespace = image, namespace
         self.requests = {"cpu": cpu, "memory": memory}

@@ -415,7 +415,7 @@ def test_a_call_that_raises_cancels_its_jobs_still_running_and_leaves_nothing(ga
             for i in range(N):
                 Y[i, 0] = gated_double(X[i, 0], 0.0, 3)
     """), {"gated_double": gated_double}, filename="held.py")
-    with npw.runtime(workers=1) as r:
+    with npw.runtime(executors=1) as r:
         before = set(r.store.list(""))
         with pytest.raises(np.linalg.LinAlgError, match=r"^side by side: not PD: "):
             with Call("side by side") as call:
