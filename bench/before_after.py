@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,8 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=10000, help="control-plane tasks (0: skip)")
     ap.add_argument("--samples", type=int, default=20000, help="analysis samples (0: skip)")
     args = ap.parse_args()
+    # a SIGTERM unwinds like an exception, so the finally below stops the server and removes the worktree
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     sys.path.insert(0, str(HERE))
     import numpy as np
