@@ -5,6 +5,7 @@ provisioner, which launches executors.  Nothing below imports it (``tests/test_l
 """
 
 from . import random
+from .array_ops import MatrixView, diag, eye, zeros
 from .decomposition import PCA, pca, svd
 from .job import Job, JobFailedError, TileSpace, submit
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
@@ -12,7 +13,7 @@ from .matrix import BigMatrix, MatrixNotFoundError
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
-    "PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-    "current_runtime", "gemm", "inv",
-    "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr",
+    "PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "MatrixView", "Runtime", "TileSpace",
+    "cholesky", "current_runtime", "diag", "eye", "gemm", "inv",
+    "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr", "zeros",
 ]
