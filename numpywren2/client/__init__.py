@@ -4,7 +4,7 @@ It sits on top of the other layers: it stores jobs through the core's backends a
 provisioner, which launches executors.  Nothing below imports it (``tests/test_layers.py``).
 """
 
-from . import random
+from . import io, random
 from .array_ops import MatrixView, diag, eye, zeros
 from .decomposition import PCA, pca, svd
 from .job import Job, JobFailedError, TileSpace, submit

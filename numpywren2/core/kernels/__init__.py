@@ -41,6 +41,10 @@ from .elementwise import (
     scale,
     zero_tile,
 )
+from .io import (
+    read_block,
+    write_block,
+)
 from .qr import (
     apply_lq_right,
     apply_lq_right_pair,
@@ -82,4 +86,4 @@ from .svd import (
 
 BUILTIN: dict[str, lp.Kernel] = {k.fn.__name__: k for k in globals().values() if isinstance(k, lp.Kernel)}
 
-__all__ = ["BUILTIN", "add", "add_and_divide", "apply_lq_right", "apply_lq_right_pair", "apply_q", "apply_q_pair", "apply_q_transposed", "apply_qt", "apply_qt_pair", "asymmetry", "axpby", "cast", "center_tile", "chol", "column_means", "column_sums", "copy", "cut", "diag_tile", "diagonal_column", "diagonal_of", "eye_tile", "first_asymmetry", "gemm_nt", "gemm_tn_add", "gemm_update", "gemqrt", "geqrt", "householder_lq", "householder_lq_pair", "householder_qr", "householder_qr_pair", "identity", "left_vectors_of", "matmul", "matmul_nt", "matmul_tn", "merge_left_svd", "neg_matmul", "normal_tile", "place", "qr_factor", "qr_pair", "require_symmetric", "right_vectors_of", "scale", "singular_values_of", "spd_tile", "syrk", "transpose", "trsm", "trsm_left", "trtri_lower", "truncated_left_svd", "ttmqrt", "ttqrt", "vstack", "zero_tile"]  # noqa: E501
+__all__ = ["BUILTIN", "add", "add_and_divide", "apply_lq_right", "apply_lq_right_pair", "apply_q", "apply_q_pair", "apply_q_transposed", "apply_qt", "apply_qt_pair", "asymmetry", "axpby", "cast", "center_tile", "chol", "column_means", "column_sums", "copy", "cut", "diag_tile", "diagonal_column", "diagonal_of", "eye_tile", "first_asymmetry", "gemm_nt", "gemm_tn_add", "gemm_update", "gemqrt", "geqrt", "householder_lq", "householder_lq_pair", "householder_qr", "householder_qr_pair", "identity", "left_vectors_of", "matmul", "matmul_nt", "matmul_tn", "merge_left_svd", "neg_matmul", "normal_tile", "place", "qr_factor", "qr_pair", "read_block", "require_symmetric", "right_vectors_of", "scale", "singular_values_of", "spd_tile", "syrk", "transpose", "trsm", "trsm_left", "trtri_lower", "truncated_left_svd", "ttmqrt", "ttqrt", "vstack", "write_block", "zero_tile"]  # noqa: E501

@@ -15,7 +15,9 @@ from .arrays import (
     diag_matrix,
     diagonal,
     eye_rect,
+    load,
     retile,
+    save,
     scaled,
     transpose_all,
     zeros,
@@ -41,8 +43,8 @@ from .tsqr import tsqr, tsqr_down, tsqr_up
 
 __all__ = [
     "apply_reflectors", "astype", "band_reduction", "center_columns", "check_symmetric", "cholesky", "combine",
-    "copy_all", "densify", "diag_matrix", "diagonal", "eye", "eye_rect", "gemm", "gemm_tn", "low_rank_factors",
-    "normal", "posv", "qr", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "retile", "scaled", "spd",
-    "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles", "tree_svd", "trsm_backward",
-    "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
+    "copy_all", "densify", "diag_matrix", "diagonal", "eye", "eye_rect", "gemm", "gemm_tn", "load",
+    "low_rank_factors", "normal", "posv", "qr", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range",
+    "retile", "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower",
+    "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]

@@ -1,4 +1,5 @@
-"""Array operations as jobs: transposes, linear combinations, casts, retiling, zeros, identities, diagonals.
+"""Array operations as jobs: transposes, linear combinations, casts, retiling, zeros, identities, diagonals,
+and the reading and writing of files by the executors (``load``, ``save``: ``core/kernels/io.py``).
 
 Every program here writes each tile of its result once, from tiles of its inputs, in the executors: the
 client only submits it (``numpywren2/client/array_ops.py``).  Shapes are given in rows and columns and
@@ -15,8 +16,10 @@ from numpywren2.core.kernels import (
     diagonal_column,
     eye_tile,
     place,
+    read_block,
     scale,
     transpose,
+    write_block,
     zero_tile,
 )
 
@@ -134,3 +137,20 @@ def diagonal(A: lp.Matrix, V: lp.Matrix, G: int):
     """V (a column in B×1 tiles) = the diagonal of A (square tiles, G diagonal tiles)."""
     for i in range(G):
         V[i, 0] = diagonal_column(A[i, i])
+
+
+@lp.program
+def load(SRC: lp.Matrix, X: lp.Matrix, ROWS: int, COLS: int, BR: int, BC: int, SINGLE: int):
+    """X (ROWS×COLS in BR×BC tiles) = the array the descriptor tile SRC[0, 0] names, each tile read by its task."""
+    for i in range((ROWS + BR - 1) // BR):
+        for j in range((COLS + BC - 1) // BC):
+            X[i, j] = read_block(SRC[0, 0], i * BR, j * BC, min(BR, ROWS - i * BR), min(BC, COLS - j * BC), SINGLE)
+
+
+@lp.program
+def save(A: lp.Matrix, DST: lp.Matrix, W: lp.Matrix, GR: int, GC: int, BR: int, BC: int):
+    """Write each tile of A (GR×GC tiles of BR×BC) into the array the descriptor tile DST[0, 0] names;
+    W holds the tasks' 1×1 markers (scratch)."""
+    for i in range(GR):
+        for j in range(GC):
+            W[i, j] = write_block(DST[0, 0], A[i, j], i * BR, j * BC)
