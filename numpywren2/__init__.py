@@ -17,9 +17,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "MatrixView", "Runtime", "TileSpace",
-           "cholesky", "current_runtime", "diag", "eye", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random",
-           "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr", "zeros")
+_CLIENT = ("BigMatrix", "Job", "JobFailedError", "MatrixInfo", "MatrixNotFoundError", "MatrixView", "PCA", "Runtime",
+           "TileSpace", "cholesky", "current_runtime", "diag", "eye", "from_dask", "gemm", "inv", "ls",
+           "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve", "solve_triangular",
+           "submit", "svd", "tsqr", "zeros")
 _CORE = ("kernels", "programs")
 
 __all__ = [*_CLIENT, *_CORE]

@@ -169,3 +169,24 @@ def test_numpy_protocols(rt):
     assert (A.shape, A.ndim, A.dtype, A.size, len(A), A.nbytes) == ((10, 7), 2, np.float32, 70, 10, 280)
     assert np.array_equal(np.asarray(A), X) and np.asarray(A, dtype=np.float64).dtype == np.float64
     assert bool(npw.BigMatrix.empty((0, 3), 2))
+
+
+def test_named_matrices_open_in_another_runtime_and_are_listed(tmp_path):
+    root = tmp_path / "tiles"
+    X = data((6, 5), 12, np.float32)
+    urls = {"store": f"file://{root}", "queue": f"sqlite://{tmp_path}/q.db", "state": f"sqlite://{tmp_path}/q.db"}
+    with npw.runtime(**urls, executors=1):
+        A = npw.BigMatrix.from_numpy(X, (4, 2), name="x")
+        B = (2 * A).persist()  # an anonymous result, kept
+        tmp = npw.zeros((3, 3), 2)  # anonymous: freed when its runtime closes
+        assert {m.name for m in npw.ls()} == {"x", B.name, tmp.name}
+        kept = B.name
+    with npw.runtime(**urls, executors=0):  # another runtime on the same store
+        listed = npw.ls()
+        assert [m.name for m in listed] == sorted(["x", kept])
+        x = next(m for m in listed if m.name == "x")
+        assert x == npw.MatrixInfo("x", (6, 5), (4, 2), np.dtype(np.float32), 6 * 5 * 4)
+        assert np.array_equal(npw.open("x").numpy(), X) and np.array_equal(npw.open(kept).numpy(), 2 * X)
+    assert np.array_equal(npw.open("x", store=f"file://{root}").numpy(), X)  # by URL, outside any runtime
+    with pytest.raises(KeyError, match="no matrix named 'y'"):
+        npw.open("y", store=f"file://{root}")

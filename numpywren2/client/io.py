@@ -152,9 +152,9 @@ def to_hdf5(A: BigMatrix, path, dataset: str, executors: int | None = None) -> N
     import h5py
 
     path = _local(path)
+    chunks = (min(A.block_size[0], A.shape[0]), min(A.block_size[1], A.shape[1])) if min(A.shape) else None
     with h5py.File(path, "a") as f:
-        f.create_dataset(dataset, shape=A.shape, dtype=A.dtype, chunks=(min(A.block_size[0], A.shape[0]), min(A.block_size[1], A.shape[1]))
-                         if min(A.shape) else None)
+        f.create_dataset(dataset, shape=A.shape, dtype=A.dtype, chunks=chunks)
     _save("to_hdf5", A, {"format": "hdf5", "path": path, "dataset": dataset}, executors)
 
 
