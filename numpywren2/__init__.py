@@ -17,9 +17,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-           "current_runtime", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve",
-           "solve_triangular", "submit", "svd", "tsqr")
+_CLIENT = ("BigMatrix", "Job", "JobFailedError", "MatrixInfo", "MatrixNotFoundError", "MatrixView", "PCA", "Runtime",
+           "TileSpace", "cholesky", "current_runtime", "diag", "eye", "from_dask", "gemm", "inv", "ls",
+           "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve", "solve_triangular",
+           "submit", "svd", "tsqr", "zeros")
 _CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
 _CORE = ("kernels", "programs")
 

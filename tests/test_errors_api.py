@@ -341,22 +341,22 @@ def test_non_square_block_sizes_are_rejected_with_the_reason(call, reason, monke
         call(spd(8))
 
 
-def test_block_size_with_a_bigmatrix_is_its_tiling_or_an_error(rt):
+def test_block_size_with_a_bigmatrix_is_its_tiling_or_a_retiled_copy(rt):
     X = spd(12)
     A = npw.BigMatrix.from_numpy(X, 4)
     assert np.allclose(npw.cholesky(A, block_size=4).numpy(), np.linalg.cholesky(X))  # equal: fine
     assert np.allclose(npw.cholesky(A, block_size=(4, 4)).numpy(), np.linalg.cholesky(X))
-    msg = (r"is tiled \(4, (4|12)\), not block_size \(6, 6\); leave block_size out to use its tiling, or create it "
-           r"with the tiling wanted")
+    # another block size: A is retiled by a job (a temporary copy), the result is in the tiles asked for
+    L = npw.cholesky(A, block_size=6)
+    assert L.block_size == (6, 6) and np.allclose(L.numpy(), np.linalg.cholesky(X))
     b = np.ones(12)
-    for call in [lambda: npw.cholesky(A, block_size=6), lambda: npw.matmul(A, X, block_size=6),
-                 lambda: npw.tsqr(npw.BigMatrix.from_numpy(X, (4, 12)), block_size=6),
-                 lambda: npw.qr(A, block_size=6), lambda: npw.solve(A, b, block_size=6),
-                 lambda: npw.solve_triangular(A, b, block_size=6), lambda: npw.inv(A, block_size=6),
-                 lambda: npw.lstsq(A, b, block_size=6), lambda: npw.svd(A, block_size=6),
-                 lambda: npw.pca(A, 2, block_size=6)]:
-        with pytest.raises(ValueError, match=msg):
-            call()
+    assert np.allclose(npw.solve(A, b, block_size=6), np.linalg.solve(X, b))
+    B = npw.BigMatrix.from_numpy(np.ones((12, 2)), (3, 2))  # rows tiled unlike the matrix's: retiled
+    assert np.allclose(npw.solve_triangular(A, B, lower=True).numpy(), np.linalg.solve(np.tril(X), np.ones((12, 2))))
+    before = {k for k in rt.store.list("") if k.endswith("/meta")}
+    C = npw.matmul(A, X, block_size=6)
+    assert C.block_size == (6, 6) and np.allclose(C.numpy(), X @ X)
+    assert {k for k in rt.store.list("") if k.endswith("/meta")} - before == {f"{C.name}/meta"}  # copies deleted
 
 
 # ------------------------------------------------------------------ item 12: uploaded copies and intermediates

@@ -93,6 +93,23 @@ def test_a_spec_is_immutable():
     assert JobSpec(program="{}", params=params, prefixes={}, kernels={}, num_tasks=1).params is not params
 
 
+def test_views_travel_as_tile_offsets_stored_only_when_a_job_has_views(rt):
+    plain = JobSpec(program="{}", params={}, prefixes={"A": "m"}, kernels={}, num_tasks=1)
+    assert "offsets" not in plain.to_data() and plain.tile_key("A", (1, 2)) == "m/1/2"
+    spec = JobSpec(program="{}", params={}, prefixes={"A": "m", "S": "job/S"}, kernels={}, num_tasks=1,
+                   offsets={"A": (2, 1)})
+    again = JobSpec.from_json(spec.to_json())
+    assert again == spec and again.to_data()["offsets"] == {"A": [2, 1]}
+    assert again.tile_key("A", (1, 2)) == "m/3/3" and again.tile_key("S", (1, 2, 0)) == "job/S/1/2/0"
+    X = np.arange(64.0).reshape(8, 8)
+    A = npw.BigMatrix.from_numpy(X, 4)
+    V, out = A[4:8, 0:8], npw.BigMatrix.empty((8, 4), 4)
+    job = npw.submit(programs.transpose_all, A=V, X=out, GR=1, GC=2, executors=1)
+    assert dict(job.spec.offsets) == {"A": (1, 0)} and job.spec.prefixes["A"] == A.name
+    job.wait()
+    assert np.array_equal(out.numpy(), X[4:8].T)
+
+
 def test_the_executor_and_the_provisioner_parse_the_spec_submit_stored(rt):
     A = npw.BigMatrix.from_numpy(spd(8), 4)
     L = npw.BigMatrix.empty((8, 8), 4)

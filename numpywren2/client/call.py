@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import programs
+from ..core.tiling import block_shape
 from .arguments import block_size_arg, real_array, require_finite
 from .job import Job, TileSpace, as_bigmatrix, submit
 from .matrix import BigMatrix, default_block_size
@@ -112,7 +114,9 @@ class Call:
         x = self.argument(x, name)
         bs = block_size_arg(block_size, self.what, square)
         if isinstance(x, BigMatrix):
-            m = as_bigmatrix(x, bs, name, self.what)
+            m = as_bigmatrix(x, None, name, self.what)
+            if bs is not None and m.block_size != bs:
+                m = self.retiled(m, bs)  # retiled by a job; the copy is checked for infs and NaNs instead
             if square is not None and m.block_size[0] != m.block_size[1]:
                 raise ValueError(f"{self.what} needs square tiles ({square}); {name} ({m.name}) is tiled "
                                  f"{m.block_size}")
@@ -153,6 +157,68 @@ class Call:
         self.temporary.append(m)
         return m
 
+    # ------------------------------------------------------------------ retiling (client/array_ops.py)
+    def retiled(self, m: BigMatrix, block_size) -> BigMatrix:
+        """``m`` tiled in ``block_size`` tiles: ``m`` itself if it already is, else a copy retiled by a job
+        (``programs.retile``) that belongs to the call; a BigMatrix argument not yet checked for infs and
+        NaNs leaves that check to the jobs that read the copy."""
+        bs = block_shape(block_size)
+        if m.block_size == bs:
+            return m
+        return self._carry_check(m, self.block(m, 0, 0, m.shape, bs))
+
+    def block(self, m: BigMatrix, r0: int, c0: int, shape, block_size) -> BigMatrix:
+        """The ``shape`` block of ``m`` whose first entry is (r0, c0), as a new matrix in ``block_size`` tiles
+        (it belongs to the call), cut and put together by a job from the tiles of ``m`` it overlaps."""
+        bs = block_shape(block_size)
+        src = self.dense(m)
+        out = self.empty(shape, bs, m.dtype)
+        if min(out.shape) == 0:
+            return out
+        self.run(programs.retile, A=src, X=out, ROWS=out.shape[0], COLS=out.shape[1], BR1=src.block_size[0],
+                 BC1=src.block_size[1], BR2=bs[0], BC2=bs[1], R0=int(r0), C0=int(c0))
+        if src is not m:
+            self.delete(src)
+        return out
+
+    def dense(self, m: BigMatrix) -> BigMatrix:
+        """``m`` with every tile stored, as jobs need their inputs: ``m`` itself, or a copy that belongs to the
+        call in which the tiles ``m`` lacks (tiles nobody wrote read as zeros) are zero tiles.
+
+        The tiles ``m`` holds are listed (keys only): the missing ones must lie above or below a diagonal of
+        the tile grid (a triangular factor, or none at all), which a job copies (``programs.densify``);
+        any other pattern is a ``ValueError``.
+        """
+        stored = stored_tiles(m)
+        gr, gc = m.grid
+        if len(stored) == gr * gc:
+            return m
+        out = self.empty(m.shape, m.block_size, m.dtype)
+        single = int(m.dtype == np.float32)
+        if not stored:
+            self.run(programs.zeros, X=out, ROWS=m.shape[0], COLS=m.shape[1], BR=m.block_size[0],
+                     BC=m.block_size[1], SINGLE=single)
+            return self._carry_check(m, out)
+        below, above = max(j - i for i, j in stored), min(j - i for i, j in stored)
+        grid = [(i, j) for i in range(gr) for j in range(gc)]
+        if stored == {(i, j) for i, j in grid if j - i <= below}:
+            lower, d = 1, below
+        elif stored == {(i, j) for i, j in grid if j - i >= above}:
+            lower, d = 0, above
+        else:
+            raise ValueError(f"{self.what}: {m.name} lacks {gr * gc - len(stored)} of its {gr * gc} tiles, and not "
+                             "those above or below a diagonal of its tile grid; write them first")
+        self.run(programs.densify, A=m, X=out, ROWS=m.shape[0], COLS=m.shape[1], BR=m.block_size[0],
+                 BC=m.block_size[1], LOWER=lower, D=d, SINGLE=single)
+        return self._carry_check(m, out)
+
+    def _carry_check(self, m: BigMatrix, copy: BigMatrix) -> BigMatrix:
+        label = self.unchecked.pop(id(m), None)
+        if label is not None:
+            self.unchecked[id(copy)] = label
+        return copy
+
+
     # ------------------------------------------------------------------ jobs
     def submit(self, program, **arguments) -> Job:
         """Submit one job; BigMatrix arguments not yet checked are checked for infs and NaNs by its executors."""
@@ -187,3 +253,18 @@ def _with_message(e: Exception, message: str) -> Exception:
     except Exception:
         return e
     return new if str(new) == message else e
+
+
+def stored_tiles(m: BigMatrix) -> set[tuple[int, int]]:
+    """The tiles (i, j) of ``m`` (a matrix or a view) that are in its store (one listing of keys)."""
+    prefix = f"{m.name}/"
+    di, dj = getattr(m, "tile_offset", (0, 0))
+    gr, gc = m.grid
+    out = set()
+    for key in m.store.list(prefix):
+        parts = key[len(prefix):].split("/")
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            i, j = int(parts[0]) - di, int(parts[1]) - dj
+            if 0 <= i < gr and 0 <= j < gc:
+                out.add((i, j))
+    return out

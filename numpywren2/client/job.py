@@ -152,6 +152,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
             prefixes[name] = scratch_prefix(job, name)
             continue
         tiles = [k for k in m.store.list(f"{m.name}/") if k != f"{m.name}/meta"]
+        if getattr(m, "parent", None) is not None:  # a view (client/array_ops.py): only its own tiles
+            tiles = [k for k in tiles if m.holds_key(k)]
         if name in bound.inputs and bound.readers[name] and not tiles:
             raise ValueError(f"{program.name}: input matrix {name} ({m.name}) holds no tiles")
         if name in bound.outputs and tiles:
@@ -171,7 +173,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
                    kernels=encode_kernels(program.kernels()), num_tasks=n_tasks,
                    scratch=tuple(n for n in program.tile_spaces if n not in mats), check_finite=finite,
                    matrices={n: MatrixMeta.of(m.shape, m.block_size, m.dtype) for n, m in mats.items()
-                             if isinstance(m, BigMatrix)})
+                             if isinstance(m, BigMatrix)},
+                   offsets={n: m.tile_offset for n, m in mats.items() if getattr(m, "parent", None) is not None})
     rt.state.create_job(job, spec.to_json())
     queue = rt.queue(job)
     queue.send([t.to_json() for t in bound.starters()])

@@ -100,7 +100,8 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
 @renamed_options(workers="executors")
 def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
            check_finite: bool = True) -> BigMatrix:
-    """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix with compatible tiling).
+    """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix; a BigMatrix ``B`` whose row tiles are not ``A``'s
+    column tiles is retiled by a job first, and tiles nobody wrote, as in a triangular factor, are zeros).
 
     Parameters
     ----------
@@ -142,9 +143,9 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int
         A = call.matrix(a, "A", bs, default_block=default)
         B = call.matrix(b, "B", None if isinstance(b, BigMatrix) else
                         (A.block_size[1], bs[1] if bs is not None else A.block_size[1]))
-        if A.block_size[1] != B.block_size[0]:
-            raise ValueError(f"matmul: A's column tiles ({A.block_size[1]}) differ from B's row tiles "
-                             f"({B.block_size[0]}); tile them alike")
+        if A.block_size[1] != B.block_size[0]:  # B retiled by a job so that its row tiles are A's column tiles
+            B = call.retiled(B, (A.block_size[1], B.block_size[1]))
+        A, B = call.dense(A), call.dense(B)  # tiles nobody wrote (a triangular factor's) as zero tiles
         C = call.empty((A.shape[0], B.shape[1]), (A.block_size[0], B.block_size[1]), np.result_type(A.dtype, B.dtype))
         call.run(programs.gemm, A=A, B=B, C=C, M=A.grid[0], N=B.grid[1], K=A.grid[1])
         return call.keep(C)
@@ -232,9 +233,8 @@ def _right_hand_side(call: Call, B, rows: int, row_block: int) -> BigMatrix:
     if B.shape[0] != rows:
         raise ValueError(f"{what}: b has {B.shape[0]} rows, the matrix has {rows}")
     if isinstance(B, BigMatrix):
-        if B.block_size[0] != row_block:
-            raise ValueError(f"{what}: b ({B.name}) is tiled in {B.block_size[0]} rows, the matrix in {row_block}; "
-                             "they must agree")
+        if B.block_size[0] != row_block:  # retiled by a job so that its row tiles are the matrix's
+            return call.retiled(B, (row_block, B.block_size[1]))
         return B
     return call.matrix(B, "b", (row_block, row_block))
 

@@ -27,6 +27,9 @@ spaces (``scratch``) have no declared tiling: their tiles must be 2-D float32 or
 Tile keys: tile ``(i, j, ...)`` of a tile space whose prefix is ``p`` is stored under ``p/i/j/...``
 (``tile_path``, the one place this layout is written; ``JobSpec.tile_key`` and ``BigMatrix`` use it).
 A ``BigMatrix``'s prefix is its name; a scratch space's is ``<job>/<name>`` (``scratch_prefix``).
+A view of a matrix (a tile-aligned slice, ``numpywren2/client/array_ops.py``) is given to a job as its
+parent's prefix and an ``offsets`` entry ``[di, dj]``: its tile ``(i, j)`` is the parent's
+``(i + di, j + dj)``.  ``offsets`` is stored only when a job has views.
 
 ``signature`` is a slot for the job's signature (an HMAC with a secret the client and the executors
 share), filled by the signing that the trust layer adds; until then it is None and not stored.  It
@@ -181,6 +184,8 @@ class JobSpec:
         Input matrices whose tiles executors check to be finite, with the name their errors give.
     matrices : Mapping[str, MatrixMeta]
         The tiling of each ``BigMatrix`` given to the job, by parameter name.
+    offsets : Mapping[str, tuple[int, int]]
+        For each view given to the job, the tile of its parent (under its prefix) that is its tile (0, 0).
     signature : str or None
         The job's signature (see the module docstring); None until jobs are signed.
     """
@@ -194,6 +199,7 @@ class JobSpec:
     check_finite: Mapping[str, str] = dataclasses.field(default_factory=dict)
     matrices: Mapping[str, MatrixMeta] = dataclasses.field(default_factory=dict)
     signature: str | None = None
+    offsets: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: read-only views of private copies
@@ -204,6 +210,8 @@ class JobSpec:
         set_(self, "scratch", tuple(self.scratch))
         set_(self, "check_finite", _frozen(self.check_finite))
         set_(self, "matrices", _frozen(self.matrices))
+        set_(self, "offsets", _frozen({k: (int(v[0]), int(v[1])) for k, v in self.offsets.items()
+                                       if tuple(v) != (0, 0)}))
 
     # ------------------------------------------------------------------ the stored form
     def to_data(self) -> dict:
@@ -212,6 +220,8 @@ class JobSpec:
              "prefixes": dict(self.prefixes), "kernels": {k: dict(v) for k, v in self.kernels.items()},
              "num_tasks": self.num_tasks, "scratch": list(self.scratch), "check_finite": dict(self.check_finite),
              "matrices": {n: m.to_data() for n, m in self.matrices.items()}}
+        if self.offsets:
+            d["offsets"] = {k: list(v) for k, v in self.offsets.items()}
         if self.signature is not None:
             d["signature"] = self.signature
         return d
@@ -247,7 +257,7 @@ class JobSpec:
         return cls(program=d["program"], params=d["params"], prefixes=d["prefixes"], kernels=d["kernels"],
                    num_tasks=d["num_tasks"], scratch=d.get("scratch", ()), check_finite=d.get("check_finite", {}),
                    matrices={n: MatrixMeta.from_data(m) for n, m in d.get("matrices", {}).items()},
-                   signature=d.get("signature"))
+                   signature=d.get("signature"), offsets=d.get("offsets", {}))
 
     # ------------------------------------------------------------------ use
     def bind(self) -> tuple[lp.BoundProgram, dict[str, lp.Kernel]]:
@@ -257,7 +267,11 @@ class JobSpec:
         return program.bind(validate="none", **self.params), kernels
 
     def tile_key(self, matrix: str, idx: Iterable[int]) -> str:
-        """The store key of tile ``idx`` of tile space ``matrix`` (a parameter or local scratch space)."""
+        """The store key of tile ``idx`` of tile space ``matrix`` (a parameter or local scratch space); a view's
+        tile is its parent's, shifted by the view's ``offsets``."""
+        off = self.offsets.get(matrix)
+        if off is not None and len(idx) == 2:
+            idx = (idx[0] + off[0], idx[1] + off[1])
         return tile_path(self.prefixes[matrix], idx)
 
     def scratch_root(self, job: str) -> str | None:

@@ -7,6 +7,21 @@ The algorithms' integer parameters are grid sizes; the generators (``normal``,
 substitution).
 """
 
+from .arrays import (
+    astype,
+    combine,
+    copy_all,
+    densify,
+    diag_matrix,
+    diagonal,
+    eye_rect,
+    load,
+    retile,
+    save,
+    scaled,
+    transpose_all,
+    zeros,
+)
 from .checks import check_symmetric
 from .cholesky import cholesky
 from .gemm import gemm
@@ -28,9 +43,10 @@ from .triangular import posv, spd_inverse, transpose_lower, trsm_backward, trsm_
 from .tsqr import tsqr, tsqr_down, tsqr_up
 
 __all__ = [
-    "apply_reflectors", "band_reduction", "center_columns", "check_symmetric", "cholesky", "eye", "gemm", "gemm_tn",
-    "low_rank_factors", "normal", "posv", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "spd",
-    "spd_inverse", "sum_tree", "transpose_lower", "transpose_tiles", "tree_svd", "trsm_backward", "trsm_forward",
-    "tsqr", "tsqr_down", "tsqr_up",
+    "apply_reflectors", "astype", "band_reduction", "center_columns", "check_symmetric", "cholesky", "combine",
+    "copy_all", "densify", "diag_matrix", "diagonal", "eye", "eye_rect", "gemm", "gemm_tn", "load",
+    "low_rank_factors", "normal", "posv", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "retile",
+    "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles",
+    "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
