@@ -17,6 +17,27 @@ from .local import LocalFileStore, hold_root_lock
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: what every message shows of a URL.
+
+    >>> redact_url("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
+    'rediss://:***@cache.example:6379/0?prefix=npw:'
+    >>> redact_url("redis://alice:pw@h/0"), redact_url("sqlite:///tmp/s.db")
+    ('redis://alice:***@h/0', 'sqlite:///tmp/s.db')
+    """
+    try:
+        u = urlparse(url)
+        password = u.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
+        return url
+    user = u.username or ""
+    host = u.hostname or ""
+    port = f":{u.port}" if u.port else ""
+    return u._replace(netloc=f"{user}:***@{host}{port}").geturl()
+
+
 def open_store(url: str) -> TileStore:
     u = urlparse(url)
     if u.scheme == "file":
@@ -32,7 +53,7 @@ def open_store(url: str) -> TileStore:
         from .aws import S3TileStore
 
         return S3TileStore(url)
-    raise ValueError(f"unsupported tile store URL {url!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
+    raise ValueError(f"unsupported tile store URL {redact_url(url)!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
 
 
 def open_state(url: str) -> StateStore:
@@ -47,7 +68,7 @@ def open_state(url: str) -> StateStore:
         from .redis import RedisStateStore
 
         return RedisStateStore(url)
-    raise ValueError(f"unsupported state store URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
+    raise ValueError(f"unsupported state store URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
 
 
 def open_queue(url: str, name: str) -> TaskQueue:
@@ -68,4 +89,4 @@ def open_queue(url: str, name: str) -> TaskQueue:
         from .aws import SQSTaskQueue
 
         return SQSTaskQueue(url, name)
-    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
+    raise ValueError(f"unsupported queue URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
