@@ -502,16 +502,18 @@ class Executor:
 def load_verified(state: StateStore, job: str, secret: bytes | None = None):
     """``(spec, bound program, kernels, task-message key)`` of ``job``, its description verified first.
 
-    The order is the trust boundary: the stored text's signature is checked (``signing.verify_description``,
-    with ``secret`` or the key ``signing.load_secret`` finds for this state store) before the text is
-    parsed into a ``JobSpec``; its tile spaces are checked to stay inside the job's own keys; only then
-    are kernels imported (the allow-list) or unpickled and the program bound.  A refusal marks the job
-    failed with the reason and raises ``JobRefusedError``; the key never appears in either.
+    The order is the trust boundary: the stored text is parsed as JSON (its version checked: a
+    ``JobSpecVersionError`` names the job) and its signature checked (``signing.verify_description``,
+    with ``secret`` or the key ``signing.load_secret`` finds for this state store); its tile spaces
+    are checked to stay inside the job's own keys; only then are kernels imported (the allow-list)
+    or unpickled and the program bound.  A refusal marks the job failed with the reason and raises
+    ``JobRefusedError``; the key never appears in either.
     """
+    text = state.job(job)["description"]
+    spec = JobSpec.from_json(text, job=job)  # JSON and its version only: nothing imported or unpickled
     try:
         key = secret if secret is not None else load_secret(state.url)
-        verify_description(state.job(job)["description"], job, key)
-        spec = JobSpec.from_json(state.job(job)["description"], job=job)
+        verify_description(text, job, key)
         bad = foreign_prefixes(spec.prefixes, spec.scratch, job)
         if bad:
             raise SignatureError(f"the description of job {job} names tiles outside the job's own keys "

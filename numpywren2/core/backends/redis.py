@@ -79,6 +79,9 @@ def connect(url: str) -> tuple[redis.Redis, str]:
         raise BackendError(f"Redis at {where} did not answer within {CONNECT_TIMEOUT:g} s ({e}); "
                            "is it a Redis server, and is it reachable and not overloaded?") from e
     except redis.RedisError as e:
+        if isinstance(e, redis.AuthenticationError) or "auth" in str(e).lower():
+            raise BackendError(f"Redis at {where} refused this client's password, or wants one ({e}); give it in "
+                               f"the URL (redis://:PASSWORD@host) or in ${PASSWORD_ENV}") from e
         raise BackendError(f"cannot reach Redis at {where}: {e}; "
                            "is redis-server running and the URL right?") from e
     finally:
