@@ -139,7 +139,7 @@ def test_a_key_file_must_be_private(redis_rt, monkeypatch, tmp_path):
 
 # =============================================================================== signed descriptions
 def test_a_rewritten_description_is_refused_before_anything_is_unpickled(redis_rt, tmp_path):
-    job, X, L = cholesky_job()
+    job, _, _ = cholesky_job()
     marker = tmp_path / "attacker-code-ran"
     d = json.loads(redis_rt.state.job(job.id)["description"])
     d["kernels"]["chol"] = {"pickle": base64.b64encode(cloudpickle.dumps(_TouchOnUnpickle(str(marker)))).decode()}
@@ -148,7 +148,8 @@ def test_a_rewritten_description_is_refused_before_anything_is_unpickled(redis_r
     assert proc.returncode == 3, proc.stderr
     assert "does not verify" in proc.stderr
     assert not marker.exists(), "nothing of the description was unpickled"
-    with pytest.raises(npw.JobFailedError, match=rf"an executor refused job {job.id}: the signature .* does not verify"):
+    with pytest.raises(npw.JobFailedError,
+                       match=rf"an executor refused job {job.id}: the signature .* does not verify"):
         job.wait(timeout=WAIT)
     secret = os.environ["NPW_SECRET"]
     assert secret not in proc.stderr and secret not in json.dumps(redis_rt.state.job(job.id))
@@ -319,7 +320,8 @@ def test_redis_auth_from_the_url_or_the_environment_is_never_shown(tmp_path, mon
         bad = f"redis://:wrong-{password}@{host}/0"
         with pytest.raises(BackendError) as e:
             open_state(bad)
-        assert password not in str(e.value) and ":***@" in str(e.value) and "refused this client's password" in str(e.value)
+        said = str(e.value)
+        assert password not in said and ":***@" in said and "refused this client's password" in said
         with pytest.raises(BackendError, match="NPW_REDIS_PASSWORD"):
             open_state(f"redis://{host}/0")
         monkeypatch.setenv("NPW_REDIS_PASSWORD", password)  # kept out of URLs (and executors' argv)
@@ -384,7 +386,8 @@ def test_s3_tiles_are_written_with_server_side_encryption(redis_server, moto_ser
         assert np.allclose(L.numpy(), np.linalg.cholesky(X))
         s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1")
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{L.name}/")["Contents"]]
-        assert sorted(k.split("/", 2)[2] for k in keys) == ["0/0", "1/0", "1/1", "meta"]  # L's lower tiles, written by the executor (and its meta, by the client)
+        # L's lower tiles, written by the executor, and its meta, by the client
+        assert sorted(k.split("/", 2)[2] for k in keys) == ["0/0", "1/0", "1/1", "meta"]
         for k in keys:
             head = s3.head_object(Bucket=bucket, Key=k)
             assert head["ServerSideEncryption"] == sse

@@ -37,8 +37,8 @@ Task messages
     >>> body = seal_message(k, "[0,[1]]")
     >>> body.split("~")[0], open_message(k, body), open_message(task_key(b"x" * 20, "job-1"), body)
     ('[0,[1]]', '[0,[1]]', None)
-    >>> open_message(k, "[0,[1]]"), open_message(k, "[0,[2]]~" + body.split("~")[1])
-    (None, None)
+    >>> open_message(k, "[0,[1]]"), open_message(k, "[0,[2]]~" + body.split("~")[1]), open_message(k, "x~" + "é" * 32)
+    (None, None, None)
 """
 
 from __future__ import annotations
@@ -204,17 +204,16 @@ def task_key(secret: bytes, job: str) -> bytes:
 
 def seal_message(key: bytes, task_json: str) -> str:
     """The queue body of a task: its JSON and its tag (``task_key``)."""
-    tag = hmac.new(key, task_json.encode(), hashlib.sha256).hexdigest()[:TAG_HEX]
-    return f"{task_json}{TAG_SEP}{tag}"
+    return f"{task_json}{TAG_SEP}{hmac.digest(key, task_json.encode(), 'sha256')[:TAG_HEX // 2].hex()}"
 
 
 def open_message(key: bytes, body: str) -> str | None:
     """The task JSON of a queue body whose tag verifies (constant-time), else None."""
     text, sep, tag = body.rpartition(TAG_SEP)
-    if not sep or len(tag) != TAG_HEX:
+    if not sep or len(tag) != TAG_HEX or not tag.isascii():
         return None
-    want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:TAG_HEX]
-    return text if hmac.compare_digest(tag.encode(), want.encode()) else None
+    want = hmac.digest(key, text.encode(), "sha256")[:TAG_HEX // 2].hex()
+    return text if hmac.compare_digest(tag, want) else None
 
 
 # ---------------------------------------------------------------------- kernels by reference, tenants
