@@ -26,11 +26,10 @@ from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
 from ..core.backends import TileStore, with_retries
-from ..core.backends.urls import redact_url
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
 from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
-from ..core.signing import seal_message, sign_description, task_key
+from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime

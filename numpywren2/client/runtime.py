@@ -35,9 +35,8 @@ from pathlib import Path
 
 from ..core.backends import TaskQueue, TileStore, open_queue, open_state, open_store
 from ..core.backends.local import _ROOT_NAME, LOCK_NAME, ROOT_PREFIX
-from ..core.backends.urls import redact_url
 from ..core.deprecation import renamed_options, warn_renamed
-from ..core.signing import load_secret, make_runtime_secret, trusted_from_env
+from ..core.signing import load_secret, make_runtime_secret, redact_url, trusted_from_env
 
 
 def _make_root(parent: str | None) -> tuple[str, object]:

@@ -169,6 +169,14 @@ def sign_description(data: Mapping, job: str, key: bytes) -> str:
     return SIGNATURE_SCHEME + hmac.new(key, canonical_description(data, job), hashlib.sha256).hexdigest()
 
 
+def signed_for(text: str, job: str, key: bytes) -> str:
+    """A stored description (JSON text) signed afresh for job ``job``: what a holder of the key does to
+    run the same description as another job."""
+    data = json.loads(text)
+    data["signature"] = sign_description(data, job, key)
+    return json.dumps(data)
+
+
 def verify_description(text: str, job: str, key: bytes) -> None:
     """Check the signature of a stored description (the JSON text of the job record) before it is used.
 
@@ -214,6 +222,28 @@ def open_message(key: bytes, body: str) -> str | None:
         return None
     want = hmac.digest(key, text.encode(), "sha256")[:TAG_HEX // 2].hex()
     return text if hmac.compare_digest(tag, want) else None
+
+
+# ---------------------------------------------------------------------- passwords in URLs
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: what every message shows of a URL.
+
+    >>> redact_url("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
+    'rediss://:***@cache.example:6379/0?prefix=npw:'
+    >>> redact_url("redis://alice:pw@h/0"), redact_url("sqlite:///tmp/s.db")
+    ('redis://alice:***@h/0', 'sqlite:///tmp/s.db')
+    """
+    try:
+        u = urlparse(url)
+        password = u.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
+        return url
+    user = u.username or ""
+    host = u.hostname or ""
+    port = f":{u.port}" if u.port else ""
+    return u._replace(netloc=f"{user}:***@{host}{port}").geturl()
 
 
 # ---------------------------------------------------------------------- kernels by reference, tenants

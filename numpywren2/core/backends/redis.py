@@ -35,8 +35,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..signing import redact_url
 from .base import BackendError, Completion, Ledger, Message, StateStore, TaskQueue, with_retries
-from .urls import redact_url
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
 SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
@@ -45,7 +45,7 @@ SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
 
 
 def redact(url: str) -> str:
-    """``url`` without its password (for messages); ``urls.redact_url``.
+    """``url`` without its password (for messages); ``signing.redact_url``.
 
     >>> redact("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
     'rediss://:***@cache.example:6379/0?prefix=npw:'

@@ -4,7 +4,7 @@
 ``sqs://`` for queues; ``sqlite://PATH`` and ``redis://``/``rediss://`` for state; ``memory://NAME`` for all
 three (one process only: everything opened with the same NAME shares its data).  The Redis and AWS
 modules are imported only when a URL asks for them, so an executor on local files never loads their
-client libraries.
+client libraries.  Messages show a URL without its password (``signing.redact_url``).
 """
 
 from __future__ import annotations
@@ -12,30 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from ..signing import redact_url
 from .base import StateStore, TaskQueue, TileStore
 from .local import LocalFileStore, hold_root_lock
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: what every message shows of a URL.
-
-    >>> redact_url("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
-    'rediss://:***@cache.example:6379/0?prefix=npw:'
-    >>> redact_url("redis://alice:pw@h/0"), redact_url("sqlite:///tmp/s.db")
-    ('redis://alice:***@h/0', 'sqlite:///tmp/s.db')
-    """
-    try:
-        u = urlparse(url)
-        password = u.password
-    except ValueError:
-        return "<unparsable URL>"
-    if password is None:
-        return url
-    user = u.username or ""
-    host = u.hostname or ""
-    port = f":{u.port}" if u.port else ""
-    return u._replace(netloc=f"{user}:***@{host}{port}").geturl()
 
 
 def open_store(url: str) -> TileStore:
