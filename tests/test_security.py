@@ -254,6 +254,7 @@ def test_a_queue_writer_without_the_key_can_neither_run_nor_complete_anything(re
     job.wait(timeout=WAIT)
     assert np.allclose(L.numpy(), np.linalg.cholesky(X))
     assert redis_rt.state.job(job.id)["counters"]["completed"] == job.num_tasks
+    assert job.stats()["tasks_forged"] == len(forged) and job.stats()["tasks"] == job.num_tasks
 
 
 # =============================================================================== isolation

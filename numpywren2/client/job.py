@@ -381,7 +381,9 @@ class Job:
         ``cost_model.startup_s`` per executor, and ``cost_usd`` the estimate of
         ``provisioner.CostModel`` (default parameters: AWS Lambda's prices; see that class).
         ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
-        executors that ran (killed ones included).  Once the job has ended, waits (up to 10 s)
+        executors that ran (killed ones included).  ``tasks_dropped`` counts queue messages that name no
+        task of the program, ``tasks_forged`` those whose tag did not verify (``core.signing``), each
+        acknowledged unrun.  Once the job has ended, waits (up to 10 s)
         for its executors to exit first, so that their lifetimes are final.
         """
         from provisioner import executor_usage
@@ -395,6 +397,7 @@ class Job:
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
                 "tiles_freed": int(c.get("tiles_freed", 0)), "tasks_dropped": int(c.get("tasks_dropped", 0)),
+                "tasks_forged": int(c.get("tasks_forged", 0)),
                 "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
                 "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"]}
 
