@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import signal
 import statistics
 import subprocess
@@ -171,6 +172,8 @@ def main() -> None:
                                   ["git", "-C", str(v), "status", "--porcelain", "--untracked-files=no"],
                                   capture_output=True, text=True).stdout.strip() else "")
             for k, v in trees.items()}
+    # the Redis and S3 runs are a deployment of their own: one signing key for client and executors
+    os.environ.setdefault("NPW_SECRET", secrets.token_hex(32))
     redis = RedisServer(str(tmp))
     results: dict[str, dict[str, list[float]]] = {k: {} for k in trees}
     try:

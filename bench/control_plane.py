@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import tempfile
 import time
 
@@ -97,6 +98,8 @@ def run_dask(n_leaves: int) -> tuple[int, float]:
 
 
 def main() -> None:
+    # the Redis and S3 runs are a deployment of their own: one signing key for client and executors
+    os.environ.setdefault("NPW_SECRET", secrets.token_hex(32))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=20000, help="about this many tasks (2 x leaves)")
     ap.add_argument("--cloud-tasks", type=int, default=2000, help="tasks for the moto-backed S3/SQS run")

@@ -5,12 +5,18 @@ from __future__ import annotations
 import sys
 
 from .spec import ExecutorSpec
-from .worker import run
+from .worker import JobRefusedError, run
+
+REFUSED_EXIT = 3  # the exit status of an executor that refused its job (signature, key, kernel allow-list)
 
 
 def main(argv: list[str] | None = None) -> int:
     spec, executor_id = ExecutorSpec.from_cli(argv)
-    run(spec, executor_id)
+    try:
+        run(spec, executor_id)
+    except JobRefusedError as e:
+        print(f"executor {executor_id or ''}: {e}", file=sys.stderr, flush=True)
+        return REFUSED_EXIT
     return 0
 
 

@@ -17,14 +17,22 @@ pure functions of ``executor.decisions`` what they mean, and carries out the ans
 ``reporter``   the heartbeat and per-task records (``upkeep.Reporter``);
 ``hooks``      optional callables run between protocol steps (for tests; see below).
 
+Before any message: the job's description is verified (``load_verified``: its signature, with the
+key ``core.signing`` finds, then its tile prefixes, before a kernel is imported or unpickled); a
+description that fails marks the job failed with the reason and the executor exits (``JobRefusedError``;
+``python -m executor`` exits with status 3).
+
 Per message:
 
-0. The body is canonicalised: parsed (``Task.from_json``: ``[int, [int, ...]]`` and nothing
+0. The body is authenticated (``signing.open_message``: its tag, an HMAC under the job's task key);
+   a message that fails is dropped unrun (acknowledged, logged, counted as ``tasks_forged``).  Its
+   task is canonicalised: parsed (``Task.from_json``: ``[int, [int, ...]]`` and nothing
    else), checked to be in the program's iteration space (``BoundProgram.contains``: statement
    id, number of loop values, loop bounds, guards) and re-serialised (``Task.to_json``).  A
    message that fails is dropped: acknowledged, logged to stderr and counted (``tasks_dropped``).
-   Every later step (done-checks, completion, edge counts, freeing scratch tiles) uses the
-   canonical key only, so a re-formatted copy of a task is the same task, and the job is done
+   Every later step (done-checks, completion, freeing scratch tiles) uses the canonical key only
+   (the edge counts, the sealed body of the canonical key: one string per task of a job), so a
+   re-formatted copy of a task is the same task, and the job is done
    when each distinct valid task is.
 1. If the state store says the task is done, it is a duplicate or a re-delivery
    after a crash between ``complete`` and ``ack``: call ``complete`` again (it is
@@ -128,6 +136,18 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec, KernelOutputError, tile_slot
+from numpywren2.core.signing import (
+    SignatureError,
+    SigningKeyError,
+    UntrustedKernelError,
+    foreign_prefixes,
+    load_secret,
+    open_message,
+    seal_message,
+    task_key,
+    trusted_from_env,
+    verify_description,
+)
 
 from .decisions import (
     Action,
@@ -151,7 +171,13 @@ from .decisions import (
 from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
 from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TileCache, default_cache_bytes
 
-__all__ = ["Executor", "check_finite_inputs", "default_cache_bytes", "run"]
+__all__ = ["Executor", "JobRefusedError", "check_finite_inputs", "default_cache_bytes", "run"]
+
+
+class JobRefusedError(RuntimeError):
+    """This executor will not run the job: its description's signature does not verify, no key is
+    configured here, it names an untrusted kernel module, or it reaches into another job's keys.  The
+    job is marked failed with the reason (``refuse``)."""
 
 
 class _JobFailedError(Exception):
@@ -194,14 +220,13 @@ class Executor:
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
-                 hooks: Mapping[str, Callable[[Task], object]] | None = None):
+                 hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.ledger = state.ledger(queue)
         self.lease = lease
         self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target)
         self.loop = LoopState(started=0.0, last_work=0.0, next_status=0.0)
-        self.spec = JobSpec.from_json(state.job(job)["description"], job=job)
-        self.bound, self.kernels = self.spec.bind()
+        self.spec, self.bound, self.kernels, self.task_key = load_verified(state, job, secret)
         self.scratch = set(self.spec.scratch)
         self.matrices = self.spec.matrices
         # where the job's scratch tiles live, swept when a task completes after the job ended
@@ -275,7 +300,11 @@ class Executor:
         handled in order; False when this executor should stop."""
         work = []
         for m in msgs:
-            task = canonical_task(self.bound, m.body)
+            text = open_message(self.task_key, m.body)  # authenticated, for this job, before anything else
+            task = (canonical_task(self.bound, text) if text is not None else
+                    Decision(Action.DROP, counter="tasks_forged",
+                             message="its tag does not verify (not sent by a holder of the job's key, or sent "
+                                     "for another job)"))
             if isinstance(task, Decision):
                 print(f"executor {self.executor_id}: job {self.job}: dropped the queue message {m.body[:200]!r}: "
                       f"{task.message}", file=sys.stderr, flush=True)
@@ -339,7 +368,7 @@ class Executor:
         backends allow), the pending counters riding along when due; returns the job's status as read
         after the completion."""
         b = self.bound
-        children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
+        children = [(seal_message(self.task_key, c.to_json()), b.in_degree(c), b.priority(c)) for c in b.children(task)]
         counters = self.counters.take_due(time.monotonic())
         try:
             return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
@@ -471,6 +500,43 @@ class Executor:
             tile = with_retries(self.store.get, key)
             self.cache.put(key, tile)
         return tile
+
+
+def load_verified(state: StateStore, job: str, secret: bytes | None = None):
+    """``(spec, bound program, kernels, task-message key)`` of ``job``, its description verified first.
+
+    The order is the trust boundary: the stored text is parsed as JSON (its version checked: a
+    ``JobSpecVersionError`` names the job) and its signature checked (``signing.verify_description``,
+    with ``secret`` or the key ``signing.load_secret`` finds for this state store); its tile spaces
+    are checked to stay inside the job's own keys; only then are kernels imported (the allow-list)
+    or unpickled and the program bound.  A refusal marks the job failed with the reason and raises
+    ``JobRefusedError``; the key never appears in either.
+    """
+    text = state.job(job)["description"]
+    spec = JobSpec.from_json(text, job=job)  # JSON and its version only: nothing imported or unpickled
+    try:
+        key = secret if secret is not None else load_secret(state.url)
+        verify_description(text, job, key)
+        bad = foreign_prefixes(spec.prefixes, spec.scratch, job)
+        if bad:
+            raise SignatureError(f"the description of job {job} names tiles outside the job's own keys "
+                                 f"({'; '.join(bad)}); refusing to run it")
+        bound, kernels = spec.bind(trusted_from_env())
+    except (SignatureError, SigningKeyError, UntrustedKernelError) as e:
+        refuse(state, job, e)
+        raise JobRefusedError(f"job {job}: {e}") from None
+    return spec, bound, kernels, task_key(key, job)
+
+
+def refuse(state: StateStore, job: str, e: BaseException) -> None:
+    """Mark ``job`` failed because this executor refuses it (``e`` says why), and say so on stderr."""
+    error = {"type": f"{type(e).__module__}.{type(e).__qualname__}",
+             "message": f"an executor refused job {job}: {e}"}
+    print(f"executor: {error['message']}", file=sys.stderr, flush=True)
+    try:
+        with_retries(state.set_status, job, "failed", json.dumps(error))
+    except KeyError:  # no such job record
+        pass
 
 
 def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | None = None) -> int:

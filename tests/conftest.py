@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
 
 from numpywren2.testing import MotoServer, RedisServer, free_port
 
 __all__ = ["MotoServer", "RedisServer", "free_port"]
+
+# Jobs on non-embedded backends are signed (numpywren2.core.signing): the suite is a deployment whose
+# client and executors share one key, set here so that every executor the tests start inherits it.
+os.environ.setdefault("NPW_SECRET", secrets.token_hex(32))
 
 
 @pytest.fixture(scope="session")

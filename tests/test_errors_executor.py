@@ -41,9 +41,15 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import KernelOutputError
+from numpywren2.core.signing import seal_message, task_key
 
 WAIT = 60  # seconds: far below the two minutes of the provisioner's five-failures rule
 
+
+def sealed(job, bodies: list[str]) -> list[str]:
+    """``bodies`` as queue messages of ``job`` written by a holder of its key (``core.signing``)."""
+    key = task_key(job.runtime.secret(), job.id)
+    return [seal_message(key, b) for b in bodies]
 
 def tile_path(store: LocalFileStore, key: str) -> str:
     return f"{store.root}/{key}.tile"
@@ -345,7 +351,7 @@ def test_gemm_with_reformatted_and_out_of_space_copies_in_its_queue(rt):
         "[4, [0, 0, 0, 0]]",  # a copy where no node is odd (k + 2**level < K)
         "[1, [0, 0, 1.0]]", "[1, [0, true, 0]]", '[1, ["0", 0, 0]]', "{}", "not json", "[1]", "",
     ]
-    job.queue.send(reformatted + invalid)
+    job.queue.send(sealed(job, reformatted + invalid))  # sent by a holder of the key
     proc = subprocess.run([sys.executable, "-m", "executor", "--store", rt.urls["store"], "--queue", rt.urls["queue"],
                            "--state", rt.urls["state"], "--job", job.id, "--idle-timeout", "1"],
                           capture_output=True, text=True, timeout=120)
@@ -545,7 +551,7 @@ def test_a_second_copy_that_finds_its_inputs_freed_is_a_duplicate_not_a_failure(
             started.append(task)
             first = len(started) == 1
         if first:  # a duplicate of this very message, as a re-delivery would make
-            job.queue.send([task.to_json()])
+            job.queue.send(sealed(job, [task.to_json()]))
             assert second_at_start.wait(WAIT)
         else:
             second_at_start.set()
@@ -576,7 +582,7 @@ def test_a_copy_that_arrives_before_its_inputs_are_written_is_dropped(rt):
 
     def on_start(task):
         if task == writer:  # hold the writer of the copy's first input before it writes
-            job.queue.send([root.to_json()])
+            job.queue.send(sealed(job, [root.to_json()]))
             assert dropped.wait(WAIT)
 
     executors = [InProcess(rt.urls, job, hooks={"start": on_start, "dropped": lambda t: dropped.set()})
@@ -622,7 +628,7 @@ def test_an_executor_that_resumes_after_the_job_ended_leaves_no_tile(tmp_path, r
         def hold(task):
             if not held and writes_scratch(job, task):
                 held.append(task)
-                job.queue.send([task.to_json()])  # the other executor runs this task from the copy
+                job.queue.send(sealed(job, [task.to_json()]))  # the other executor runs this task from the copy
                 paused.set()
                 assert release.wait(WAIT)
 

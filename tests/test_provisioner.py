@@ -21,6 +21,7 @@ from gates import gated_add, gated_double
 
 import lambdapack as lp
 import numpywren2 as npw
+from numpywren2.core.signing import signed_for
 from provisioner import (
     AwsLambdaLauncher,
     CostModel,
@@ -229,7 +230,7 @@ def running_job_with_no_work(rt, name: str) -> ExecutorSpec:
     """A running job whose queue is empty: its executors have nothing to do."""
     X = npw.BigMatrix.from_numpy(np.ones((1, 1)), (1, 1))
     job, _ = submit_fan_chain(1, 0.0, executors=0)
-    rt.state.create_job(name, rt.state.job(job.id)["description"])
+    rt.state.create_job(name, signed_for(rt.state.job(job.id)["description"], name, rt.secret()))
     job.cancel()
     del X
     return ExecutorSpec(rt.urls["store"], rt.urls["queue"], rt.urls["state"], name, lease=1.0, idle_timeout=30.0)

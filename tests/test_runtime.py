@@ -14,6 +14,7 @@ from gates import gated_add, gated_double
 
 import lambdapack as lp
 import numpywren2 as npw
+from numpywren2.core.signing import signed_for
 
 
 def spd(n: int, dtype=np.float64, seed: int = 0) -> np.ndarray:
@@ -279,7 +280,7 @@ def test_executor_stops_after_idle_timeout(rt):
                      Z=npw.BigMatrix.empty((2, 1), (1, 1)), N=2)
     job.wait(timeout=60)
     # a running job with nothing queued: the executor must retire after its idle timeout
-    rt.state.create_job("idle-job", rt.state.job(job.id)["description"])
+    rt.state.create_job("idle-job", signed_for(rt.state.job(job.id)["description"], "idle-job", rt.secret()))
     subprocess.run([sys.executable, "-m", "executor", "--store", rt.urls["store"], "--queue", rt.urls["queue"],
                     "--state", rt.urls["state"], "--job", "idle-job", "--idle-timeout", "1.0"], check=True, timeout=120)
     assert rt.state.job("idle-job")["counters"]["executors"] == 1

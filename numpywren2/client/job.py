@@ -29,6 +29,7 @@ from ..core.backends import TileStore, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
 from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
+from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
 from .matrix import BigMatrix
 from .runtime import Runtime, current_runtime
@@ -168,16 +169,20 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
         if n not in bound.inputs or n not in mats:
             raise ValueError(f"{program.name}: check_finite names {n!r}, which is not an input matrix given")
     finite = {n: label or f"{n} ({mats[n].name})" for n, label in finite.items()}
+    key = rt.secret()  # before anything is stored: no key is an error saying how to set one
     n_tasks = bound.num_tasks()
     spec = JobSpec(program=program.to_json(), params=bound.values, prefixes=prefixes,
-                   kernels=encode_kernels(program.kernels()), num_tasks=n_tasks,
+                   kernels=encode_kernels(program.kernels(), rt.trusted_modules), num_tasks=n_tasks,
                    scratch=tuple(n for n in program.tile_spaces if n not in mats), check_finite=finite,
                    matrices={n: MatrixMeta.of(m.shape, m.block_size, m.dtype) for n, m in mats.items()
                              if isinstance(m, BigMatrix)},
-                   offsets={n: m.tile_offset for n, m in mats.items() if getattr(m, "parent", None) is not None})
+                   offsets={n: m.tile_offset for n, m in mats.items() if getattr(m, "parent", None) is not None},
+                   trusted_modules=rt.trusted_modules)
+    spec = dataclasses.replace(spec, signature=sign_description(spec.to_data(), job, key))
     rt.state.create_job(job, spec.to_json())
     queue = rt.queue(job)
-    queue.send([t.to_json() for t in bound.starters()])
+    tags = task_key(key, job)
+    queue.send([seal_message(tags, t.to_json()) for t in bound.starters()])
     j = Job(rt, job, bound, n_tasks, queue, spec)
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
@@ -244,8 +249,9 @@ class Job:
             return with_retries(self.runtime.state.job, self.id, attempts=8, max_delay=4.0)
         except KeyError:
             raise JobFailedError(
-                f"the state store {self.runtime.state.url} has lost job {self.id} (was the server restarted "
-                "without persistence?); its result cannot be trusted, submit it again") from None
+                f"the state store {redact_url(self.runtime.state.url)} has lost job {self.id} "
+                "(was the server restarted without persistence?); its result cannot be trusted, "
+                "submit it again") from None
 
     def _outcome(self) -> JobOutcome:
         """Where the job stands, by the one rule (``numpywren2.core.outcome.job_outcome``)."""
@@ -378,7 +384,9 @@ class Job:
         ``cost_model.startup_s`` per executor, and ``cost_usd`` the estimate of
         ``provisioner.CostModel`` (default parameters: AWS Lambda's prices; see that class).
         ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
-        executors that ran (killed ones included).  Once the job has ended, waits (up to 10 s)
+        executors that ran (killed ones included).  ``tasks_dropped`` counts queue messages that name no
+        task of the program, ``tasks_forged`` those whose tag did not verify (``core.signing``), each
+        acknowledged unrun.  Once the job has ended, waits (up to 10 s)
         for its executors to exit first, so that their lifetimes are final.
 
         ``kernels`` maps each kernel name to ``tasks`` (executions), ``kernel_s`` (seconds inside the
@@ -400,6 +408,7 @@ class Job:
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
                 "tiles_freed": int(c.get("tiles_freed", 0)), "tasks_dropped": int(c.get("tasks_dropped", 0)),
+                "tasks_forged": int(c.get("tasks_forged", 0)),
                 "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
                 "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"],
                 **kernel_rates(self.runtime.state.records(self.id, "tasks"), wall)}

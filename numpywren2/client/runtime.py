@@ -36,6 +36,7 @@ from pathlib import Path
 from ..core.backends import TaskQueue, TileStore, open_queue, open_state, open_store
 from ..core.backends.local import _ROOT_NAME, LOCK_NAME, ROOT_PREFIX
 from ..core.deprecation import renamed_options, warn_renamed
+from ..core.signing import load_secret, make_runtime_secret, redact_url, trusted_from_env
 
 
 def _make_root(parent: str | None) -> tuple[str, object]:
@@ -130,11 +131,20 @@ class Runtime:
         default: ``LocalProcessLauncher(max_executors=executors)``.
     provisioner : ProvisionerSettings, optional
         Default settings of each job's provisioner (scaling factor, idle timeout, ...).
+    trusted_modules : list of str, optional
+        Modules whose kernels travel by reference (``module:name``, imported by executors from their own
+        installation) instead of by value; executors import kernels from these (and their submodules)
+        and the built-ins only.  Added to ``$NPW_TRUSTED_MODULES``.
+
+    Jobs are signed (``core.signing``, ``docs/security.md``): an embedded runtime makes its own key
+    (``secret`` in its directory, mode 0600); any other needs one in ``$NPW_SECRET`` or a key file,
+    else ``submit`` raises ``SigningKeyError`` saying how to set one.
     """
 
     @renamed_options(workers="executors")
     def __init__(self, store: str | None = None, queue: str | None = None, state: str | None = None,
-                 executors: int | None = None, root: str | None = None, launcher=None, provisioner=None):
+                 executors: int | None = None, root: str | None = None, launcher=None, provisioner=None,
+                 trusted_modules=None):
         self._owned_root = None
         self._root_lock = None
         self._pid = os.getpid()
@@ -153,6 +163,8 @@ class Runtime:
                 _embedded.add(self)
                 _install_sigterm_cleanup()
             rootp = Path(root).resolve()
+            rootp.mkdir(parents=True, exist_ok=True)
+            make_runtime_secret(rootp)  # this runtime's key, read by its executors next to the database
             store, queue, state = f"file://{rootp / 'tiles'}", f"sqlite://{rootp / 'state.db'}", \
                 f"sqlite://{rootp / 'state.db'}"
         self.urls = {"store": store, "queue": queue, "state": state}
@@ -165,7 +177,13 @@ class Runtime:
         self.executors = executors if executors is not None else (os.cpu_count() or 1)
         self.launcher_factory = launcher
         self.provisioner_settings = provisioner
+        self.trusted_modules = (*trusted_from_env(), *(trusted_modules or ()))
         self._lock = threading.Lock()
+
+    def secret(self) -> bytes:
+        """The key this runtime's jobs are signed with (``core.signing.load_secret``); raises
+        ``SigningKeyError`` saying how to set one when none is configured."""
+        return load_secret(self.urls["state"])
 
     @property
     def workers(self) -> int:
@@ -213,7 +231,8 @@ class Runtime:
         self._root_lock = None
 
     def __repr__(self) -> str:
-        return f"<Runtime store={self.urls['store']} queue={self.urls['queue']} state={self.urls['state']}>"
+        u = {k: redact_url(v) for k, v in self.urls.items()}
+        return f"<Runtime store={u['store']} queue={u['queue']} state={u['state']}>"
 
 
 _stack: list[Runtime] = []
@@ -284,12 +303,13 @@ def _on_sigterm(signum, frame) -> None:
 @renamed_options(workers="executors")
 @contextlib.contextmanager
 def runtime(store: str | None = None, queue: str | None = None, state: str | None = None,
-            executors: int | None = None, root: str | None = None, launcher=None, provisioner=None):
+            executors: int | None = None, root: str | None = None, launcher=None, provisioner=None,
+            trusted_modules=None):
     """Use these backends (by URL) for the calls inside the block; no URLs: a new embedded runtime.
 
-    ``launcher`` and ``provisioner`` are as for ``Runtime``.
+    ``launcher``, ``provisioner`` and ``trusted_modules`` are as for ``Runtime``.
     """
-    rt = Runtime(store, queue, state, executors, root, launcher, provisioner)
+    rt = Runtime(store, queue, state, executors, root, launcher, provisioner, trusted_modules)
     _stack.append(rt)
     try:
         yield rt

@@ -15,8 +15,9 @@ A description of another ``version`` (or of none) is a ``JobSpecVersionError`` n
 executor never guesses at a layout it does not know.  The starter tasks are not part of it: ``submit``
 enqueues them, and any executor can recompute them from the bound program.
 
-Built-in kernels travel by name, resolved only in ``kernels.BUILTIN`` (a description cannot make an
-executor import a module); a user's kernels by value (cloudpickle), so executors need not import the
+Built-in kernels travel by name, resolved only in ``kernels.BUILTIN``; kernels of the modules the user
+trusts by reference (imported only from the allow-list: the built-in kernel modules and
+``trusted_modules``); any other kernel by value (cloudpickle), so executors need not import the
 user's modules.
 
 ``matrices`` describes each named matrix (``BigMatrix``) the job was given, so that an executor
@@ -31,17 +32,19 @@ A view of a matrix (a tile-aligned slice, ``numpywren2/client/array_ops.py``) is
 parent's prefix and an ``offsets`` entry ``[di, dj]``: its tile ``(i, j)`` is the parent's
 ``(i + di, j + dj)``.  ``offsets`` is stored only when a job has views.
 
-``signature`` is a slot for the job's signature (an HMAC with a secret the client and the executors
-share), filled by the signing that the trust layer adds; until then it is None and not stored.  It
-will cover the canonical JSON of every other field (``to_json`` without ``signature``, keys sorted) and
-the id of the job it is stored under, so that a description can be neither altered nor replayed as
-another job; executors will verify it before they unpickle a kernel or bind the program.
+``signature`` is the job's signature (an HMAC with a secret the client and the executors share,
+``core.signing``): it covers the canonical JSON of every other field (``to_json`` without
+``signature``, keys sorted) and the id of the job it is stored under, so that a description can be
+neither altered nor replayed as another job; executors verify it before they unpickle a kernel or
+bind the program.  A kernel of a module the user trusts (``trusted_modules``) travels by reference,
+``{"ref": "module:qualname"}``, imported by executors only from such a module.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib
 import json
 import sys
 import types
@@ -53,16 +56,23 @@ import numpy as np
 import lambdapack as lp
 
 from .kernels import BUILTIN
+from .signing import BUILTIN_MODULES, TRUSTED_ENV, UntrustedKernelError, module_allowed
 
 JOBSPEC_VERSION = 1
 
 
-def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
+def encode_kernels(table: dict[str, lp.Kernel], trusted: Iterable[str] = ()) -> dict[str, dict]:
+    """The kernel table as stored: a built-in by name, a kernel of a ``trusted`` module (or a submodule
+    of one) by reference (``{"ref": "module:qualname"}``: executors import it from their own
+    installation), any other by value (cloudpickle)."""
     out = {}
+    trusted = tuple(trusted)
     for name, k in table.items():
         mod = getattr(k.fn, "__module__", None) or ""
         if BUILTIN.get(k.fn.__name__) is k:
             out[name] = {"builtin": k.fn.__name__}
+        elif trusted and module_allowed(mod, trusted) and _resolve_ref(mod, k.fn.__qualname__) is k:
+            out[name] = {"ref": f"{mod}:{k.fn.__qualname__}"}
         else:
             module = sys.modules.get(mod)
             if module is not None and mod not in ("__main__", "builtins"):
@@ -75,10 +85,36 @@ def encode_kernels(table: dict[str, lp.Kernel]) -> dict[str, dict]:
     return out
 
 
-def decode_kernels(d: Mapping[str, Mapping]) -> dict[str, lp.Kernel]:
+def _resolve_ref(module: str, qualname: str):
+    """The object ``module:qualname`` names, or None (importing ``module`` if it is not loaded)."""
+    try:
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return obj
+
+
+def decode_kernels(d: Mapping[str, Mapping], trusted: Iterable[str] = ()) -> dict[str, lp.Kernel]:
+    """The kernel table of a (verified) description.  A ``"ref"`` kernel is imported only from the
+    built-in kernel modules and the ``trusted`` ones (and their submodules): a reference to any other
+    module is an ``UntrustedKernelError`` raised before anything is imported."""
     out = {}
+    trusted = tuple(trusted)
     for name, spec in d.items():
-        if "builtin" in spec:  # by name, from the built-in table only: a description cannot import modules
+        if "ref" in spec:
+            module, _, qualname = str(spec["ref"]).partition(":")
+            if not module or not qualname or not module_allowed(module, trusted):
+                raise UntrustedKernelError(
+                    f"kernel {name}: {spec['ref']!r} is not in a trusted module (the built-ins "
+                    f"{', '.join(BUILTIN_MODULES)} and {', '.join(trusted) or 'no others'}); refusing to import it "
+                    f"(name the module in npw.runtime(trusted_modules=[...]) or ${TRUSTED_ENV})")
+            k = _resolve_ref(module, qualname)
+            if not isinstance(k, lp.Kernel):
+                raise ValueError(f"kernel {name}: {spec['ref']!r} names no kernel (an @lp.kernel function)")
+            out[name] = k
+        elif "builtin" in spec:  # by name, from the built-in table only: a description cannot import modules
             try:
                 out[name] = BUILTIN[spec["builtin"]]
             except KeyError:
@@ -186,8 +222,11 @@ class JobSpec:
         The tiling of each ``BigMatrix`` given to the job, by parameter name.
     offsets : Mapping[str, tuple[int, int]]
         For each view given to the job, the tile of its parent (under its prefix) that is its tile (0, 0).
+    trusted_modules : tuple of str
+        Modules (with their submodules) that ``"ref"`` kernels may be imported from, besides the
+        built-ins (``core.signing``); stored only when not empty.
     signature : str or None
-        The job's signature (see the module docstring); None until jobs are signed.
+        The job's signature (``core.signing.sign_description``); None until signed, and not stored then.
     """
 
     program: str
@@ -198,6 +237,7 @@ class JobSpec:
     scratch: tuple[str, ...] = ()
     check_finite: Mapping[str, str] = dataclasses.field(default_factory=dict)
     matrices: Mapping[str, MatrixMeta] = dataclasses.field(default_factory=dict)
+    trusted_modules: tuple[str, ...] = ()
     signature: str | None = None
     offsets: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
@@ -212,6 +252,7 @@ class JobSpec:
         set_(self, "matrices", _frozen(self.matrices))
         set_(self, "offsets", _frozen({k: (int(v[0]), int(v[1])) for k, v in self.offsets.items()
                                        if tuple(v) != (0, 0)}))
+        set_(self, "trusted_modules", tuple(self.trusted_modules))
 
     # ------------------------------------------------------------------ the stored form
     def to_data(self) -> dict:
@@ -222,6 +263,8 @@ class JobSpec:
              "matrices": {n: m.to_data() for n, m in self.matrices.items()}}
         if self.offsets:
             d["offsets"] = {k: list(v) for k, v in self.offsets.items()}
+        if self.trusted_modules:
+            d["trusted_modules"] = list(self.trusted_modules)
         if self.signature is not None:
             d["signature"] = self.signature
         return d
@@ -257,12 +300,15 @@ class JobSpec:
         return cls(program=d["program"], params=d["params"], prefixes=d["prefixes"], kernels=d["kernels"],
                    num_tasks=d["num_tasks"], scratch=d.get("scratch", ()), check_finite=d.get("check_finite", {}),
                    matrices={n: MatrixMeta.from_data(m) for n, m in d.get("matrices", {}).items()},
-                   signature=d.get("signature"), offsets=d.get("offsets", {}))
+                   trusted_modules=d.get("trusted_modules", ()), signature=d.get("signature"),
+                   offsets=d.get("offsets", {}))
 
     # ------------------------------------------------------------------ use
-    def bind(self) -> tuple[lp.BoundProgram, dict[str, lp.Kernel]]:
-        """The bound program (not validated again: ``submit`` did) and the decoded kernel table."""
-        kernels = decode_kernels(self.kernels)
+    def bind(self, trusted: Iterable[str] = ()) -> tuple[lp.BoundProgram, dict[str, lp.Kernel]]:
+        """The bound program (not validated again: ``submit`` did) and the decoded kernel table; ``"ref"``
+        kernels come from the built-ins, ``trusted_modules`` and ``trusted`` only.  Call it on a verified
+        description only (``core.signing.verify_description``): it unpickles the user's kernels."""
+        kernels = decode_kernels(self.kernels, (*self.trusted_modules, *trusted))
         program = lp.Program.from_json(self.program, kernel_namespace(kernels))
         return program.bind(validate="none", **self.params), kernels
 

@@ -100,12 +100,18 @@ class LoopbackServer:
 
 
 class RedisServer(LoopbackServer):
-    """A redis-server with no persistence, working in ``workdir`` (on a free port unless ``port`` is given)."""
+    """A redis-server with no persistence, working in ``workdir`` (on a free port unless ``port`` is given).
+
+    ``password``: clients must AUTH with it (``requirepass``).  ``tls``: the paths ``cert``, ``key`` and
+    ``ca`` of a server certificate; the server then speaks TLS only, on its port (``url`` is ``rediss://``),
+    and does not ask clients for certificates.
+    """
 
     name = "redis-server"
 
-    def __init__(self, workdir, port: int | None = None):
+    def __init__(self, workdir, port: int | None = None, password: str | None = None, tls: dict | None = None):
         self.workdir = str(workdir)
+        self.password, self.tls = password, tls
         super().__init__(port)
 
     def command(self) -> list[str]:
@@ -113,12 +119,21 @@ class RedisServer(LoopbackServer):
         if exe is None:
             raise RuntimeError("redis-server is not installed; run `make test` (as root it installs it) "
                                "or `apt-get install -y redis-server`")
-        return [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.workdir, "--protected-mode", "yes"]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls["cert"]),
+                     "--tls-key-file", str(self.tls["key"]), "--tls-ca-cert-file", str(self.tls["ca"]),
+                     "--tls-auth-clients", "no"]
+        else:
+            ports = ["--port", str(self.port)]
+        auth = ["--requirepass", self.password] if self.password else []
+        return [exe, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.workdir, "--protected-mode", "yes", *auth]
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Its URL, without the password (clients add it, or take it from ``NPW_REDIS_PASSWORD``)."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
 
 class MotoServer(LoopbackServer):

@@ -3,6 +3,7 @@
 URLs::
 
     s3://BUCKET/PREFIX?endpoint_url=http://127.0.0.1:5000&region=us-east-1&create=1&sse=AES256
+    s3://BUCKET/PREFIX?sse=aws:kms&kms_key_id=arn:aws:kms:...:key/...   (SSE-KMS; no key id: the account's default)
     sqs://?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=npw-
 
 Retries: botocore's "standard" retry mode retries throttling, 5xx and
@@ -49,6 +50,31 @@ def _options(url: str) -> tuple:
     return u, q, kw
 
 
+SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
+
+
+def sse_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
+    """The server-side-encryption arguments of every upload, from the URL's ``sse`` and ``kms_key_id``.
+
+    >>> sse_args("AES256", None), sse_args(None, None)
+    ({'ServerSideEncryption': 'AES256'}, {})
+    >>> sse_args("aws:kms", "alias/npw")
+    {'ServerSideEncryption': 'aws:kms', 'SSEKMSKeyId': 'alias/npw'}
+    """
+    if sse is None:
+        if kms_key_id:
+            raise ValueError("an S3 URL with kms_key_id= needs sse=aws:kms")
+        return {}
+    if sse not in SSE_MODES:
+        raise ValueError(f"unsupported S3 server-side encryption sse={sse!r} (supported: {', '.join(SSE_MODES)})")
+    if kms_key_id and not sse.startswith("aws:kms"):
+        raise ValueError(f"kms_key_id= goes with sse=aws:kms, not sse={sse}")
+    out = {"ServerSideEncryption": sse}
+    if kms_key_id:
+        out["SSEKMSKeyId"] = kms_key_id
+    return out
+
+
 class S3TileStore(TileStore):
     def __init__(self, url: str):
         u, q, kw = _options(url)
@@ -56,6 +82,7 @@ class S3TileStore(TileStore):
         self.bucket = u.netloc
         self.prefix = u.path.strip("/")
         self.sse = q.get("sse")
+        self.sse_args = sse_args(self.sse, q.get("kms_key_id"))
         self.client = boto3.client("s3", **kw)
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
         try:
@@ -108,7 +135,7 @@ class S3TileStore(TileStore):
 
     def put(self, key: str, tile: np.ndarray) -> int:
         data = b"".join(bytes(p) for p in encode_tile(tile))
-        extra = {"ServerSideEncryption": self.sse} if self.sse else {}
+        extra = dict(self.sse_args)
         if len(data) >= MULTIPART_BYTES:
             self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
                                        Config=self.transfer)

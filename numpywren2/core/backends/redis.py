@@ -25,15 +25,17 @@ job ``J``
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import NamedTuple
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..signing import redact_url
 from .base import BackendError, Completion, Ledger, Message, StateStore, TaskQueue, with_retries
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
@@ -43,18 +45,15 @@ SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
 
 
 def redact(url: str) -> str:
-    """``url`` without its password (for messages).
+    """``url`` without its password (for messages); ``signing.redact_url``.
 
     >>> redact("rediss://:s3cret@cache.example:6379/0?prefix=npw:")
     'rediss://:***@cache.example:6379/0?prefix=npw:'
     """
-    u = urlparse(url)
-    if u.password is None:
-        return url
-    user = u.username or ""
-    host = u.hostname or ""
-    port = f":{u.port}" if u.port else ""
-    return u._replace(netloc=f"{user}:***@{host}{port}").geturl()
+    return redact_url(url)
+
+
+PASSWORD_ENV = "NPW_REDIS_PASSWORD"  # the password of a redis:// URL that gives none (kept out of argv)
 
 
 def connect(url: str) -> tuple[redis.Redis, str]:
@@ -65,10 +64,14 @@ def connect(url: str) -> tuple[redis.Redis, str]:
     client of its own with that socket timeout; the returned client waits ``SOCKET_TIMEOUT``).
     """
     u = urlparse(url)
-    prefix = parse_qs(u.query).get("prefix", ["npw:"])[0]
-    clean = u._replace(query="").geturl()
+    query = parse_qs(u.query)
+    prefix = query.pop("prefix", ["npw:"])[0]
+    clean = u._replace(query=urlencode(query, doseq=True)).geturl()  # TLS options (ssl_ca_certs=...) stay
+    auth = {}
+    if u.password is None and os.environ.get(PASSWORD_ENV):
+        auth["password"] = os.environ[PASSWORD_ENV]
     probe = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT,
-                                 retry=Retry(NoBackoff(), 0))  # one try: the timeout is the bound
+                                 retry=Retry(NoBackoff(), 0), **auth)  # one try: the timeout is the bound
     where = f"{u.hostname}:{u.port or 6379} ({redact(url)})"
     try:
         probe.ping()
@@ -76,12 +79,15 @@ def connect(url: str) -> tuple[redis.Redis, str]:
         raise BackendError(f"Redis at {where} did not answer within {CONNECT_TIMEOUT:g} s ({e}); "
                            "is it a Redis server, and is it reachable and not overloaded?") from e
     except redis.RedisError as e:
+        if isinstance(e, redis.AuthenticationError) or "auth" in str(e).lower():
+            raise BackendError(f"Redis at {where} refused this client's password, or wants one ({e}); give it in "
+                               f"the URL (redis://:PASSWORD@host) or in ${PASSWORD_ENV}") from e
         raise BackendError(f"cannot reach Redis at {where}: {e}; "
                            "is redis-server running and the URL right?") from e
     finally:
         probe.close()
     client = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT,
-                                  health_check_interval=30)
+                                  health_check_interval=30, **auth)
     return client, prefix
 
 

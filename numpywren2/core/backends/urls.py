@@ -4,7 +4,7 @@
 ``sqs://`` for queues; ``sqlite://PATH`` and ``redis://``/``rediss://`` for state; ``memory://NAME`` for all
 three (one process only: everything opened with the same NAME shares its data).  The Redis and AWS
 modules are imported only when a URL asks for them, so an executor on local files never loads their
-client libraries.
+client libraries.  Messages show a URL without its password (``signing.redact_url``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from ..signing import redact_url
 from .base import StateStore, TaskQueue, TileStore
 from .local import LocalFileStore, hold_root_lock
 from .sqlite import SQLiteStateStore, SQLiteTaskQueue
@@ -32,7 +33,7 @@ def open_store(url: str) -> TileStore:
         from .aws import S3TileStore
 
         return S3TileStore(url)
-    raise ValueError(f"unsupported tile store URL {url!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
+    raise ValueError(f"unsupported tile store URL {redact_url(url)!r} (supported: file://PATH, s3://BUCKET/PREFIX)")
 
 
 def open_state(url: str) -> StateStore:
@@ -47,7 +48,7 @@ def open_state(url: str) -> StateStore:
         from .redis import RedisStateStore
 
         return RedisStateStore(url)
-    raise ValueError(f"unsupported state store URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
+    raise ValueError(f"unsupported state store URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
 
 
 def open_queue(url: str, name: str) -> TaskQueue:
@@ -68,4 +69,4 @@ def open_queue(url: str, name: str) -> TaskQueue:
         from .aws import SQSTaskQueue
 
         return SQSTaskQueue(url, name)
-    raise ValueError(f"unsupported queue URL {url!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
+    raise ValueError(f"unsupported queue URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
