@@ -87,10 +87,16 @@ def test_cholesky_runs_on_dask_workers(dask_cluster, redis_server, tmp_path):
         assert {r["executor"] for r in records} <= set(launcher.futures), "every task ran on a Dask executor"
         assert job.local_executors == []
     futures = list(launcher.futures.values())
-    distributed.wait(futures, timeout=60)  # each stops by itself once the job is done
-    assert sum(f.result() for f in futures) >= job.num_tasks
+    try:
+        distributed.wait(futures, timeout=60)  # each stops by itself once the job is done
+    except distributed.client.FuturesCancelledError:
+        pass  # an executor that had not started when the job ended was cancelled by the provisioner's stop
+    ran = [f for f in futures if not f.cancelled()]
+    assert ran and sum(f.result() for f in ran) >= job.num_tasks
     exits = launcher.reap()
-    assert sorted(e.executor for e in exits) == sorted(launcher.futures) and all(e.returncode == 0 for e in exits)
+    assert sorted(e.executor for e in exits) == sorted(launcher.futures)
+    for e in exits:  # finished cleanly, or never started and cancelled by the stop at the job's end
+        assert e.returncode == 0 or (e.returncode == -15 and e.killed_by_launcher == "stop"), e
     assert launcher.alive() == set()
     assert client.status == "running", "a client passed in is left open"
 
