@@ -47,7 +47,6 @@ sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__
 sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in getattr(h, "__module__", "")]
 sys.path_importer_cache.clear()
 import numpy as np
-import lambdapack as lp
 import numpywren2 as npw
 tree = os.environ["NPW_BA_TREE"]
 assert os.path.realpath(npw.__file__).startswith(os.path.realpath(tree)), (npw.__file__, tree)
@@ -83,28 +82,8 @@ if what == "analysis":
 
 elif what == "control":
     n_leaves, urls = int(sys.argv[2]) // 2, json.loads(sys.argv[3])
-    @lp.kernel
-    def leaf(i):
-        return np.zeros((1, 1))
-    @lp.kernel
-    def join(a, b):
-        return a
-    @lp.kernel
-    def carry(a):
-        return a
-    src = """
-def map_reduce(Y: lp.Matrix, N: int):
-    depth = ceil(log2(N))
-    for i in range(N):
-        Y[i, 0] = leaf(i)
-    for level in range(depth):
-        for i in range(0, N, 2 ** (level + 1)):
-            if i + 2 ** level < N:
-                Y[i, level + 1] = join(Y[i, level], Y[i + 2 ** level, level])
-            else:
-                Y[i, level + 1] = carry(Y[i, level])
-"""
-    prog = lp.Program.from_source(src, {"leaf": leaf, "join": join, "carry": carry}, filename="control_plane")
+    sys.path.insert(0, os.path.join(tree, "bench"))
+    from control_plane import PROGRAM as prog  # this version's own control-plane program
     with runtime(**urls):
         t0 = time.perf_counter()
         job = npw.submit(prog, N=n_leaves)
