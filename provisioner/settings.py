@@ -40,6 +40,16 @@ class ProvisionerSettings:
         has not is a failed start: the provisioner gives up on it (a local process is killed; a
         Lambda invocation stops being counted), counts it towards ``max_failed_starts``, and the
         policy launches a replacement if the work still asks for one.  Default 60.
+    heartbeat_timeout : float
+        Seconds an executor that has started may go without a live heartbeat (its heartbeat's own
+        ttl, a few seconds, ran out) before the provisioner treats it as lost: a stopped, frozen or
+        hung process.  The launcher ends it (a local process is killed by its id; a Lambda invocation
+        stops being counted) and the policy launches a replacement if the work still asks for one;
+        its leased task reappears when its lease runs out.  Default 30.
+    lock_timeout : float
+        Seconds one executor may hold the embedded (SQLite) database's write lock with no commit
+        by anyone meanwhile (``StateStore.write_lock``) before the provisioner ends it: a process
+        stopped inside a transaction would otherwise stop every executor.  Default 10.
     max_failed_starts : int
         The job is failed when this many executors in a row fail to start or exit with an error
         while no task completes (e.g. an executor that cannot import the job's kernels, or runs out
@@ -54,6 +64,8 @@ class ProvisionerSettings:
     time_limit: float | None = None
     lease: float = DEFAULT_LEASE
     start_timeout: float = 60.0
+    heartbeat_timeout: float = 30.0
+    lock_timeout: float = 10.0
     max_failed_starts: int = 5
 
     def __post_init__(self) -> None:
@@ -61,7 +73,8 @@ class ProvisionerSettings:
             raise ValueError(f"scaling_factor must be positive, got {self.scaling_factor}")
         if self.max_executors is not None and self.max_executors < 1:
             raise ValueError(f"max_executors must be at least 1, got {self.max_executors}")
-        for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout"):
+        for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout",
+                     "heartbeat_timeout", "lock_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.time_limit is not None and not self.time_limit > 0:

@@ -429,6 +429,14 @@ class StateStore(abc.ABC):
         """Release connections (optional)."""
 
     # ------------------------------------------------------- executors and records (provisioning)
+    def write_lock(self) -> tuple[int, int] | None:
+        """Who holds this store's write lock, for a store that one process can lock for everyone (SQLite):
+        ``(pid, version)``, the process id on this host and a number that changes with every commit by
+        another connection; None while nobody holds it, and always None for a store without such a lock
+        (a server applies each call on its own).  A provisioner that sees the same holder and version for
+        ``lock_timeout`` seconds ends that executor (one stopped or hung inside a transaction)."""
+        return None
+
     @abc.abstractmethod
     def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
         """Record that ``executor`` (an id unique within the job) is alive for ``ttl`` more seconds.

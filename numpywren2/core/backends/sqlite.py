@@ -20,9 +20,11 @@ Tables::
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import sqlite3
+import struct
 import threading
 import time
 import uuid
@@ -68,6 +70,26 @@ CREATE INDEX IF NOT EXISTS records_job ON records (job, kind, id);
 
 
 BUSY_TIMEOUT = 60.0  # seconds a statement keeps retrying a locked database
+
+# SQLite's unix VFS takes WAL mode's write lock as a POSIX record lock on this byte of the ``-shm``
+# file (``UNIX_SHM_BASE`` + ``WAL_WRITE_LOCK`` in os_unix.c), so ``F_GETLK`` names the process holding it.
+_WAL_WRITE_LOCK_BYTE = 120
+_FLOCK = "hhqqi4x"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid (padded to 32 bytes)
+
+
+def wal_writer(path: str) -> int | None:
+    """The id of a process on this host holding the write lock of the WAL database ``path``; None if
+    no process (other than this one: a process's own record locks never conflict with it) holds it."""
+    try:
+        fd = os.open(path + "-shm", os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _WAL_WRITE_LOCK_BYTE, 1, 0)
+        l_type, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    finally:
+        os.close(fd)
+    return None if l_type == fcntl.F_UNLCK else pid
 
 
 def _busy_retry(fn, *args):
@@ -304,6 +326,14 @@ class SQLiteStateStore(_SQLite, StateStore):
         with self._tx() as c:
             for table in ("jobs", "counters", "done", "edges", "executors", "records"):
                 c.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
+
+    def write_lock(self) -> tuple[int, int] | None:
+        """``(pid, version)``: the process holding the database's write lock, and ``PRAGMA data_version``
+        (it changes when another connection commits); None while the lock is free."""
+        pid = wal_writer(self.path)
+        if pid is None:
+            return None
+        return pid, self._conn().execute("PRAGMA data_version").fetchone()[0]
 
     def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
         now = time.time()
