@@ -106,6 +106,7 @@ seconds (the tasks themselves are not lost: they re-run).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -137,6 +138,7 @@ from .decisions import (
     after_finish,
     after_idle,
     after_missing_input,
+    after_overrun,
     after_status,
     canonical_task,
     check_outputs,
@@ -147,14 +149,25 @@ from .decisions import (
     on_leased,
     read_concurrently,
 )
-from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
-from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TileCache, default_cache_bytes
+from .spec import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LEASE,
+    DEFAULT_TASK_ATTEMPTS,
+    DEFAULT_TASK_TIMEOUT,
+    EXIT_TASK_TIMEOUT,
+    ExecutorSpec,
+)
+from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
 
 __all__ = ["Executor", "check_finite_inputs", "default_cache_bytes", "run"]
 
 
 class _JobFailedError(Exception):
     """Internal: this executor has marked the job failed (the record holds the cause)."""
+
+
+class _AbandonedError(Exception):
+    """Internal: the task ran past the task time limit and was abandoned (``decisions.after_overrun``)."""
 
 
 class _MissingInputError(Exception):
@@ -193,7 +206,9 @@ class Executor:
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
-                 hooks: Mapping[str, Callable[[Task], object]] | None = None):
+                 hooks: Mapping[str, Callable[[Task], object]] | None = None,
+                 task_timeout: float = DEFAULT_TASK_TIMEOUT, task_attempts: int = DEFAULT_TASK_ATTEMPTS,
+                 exit_on_overrun: bool = False):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.ledger = state.ledger(queue)
         self.lease = lease
@@ -214,6 +229,8 @@ class Executor:
         self.leases = LeaseRenewer(queue, lease, self._stop)
         self.executor_id = executor_id or f"x-{uuid.uuid4().hex[:12]}"
         self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop)
+        self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
+        self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
         self.tasks_run = 0
 
     # ------------------------------------------------------------------ main loop
@@ -223,6 +240,7 @@ class Executor:
         loop.started = loop.last_work = loop.next_status = time.monotonic()
         self.leases.start()
         self.reporter.start()
+        self.watchdog.start()
         try:
             while True:
                 now = time.monotonic()
@@ -291,6 +309,15 @@ class Executor:
         if on_leased(was_done).action is Action.FORWARD:
             return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
         t0 = time.perf_counter()
+        self.watchdog.begin(task, key)
+        try:
+            return self._run_task(msg, task, key, t0)
+        except _AbandonedError:
+            return False
+        finally:
+            self.watchdog.end()
+
+    def _run_task(self, msg, task: Task, key: str, t0: float) -> bool:
         for attempt in range(2):
             self._hook("start", task)
             try:
@@ -358,6 +385,28 @@ class Executor:
         print(f"executor {self.executor_id}: job {self.job} ended while {task} ran; deleted its scratch output",
               file=sys.stderr, flush=True)
 
+    def _overrun(self, task: Task, key: str, seconds: float) -> None:
+        """The watchdog's call (from its thread) when ``task`` has run for ``seconds`` past the task time limit:
+        stop renewing its lease, count the overrun in the job's ``timeouts`` records, fail the job at the last
+        allowed attempt (``decisions.after_overrun``), and stop; a process executor exits at once (its kernel
+        cannot be interrupted), with ``EXIT_TASK_TIMEOUT``."""
+        self.leases.abandon()
+        try:
+            rec = json.dumps({"task": key, "executor": self.executor_id, "seconds": round(seconds, 3)})
+            with_retries(self.state.append_records, self.job, "timeouts", [rec])
+            attempts = sum(1 for r in with_retries(self.state.records, self.job, "timeouts")
+                           if json.loads(r)["task"] == key)
+            d = after_overrun(task, attempts, self.task_attempts, self.task_timeout)
+            with_retries(self.state.add_counters, self.job, {d.counter: 1})
+            print(f"executor {self.executor_id}: job {self.job}: task {task} {d.message}", file=sys.stderr, flush=True)
+            if d.action is Action.FAIL:
+                self._fail(task, TimeoutError(d.message))
+        finally:
+            self._stop.set()
+            if self.exit_on_overrun:
+                self.reporter.report(exited=True)
+                os._exit(EXIT_TASK_TIMEOUT)
+
     def _fail(self, task: Task, exc: BaseException, key: str | None = None, doing: str | None = None) -> None:
         """Mark the job failed with ``exc`` as the cause of ``task``'s failure (the first failure wins)."""
         stmt = self.bound.stmt(task)
@@ -416,7 +465,11 @@ class Executor:
             check_finite_inputs(self.check_finite, args, call)
             result = self.kernels[stmt.kernel](*call)
         except Exception as e:
+            if self.watchdog.fired:
+                raise _AbandonedError from None
             self._act_on_error(task, after_error("kernel", e), e)
+        if self.watchdog.fired:  # it returned after its time limit: another executor may be running it now
+            raise _AbandonedError
         values = check_outputs(stmt.kernel, outs, result, self._slot)
         if isinstance(values, Decision):
             self._act_on_error(task, values, KernelOutputError(values.message), key=values.key)
@@ -479,5 +532,6 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     """
     limit = time_limit if time_limit is not None else spec.time_limit
     ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
-                  lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id)
+                  lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
+                  task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
     return ex.run()

@@ -52,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from executor.spec import EXIT_TASK_TIMEOUT
 from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
 from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
@@ -92,7 +93,8 @@ class Provisioner:
         self.num_tasks = self.jobspec.num_tasks
         s = self.settings
         self.spec = ExecutorSpec(urls["store"], urls["queue"], urls["state"], job, lease=s.lease,
-                                 idle_timeout=s.idle_timeout, time_limit=s.time_limit)
+                                 idle_timeout=s.idle_timeout, time_limit=s.time_limit,
+                                 task_timeout=s.task_timeout, task_attempts=s.task_attempts)
         self.max_executors = s.max_executors or launcher.default_max_executors
         # a launcher's own start_timeout (deprecated) wins over the settings' while it lasts
         self.start_timeout = launcher.start_timeout if launcher.start_timeout is not None else s.start_timeout
@@ -220,7 +222,9 @@ class Provisioner:
 
     def _check_failures(self) -> None:
         for ex in self.launcher.reap():
-            if ex.returncode != 0 and ex.killed_by_launcher is None:
+            # an executor that abandoned a task past its time limit did as told (the task's overruns are
+            # counted, and bounded by task_attempts, on their own)
+            if ex.returncode not in (0, EXIT_TASK_TIMEOUT) and ex.killed_by_launcher is None:
                 self.failed_in_a_row += 1
                 self.last_exit_code = ex.returncode
         n, starts = self.failed_in_a_row, self.failed_starts_in_a_row
