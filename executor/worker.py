@@ -250,7 +250,7 @@ class Executor:
                 if step.action is Action.STOP:
                     break
                 try:
-                    msgs = self.queue.receive(step.n, lease=self.lease, wait=0.5)
+                    msgs = with_retries(self._receive, step.n)
                 except Exception:
                     if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
                         break
@@ -274,6 +274,9 @@ class Executor:
             self.counters.flush(self.state, self.job)
             self.reporter.stop()
         return self.tasks_run
+
+    def _receive(self, n: int):
+        return self.queue.receive(n, lease=self.lease, wait=0.5)
 
     def _running(self) -> bool:
         try:
@@ -432,7 +435,7 @@ class Executor:
         for m, idx in freeable(tiles, done):
             k = self.spec.tile_key(m, idx)
             self.cache.forget(k)
-            freed += self.store.delete(k)
+            freed += with_retries(self.store.delete, k)
         if freed:
             self.counters.add({"tiles_freed": freed})
 

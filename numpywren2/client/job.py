@@ -25,7 +25,7 @@ import lambdapack as lp
 from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
-from ..core.backends import TileStore, with_retries
+from ..core.backends import OutageError, TileStore, outage_s, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
 from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
@@ -239,6 +239,12 @@ class Job:
         """The job record, riding out brief outages; a lost record is a clear error."""
         try:
             return with_retries(self.runtime.state.job, self.id, attempts=8, max_delay=4.0)
+        except OutageError as e:
+            self._end_unreachable()
+            raise JobFailedError(
+                f"job {self.id} failed: its state store {self.runtime.state.url} was unreachable for longer than "
+                f"outage_s ({outage_s():g} s, NPW_OUTAGE_S); its executors were stopped and its scratch tiles "
+                f"deleted ({e})") from e
         except KeyError:
             raise JobFailedError(
                 f"the state store {self.runtime.state.url} has lost job {self.id} (was the server restarted "
@@ -367,6 +373,23 @@ class Job:
                 self.runtime.state.set_status(self.id, "failed", json.dumps({"message": "the client ended the job"}))
         self.queue.delete()
         self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))  # scratch tiles, all under <job>/
+
+    def _end_unreachable(self) -> None:
+        """The state store stayed unreachable past ``outage_s``: stop this job's provisioner and executors and
+        delete its scratch tiles (the tile store may still be there); the record and the queue, on the
+        unreachable server, are left to its expiry or a later clean-up."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self.finished = time.time()
+        self.runtime.running_jobs.pop(self.id, None)
+        if self.provisioner is not None:
+            self.provisioner.stop(stop_executors=True)
+        with contextlib.suppress(Exception):
+            self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
+        with contextlib.suppress(Exception):  # one try: the server may be back already
+            self.runtime.state.set_status(self.id, "failed", json.dumps(
+                {"message": f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"}))
 
     def stats(self, cost_model=None) -> dict:
         """Counters of the job.

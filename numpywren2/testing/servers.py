@@ -100,12 +100,14 @@ class LoopbackServer:
 
 
 class RedisServer(LoopbackServer):
-    """A redis-server with no persistence, working in ``workdir`` (on a free port unless ``port`` is given)."""
+    """A redis-server working in ``workdir`` (on a free port unless ``port`` is given): no persistence, or with
+    ``persistent``, an append-only file synced on every write (a server restarted in the same ``workdir``
+    comes back with every acknowledged write)."""
 
     name = "redis-server"
 
-    def __init__(self, workdir, port: int | None = None):
-        self.workdir = str(workdir)
+    def __init__(self, workdir, port: int | None = None, persistent: bool = False):
+        self.workdir, self.persistent = str(workdir), persistent
         super().__init__(port)
 
     def command(self) -> list[str]:
@@ -113,7 +115,8 @@ class RedisServer(LoopbackServer):
         if exe is None:
             raise RuntimeError("redis-server is not installed; run `make test` (as root it installs it) "
                                "or `apt-get install -y redis-server`")
-        return [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        return [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
                 "--dir", self.workdir, "--protected-mode", "yes"]
 
     @property
