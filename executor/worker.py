@@ -128,6 +128,7 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec, KernelOutputError, tile_slot
+from numpywren2.core.outcome import ABANDONED, abandon_s, is_abandoned, last_sample
 
 from .decisions import (
     Action,
@@ -232,6 +233,7 @@ class Executor:
         self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
         self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
         self.tasks_run = 0
+        self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -257,7 +259,7 @@ class Executor:
                     raise
                 if not msgs:
                     self.counters.flush(self.state, self.job)
-                    if after_idle(loop, limits, time.monotonic()).action is Action.STOP:
+                    if after_idle(loop, limits, time.monotonic()).action is Action.STOP or self._abandoned():
                         break
                     continue
                 self.leases.hold(msgs)
@@ -274,6 +276,27 @@ class Executor:
             self.counters.flush(self.state, self.job)
             self.reporter.stop()
         return self.tasks_run
+
+    def _abandoned(self) -> bool:
+        """While idle, every few seconds: is the job abandoned (``outcome.is_abandoned``: no timeline sample from
+        its provisioner for ``abandon_s()``)?  If so, record it (the first to notice does), delete the job's
+        scratch tiles, and stop."""
+        now = time.monotonic()
+        if now < self.next_abandon_check:
+            return False
+        limit = abandon_s()
+        self.next_abandon_check = now + min(5.0, limit / 2)
+        status = with_retries(self.state.status, self.job)
+        sample = last_sample(with_retries(self.state.records, self.job, "timeline"))
+        if not is_abandoned(status, sample, time.time(), limit):
+            return False
+        msg = (f"job {self.job} was abandoned: its provisioner has written no timeline sample for more than "
+               f"abandon_s ({limit:g} s, NPW_ABANDON_S); its client and provisioner are gone")
+        with_retries(self.state.set_status, self.job, ABANDONED, json.dumps({"message": msg}))
+        if self.scratch_root is not None:
+            with_retries(self.store.delete_prefix, self.scratch_root)
+        print(f"executor {self.executor_id}: {msg}", file=sys.stderr, flush=True)
+        return True
 
     def _receive(self, n: int):
         return self.queue.receive(n, lease=self.lease, wait=0.5)

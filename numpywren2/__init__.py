@@ -17,9 +17,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-           "current_runtime", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve",
-           "solve_triangular", "submit", "svd", "tsqr")
+_CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixNotFoundError", "Runtime", "TileSpace",
+           "attach", "cholesky", "current_runtime", "gemm", "inv", "jobs", "lstsq", "matmul", "pca", "qr", "random",
+           "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr")
 _CORE = ("kernels", "programs")
 
 __all__ = [*_CLIENT, *_CORE]

@@ -7,12 +7,13 @@ provisioner, which launches executors.  Nothing below imports it (``tests/test_l
 from . import random
 from .decomposition import PCA, pca, svd
 from .job import Job, JobFailedError, TileSpace, submit
+from .jobs import JobInfo, attach, jobs
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
 from .matrix import BigMatrix, MatrixNotFoundError
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
-    "PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-    "current_runtime", "gemm", "inv",
+    "PCA", "BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixNotFoundError", "Runtime", "TileSpace",
+    "attach", "cholesky", "current_runtime", "gemm", "inv", "jobs",
     "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr",
 ]

@@ -2,8 +2,9 @@
 
 The server is persistent (an append-only file synced on every write); the test stops it once the job has
 made progress (after k tasks completed, and with executors inside kernels), lets kernels return while it
-is down, keeps it down for ``OUTAGE`` seconds, and restarts it on the same port: clients, executors and the provisioner ride the outage out
-(``with_retries``: backoff with jitter up to ``outage_s``) and the job completes correctly.  Past
+is down, keeps it down for ``OUTAGE`` seconds, and restarts it on the same port: clients, executors and the
+provisioner ride the outage out (``with_retries``: backoff with jitter up to ``outage_s``) and the job
+completes correctly.  Past
 ``outage_s`` (``NPW_OUTAGE_S``, small here) ``wait()`` fails the job with that reason instead of hanging.
 """
 
@@ -14,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from gates import gated_double_marked
 
 import lambdapack as lp
 import numpywren2 as npw
@@ -23,30 +25,13 @@ WAIT = 120.0
 OUTAGE = 6.0  # seconds the server stays down in the test that rides it out
 
 
-@lp.kernel
-def double_at_gate(x, gate):
-    """``2 x`` once ``gate`` is open (0: at once), leaving a ``passed-`` mark in the gate directory after it."""
-    import os
-    import pathlib
-    import time
-
-    if gate:
-        d = pathlib.Path(os.environ["NPW_TEST_GATES"])
-        (d / f"started-{gate}-{os.getpid()}-{time.monotonic_ns()}").touch()
-        deadline = time.monotonic() + 300
-        while not ((d / f"open-{gate}").exists() or (d / "open-all").exists()) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        (d / f"passed-{gate}-{os.getpid()}-{time.monotonic_ns()}").touch()
-    return 2 * x
-
-
 def fan(N: int, free: int):
     """N tasks ``Y[i] = 2 X[i]``; those with ``i >= free`` wait at gate 1."""
     program = lp.Program.from_source(textwrap.dedent(f"""
         def fan(X: lp.Matrix, Y: lp.Matrix, N: int):
             for i in range(N):
                 Y[i, 0] = double(X[i, 0], i // {free})
-    """), {"double": double_at_gate}, filename="fan.py")
+    """), {"double": gated_double_marked}, filename="fan.py")
     X = npw.BigMatrix.from_numpy(np.arange(1.0, N + 1).reshape(N, 1), (1, 1))
     Y = npw.BigMatrix.empty((N, 1), (1, 1))
     return npw.submit(program, X=X, Y=Y, N=N), X, Y
@@ -75,7 +60,7 @@ def test_a_redis_outage_shorter_than_outage_s_is_ridden_out(tmp_path, gates, mon
             wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
             server.stop()  # the outage
             gates.open(1)
-            wait_for(lambda: list(gates.dir.glob("passed-1-*")), "a kernel returning during the outage")
+            wait_for(lambda: gates.passed(1), "a kernel returning during the outage")
             # the outage's length (not a synchronisation): longer than the ~3 s that six retries used to last
             time.sleep(OUTAGE)
             server = RedisServer(tmp_path / "redis", port=server.port, persistent=True)  # back, same state
@@ -94,7 +79,7 @@ def test_an_outage_longer_than_outage_s_fails_the_job_with_that_reason(tmp_path,
     try:
         with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
                          executors=1) as rt:
-            job, X, Y = fan(2, free=1)
+            job, _, _ = fan(2, free=1)
             wait_for(lambda: completed(rt, job) >= 1 and gates.started(1), "a task completed, one at the gate")
             server.stop()
             gates.open(1)

@@ -472,6 +472,10 @@ class StateStore(abc.ABC):
         """Release connections (optional)."""
 
     # ------------------------------------------------------- executors and records (provisioning)
+    def job_ids(self) -> list[str]:
+        """The ids of every job this store holds a record of, in no particular order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its jobs")
+
     def write_lock(self) -> tuple[int, int] | None:
         """Who holds this store's write lock, for a store that one process can lock for everyone (SQLite):
         ``(pid, version)``, the process id on this host and a number that changes with every commit by

@@ -327,6 +327,9 @@ class SQLiteStateStore(_SQLite, StateStore):
             for table in ("jobs", "counters", "done", "edges", "executors", "records"):
                 c.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
 
+    def job_ids(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT job FROM jobs").fetchall()]
+
     def write_lock(self) -> tuple[int, int] | None:
         """``(pid, version)``: the process holding the database's write lock, and ``PRAGMA data_version``
         (it changes when another connection commits); None while the lock is free."""
