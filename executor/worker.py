@@ -333,7 +333,7 @@ class Executor:
     def _handle(self, msg, task: Task, key: str, was_done: bool) -> bool:
         """One canonical task; False when this executor should stop (the job failed or ended)."""
         if on_leased(was_done).action is Action.FORWARD:
-            return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
+            return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
         t0 = time.perf_counter()
         self.watchdog.begin(task, key)
         try:
@@ -358,7 +358,7 @@ class Executor:
                 if d.action is Action.RETRY:
                     continue
                 if d.action is Action.FORWARD:
-                    return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
+                    return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
                 if d.action is Action.DROP:
                     with_retries(self.queue.ack, msg.receipt)
                     self._hook("dropped", task)
@@ -386,12 +386,25 @@ class Executor:
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
         return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
 
-    def _finish(self, task: Task, key: str, msg) -> str | None:
+    def _finish(self, task: Task, key: str, msg, again: bool = False) -> str | None:
         """complete + enqueue the ready children + acknowledge (``Ledger.finish``: one step where the
         backends allow), the pending counters riding along when due; returns the job's status as read
-        after the completion."""
+        after the completion.
+
+        ``again``: the task was done already (a copy of it).  Each copy that re-enqueued the task's children
+        would multiply them at every level of the DAG below it (with every message delivered twice, copies
+        double per level), so a copy passes on only what a crash may have lost: nothing on a fused ledger,
+        whose completion enqueued the children in the same atomic step, and the children that are not done
+        on an unfused one (a crash between its completion and its enqueue loses them)."""
         b = self.bound
-        children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in b.children(task)]
+        kids = b.children(task)
+        if again and kids:
+            if self.ledger.fused:
+                kids = []
+            else:
+                done = with_retries(self.state.done_many, self.job, [c.to_json() for c in kids])
+                kids = [c for c, d in zip(kids, done) if not d]
+        children = [(c.to_json(), b.in_degree(c), b.priority(c)) for c in kids]
         counters = self.counters.take_due(time.monotonic())
         try:
             return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
