@@ -20,11 +20,9 @@ Tables::
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import sqlite3
-import struct
 import threading
 import time
 import uuid
@@ -72,24 +70,35 @@ CREATE INDEX IF NOT EXISTS records_job ON records (job, kind, id);
 BUSY_TIMEOUT = 60.0  # seconds a statement keeps retrying a locked database
 
 # SQLite's unix VFS takes WAL mode's write lock as a POSIX record lock on this byte of the ``-shm``
-# file (``UNIX_SHM_BASE`` + ``WAL_WRITE_LOCK`` in os_unix.c), so ``F_GETLK`` names the process holding it.
+# file (``UNIX_SHM_BASE`` + ``WAL_WRITE_LOCK`` in os_unix.c).
 _WAL_WRITE_LOCK_BYTE = 120
-_FLOCK = "hhqqi4x"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid (padded to 32 bytes)
 
 
 def wal_writer(path: str) -> int | None:
-    """The id of a process on this host holding the write lock of the WAL database ``path``; None if
-    no process (other than this one: a process's own record locks never conflict with it) holds it."""
+    """The id of a process on this host holding the write lock of the WAL database ``path``; None if none
+    does (or the host has no ``/proc/locks``).
+
+    The lock is looked up in ``/proc/locks`` by the ``-shm`` file's device and inode, never through a file
+    descriptor of that file: closing any descriptor of a file drops every POSIX lock the process holds on
+    it, this process's SQLite connections' own locks included (SQLite's documentation warns of it).
+    """
     try:
-        fd = os.open(path + "-shm", os.O_RDWR)
-    except FileNotFoundError:
+        st = os.stat(path + "-shm")
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
         return None
-    try:
-        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _WAL_WRITE_LOCK_BYTE, 1, 0)
-        l_type, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
-    finally:
-        os.close(fd)
-    return None if l_type == fcntl.F_UNLCK else pid
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 8:  # "->": a waiter, not a holder
+            continue
+        kind, rw, pid, where, start, end = fields[1], fields[3], fields[4], fields[5], fields[6], fields[7]
+        if kind != "POSIX" or rw != "WRITE" or where != ident:
+            continue
+        if int(start) <= _WAL_WRITE_LOCK_BYTE and (end == "EOF" or _WAL_WRITE_LOCK_BYTE <= int(end)):
+            return int(pid)
+    return None
 
 
 def _busy_retry(fn, *args):
