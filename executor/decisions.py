@@ -254,6 +254,28 @@ def after_error(step: str, e: BaseException) -> Decision:
     return Decision(Action.FAIL)
 
 
+def after_overrun(task: Task, attempts: int, max_attempts: int, timeout: float) -> Decision:
+    """What a task that has run past the task time limit (``timeout`` seconds) means, on its ``attempts``-th
+    overrun of ``max_attempts`` allowed: the executor abandons it either way (stops renewing its lease, and
+    exits: a kernel cannot be interrupted); before the last allowed attempt the task is left to be run
+    elsewhere (``GIVE_UP``), at the last one the job fails naming it.
+
+    >>> after_overrun(Task(0, (1,)), 1, 3, 60.0).action
+    <Action.GIVE_UP: 'give up'>
+    >>> d = after_overrun(Task(0, (1,)), 3, 3, 60.0); d.action, d.counter
+    (<Action.FAIL: 'fail'>, 'tasks_timed_out')
+    >>> d.message
+    'ran past the task time limit (task_timeout = 60 s) on 3 of 3 attempts; abandoned'
+    """
+    if attempts < max_attempts:
+        return Decision(Action.GIVE_UP, counter="tasks_timed_out",
+                        message=f"ran past the task time limit (task_timeout = {timeout:g} s), attempt {attempts} "
+                                f"of {max_attempts}; abandoned, to be run again elsewhere")
+    return Decision(Action.FAIL, counter="tasks_timed_out",
+                    message=f"ran past the task time limit (task_timeout = {timeout:g} s) on {attempts} of "
+                            f"{max_attempts} attempts; abandoned")
+
+
 def after_missing_input(where: str, task_done: bool, job_running: bool, writers: list[Task],
                         writers_done: list[bool], may_retry: bool) -> Decision:
     """What a missing input tile (``where`` names it) means, from what the state store says: whether the
@@ -385,6 +407,7 @@ def failure_record(task: Task, line: int, filename: str, exc: BaseException, key
 
 
 __all__ = ["Action", "Decision", "Limits", "LoopState", "after_error", "after_finish",
-           "after_idle", "after_missing_input", "after_status", "batch_size", "canonical_task", "check_outputs",
+           "after_idle", "after_missing_input", "after_overrun", "after_status", "batch_size", "canonical_task",
+           "check_outputs",
            "failure_record", "freeable", "moving_average", "next_step", "on_leased", "read_concurrently",
            "why_not_contained"]

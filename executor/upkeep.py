@@ -5,7 +5,8 @@ counter increments, the leases of the messages it holds, and its heartbeat and t
 ``CounterBuffer``  per-job counter increments not yet written to the state store;
 ``LeaseRenewer``   a background thread that renews the leases of the messages being worked on;
 ``Reporter``       a background thread that renews the executor's heartbeat and appends its buffered
-                   per-task records.
+                   per-task records;
+``TaskWatchdog``   a background thread that calls back once the task being run has run past its time limit.
 
 Each is thread-safe where a background thread or the read pool shares it, and none decides anything
 about the protocol (``executor.decisions`` does).
@@ -115,6 +116,7 @@ class LeaseRenewer:
     def __init__(self, queue: TaskQueue, lease: float, stop: threading.Event):
         self.queue, self.lease, self._stop = queue, lease, stop
         self._held: dict[str, str] = {}  # receipt -> body
+        self._abandoned = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -123,8 +125,17 @@ class LeaseRenewer:
 
     def hold(self, msgs) -> None:
         with self._lock:
+            if self._abandoned:
+                return
             for m in msgs:
                 self._held[m.receipt] = m.body
+
+    def abandon(self) -> None:
+        """Renew nothing any more: the messages held reappear when their leases run out (a task abandoned
+        past its time limit is run elsewhere)."""
+        with self._lock:
+            self._abandoned = True
+            self._held.clear()
 
     def release(self, msgs) -> None:
         with self._lock:
@@ -136,7 +147,10 @@ class LeaseRenewer:
             with self._lock:
                 receipts = list(self._held)
             for r in receipts:
-                self.queue.renew(r, self.lease)
+                try:
+                    with_retries(self.queue.renew, r, self.lease)
+                except Exception:
+                    pass
 
 
 class Reporter:
@@ -186,3 +200,39 @@ class Reporter:
     def _loop(self) -> None:
         while not self._stop.wait(self.report_s):
             self.report()
+
+
+class TaskWatchdog:
+    """Watches the task being run (``begin`` .. ``end``): once one has run for ``timeout`` seconds,
+    ``on_overrun(task, key, seconds)`` is called, once, from the watchdog's thread (the task's own thread
+    is inside its kernel and cannot be interrupted).  Checks every ``min(1, timeout / 20)`` seconds until
+    ``stop`` is set."""
+
+    def __init__(self, timeout: float, on_overrun, stop: threading.Event):
+        self.timeout, self.on_overrun, self._stop = timeout, on_overrun, stop
+        self._task: tuple[Task, str, float] | None = None
+        self.fired = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="task-watchdog")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def begin(self, task: Task, key: str) -> None:
+        with self._lock:
+            self._task = (task, key, time.monotonic())
+
+    def end(self) -> None:
+        with self._lock:
+            self._task = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(min(1.0, self.timeout / 20)):
+            with self._lock:
+                running, overran = self._task, None
+                if running is not None and not self.fired and time.monotonic() - running[2] >= self.timeout:
+                    self.fired, overran = True, running
+            if overran is not None:
+                task, key, t0 = overran
+                self.on_overrun(task, key, time.monotonic() - t0)
+                return

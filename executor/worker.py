@@ -115,6 +115,7 @@ seconds (the tasks themselves are not lost: they re-run).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -136,6 +137,7 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec, KernelOutputError, tile_slot
+from numpywren2.core.outcome import ABANDONED, abandon_s, is_abandoned, last_sample
 from numpywren2.core.signing import (
     SignatureError,
     SigningKeyError,
@@ -158,6 +160,7 @@ from .decisions import (
     after_finish,
     after_idle,
     after_missing_input,
+    after_overrun,
     after_status,
     canonical_task,
     check_outputs,
@@ -168,8 +171,15 @@ from .decisions import (
     on_leased,
     read_concurrently,
 )
-from .spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, ExecutorSpec
-from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TileCache, default_cache_bytes
+from .spec import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LEASE,
+    DEFAULT_TASK_ATTEMPTS,
+    DEFAULT_TASK_TIMEOUT,
+    EXIT_TASK_TIMEOUT,
+    ExecutorSpec,
+)
+from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
 
 __all__ = ["Executor", "JobRefusedError", "check_finite_inputs", "default_cache_bytes", "run"]
 
@@ -182,6 +192,10 @@ class JobRefusedError(RuntimeError):
 
 class _JobFailedError(Exception):
     """Internal: this executor has marked the job failed (the record holds the cause)."""
+
+
+class _AbandonedError(Exception):
+    """Internal: the task ran past the task time limit and was abandoned (``decisions.after_overrun``)."""
 
 
 class _MissingInputError(Exception):
@@ -220,7 +234,9 @@ class Executor:
                  cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
-                 hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None):
+                 hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None,
+                 task_timeout: float = DEFAULT_TASK_TIMEOUT, task_attempts: int = DEFAULT_TASK_ATTEMPTS,
+                 exit_on_overrun: bool = False):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.ledger = state.ledger(queue)
         self.lease = lease
@@ -240,7 +256,10 @@ class Executor:
         self.leases = LeaseRenewer(queue, lease, self._stop)
         self.executor_id = executor_id or f"x-{uuid.uuid4().hex[:12]}"
         self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop)
+        self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
+        self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
         self.tasks_run = 0
+        self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -249,6 +268,7 @@ class Executor:
         loop.started = loop.last_work = loop.next_status = time.monotonic()
         self.leases.start()
         self.reporter.start()
+        self.watchdog.start()
         try:
             while True:
                 now = time.monotonic()
@@ -258,14 +278,14 @@ class Executor:
                 if step.action is Action.STOP:
                     break
                 try:
-                    msgs = self.queue.receive(step.n, lease=self.lease, wait=0.5)
+                    msgs = with_retries(self._receive, step.n)
                 except Exception:
                     if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
                         break
                     raise
                 if not msgs:
                     self.counters.flush(self.state, self.job)
-                    if after_idle(loop, limits, time.monotonic()).action is Action.STOP:
+                    if after_idle(loop, limits, time.monotonic()).action is Action.STOP or self._abandoned():
                         break
                     continue
                 self.leases.hold(msgs)
@@ -282,6 +302,30 @@ class Executor:
             self.counters.flush(self.state, self.job)
             self.reporter.stop()
         return self.tasks_run
+
+    def _abandoned(self) -> bool:
+        """While idle, every few seconds: is the job abandoned (``outcome.is_abandoned``: no timeline sample from
+        its provisioner for ``abandon_s()``)?  If so, record it (the first to notice does), delete the job's
+        scratch tiles, and stop."""
+        now = time.monotonic()
+        if now < self.next_abandon_check:
+            return False
+        limit = abandon_s()
+        self.next_abandon_check = now + min(5.0, limit / 2)
+        status = with_retries(self.state.status, self.job)
+        sample = last_sample(with_retries(self.state.records, self.job, "timeline"))
+        if not is_abandoned(status, sample, time.time(), limit):
+            return False
+        msg = (f"job {self.job} was abandoned: its provisioner has written no timeline sample for more than "
+               f"abandon_s ({limit:g} s, NPW_ABANDON_S); its client and provisioner are gone")
+        with_retries(self.state.set_status, self.job, ABANDONED, json.dumps({"message": msg}))
+        if self.scratch_root is not None:
+            with_retries(self.store.delete_prefix, self.scratch_root)
+        print(f"executor {self.executor_id}: {msg}", file=sys.stderr, flush=True)
+        return True
+
+    def _receive(self, n: int):
+        return self.queue.receive(n, lease=self.lease, wait=0.5)
 
     def _running(self) -> bool:
         try:
@@ -319,8 +363,17 @@ class Executor:
     def _handle(self, msg, task: Task, key: str, was_done: bool) -> bool:
         """One canonical task; False when this executor should stop (the job failed or ended)."""
         if on_leased(was_done).action is Action.FORWARD:
-            return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
+            return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
         t0 = time.perf_counter()
+        self.watchdog.begin(task, key)
+        try:
+            return self._run_task(msg, task, key, t0)
+        except _AbandonedError:
+            return False
+        finally:
+            self.watchdog.end()
+
+    def _run_task(self, msg, task: Task, key: str, t0: float) -> bool:
         for attempt in range(2):
             self._hook("start", task)
             try:
@@ -335,7 +388,7 @@ class Executor:
                 if d.action is Action.RETRY:
                     continue
                 if d.action is Action.FORWARD:
-                    return after_finish(self._finish(task, key, msg)).action is Action.GO_ON
+                    return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
                 if d.action is Action.DROP:
                     with_retries(self.queue.ack, msg.receipt)
                     self._hook("dropped", task)
@@ -363,12 +416,25 @@ class Executor:
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
         return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
 
-    def _finish(self, task: Task, key: str, msg) -> str | None:
+    def _finish(self, task: Task, key: str, msg, again: bool = False) -> str | None:
         """complete + enqueue the ready children + acknowledge (``Ledger.finish``: one step where the
         backends allow), the pending counters riding along when due; returns the job's status as read
-        after the completion."""
+        after the completion.
+
+        ``again``: the task was done already (a copy of it).  Each copy that re-enqueued the task's children
+        would multiply them at every level of the DAG below it (with every message delivered twice, copies
+        double per level), so a copy passes on only what a crash may have lost: nothing on a fused ledger,
+        whose completion enqueued the children in the same atomic step, and the children that are not done
+        on an unfused one (a crash between its completion and its enqueue loses them)."""
         b = self.bound
-        children = [(seal_message(self.task_key, c.to_json()), b.in_degree(c), b.priority(c)) for c in b.children(task)]
+        kids = b.children(task)
+        if again and kids:
+            if self.ledger.fused:
+                kids = []
+            else:
+                done = with_retries(self.state.done_many, self.job, [c.to_json() for c in kids])
+                kids = [c for c, d in zip(kids, done) if not d]
+        children = [(seal_message(self.task_key, c.to_json()), b.in_degree(c), b.priority(c)) for c in kids]
         counters = self.counters.take_due(time.monotonic())
         try:
             return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
@@ -387,6 +453,28 @@ class Executor:
             with_retries(self.store.delete_prefix, self.scratch_root)
         print(f"executor {self.executor_id}: job {self.job} ended while {task} ran; deleted its scratch output",
               file=sys.stderr, flush=True)
+
+    def _overrun(self, task: Task, key: str, seconds: float) -> None:
+        """The watchdog's call (from its thread) when ``task`` has run for ``seconds`` past the task time limit:
+        stop renewing its lease, count the overrun in the job's ``timeouts`` records, fail the job at the last
+        allowed attempt (``decisions.after_overrun``), and stop; a process executor exits at once (its kernel
+        cannot be interrupted), with ``EXIT_TASK_TIMEOUT``."""
+        self.leases.abandon()
+        try:
+            rec = json.dumps({"task": key, "executor": self.executor_id, "seconds": round(seconds, 3)})
+            with_retries(self.state.append_records, self.job, "timeouts", [rec])
+            attempts = sum(1 for r in with_retries(self.state.records, self.job, "timeouts")
+                           if json.loads(r)["task"] == key)
+            d = after_overrun(task, attempts, self.task_attempts, self.task_timeout)
+            with_retries(self.state.add_counters, self.job, {d.counter: 1})
+            print(f"executor {self.executor_id}: job {self.job}: task {task} {d.message}", file=sys.stderr, flush=True)
+            if d.action is Action.FAIL:
+                self._fail(task, TimeoutError(d.message))
+        finally:
+            self._stop.set()
+            if self.exit_on_overrun:
+                self.reporter.report(exited=True)
+                os._exit(EXIT_TASK_TIMEOUT)
 
     def _fail(self, task: Task, exc: BaseException, key: str | None = None, doing: str | None = None) -> None:
         """Mark the job failed with ``exc`` as the cause of ``task``'s failure (the first failure wins)."""
@@ -413,7 +501,7 @@ class Executor:
         for m, idx in freeable(tiles, done):
             k = self.spec.tile_key(m, idx)
             self.cache.forget(k)
-            freed += self.store.delete(k)
+            freed += with_retries(self.store.delete, k)
         if freed:
             self.counters.add({"tiles_freed": freed})
 
@@ -447,7 +535,11 @@ class Executor:
             kernel = self.kernels[stmt.kernel]
             result = kernel(*call)
         except Exception as e:
+            if self.watchdog.fired:
+                raise _AbandonedError from None
             self._act_on_error(task, after_error("kernel", e), e)
+        if self.watchdog.fired:  # it returned after its time limit: another executor may be running it now
+            raise _AbandonedError
         values = check_outputs(stmt.kernel, outs, result, self._slot)
         if isinstance(values, Decision):
             self._act_on_error(task, values, KernelOutputError(values.message), key=values.key)
@@ -548,5 +640,6 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     """
     limit = time_limit if time_limit is not None else spec.time_limit
     ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
-                  lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id)
+                  lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
+                  task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
     return ex.run()

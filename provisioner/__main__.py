@@ -40,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease", type=float, default=d.lease)
     ap.add_argument("--start-timeout", type=float, default=d.start_timeout,
                     help="seconds a launched executor has to heart-beat before it counts as failed to start")
+    ap.add_argument("--task-timeout", type=float, default=d.task_timeout,
+                    help="seconds one task may run before its executor abandons it")
+    ap.add_argument("--task-attempts", type=int, default=d.task_attempts,
+                    help="overruns of --task-timeout by one task before the job fails")
+    ap.add_argument("--heartbeat-timeout", type=float, default=d.heartbeat_timeout,
+                    help="seconds a started executor may go without a live heartbeat before it is lost")
+    ap.add_argument("--lock-timeout", type=float, default=d.lock_timeout,
+                    help="seconds an executor may hold the embedded store's write lock with no commit")
     g = ap.add_argument_group("simulated Lambda")
     g.add_argument("--lifetime", type=float, default=900.0, help="hard kill after this many seconds")
     g.add_argument("--cold-start", type=float, default=0.0)
@@ -67,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         launcher = AwsLambdaLauncher(a.function_name, region=a.region)
     settings = ProvisionerSettings(scaling_factor=a.scaling_factor, max_executors=a.max_executors,
                                    idle_timeout=a.idle_timeout, poll_interval=a.poll_interval,
-                                   time_limit=a.time_limit, lease=a.lease, start_timeout=a.start_timeout)
+                                   time_limit=a.time_limit, lease=a.lease, start_timeout=a.start_timeout,
+                                   task_timeout=a.task_timeout, task_attempts=a.task_attempts,
+                                   heartbeat_timeout=a.heartbeat_timeout, lock_timeout=a.lock_timeout)
     prov = Provisioner({"store": a.store, "queue": a.queue, "state": a.state}, a.job, launcher, settings)
     signal.signal(signal.SIGTERM, lambda *_: prov._stop.set())
     try:

@@ -44,7 +44,7 @@ class ExitedExecutor:
 
     executor: str
     returncode: int
-    killed_by_launcher: str | None = None  # "lifetime", "injected", "stop", "start_timeout", or None
+    killed_by_launcher: str | None = None  # "lifetime", "injected", "stop", "start_timeout", "stale", "lock"
 
 
 def new_executor_id() -> str:
@@ -113,6 +113,15 @@ class Launcher(abc.ABC):
         """Stop counting an executor that did not start in time (the default cannot end it: a Lambda
         invocation that starts late finds work or retires after its idle timeout)."""
         self.abandoned.add(executor_id)
+
+    def lose(self, executor_id: str, reason: str = "stale") -> None:
+        """The provisioner's verdict on an executor that started and then stopped answering (a stale
+        heartbeat, a held lock): stop counting it, and end it if the launcher can."""
+        self.abandoned.add(executor_id)
+
+    def executor_of_pid(self, pid: int) -> str | None:
+        """The id of the executor this launcher started as process ``pid`` on this host, if any."""
+        return None
 
     def reap(self) -> list[ExitedExecutor]:
         return []
@@ -191,6 +200,16 @@ class LocalProcessLauncher(Launcher):
         """SIGKILL an executor that did not start in time (``reap`` reports it killed, ``"start_timeout"``)."""
         super().abandon(executor_id)
         self.kill(executor_id, "start_timeout")
+
+    def lose(self, executor_id: str, reason: str = "stale") -> None:
+        """SIGKILL a lost executor (``reap`` reports it killed, with ``reason``); SIGKILL ends a stopped
+        process too, and its death releases every lock it held."""
+        super().lose(executor_id, reason)
+        self.kill(executor_id, reason)
+
+    def executor_of_pid(self, pid: int) -> str | None:
+        with self._lock:
+            return next((eid for eid, p in self.processes.items() if p.pid == pid), None)
 
     def kill(self, executor_id: str, reason: str = "injected") -> bool:
         """SIGKILL one executor (no clean stop: its leased task reappears when the lease expires)."""

@@ -8,6 +8,9 @@ provisioner picks up where the old one stopped):
 ``launcher.launched``  executors this provisioner started (id -> launch time);
 ``starting``            those of them that have not heart-beat yet (id -> ``clock()`` at launch);
 ``failed_starts``       those it gave up on: no heartbeat within ``start_timeout`` of their launch;
+``silent_since``        started executors whose heartbeat is not live, since when (``heartbeat_timeout``);
+``lock_seen``           the state store's write-lock holder and commit version, since when (``lock_timeout``);
+``lost``                executors it gave up on after they started: stale, or stuck holding the lock;
 ``failed_in_a_row``     executors that failed to start or exited with an error since the last
                         task was done;
 ``last_sample``         when the last timeline sample was written.
@@ -22,7 +25,10 @@ Every ``poll_interval`` seconds (``step``):
    the state store's executor registry that it did not start (started by an earlier
    provisioner, or by hand).  An executor of its own that has not heart-beat within
    ``start_timeout`` of its launch is a failed start: the launcher abandons it (a local
-   process is killed), it no longer counts, and it counts towards ``max_failed_starts``;
+   process is killed), it no longer counts, and it counts towards ``max_failed_starts``.  One that
+   has started but whose heartbeat has not been live for ``heartbeat_timeout``, or that has held
+   the embedded store's write lock for ``lock_timeout`` with no commit meanwhile, is lost: the
+   launcher ends it (``lose``: a local process is killed by its id) and it no longer counts;
 3. ask the policy how many executors to launch, bounded by ``max_executors``, and launch
    them (replacing failed starts, if the work still asks for them);
 4. once per ``timeline_interval``, append a timeline sample to the state store: time,
@@ -46,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from executor.spec import EXIT_TASK_TIMEOUT
 from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
 from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
@@ -86,7 +93,8 @@ class Provisioner:
         self.num_tasks = self.jobspec.num_tasks
         s = self.settings
         self.spec = ExecutorSpec(urls["store"], urls["queue"], urls["state"], job, lease=s.lease,
-                                 idle_timeout=s.idle_timeout, time_limit=s.time_limit)
+                                 idle_timeout=s.idle_timeout, time_limit=s.time_limit,
+                                 task_timeout=s.task_timeout, task_attempts=s.task_attempts)
         self.max_executors = s.max_executors or launcher.default_max_executors
         # a launcher's own start_timeout (deprecated) wins over the settings' while it lasts
         self.start_timeout = launcher.start_timeout if launcher.start_timeout is not None else s.start_timeout
@@ -98,6 +106,9 @@ class Provisioner:
         self.started = clock()
         self.starting: dict[str, float] = {}
         self.failed_starts: list[str] = []
+        self.silent_since: dict[str, float] = {}  # started executors without a live heartbeat, since when
+        self.lock_seen: tuple[tuple[int, int] | None, float] = (None, clock())  # write-lock holder, since when
+        self.lost: list[tuple[str, str]] = []  # (executor, "stale" or "lock") given up on after starting
         self.last_sample = -float("inf")
         self.failed_in_a_row = 0
         self.failed_starts_in_a_row = 0  # of failed_in_a_row, those that did not start in time
@@ -123,7 +134,7 @@ class Provisioner:
         if check_starts:
             if done > self.last_done:  # progress: the failures so far were not "in a row"
                 self.last_done, self.failed_in_a_row, self.failed_starts_in_a_row = done, 0, 0
-            if self._check_starts(registry, mine):
+            if self._check_starts(registry, mine) | self._check_lost(registry, mine):
                 mine = self.launcher.alive(registry)
         others = {eid for eid, e in registry.items() if e["live"] and eid not in self.launcher.launched}
         started = len(others) + sum(1 for eid in mine if registry.get(eid, {}).get("live"))
@@ -151,6 +162,36 @@ class Provisioner:
                             "abandoned it", self.job, eid, self.start_timeout)
         return abandoned
 
+    def _check_lost(self, registry: dict[str, dict], alive: set[str]) -> bool:
+        """Executors of this launcher that started and stopped answering are lost (``launcher.lose``: a local
+        process is killed): one whose heartbeat has not been live for ``heartbeat_timeout`` seconds of this
+        provisioner's clock, and one holding the state store's write lock with no commit by anyone for
+        ``lock_timeout`` seconds (``StateStore.write_lock``).  True if any was lost."""
+        now, s = self.clock(), self.settings
+        lost: dict[str, str] = {}
+        for eid in alive:
+            entry = registry.get(eid)
+            if entry is None or entry["live"] or entry["exited"]:
+                self.silent_since.pop(eid, None)
+            elif now - self.silent_since.setdefault(eid, now) >= s.heartbeat_timeout:
+                lost[eid] = "stale"
+                log.warning("job %s: executor %s has not heart-beat for heartbeat_timeout (%g s); it is lost",
+                            self.job, eid, s.heartbeat_timeout)
+        holder = self.state.write_lock()
+        if holder is None or holder != self.lock_seen[0]:
+            self.lock_seen = (holder, now)
+        elif now - self.lock_seen[1] >= s.lock_timeout:
+            eid = self.launcher.executor_of_pid(holder[0])
+            if eid is not None and eid in alive:
+                lost[eid] = "lock"
+                log.warning("job %s: executor %s (pid %d) has held the state store's write lock for lock_timeout "
+                            "(%g s) with no commit meanwhile; it is lost", self.job, eid, holder[0], s.lock_timeout)
+        for eid, why in lost.items():
+            self.silent_since.pop(eid, None)
+            self.launcher.lose(eid, why)
+            self.lost.append((eid, why))
+        return bool(lost)
+
     def step(self, launch: bool = True) -> bool:
         """Observe, launch (if ``launch``), sample; returns False once the job has ended."""
         outcome, obs, started = self.observe(check_starts=launch)
@@ -168,7 +209,10 @@ class Provisioner:
                 self.launches += len(launched)
                 obs = dataclasses.replace(obs, executors=obs.executors + len(launched))
         now = self.clock()
-        if finished or not launch or now - self.last_sample >= self.settings.timeline_interval:
+        # a timeline sample waits while another process holds the store's write lock: writing it would block
+        # this loop, which is what ends a holder stuck inside a transaction (``_check_lost``)
+        sample_due = finished or not launch or now - self.last_sample >= self.settings.timeline_interval
+        if sample_due and (self.lock_seen[0] is None or finished):
             self.last_sample = now
             sample = {"time": round(time.time(), 3), "ready": obs.ready, "leased": obs.leased,
                       "executors": obs.executors, "started": started, "done": obs.done,
@@ -178,7 +222,9 @@ class Provisioner:
 
     def _check_failures(self) -> None:
         for ex in self.launcher.reap():
-            if ex.returncode != 0 and ex.killed_by_launcher is None:
+            # an executor that abandoned a task past its time limit did as told (the task's overruns are
+            # counted, and bounded by task_attempts, on their own)
+            if ex.returncode not in (0, EXIT_TASK_TIMEOUT) and ex.killed_by_launcher is None:
                 self.failed_in_a_row += 1
                 self.last_exit_code = ex.returncode
         n, starts = self.failed_in_a_row, self.failed_starts_in_a_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from executor.spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE
+from executor.spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, DEFAULT_TASK_ATTEMPTS, DEFAULT_TASK_TIMEOUT
 from numpywren2.core.deprecation import renamed_options, warn_renamed
 
 
@@ -40,6 +40,25 @@ class ProvisionerSettings:
         has not is a failed start: the provisioner gives up on it (a local process is killed; a
         Lambda invocation stops being counted), counts it towards ``max_failed_starts``, and the
         policy launches a replacement if the work still asks for one.  Default 60.
+    task_timeout : float
+        Seconds one task may run (read, kernel, write, complete).  An executor whose task runs longer
+        abandons it: it stops renewing the task's lease, records the overrun in the job's ``timeouts``
+        records and exits (a kernel cannot be interrupted), so that the task is run again elsewhere
+        once its lease runs out.  Default 900 (Lambda's longest lifetime).  Set it per runtime with
+        ``npw.runtime(provisioner=ProvisionerSettings(task_timeout=...))``.
+    task_attempts : int
+        Runs of one task that may overrun ``task_timeout``: at the last, the job fails naming the task
+        (``Job.wait`` raises it).  Default 3.
+    heartbeat_timeout : float
+        Seconds an executor that has started may go without a live heartbeat (its heartbeat's own
+        ttl, a few seconds, ran out) before the provisioner treats it as lost: a stopped, frozen or
+        hung process.  The launcher ends it (a local process is killed by its id; a Lambda invocation
+        stops being counted) and the policy launches a replacement if the work still asks for one;
+        its leased task reappears when its lease runs out.  Default 30.
+    lock_timeout : float
+        Seconds one executor may hold the embedded (SQLite) database's write lock with no commit
+        by anyone meanwhile (``StateStore.write_lock``) before the provisioner ends it: a process
+        stopped inside a transaction would otherwise stop every executor.  Default 10.
     max_failed_starts : int
         The job is failed when this many executors in a row fail to start or exit with an error
         while no task completes (e.g. an executor that cannot import the job's kernels, or runs out
@@ -54,6 +73,10 @@ class ProvisionerSettings:
     time_limit: float | None = None
     lease: float = DEFAULT_LEASE
     start_timeout: float = 60.0
+    task_timeout: float = DEFAULT_TASK_TIMEOUT
+    task_attempts: int = DEFAULT_TASK_ATTEMPTS
+    heartbeat_timeout: float = 30.0
+    lock_timeout: float = 10.0
     max_failed_starts: int = 5
 
     def __post_init__(self) -> None:
@@ -61,9 +84,12 @@ class ProvisionerSettings:
             raise ValueError(f"scaling_factor must be positive, got {self.scaling_factor}")
         if self.max_executors is not None and self.max_executors < 1:
             raise ValueError(f"max_executors must be at least 1, got {self.max_executors}")
-        for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout"):
+        for name in ("idle_timeout", "poll_interval", "timeline_interval", "lease", "start_timeout",
+                     "heartbeat_timeout", "lock_timeout", "task_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.task_attempts < 1:
+            raise ValueError(f"task_attempts must be at least 1, got {self.task_attempts}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"time_limit must be positive (or None), got {self.time_limit}")
 

@@ -45,6 +45,15 @@ def gated_double(x, seconds, gate):
 
 
 @lp.kernel
+def gated_double_marked(x, gate):
+    """``2 x`` once ``gate`` is open, leaving a ``passed-<gate>-<pid>-<n>`` mark when it has passed the gate."""
+    pass_gate(gate)
+    if int(gate) > 0:
+        (Path(os.environ[ENV]) / f"passed-{int(gate)}-{os.getpid()}-{uuid.uuid4().hex[:8]}").touch()
+    return 2 * x
+
+
+@lp.kernel
 def gated_add(a, b, seconds, gate):
     pass_gate(gate)
     time.sleep(seconds)
@@ -66,6 +75,10 @@ class Gates:
     def started(self, gate: int) -> list[int]:
         """The process ids of the tasks that have reached ``gate`` (one entry per task run)."""
         return [int(p.name.split("-")[2]) for p in self.dir.glob(f"started-{gate}-*")]
+
+    def passed(self, gate: int) -> list[int]:
+        """The process ids of the ``gated_double_marked`` tasks that have passed ``gate``."""
+        return [int(p.name.split("-")[2]) for p in self.dir.glob(f"passed-{gate}-*")]
 
     def wait_started(self, gate: int, n: int = 1, timeout: float = 120.0) -> list[int]:
         """Block until at least ``n`` tasks have reached ``gate``; their process ids."""

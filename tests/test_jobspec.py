@@ -213,7 +213,7 @@ def record(status="running", completed=None, error=None) -> dict:
     (record("failed", 1, None), 4, JobOutcome("failed", 1, 4, error={})),
     (record("cancelled", 4), 4, JobOutcome("cancelled", 4, 4)),  # the first final status wins over the count
     (record("cancelled", 2), 4, JobOutcome("cancelled", 2, 4)),
-    (record("abandoned", 2), 4, JobOutcome("abandoned", 2, 4)),  # a final status of another writer
+    (record("abandoned", 2), 4, JobOutcome("abandoned", 2, 4, error={})),  # its reason is parsed as a failure's
 ])
 def test_job_outcome(rec, num_tasks, want):
     out = job_outcome(rec, num_tasks)

@@ -355,7 +355,7 @@ def test_aws_lambda_payload_is_the_handler_event():
         [eid] = AwsLambdaLauncher("fn", client=client).launch(spec, 1)
     event = json.loads(seen[0]["Payload"])
     assert event == {"store": "s3://b/p", "queue": "sqs://", "state": "redis://h:6379/0", "job": "job-9",
-                     "lease": 20, "idle_timeout": 7, "executor_id": eid}
+                     "lease": 20, "idle_timeout": 7, "executor_id": eid, "task_timeout": 900.0, "task_attempts": 3}
     with Stubber(client) as stub:
         stub.add_response("invoke", {"StatusCode": 500})
         with pytest.raises(RuntimeError, match="did not accept"):

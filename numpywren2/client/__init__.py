@@ -11,6 +11,7 @@ from .catalog import MatrixInfo, ls, open
 from .decomposition import PCA, pca, svd
 from .interop import from_dask
 from .job import Job, JobFailedError, TileSpace, submit
+from .jobs import JobInfo, attach, jobs
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
 from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
 from .matrix import BigMatrix, MatrixNotFoundError
@@ -21,11 +22,13 @@ __all__ = [
     "BigMatrix",
     "Job",
     "JobFailedError",
+    "JobInfo",
     "MatrixInfo",
     "MatrixNotFoundError",
     "MatrixView",
     "Runtime",
     "TileSpace",
+    "attach",
     "cholesky",
     "current_runtime",
     "diag",
@@ -33,6 +36,7 @@ __all__ = [
     "from_dask",
     "gemm",
     "inv",
+    "jobs",
     "ls",
     "lstsq",
     "matmul",

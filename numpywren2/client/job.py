@@ -16,6 +16,8 @@ import errno as errno_module
 import importlib
 import json
 import linecache
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -25,10 +27,10 @@ import lambdapack as lp
 from lambdapack.extent import check_extents
 from lambdapack.validate import validate_bound
 
-from ..core.backends import TileStore, with_retries
+from ..core.backends import OutageError, TileStore, outage_s, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
-from ..core.outcome import CANCELLED, DONE, FAILED, JobOutcome, job_outcome
+from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, job_outcome
 from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
 from .matrix import BigMatrix
@@ -75,7 +77,8 @@ class TileSpace:
 @renamed_options(workers="executors")
 def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: int | None = None,
            idle_timeout: float | None = None, lease: float | None = None, settings=None, launcher=None,
-           policy=None, check_finite: Iterable[str] | dict[str, str] = (), **arguments) -> Job:
+           policy=None, check_finite: Iterable[str] | dict[str, str] = (), detach: bool = False,
+           **arguments) -> Job:
     """Run a LAmbdaPACK program on the current runtime.
 
     Parameters are bound by name: integers for the program's integer parameters,
@@ -107,6 +110,13 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
         Input matrices (parameter names) whose tiles the executors verify to be finite as they read
         them: a tile with an inf or a NaN fails the job with a ``ValueError`` naming the matrix (the
         dict's value, if given, else the parameter and the BigMatrix name) and the tile.
+    detach : bool
+        Run the job's provisioner as a process of its own (``python -m provisioner``, in a session of its
+        own), not in a thread of this one: the job goes on if this process exits or is killed, and any
+        process can follow it with ``npw.attach(job.id)`` (``npw.jobs()`` lists it).  Not with a
+        ``launcher`` or ``policy`` object (the provisioner process makes its own local launcher), nor on a
+        temporary embedded runtime (its directory goes with this process).  The output matrices must
+        outlive this process too: give named matrices, not anonymous ones freed with their runtime.
     **arguments
         The program's integer parameters and matrices, by name.
 
@@ -128,6 +138,12 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     from provisioner import Provisioner, ProvisionerSettings
 
     rt = runtime or current_runtime()
+    if detach and (launcher is not None or policy is not None):
+        raise ValueError("submit(detach=True) starts a provisioner process with a local launcher; it cannot take "
+                         "a launcher or policy object")
+    if detach and rt.owns_root:
+        raise ValueError("submit(detach=True) needs a runtime that outlives this process: give store, queue and "
+                         "state URLs (a temporary embedded runtime is removed when this process exits)")
     ints = {k: v for k, v in arguments.items() if k in program.params}
     mats = {k: v for k, v in arguments.items() if k in program.matrices}
     unknown = set(arguments) - set(ints) - set(mats)
@@ -180,6 +196,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
                    trusted_modules=rt.trusted_modules)
     spec = dataclasses.replace(spec, signature=sign_description(spec.to_data(), job, key))
     rt.state.create_job(job, spec.to_json())
+    rt.state.append_records(job, "client", [json.dumps({"created": time.time(), "pid": os.getpid(),
+                                                        "detached": bool(detach)})])
     queue = rt.queue(job)
     tags = task_key(key, job)
     queue.send([seal_message(tags, t.to_json()) for t in bound.starters()])
@@ -191,10 +209,33 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     overrides = {k: v for k, v in (("max_executors", executors), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
     settings = dataclasses.replace(settings, **overrides)
-    if n_tasks and executors != 0 and (executors is not None or rt.executors != 0):
+    if detach:
+        if n_tasks:
+            j.provisioner_process = start_detached(rt.urls, job, settings)
+    elif n_tasks and executors != 0 and (executors is not None or rt.executors != 0):
         j.provisioner = Provisioner(rt.urls, job, launcher or rt.make_launcher(), settings, policy).start()
         rt.provisioners.append(j.provisioner)
     return j
+
+
+def start_detached(urls: dict[str, str], job: str, settings) -> subprocess.Popen:
+    """``python -m provisioner`` for ``job`` with ``settings``, in a session of its own (a signal to this
+    process's group, such as Ctrl-C, does not reach it), its output to /dev/null."""
+    from executor.spec import environment
+
+    s = settings
+    argv = [sys.executable, "-m", "provisioner", "--store", urls["store"], "--queue", urls["queue"],
+            "--state", urls["state"], "--job", job, "--scaling-factor", str(s.scaling_factor),
+            "--idle-timeout", str(s.idle_timeout), "--poll-interval", str(s.poll_interval), "--lease", str(s.lease),
+            "--start-timeout", str(s.start_timeout), "--task-timeout", str(s.task_timeout),
+            "--task-attempts", str(s.task_attempts), "--heartbeat-timeout", str(s.heartbeat_timeout),
+            "--lock-timeout", str(s.lock_timeout)]
+    if s.max_executors is not None:
+        argv += ["--max-executors", str(s.max_executors)]
+    if s.time_limit is not None:
+        argv += ["--time-limit", str(s.time_limit)]
+    return subprocess.Popen(argv, env=environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _check_grids(program: lp.Program, bound, mats: dict) -> None:
@@ -239,6 +280,7 @@ class Job:
         self.outputs: dict[str, BigMatrix] = {}
         self.matrices: dict[str, BigMatrix] = {}  # every matrix given to submit, by parameter name
         self.provisioner = None  # provisioner.Provisioner of this job, when it runs in this process
+        self.provisioner_process = None  # the provisioner's process (subprocess.Popen) of a detached job
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
@@ -247,6 +289,12 @@ class Job:
         """The job record, riding out brief outages; a lost record is a clear error."""
         try:
             return with_retries(self.runtime.state.job, self.id, attempts=8, max_delay=4.0)
+        except OutageError as e:
+            self._end_unreachable()
+            raise JobFailedError(
+                f"job {self.id} failed: its state store {self.runtime.state.url} was unreachable for longer than "
+                f"outage_s ({outage_s():g} s, NPW_OUTAGE_S); its executors were stopped and its scratch tiles "
+                f"deleted ({e})") from e
         except KeyError:
             raise JobFailedError(
                 f"the state store {redact_url(self.runtime.state.url)} has lost job {self.id} "
@@ -287,6 +335,9 @@ class Job:
             if out.status == CANCELLED:
                 self._end()
                 raise JobFailedError(f"job {self.id} was cancelled")
+            if out.status == ABANDONED:
+                self._end()
+                raise JobFailedError((out.error or {}).get("message") or f"job {self.id} was abandoned")
             if out.ended:  # a final status this client does not know
                 self._end()
                 raise JobFailedError(f"job {self.id} ended with status {out.status!r}")
@@ -376,6 +427,23 @@ class Job:
                 self.runtime.state.set_status(self.id, "failed", json.dumps({"message": "the client ended the job"}))
         self.queue.delete()
         self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))  # scratch tiles, all under <job>/
+
+    def _end_unreachable(self) -> None:
+        """The state store stayed unreachable past ``outage_s``: stop this job's provisioner and executors and
+        delete its scratch tiles (the tile store may still be there); the record and the queue, on the
+        unreachable server, are left to its expiry or a later clean-up."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self.finished = time.time()
+        self.runtime.running_jobs.pop(self.id, None)
+        if self.provisioner is not None:
+            self.provisioner.stop(stop_executors=True)
+        with contextlib.suppress(Exception):
+            self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
+        with contextlib.suppress(Exception):  # one try: the server may be back already
+            self.runtime.state.set_status(self.id, "failed", json.dumps(
+                {"message": f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"}))
 
     def stats(self, cost_model=None) -> dict:
         """Counters of the job.

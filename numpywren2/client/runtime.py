@@ -191,6 +191,11 @@ class Runtime:
         warn_renamed("Runtime", "workers", "executors", stacklevel=2)
         return self.executors
 
+    @property
+    def owns_root(self) -> bool:
+        """An embedded runtime in a temporary directory of its own, removed when it closes."""
+        return self._owned_root is not None
+
     def queue(self, job: str) -> TaskQueue:
         return open_queue(self.urls["queue"], job)
 

@@ -21,7 +21,41 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
-RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+RUNNING, DONE, FAILED, CANCELLED, ABANDONED = "running", "done", "failed", "cancelled", "abandoned"
+DEFAULT_ABANDON_S = 300.0
+ABANDON_ENV = "NPW_ABANDON_S"
+
+
+def abandon_s() -> float:
+    """Seconds a running job may go without a timeline sample from its provisioner before it counts as
+    abandoned (its client and provisioner both gone): ``NPW_ABANDON_S`` in the environment, default 300."""
+    import os
+
+    return float(os.environ.get(ABANDON_ENV, DEFAULT_ABANDON_S))
+
+
+def last_sample(timeline: list[str]) -> float | None:
+    """The wall-clock time of the newest timeline sample (``StateStore.records(job, "timeline")``); None if none.
+
+    >>> last_sample(['{"time": 5.0}', '{"time": 7.5}', '{"time": 6.0}']), last_sample([])
+    (7.5, None)
+    """
+    times = [json.loads(r).get("time") for r in timeline]
+    times = [t for t in times if isinstance(t, (int, float))]
+    return max(times) if times else None
+
+
+def is_abandoned(status: str, sample: float | None, now: float, timeout: float) -> bool:
+    """A running job whose provisioner has written no timeline sample (one a second while it runs) for
+    ``timeout`` seconds is abandoned: nobody is left to provision it or to wait for it.  A job with no
+    sample at all is not judged (its provisioner may not have started yet).
+
+    >>> is_abandoned("running", 100.0, 500.0, 300.0), is_abandoned("running", 300.0, 500.0, 300.0)
+    (True, False)
+    >>> is_abandoned("done", 100.0, 500.0, 300.0), is_abandoned("running", None, 500.0, 300.0)
+    (False, False)
+    """
+    return status == RUNNING and sample is not None and now - sample > timeout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,5 +114,5 @@ def job_outcome(record: Mapping, num_tasks: int) -> JobOutcome:
     completed = int(record.get("counters", {}).get("completed", 0))
     if status == RUNNING and completed >= num_tasks:
         return JobOutcome(DONE, completed, num_tasks, mark_done=True)
-    error = parse_error(record.get("error")) if status == FAILED else None
+    error = parse_error(record.get("error")) if status in (FAILED, ABANDONED) else None
     return JobOutcome(status, completed, num_tasks, error=error)

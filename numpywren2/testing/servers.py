@@ -100,7 +100,9 @@ class LoopbackServer:
 
 
 class RedisServer(LoopbackServer):
-    """A redis-server with no persistence, working in ``workdir`` (on a free port unless ``port`` is given).
+    """A redis-server working in ``workdir`` (on a free port unless ``port`` is given): no persistence, or with
+    ``persistent``, an append-only file synced on every write (a server restarted in the same ``workdir``
+    comes back with every acknowledged write).
 
     ``password``: clients must AUTH with it (``requirepass``).  ``tls``: the paths ``cert``, ``key`` and
     ``ca`` of a server certificate; the server then speaks TLS only, on its port (``url`` is ``rediss://``),
@@ -109,8 +111,9 @@ class RedisServer(LoopbackServer):
 
     name = "redis-server"
 
-    def __init__(self, workdir, port: int | None = None, password: str | None = None, tls: dict | None = None):
-        self.workdir = str(workdir)
+    def __init__(self, workdir, port: int | None = None, password: str | None = None, tls: dict | None = None,
+                 persistent: bool = False):
+        self.workdir, self.persistent = str(workdir), persistent
         self.password, self.tls = password, tls
         super().__init__(port)
 
@@ -125,8 +128,9 @@ class RedisServer(LoopbackServer):
                      "--tls-auth-clients", "no"]
         else:
             ports = ["--port", str(self.port)]
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         auth = ["--requirepass", self.password] if self.password else []
-        return [exe, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        return [exe, *ports, "--bind", "127.0.0.1", "--save", "", *aof,
                 "--dir", self.workdir, "--protected-mode", "yes", *auth]
 
     @property

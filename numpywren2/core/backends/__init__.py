@@ -6,6 +6,7 @@ from .base import (
     CorruptTileError,
     Ledger,
     Message,
+    OutageError,
     StateStore,
     TaskQueue,
     TileLostError,
@@ -14,6 +15,8 @@ from .base import (
     decode_tile,
     encode_tile,
     is_permanent,
+    outage_errors,
+    outage_s,
     transient_errors,
     with_retries,
 )
@@ -22,7 +25,9 @@ from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 from .urls import open_queue, open_state, open_store
 
 __all__ = [
-    "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "SQLiteStateStore",
+    "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "OutageError",
+    "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
-    "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "transient_errors", "with_retries",
+    "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "outage_errors", "outage_s",
+    "transient_errors", "with_retries",
 ]

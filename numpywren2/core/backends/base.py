@@ -88,20 +88,55 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+DEFAULT_OUTAGE_S = 60.0
+OUTAGE_ENV = "NPW_OUTAGE_S"
+
+
+class OutageError(BackendError):
+    """A server (Redis, S3, SQS) stayed unreachable for longer than the outage budget (``outage_s``)."""
+
+
+def outage_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean a server cannot be reached at all (refused or dropped connections, timeouts of
+    the Redis and AWS clients): an outage, ridden out for up to ``outage_s()`` seconds by ``with_retries``.
+    Only the client libraries already imported count, as in ``transient_errors``."""
+    redis = sys.modules.get("redis")
+    boto = sys.modules.get("botocore.exceptions")
+    found: list[type[BaseException]] = []
+    if redis is not None:
+        found += [redis.ConnectionError, redis.TimeoutError]
+    if boto is not None:
+        found.append(boto.ConnectionError)
+    return tuple(found)
+
+
+def outage_s() -> float:
+    """Seconds an outage of a server is ridden out: ``NPW_OUTAGE_S`` in the environment (executors inherit
+    it from the process that launches them), default 60."""
+    import os
+
+    return float(os.environ.get(OUTAGE_ENV, DEFAULT_OUTAGE_S))
+
+
 def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
                  retry_on: tuple[type[BaseException], ...] | None = None):
-    """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff (and jitter).
+    """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff and jitter (a delay of
+    ``base_delay × 2^k``, at most ``max_delay``, times a random factor in [0.5, 1): AWS's advice for S3's
+    503 SlowDown).
 
     ``TileNotFoundError`` is never retried: a missing tile is an answer, not a glitch; nor is a
     permanent OS error (``is_permanent``: a full disk, a read-only store...), raised as it is.
-    After ``attempts`` failures the last error is raised as ``BackendError``.
+    After ``attempts`` failures the last error is raised as ``BackendError``; but while the error says
+    the server cannot be reached (``outage_errors``), the retries go on until ``outage_s()`` seconds
+    have passed since the first failure, then raise ``OutageError``.
     """
     import random
     import time
 
     if retry_on is None:
         retry_on = transient_errors()
-    for attempt in range(attempts):
+    first, attempt = None, 0
+    while True:
         try:
             return fn(*args)
         except TileNotFoundError:
@@ -109,10 +144,18 @@ def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_del
         except retry_on as e:
             if is_permanent(e):
                 raise
-            if attempt == attempts - 1:
-                raise BackendError(f"{getattr(fn, '__qualname__', fn)} failed after {attempts} attempts: {e}") from e
-            time.sleep(min(max_delay, base_delay * 2**attempt) * (0.5 + random.random() / 2))
-    raise AssertionError("unreachable")
+            now = time.monotonic()
+            first = now if first is None else first
+            attempt += 1
+            outage = isinstance(e, outage_errors())
+            budget = outage_s() if outage else 0.0
+            if attempt >= attempts and now - first >= budget:
+                name = getattr(fn, "__qualname__", fn)
+                if outage:
+                    raise OutageError(f"{name}: the server was unreachable for {now - first:.1f} s, longer than "
+                                      f"outage_s ({budget:g} s): {e}") from e
+                raise BackendError(f"{name} failed after {attempt} attempts: {e}") from e
+            time.sleep(min(max_delay, base_delay * 2 ** min(attempt - 1, 32)) * (0.5 + random.random() / 2))
 
 
 class TileNotFoundError(KeyError):
@@ -429,6 +472,18 @@ class StateStore(abc.ABC):
         """Release connections (optional)."""
 
     # ------------------------------------------------------- executors and records (provisioning)
+    def job_ids(self) -> list[str]:
+        """The ids of every job this store holds a record of, in no particular order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its jobs")
+
+    def write_lock(self) -> tuple[int, int] | None:
+        """Who holds this store's write lock, for a store that one process can lock for everyone (SQLite):
+        ``(pid, version)``, the process id on this host and a number that changes with every commit by
+        another connection; None while nobody holds it, and always None for a store without such a lock
+        (a server applies each call on its own).  A provisioner that sees the same holder and version for
+        ``lock_timeout`` seconds ends that executor (one stopped or hung inside a transaction)."""
+        return None
+
     @abc.abstractmethod
     def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
         """Record that ``executor`` (an id unique within the job) is alive for ``ttl`` more seconds.

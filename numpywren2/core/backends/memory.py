@@ -253,6 +253,10 @@ class MemoryStateStore(StateStore):
             return MemoryLedger(self, queue)
         return super().ledger(queue)
 
+    def job_ids(self) -> list[str]:
+        with self._s.lock:
+            return list(self._s.jobs)
+
     def delete_job(self, job: str) -> None:
         with self._s.lock:
             self._s.jobs.pop(job, None)

@@ -440,6 +440,11 @@ class RedisStateStore(StateStore):
             return []
         return [bool(x) for x in self.client.smismember(self._keys(job)[2], tasks)]
 
+    def job_ids(self) -> list[str]:
+        head = f"{self.prefix}job:"
+        pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in head) + "*"
+        return [k.decode()[len(head):] for k in self.client.scan_iter(match=pattern, count=500)]
+
     def delete_job(self, job: str) -> None:
         kinds = [k.decode() for k in self.client.smembers(f"{self.prefix}rec:{job}")]
         self.client.delete(*self._keys(job), f"{self.prefix}ex:{job}", f"{self.prefix}rec:{job}",

@@ -69,6 +69,37 @@ CREATE INDEX IF NOT EXISTS records_job ON records (job, kind, id);
 
 BUSY_TIMEOUT = 60.0  # seconds a statement keeps retrying a locked database
 
+# SQLite's unix VFS takes WAL mode's write lock as a POSIX record lock on this byte of the ``-shm``
+# file (``UNIX_SHM_BASE`` + ``WAL_WRITE_LOCK`` in os_unix.c).
+_WAL_WRITE_LOCK_BYTE = 120
+
+
+def wal_writer(path: str) -> int | None:
+    """The id of a process on this host holding the write lock of the WAL database ``path``; None if none
+    does (or the host has no ``/proc/locks``).
+
+    The lock is looked up in ``/proc/locks`` by the ``-shm`` file's device and inode, never through a file
+    descriptor of that file: closing any descriptor of a file drops every POSIX lock the process holds on
+    it, this process's SQLite connections' own locks included (SQLite's documentation warns of it).
+    """
+    try:
+        st = os.stat(path + "-shm")
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 8:  # "->": a waiter, not a holder
+            continue
+        kind, rw, pid, where, start, end = fields[1], fields[3], fields[4], fields[5], fields[6], fields[7]
+        if kind != "POSIX" or rw != "WRITE" or where != ident:
+            continue
+        if int(start) <= _WAL_WRITE_LOCK_BYTE and (end == "EOF" or _WAL_WRITE_LOCK_BYTE <= int(end)):
+            return int(pid)
+    return None
+
 
 def _busy_retry(fn, *args):
     """``fn(*args)``, retried while the database is locked (short sleeps, doubling to 2 ms)."""
@@ -304,6 +335,17 @@ class SQLiteStateStore(_SQLite, StateStore):
         with self._tx() as c:
             for table in ("jobs", "counters", "done", "edges", "executors", "records"):
                 c.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
+
+    def job_ids(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT job FROM jobs").fetchall()]
+
+    def write_lock(self) -> tuple[int, int] | None:
+        """``(pid, version)``: the process holding the database's write lock, and ``PRAGMA data_version``
+        (it changes when another connection commits); None while the lock is free."""
+        pid = wal_writer(self.path)
+        if pid is None:
+            return None
+        return pid, self._conn().execute("PRAGMA data_version").fetchone()[0]
 
     def heartbeat(self, job: str, executor: str, ttl: float, exited: bool = False) -> None:
         now = time.time()

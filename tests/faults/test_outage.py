@@ -1,0 +1,93 @@
+"""Item 4 of the faults list: an outage of the state store and queue (one Redis server).
+
+The server is persistent (an append-only file synced on every write); the test stops it once the job has
+made progress (after k tasks completed, and with executors inside kernels), lets kernels return while it
+is down, keeps it down for ``OUTAGE`` seconds, and restarts it on the same port: clients, executors and the
+provisioner ride the outage out (``with_retries``: backoff with jitter up to ``outage_s``) and the job
+completes correctly.  Past
+``outage_s`` (``NPW_OUTAGE_S``, small here) ``wait()`` fails the job with that reason instead of hanging.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from gates import gated_double_marked
+
+import lambdapack as lp
+import numpywren2 as npw
+from numpywren2.testing import RedisServer
+
+WAIT = 120.0
+OUTAGE = 6.0  # seconds the server stays down in the test that rides it out
+
+
+def fan(N: int, free: int):
+    """N tasks ``Y[i] = 2 X[i]``; those with ``i >= free`` wait at gate 1."""
+    program = lp.Program.from_source(textwrap.dedent(f"""
+        def fan(X: lp.Matrix, Y: lp.Matrix, N: int):
+            for i in range(N):
+                Y[i, 0] = double(X[i, 0], i // {free})
+    """), {"double": gated_double_marked}, filename="fan.py")
+    X = npw.BigMatrix.from_numpy(np.arange(1.0, N + 1).reshape(N, 1), (1, 1))
+    Y = npw.BigMatrix.empty((N, 1), (1, 1))
+    return npw.submit(program, X=X, Y=Y, N=N), X, Y
+
+
+def wait_for(predicate, what: str):
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} did not happen within {WAIT} s"
+        time.sleep(0.01)
+
+
+def completed(rt, job) -> int:
+    return int(rt.state.job(job.id)["counters"].get("completed", 0))
+
+
+def test_a_redis_outage_shorter_than_outage_s_is_ridden_out(tmp_path, gates, monkeypatch):
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         executors=2) as rt:
+            N = 6
+            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
+            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
+            server.stop()  # the outage
+            gates.open(1)
+            wait_for(lambda: gates.passed(1), "a kernel returning during the outage")
+            # the outage's length (not a synchronisation): longer than the ~3 s that six retries used to last
+            time.sleep(OUTAGE)
+            server = RedisServer(tmp_path / "redis", port=server.port, persistent=True)  # back, same state
+            job.wait(timeout=WAIT)
+            assert np.array_equal(Y.numpy(), 2 * X.numpy())
+            assert completed(rt, job) == N
+            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+            assert job.queue.depth() == 0
+    finally:
+        server.stop()
+
+
+def test_an_outage_longer_than_outage_s_fails_the_job_with_that_reason(tmp_path, gates, monkeypatch):
+    monkeypatch.setenv("NPW_OUTAGE_S", "2")
+    server = RedisServer(tmp_path)
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         executors=1) as rt:
+            job, _, _ = fan(2, free=1)
+            wait_for(lambda: completed(rt, job) >= 1 and gates.started(1), "a task completed, one at the gate")
+            server.stop()
+            gates.open(1)
+            t0 = time.monotonic()
+            with pytest.raises(npw.JobFailedError, match=r"unreachable for longer than outage_s \(2 s"):
+                job.wait(timeout=WAIT)
+            assert time.monotonic() - t0 < 60, "no hang"
+            for p in job.local_executors:
+                assert p.wait(timeout=WAIT) is not None, "its executors stopped"
+    finally:
+        server.stop()
