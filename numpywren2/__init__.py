@@ -17,10 +17,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_CLIENT = ("BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixInfo", "MatrixNotFoundError", "MatrixView", "PCA", "Runtime",
-           "TileSpace", "attach", "cholesky", "current_runtime", "diag", "eye", "from_dask", "gemm", "inv", "jobs", "ls",
-           "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve", "solve_triangular",
-           "submit", "svd", "tsqr", "zeros")
+_CLIENT = ("BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixInfo", "MatrixNotFoundError", "MatrixView",
+           "PCA", "Runtime", "TileSpace", "attach", "cholesky", "current_runtime", "diag", "eye", "from_dask",
+           "gemm", "inv", "jobs", "ls", "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve",
+           "solve_triangular", "submit", "svd", "tsqr", "zeros")
 _CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
 _CORE = ("kernels", "programs")
 
