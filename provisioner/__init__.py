@@ -14,11 +14,11 @@ from .launchers import (
     SimulatedLambdaLauncher,
 )
 from .loop import Provisioner
-from .policy import Observation, ProportionalPolicy, ScalingPolicy
+from .policy import Observation, PoolPolicy, ProportionalPolicy, ScalingPolicy
 from .settings import ProvisionerSettings
 
 __all__ = [
     "AwsLambdaLauncher", "CostModel", "ExecutorSpec", "ExitedExecutor", "Launcher", "LocalProcessLauncher",
-    "Observation", "ProportionalPolicy", "Provisioner", "ProvisionerSettings", "ScalingPolicy",
+    "Observation", "PoolPolicy", "ProportionalPolicy", "Provisioner", "ProvisionerSettings", "ScalingPolicy",
     "SimulatedLambdaLauncher", "executor_usage",
 ]
