@@ -108,6 +108,12 @@ class _Pack:
     def get(self, key: str, i: int, j: int) -> np.ndarray:
         base, shape = self.where(i, j)
         _, size = tile_size(shape, self.dtype)
+        end = os.fstat(self.fd).st_size
+        if base + size > end:  # the pack was cut short (a mapping past its end would fault): never a part
+            if end > base and self.written(base):
+                raise CorruptTileError(f"tile {key!r} is corrupt: truncated or over-long (its pack {self.path} "
+                                       f"ends {end - base} bytes into the tile's {size})", key)
+            raise TileNotFoundError(key)
         if size >= _MMAP_BYTES:
             buf = mmap.mmap(self.fd, size, prot=mmap.PROT_READ, offset=base)
             present = buf[:len(TILE_MAGIC)] == TILE_MAGIC
@@ -181,14 +187,15 @@ class LocalFileStore(TileStore):
         self._dirs.add(parent)
         _Pack.create(path, shape, block_size, dtype)
 
-    def _pack(self, key: str) -> tuple[_Pack, int, int] | None:
-        """The pack holding ``key``'s slot (open: the caller closes it), or None for a tile of its own."""
+    def _pack(self, key: str, write: bool = False) -> tuple[_Pack, int, int] | None:
+        """The pack holding ``key``'s slot (open, for writing if ``write``: the caller closes it), or None for
+        a tile of its own."""
         head, _, j = key.rpartition("/")
         prefix, sep, i = head.rpartition("/")
         if not sep or not (i.isdigit() and j.isdigit()):
             return None
         try:
-            fd = os.open(self._prefix + prefix + "/" + _PACK, os.O_RDWR)
+            fd = os.open(self._prefix + prefix + "/" + _PACK, os.O_RDWR if write else os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return None
         pack = _Pack(fd, self._prefix + prefix + "/" + _PACK)
@@ -197,6 +204,16 @@ class LocalFileStore(TileStore):
             pack.close()
             return None
         return pack, i, j
+
+    def tile_location(self, key: str) -> tuple[str, int, int]:
+        """Where ``key``'s encoded bytes are: (file, offset, length), for tools and tests that inspect them."""
+        path = self._path(key)
+        found = self._pack(key)
+        if found is None:
+            return path, 0, os.path.getsize(path)
+        with found[0] as pack:
+            base, shape = pack.where(found[1], found[2])
+            return pack.path, base, tile_size(shape, pack.dtype)[1]
 
     def get(self, key: str) -> np.ndarray:
         """The tile, read-only.  Large tiles are memory-mapped: the array is the page cache's copy
@@ -225,7 +242,7 @@ class LocalFileStore(TileStore):
 
     def put(self, key: str, tile: np.ndarray) -> int:
         path = self._path(key)
-        found = self._pack(key)
+        found = self._pack(key, write=True)
         if found is not None:
             with found[0] as pack:
                 return pack.put(key, found[1], found[2], tile)
@@ -263,7 +280,7 @@ class LocalFileStore(TileStore):
         return os.path.exists(path)
 
     def delete(self, key: str) -> bool:
-        found = self._pack(key)
+        found = self._pack(key, write=True)
         if found is not None:
             with found[0] as pack:
                 base = pack.where(found[1], found[2])[0]
