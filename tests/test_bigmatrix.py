@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -100,8 +102,6 @@ def test_a_corrupt_or_cut_short_pack_slot_is_a_corrupt_tile(store):
     with pytest.raises(CorruptTileError, match="checksum mismatch"):
         store.get(A.tile_key(0, 1))
     path, offset, size = store.tile_location(A.tile_key(1, 1))
-    import os
-
     os.truncate(path, offset + size - 40)
     with pytest.raises(CorruptTileError, match="truncated or over-long"):
         store.get(A.tile_key(1, 1))

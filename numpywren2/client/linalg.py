@@ -54,7 +54,9 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
         (transposed tile by tile in the executors).
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only. For a BigMatrix, leave it out
-        or give its own tiling.
+        or give its own tiling.  Without it, a numpy ``A`` of order below ``IN_PROCESS_MAX_N`` is
+        factorized by LAPACK in this process (no job: the runtime's fixed cost would exceed what its
+        parallelism saves) and the factor returned as a BigMatrix of the default tiling.
     executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
