@@ -99,7 +99,8 @@ def run_isolated(what: str, n: int, arg: int, env: dict | None = None) -> float:
     return float("nan")
 
 
-MKL_VENV = os.environ.get("NPW_MKL_VENV", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".mkl-venv"))
+# outside the source tree (the tree's code checks walk every .py file in it)
+MKL_VENV = os.environ.get("NPW_MKL_VENV", os.path.expanduser("~/.cache/numpywren2/bench-mkl-venv"))
 
 
 def find_mkl() -> tuple[str | None, str]:
