@@ -85,13 +85,13 @@ def run_dask_cholesky(X: np.ndarray, chunk: int) -> float:
         return time.perf_counter() - t
 
 
-def run_isolated(what: str, n: int, arg: int) -> float:
+def run_isolated(what: str, n: int, arg: int, env: dict | None = None) -> float:
     """A reference timed in a fresh process (same seeded matrix): OpenBLAS 0.3.31 has aborted
     ("The futex facility returned an unexpected error code") in multi-threaded callers at
     n = 16384; a crash is retried (3 attempts), then costs that row, not the whole run.  NaN if it failed."""
     for _ in range(3):
         r = subprocess.run([sys.executable, __file__, "--isolated", what, str(n), str(arg)], capture_output=True,
-                           text=True)
+                           text=True, env=None if env is None else {**os.environ, **env})
         if r.returncode == 0:
             return float(r.stdout.strip().splitlines()[-1])
         print(f"    ({what} n={n} {arg}: process failed with exit code {r.returncode}: "
@@ -99,9 +99,58 @@ def run_isolated(what: str, n: int, arg: int) -> float:
     return float("nan")
 
 
+# outside the source tree (the tree's code checks walk every .py file in it)
+MKL_VENV = os.environ.get("NPW_MKL_VENV", os.path.expanduser("~/.cache/numpywren2/bench-mkl-venv"))
+
+
+def find_mkl() -> tuple[str | None, str]:
+    """The path of MKL's ``libmkl_rt`` from the ``mkl`` package, installed into a venv of its own (``MKL_VENV``) on
+    first use; (None, why) if it cannot be."""
+    import glob
+
+    def lib() -> str | None:
+        found = sorted(glob.glob(os.path.join(MKL_VENV, "lib", "libmkl_rt.so*")))
+        return found[0] if found else None
+
+    if lib() is None:
+        r = subprocess.run([sys.executable, "-m", "venv", MKL_VENV], capture_output=True, text=True)
+        if r.returncode == 0:
+            r = subprocess.run([os.path.join(MKL_VENV, "bin", "pip"), "install", "-q", "mkl"], capture_output=True,
+                               text=True)
+        if r.returncode != 0:
+            return None, f"pip install mkl failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
+    return (lib(), "") if lib() else (None, f"mkl installed into {MKL_VENV} but no libmkl_rt found")
+
+
+def mkl_potrf_seconds(X: np.ndarray, lib: str, threads: int) -> float:
+    """MKL's dpotrf on a copy of X (lower triangle: the upper of its Fortran-ordered transpose), through ctypes."""
+    import ctypes
+
+    mkl = ctypes.CDLL(lib)
+    mkl.MKL_Set_Num_Threads(ctypes.c_int(threads))
+    n = X.shape[0]
+    a = X.T.copy(order="F")  # the column-major matrix whose upper triangle is X's lower
+    info, uplo, nn = ctypes.c_int(0), ctypes.c_char(b"U"), ctypes.c_int(n)
+    w = X[:256, :256].T.copy(order="F")
+    mkl.dpotrf_(ctypes.byref(uplo), ctypes.byref(ctypes.c_int(256)), w.ctypes.data_as(ctypes.c_void_p),
+                ctypes.byref(ctypes.c_int(256)), ctypes.byref(info))  # warm: MKL's dispatch and threads
+    t = time.perf_counter()
+    mkl.dpotrf_(ctypes.byref(uplo), ctypes.byref(nn), a.ctypes.data_as(ctypes.c_void_p), ctypes.byref(nn),
+                ctypes.byref(info))
+    el = time.perf_counter() - t
+    if info.value != 0:
+        raise RuntimeError(f"MKL dpotrf info={info.value}")
+    L = np.tril(a.T)
+    if probe_error(X, L) > 1e-12:
+        raise RuntimeError("MKL dpotrf: wrong factor")
+    return el
+
+
 def isolated_main(what: str, n: int, arg: int) -> None:
     X = spd(n)
-    if what == "dask":
+    if what == "mkl":
+        print(mkl_potrf_seconds(X, os.environ["NPW_MKL_LIB"], arg))
+    elif what == "dask":
         print(run_dask_cholesky(X, arg))
     elif what == "numpy":
         with threadpool_limits(arg):
@@ -145,6 +194,89 @@ def run_npw_gemm(A: np.ndarray, B: np.ndarray, block: int) -> tuple[float, float
     return el, err
 
 
+def defaults_main(args) -> None:
+    """The defaults against numpy (2 threads) and MKL, in alternating rounds (best of ``--rounds``), and the
+    in-process crossover (``--crossover``)."""
+    blas = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
+            if i["user_api"] == "blas"]
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, "
+          f"BLAS {', '.join(blas)}; load average {os.getloadavg()[0]:.1f} at the start")
+    lib, why = find_mkl()
+    print(f"# MKL: {lib} (dpotrf through ctypes, 2 threads, in its own process)" if lib else f"# MKL: skipped ({why})")
+    print("# numpy: numpy.linalg.cholesky / matmul with 2 BLAS threads in this process; ours: defaults "
+          "(npw.runtime(): up to 2 executors x 1 BLAS thread, default tiling, default policy)")
+    npw.cholesky(spd(256), block_size=128)  # warm-up: the executor zygote
+    mkl_env = {"NPW_MKL_LIB": lib} if lib else None
+    rows: list[tuple[str, int, dict[str, float]]] = []
+    timed = {}
+
+    def best(key, fn):
+        el = fn()
+        timed[key] = min(timed.get(key, float("inf")), el)
+
+    def clock(fn) -> float:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+
+    for n in args.default_sizes:
+        X = spd(n)
+        A = npw.BigMatrix.from_numpy(X) if n >= 8192 else None
+        with threadpool_limits(2):
+            np.linalg.cholesky(X[:512, :512])
+        for _ in range(args.rounds):  # alternating: every reference and ours in each round
+            with threadpool_limits(2):
+                best((n, "numpy"), lambda X=X: clock(lambda: np.linalg.cholesky(X)))
+            if lib:
+                best((n, "mkl"), lambda n=n: run_isolated("mkl", n, 2, mkl_env))
+            best((n, "npw numpy"), lambda X=X: clock(lambda: npw.cholesky(X).numpy()))
+            if A is not None:
+                best((n, "npw BigMatrix"), lambda A=A: clock(lambda: npw.cholesky(A)))
+        rows.append(("cholesky", n, {k[1]: v for k, v in timed.items() if k[0] == n}))
+        if A is not None:
+            A.delete()
+    head = f"{'what':<40}{'n':>7}{'seconds':>9}{'GFLOP/s':>9}{'x numpy':>9}{'x MKL':>8}"
+    print(head)
+    print("-" * len(head))
+    for _, n, t in rows:
+        flops = n**3 / 3
+        for key, label in (("numpy", "numpy.linalg.cholesky (2 threads)"), ("mkl", "MKL dpotrf (2 threads)"),
+                           ("npw numpy", "npw.cholesky(X).numpy()  [defaults]"),
+                           ("npw BigMatrix", "npw.cholesky(A) BigMatrix  [defaults]")):
+            if key in t:
+                xs = [f"{t[r] / t[key]:.2f}" if r in t else "-" for r in ("numpy", "mkl")]
+                print(f"{label:<40}{n:>7}{t[key]:>9.3f}{flops / t[key] / 1e9:>9.1f}{xs[0]:>9}{xs[1]:>8}", flush=True)
+    if args.gemm:
+        n = args.gemm
+        rng = np.random.default_rng(4)
+        G1, G2 = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+        a, b = npw.BigMatrix.from_numpy(G1), npw.BigMatrix.from_numpy(G2)
+        t_np = t_npw = float("inf")
+        for _ in range(max(1, args.rounds - 1)):
+            with threadpool_limits(2):
+                t_np = min(t_np, clock(lambda: G1 @ G2))
+            t_npw = min(t_npw, clock(lambda: npw.matmul(a, b)))
+        for label, el in (("numpy matmul (2 threads)", t_np), ("npw.matmul(A, B) BigMatrix  [defaults]", t_npw)):
+            print(f"{label:<40}{n:>7}{el:>9.3f}{2 * n**3 / el / 1e9:>9.1f}{t_np / el:>9.2f}{'-':>8}", flush=True)
+        a.delete()
+        b.delete()
+    if args.crossover:
+        from numpywren2.client.matrix import default_block_size
+
+        print("\n# crossover: numpy in and out through a job (default tiling, given explicitly so that it runs as "
+              "a job) against numpy.linalg.cholesky, best of rounds")
+        print(f"{'n':>7}{'numpy s':>10}{'job s':>10}{'job / numpy':>13}")
+        for n in args.crossover:
+            X = spd(n)
+            t_np = t_job = float("inf")
+            for _ in range(args.rounds):
+                with threadpool_limits(2):
+                    t_np = min(t_np, clock(lambda X=X: np.linalg.cholesky(X)))
+                t_job = min(t_job, clock(lambda X=X: npw.cholesky(X, block_size=default_block_size(X.shape)).numpy()))
+            print(f"{n:>7}{t_np:>10.3f}{t_job:>10.3f}{t_job / t_np:>13.2f}", flush=True)
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--isolated":
         return isolated_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
@@ -158,7 +290,15 @@ def main() -> None:
     ap.add_argument("--gemm-blocks", type=int, nargs="+", default=[2048, 4096])
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true", help="print where the executors' time went")
+    ap.add_argument("--defaults", action="store_true",
+                    help="the defaults' rows (numpy in/out and BigMatrix, GEMM) beside numpy and MKL, then exit")
+    ap.add_argument("--default-sizes", type=int, nargs="+", default=[3000, 8192])
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of --defaults (best of)")
+    ap.add_argument("--crossover", type=int, nargs="*", default=[],
+                    help="with --defaults: sizes at which to time numpy in/out through a job against numpy")
     args = ap.parse_args()
+    if args.defaults:
+        return defaults_main(args)
 
     blas = [f"{i['internal_api']} {i.get('version')}" for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy "

@@ -17,12 +17,12 @@ from .launchers import (
     SimulatedLambdaLauncher,
 )
 from .loop import Provisioner
-from .policy import Observation, ProportionalPolicy, ScalingPolicy
+from .policy import Observation, PoolPolicy, ProportionalPolicy, ScalingPolicy
 from .settings import ProvisionerSettings
 
 __all__ = [
     "AwsLambdaLauncher", "CostModel", "DaskLauncher", "ExecutorSpec", "ExitedExecutor", "KubernetesLauncher",
-    "Launcher", "LocalProcessLauncher",
-    "Observation", "ProportionalPolicy", "Provisioner", "ProvisionerSettings", "ScalingPolicy",
+    "Launcher", "LocalProcessLauncher", "Observation", "PoolPolicy", "ProportionalPolicy", "Provisioner",
+    "ProvisionerSettings", "ScalingPolicy",
     "SimulatedLambdaLauncher", "executor_usage",
 ]

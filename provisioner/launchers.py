@@ -37,6 +37,9 @@ from executor.spec import ExecutorSpec, environment
 from executor.warm import WarmStarter
 from numpywren2.core.deprecation import renamed_options, warn_renamed
 
+from .policy import PoolPolicy, ProportionalPolicy, ScalingPolicy
+from .settings import ProvisionerSettings
+
 
 @dataclass(frozen=True)
 class ExitedExecutor:
@@ -96,6 +99,11 @@ class Launcher(abc.ABC):
 
     @abc.abstractmethod
     def launch(self, spec: ExecutorSpec, n: int) -> list[str]: ...
+
+    def default_policy(self, settings: ProvisionerSettings) -> ScalingPolicy:
+        """The policy of a job that names none: proportional (``sf``, default 1), for executors that cost
+        money while idle.  Launchers of free executors override it."""
+        return ProportionalPolicy(settings.scaling_factor or 1.0)
 
     def alive(self, registry: dict[str, dict]) -> set[str]:
         """Default, for executors the launcher cannot see: registered and live, or not yet
@@ -159,6 +167,13 @@ class LocalProcessLauncher(Launcher):
 
     def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
         return [self.python, "-m", "executor", *spec.cli_args(executor_id)]
+
+    def default_policy(self, settings: ProvisionerSettings) -> ScalingPolicy:
+        """``PoolPolicy``: idle local executors cost nothing, so the pool starts whole (a given
+        ``settings.scaling_factor`` asks for the proportional policy instead)."""
+        if settings.scaling_factor is not None:
+            return ProportionalPolicy(settings.scaling_factor)
+        return PoolPolicy()
 
     def _can_start(self) -> int:
         return sys.maxsize
@@ -301,6 +316,10 @@ class SimulatedLambdaLauncher(LocalProcessLauncher):
         self._monitor: threading.Thread | None = None
 
     STARTUP_ALLOWANCE = 120.0  # seconds a child may take to import before its own timer runs
+
+    def default_policy(self, settings: ProvisionerSettings) -> ScalingPolicy:
+        """Proportional, as on the Lambda it simulates (executors are billed while alive)."""
+        return Launcher.default_policy(self, settings)
 
     def reap(self) -> list[ExitedExecutor]:
         return [ExitedExecutor(e.executor, e.returncode, "lifetime") if e.returncode == -signal.SIGALRM else e

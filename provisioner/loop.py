@@ -58,7 +58,7 @@ from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
 
 from .launchers import ExecutorSpec, Launcher
-from .policy import Observation, ProportionalPolicy, ScalingPolicy
+from .policy import Observation, ScalingPolicy
 from .settings import ProvisionerSettings
 
 log = logging.getLogger("provisioner")
@@ -76,7 +76,8 @@ class Provisioner:
     launcher : Launcher
     settings : ProvisionerSettings, optional
     policy : ScalingPolicy, optional
-        Default: ``ProportionalPolicy(settings.scaling_factor)``.
+        Default: ``launcher.default_policy(settings)``: ``ProportionalPolicy`` for cloud launchers
+        (and wherever ``settings.scaling_factor`` is given), ``PoolPolicy`` for local processes.
     clock : callable, optional
         Seconds, monotonic (default ``time.monotonic``): start-up deadlines and ``elapsed``.
     """
@@ -85,7 +86,7 @@ class Provisioner:
                  settings: ProvisionerSettings | None = None, policy: ScalingPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings or ProvisionerSettings()
-        self.policy = policy or ProportionalPolicy(self.settings.scaling_factor)
+        self.policy = policy or launcher.default_policy(self.settings)
         self.launcher, self.job = launcher, job
         self.state = open_state(urls["state"])
         self.queue = open_queue(urls["queue"], job)

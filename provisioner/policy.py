@@ -97,3 +97,40 @@ class ProportionalPolicy(ScalingPolicy):
 
     def __repr__(self) -> str:
         return f"ProportionalPolicy(scaling_factor={self.scaling_factor})"
+
+
+class PoolPolicy(ScalingPolicy):
+    """Start the pool at once, then keep at least one executor per ready or leased task (the embedded default).
+
+    For launchers whose executors cost nothing while idle (local processes): at a job's start
+    (no task done yet) the target is every executor the job could use, ``min(max_executors,
+    num_tasks)``, so a program with a single starter (Cholesky's first ``chol``) has its whole
+    pool when that task's children become ready; from then on the target is
+    ``ready + leased`` (``sf = 1``), so an executor that retired idle in a narrow phase is
+    replaced only when ready work asks for it.
+
+    >>> p = PoolPolicy()
+    >>> p.to_launch(Observation(ready=1, leased=0, executors=0, done=0, num_tasks=120), max_executors=2)
+    2
+    >>> p.to_launch(Observation(ready=1, leased=0, executors=0, done=0, num_tasks=1), max_executors=2)
+    1
+    >>> p.to_launch(Observation(ready=1, leased=0, executors=0, done=7, num_tasks=120), max_executors=2)
+    1
+    >>> p.to_launch(Observation(ready=0, leased=0, executors=0, done=0, num_tasks=120), max_executors=2)
+    0
+    """
+
+    def target(self, obs: Observation, max_executors: int) -> int:
+        """The number of executors this policy wants alive."""
+        work = obs.ready + obs.leased
+        if not work:
+            return 0
+        if obs.done == 0:
+            work = max(work, obs.num_tasks)
+        return min(max_executors, work)
+
+    def to_launch(self, obs: Observation, max_executors: int) -> int:
+        return max(0, self.target(obs, max_executors) - obs.executors)
+
+    def __repr__(self) -> str:
+        return "PoolPolicy()"

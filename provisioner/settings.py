@@ -14,11 +14,14 @@ class ProvisionerSettings:
 
     Parameters
     ----------
-    scaling_factor : float
+    scaling_factor : float, optional
         ``sf``: the provisioner keeps ``executors ≈ sf × (ready + leased)``: the tasks that can
         run and are not done, whether they wait in the queue (ready) or an executor holds them
-        (leased).  Default 1.0; the numpywren paper used sf ∈ {1/4, 1/3, 1/2, 1}.  Values above 1
-        over-provision.
+        (leased).  The numpywren paper used sf ∈ {1/4, 1/3, 1/2, 1}.  Values above 1
+        over-provision.  Default None: the launcher's default policy
+        (``Launcher.default_policy``): sf = 1 for cloud launchers, whose executors cost money
+        while idle, and ``PoolPolicy`` (the whole pool from the first task) for local processes;
+        a given ``scaling_factor`` selects the proportional policy with any launcher.
     max_executors : int, optional
         Upper bound on executors alive at once for the job (default: the launcher's, e.g. the
         number of CPU cores for local processes, the concurrency cap for simulated Lambda).
@@ -65,7 +68,7 @@ class ProvisionerSettings:
         of memory).  Default 5.
     """
 
-    scaling_factor: float = 1.0
+    scaling_factor: float | None = None
     max_executors: int | None = None
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     poll_interval: float = 0.5
@@ -80,7 +83,7 @@ class ProvisionerSettings:
     max_failed_starts: int = 5
 
     def __post_init__(self) -> None:
-        if not self.scaling_factor > 0:
+        if self.scaling_factor is not None and not self.scaling_factor > 0:
             raise ValueError(f"scaling_factor must be positive, got {self.scaling_factor}")
         if self.max_executors is not None and self.max_executors < 1:
             raise ValueError(f"max_executors must be at least 1, got {self.max_executors}")

@@ -52,7 +52,8 @@ def sealed(job, bodies: list[str]) -> list[str]:
     return [seal_message(key, b) for b in bodies]
 
 def tile_path(store: LocalFileStore, key: str) -> str:
-    return f"{store.root}/{key}.tile"
+    """The file holding tile ``key``: its own, or its matrix's pack (``tile_location`` gives the offset)."""
+    return store.tile_location(key)[0]
 
 
 def gemm_inputs(seed: int = 0, m: int = 8, k: int = 8, n: int = 8, block: int = 4):
@@ -294,9 +295,9 @@ def test_s3_store_fails_on_a_corrupt_object_after_reading_it_twice(moto_server):
 def test_a_corrupted_input_tile_fails_the_job_naming_the_tile(rt):
     _, _, Am, Bm = gemm_inputs()
     key = Am.tile_key(1, 0)
-    path = tile_path(rt.store, key)
+    path, offset, _ = rt.store.tile_location(key)  # a slot of A's pack
     with open(path, "r+b") as f:  # a byte of data changed on disk, as by a bad sector or a stray write
-        f.seek(100)
+        f.seek(offset + 100)
         f.write(b"\x7f")
     job, _ = submit_gemm(Am, Bm)
     with pytest.raises(CorruptTileError, match=rf"task matmul@L\d+\(i=1, j=\d, k=0\) \(line \d+ of .*gemm.py\) failed: "
@@ -405,9 +406,9 @@ def test_a_missing_input_tile_fails_the_job_at_once_naming_it(rt):
 
 def test_a_truncated_input_tile_fails_the_job_at_once(rt):
     _, _, Am, Bm = gemm_inputs()
-    key = Am.tile_key(0, 1)
-    path = tile_path(rt.store, key)
-    os.truncate(path, os.path.getsize(path) - 40)
+    key = Am.tile_key(1, 1)  # the last slot of A's pack: cutting the file short cuts this tile only
+    path, offset, size = rt.store.tile_location(key)
+    os.truncate(path, offset + size - 40)
     job, _ = submit_gemm(Am, Bm)
     with pytest.raises(CorruptTileError, match=rf"'{key}' is corrupt: truncated or over-long"):
         job.wait(timeout=WAIT)
@@ -415,8 +416,14 @@ def test_a_truncated_input_tile_fails_the_job_at_once(rt):
 
 def test_an_unreadable_input_tile_fails_the_job_with_its_errno(rt):
     _, _, Am, Bm = gemm_inputs()
+    # A stored a file per tile (as a store without packs keeps them): its pack removed, its tiles put again
+    tiles = {(i, j): Am.get_tile(i, j).copy() for i in range(2) for j in range(2)}
+    os.unlink(tile_path(rt.store, Am.tile_key(0, 0)))
+    for (i, j), t in tiles.items():
+        Am.put_tile(i, j, t)
     key = Am.tile_key(1, 1)
     path = tile_path(rt.store, key)
+    assert path.endswith(f"{key}.tile")
     os.unlink(path)
     os.mkdir(path)  # the tile's file is a directory: open() fails with EISDIR whoever runs it
     job, _ = submit_gemm(Am, Bm)

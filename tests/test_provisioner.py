@@ -28,6 +28,7 @@ from provisioner import (
     ExecutorSpec,
     LocalProcessLauncher,
     Observation,
+    PoolPolicy,
     ProportionalPolicy,
     ProvisionerSettings,
     SimulatedLambdaLauncher,
@@ -98,6 +99,46 @@ def rt():
 def test_proportional_policy_arithmetic(sf, ready, leased, executors, max_executors, expected):
     obs = Observation(ready=ready, leased=leased, executors=executors)
     assert ProportionalPolicy(sf).to_launch(obs, max_executors) == expected
+
+
+@pytest.mark.parametrize("ready, leased, executors, done, num_tasks, max_executors, expected", [
+    (1, 0, 0, 0, 120, 2, 2),      # a single starter: the whole pool at once
+    (1, 0, 0, 0, 120, 8, 8),
+    (1, 0, 0, 0, 3, 8, 3),        # never more than the job has tasks
+    (1, 0, 1, 5, 120, 2, 0),      # after the start: ready + leased (sf = 1)
+    (6, 1, 1, 5, 120, 4, 3),
+    (0, 0, 0, 0, 120, 4, 0),      # nothing ready: launch none
+    (3, 0, 9, 0, 120, 8, 0),      # above the bound already: never negative
+])
+def test_pool_policy_arithmetic(ready, leased, executors, done, num_tasks, max_executors, expected):
+    obs = Observation(ready=ready, leased=leased, executors=executors, done=done, num_tasks=num_tasks)
+    assert PoolPolicy().to_launch(obs, max_executors) == expected
+
+
+def test_the_default_policy_is_the_launchers(monkeypatch):
+    """Pure: no executor is started.  Local processes cost nothing idle (the pool); cloud launchers and the
+    Lambda simulation are billed while alive (proportional); a given scaling factor is proportional anywhere."""
+    defaults, sf = ProvisionerSettings(), ProvisionerSettings(scaling_factor=0.5)
+    local = LocalProcessLauncher(max_executors=2)
+    assert isinstance(local.default_policy(defaults), PoolPolicy)
+    assert local.processes == {}
+    p = local.default_policy(sf)
+    assert isinstance(p, ProportionalPolicy) and p.scaling_factor == 0.5
+    for launcher in (SimulatedLambdaLauncher(), AwsLambdaLauncher("f", client=object())):
+        p = launcher.default_policy(defaults)
+        assert type(p) is ProportionalPolicy and p.scaling_factor == 1.0
+        assert launcher.default_policy(sf).scaling_factor == 0.5
+
+
+def test_an_embedded_job_of_a_wide_program_starts_its_pool_at_once(rt):
+    """Cholesky has one starter task: the default launches both executors at the first look, the
+    proportional policy (sf = 1) one."""
+    X = spd(64)
+    for settings, first in ((None, 2), (ProvisionerSettings(scaling_factor=1.0), 1)):
+        A, L = npw.BigMatrix.from_numpy(X, 16), npw.BigMatrix.empty((64, 64), 16)
+        job = npw.submit(npw.programs.cholesky, A=A, L=L, N=4, settings=settings).wait(timeout=60)
+        assert job.timeline()[0]["launched"] == first, settings
+        assert np.allclose(L.numpy(), np.linalg.cholesky(X))
 
 
 def test_settings_and_launchers_reject_bad_values():

@@ -105,7 +105,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     launcher : provisioner.Launcher, optional
         Default: a new one from the runtime (local processes unless configured otherwise).
     policy : provisioner.ScalingPolicy, optional
-        Default: ``ProportionalPolicy(settings.scaling_factor)``.
+        Default: the launcher's (``Launcher.default_policy``): the whole pool from the first task
+        for local processes (``PoolPolicy``), ``ProportionalPolicy`` for cloud launchers.
     check_finite : iterable of str, or dict of str to str
         Input matrices (parameter names) whose tiles the executors verify to be finite as they read
         them: a tile with an inf or a NaN fails the job with a ``ValueError`` naming the matrix (the

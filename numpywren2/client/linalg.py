@@ -56,7 +56,9 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
         (transposed tile by tile in the executors).
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only. For a BigMatrix, leave it out
-        or give its own tiling.
+        or give its own tiling.  Without it, a numpy ``A`` of order below ``IN_PROCESS_MAX_N`` is
+        factorized by LAPACK in this process (no job: the runtime's fixed cost would exceed what its
+        parallelism saves) and the factor returned as a BigMatrix of the default tiling.
     executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
@@ -85,6 +87,10 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
            [1., 2.]])
     """
     with Call("cholesky", check_finite, executors) as call:
+        if block_size is None and not isinstance(A, BigMatrix):
+            X = call.argument(A, "A")
+            if X.shape[0] == X.shape[1] and X.shape[0] < IN_PROCESS_MAX_N:
+                return _cholesky_in_process(X, lower)
         A = call.matrix(A, "A", block_size, square=_CHOLESKY_TILES)
         _require_square(A, "cholesky", "A")
         N = A.grid[0]
@@ -95,6 +101,30 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
         U = call.empty(A.shape, A.block_size, A.dtype)
         call.run(programs.transpose_lower, L=L, U=U, N=N)
         return call.keep(U)
+
+
+# Below this order a numpy-in Cholesky with the default tiling runs LAPACK in this process: the runtime's
+# fixed cost (a job, its executors, the tiles' round trip) is more than the time parallelism saves.
+# Measured with bench/cholesky.py --crossover (bench/RESULTS.md; docs/runtime.md, "Performance design").
+IN_PROCESS_MAX_N = 4096
+
+
+def _cholesky_in_process(X: np.ndarray, lower: bool) -> BigMatrix:
+    """``cholesky`` of a small numpy matrix: LAPACK's potrf here, with this process's BLAS threads; the factor
+    is stored as a BigMatrix of the default tiling, as the runtime would have returned it.  Only the lower
+    triangle of ``X`` is read (potrf on the upper triangle of the Fortran-ordered transpose, no copy in)."""
+    from scipy.linalg import get_lapack_funcs
+
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    potrf = get_lapack_funcs("potrf", (X,))
+    U, info = potrf(X.T, lower=False, clean=True, overwrite_a=False)
+    if info > 0:
+        raise LinAlgError(f"cholesky: A is not positive definite: its leading minor of order {info} is not "
+                          "positive (computed in this process: below the in-process size, no job runs)")
+    if info < 0:
+        raise ValueError(f"cholesky: LAPACK potrf rejected argument {-info}")
+    return BigMatrix.from_numpy(U.T if lower else U)  # U.T: L, C-ordered, without a copy
 
 
 @renamed_options(workers="executors")

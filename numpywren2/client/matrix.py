@@ -112,6 +112,7 @@ class BigMatrix:
             runtime = runtime or current_runtime()
             store = runtime.store
         m = cls(store, name or f"m-{uuid.uuid4().hex[:12]}", shape, block_size, dtype, runtime)
+        store.allocate_matrix(m.name, m.shape, m.block_size, m.dtype)  # e.g. one shared-memory file, tiles its slots
         m._write_meta()
         if name is None:
             m._own()

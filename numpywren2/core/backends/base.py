@@ -194,6 +194,36 @@ def _checksum(head, data) -> int:
     return xxhash.xxh3_64_intdigest(data, seed=seed)
 
 
+def tile_header(shape: tuple[int, ...], dtype: np.dtype, data) -> bytes:
+    """The header of a tile of ``shape`` and ``dtype`` whose raw C-order bytes are ``data``, with their checksum:
+    ``tile_header(...) + data`` is the tile as ``encode_tile`` writes it (a store that lays the data out in
+    place, e.g. a matrix's slot in ``LocalFileStore``'s pack files, writes the two parts separately)."""
+    dtype = np.dtype(dtype)
+    dt = dtype.str.encode()
+    if len(dt) > 15 or dtype.hasobject:
+        raise TypeError(f"cannot store tiles of dtype {dtype}")
+    if len(shape) > _MAX_NDIM:
+        raise ValueError(f"cannot store tiles of {len(shape)} dimensions")
+    head = bytearray(_data_offset(len(shape)))
+    _HEADER.pack_into(head, 0, _MAGIC, _VERSION, dt, len(shape), 0)
+    struct.pack_into(f"<{len(shape)}q", head, _HEADER.size, *shape)
+    struct.pack_into("<Q", head, _SUM_AT, _checksum(head, data))
+    return bytes(head)
+
+
+def tile_size(shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, int]:
+    """(offset of the data, total bytes) of an encoded tile of ``shape`` and ``dtype``.
+
+    >>> tile_size((2, 3), np.float64)
+    (64, 112)
+    """
+    off = _data_offset(len(shape))
+    return off, off + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+TILE_MAGIC = _MAGIC  # the first bytes of every encoded tile
+
+
 def encode_tile(a: np.ndarray) -> list:
     """A tile as buffers to write back to back: header (with a checksum of the whole tile), raw C-order
     data (no copy if contiguous).
@@ -204,17 +234,10 @@ def encode_tile(a: np.ndarray) -> list:
     (dtype('float32'), (2, 3), True)
     """
     a = np.ascontiguousarray(a)
-    dt = a.dtype.str.encode()
-    if len(dt) > 15 or a.dtype.hasobject:
+    if a.dtype.hasobject:
         raise TypeError(f"cannot store tiles of dtype {a.dtype}")
-    if a.ndim > _MAX_NDIM:
-        raise ValueError(f"cannot store tiles of {a.ndim} dimensions")
-    head = bytearray(_data_offset(a.ndim))
-    _HEADER.pack_into(head, 0, _MAGIC, _VERSION, dt, a.ndim, 0)
-    struct.pack_into(f"<{a.ndim}q", head, _HEADER.size, *a.shape)
     data = memoryview(a).cast("B") if a.size else b""
-    struct.pack_into("<Q", head, _SUM_AT, _checksum(head, data))
-    return [bytes(head), data]
+    return [tile_header(a.shape, a.dtype, data), data]
 
 
 def decode_tile(buf, key: str | None = None) -> np.ndarray:
@@ -300,6 +323,12 @@ class TileStore(abc.ABC):
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> list[str]: ...
+
+    def allocate_matrix(self, prefix: str, shape: tuple[int, int], block_size: tuple[int, int],  # noqa: B027
+                        dtype: np.dtype) -> None:
+        """A matrix's tiles ``<prefix>/<i>/<j>`` will be written (optional hook): a store may lay them out
+        together, e.g. in one file that the tiles are slots of (``LocalFileStore``).  Keys, contracts and
+        the tile codec are unchanged; the default does nothing."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

@@ -1,5 +1,10 @@
 """``LocalFileStore``: tiles as files under a directory, for the embedded runtime.
 
+A matrix allocated with ``allocate_matrix`` (every ``BigMatrix`` the client creates here) keeps its
+tiles ``<prefix>/<i>/<j>`` as *slots* of one file, ``<root>/<prefix>/.pack`` (on the runtime's tmpfs, a
+shared-memory file), instead of one file per tile; see ``_Pack`` for the layout and the write order
+that keeps ``put`` atomic for readers.  Other keys (scratch spaces, ``meta``) are files as below.
+
 Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``; ``get`` returns read-only arrays
 (memory-mapped for large tiles), after verifying the tile's checksum (``decode_tile``: a
 memory-mapped tile is checked too, which reads it once through the page cache).  A put writes a
@@ -15,15 +20,150 @@ import mmap
 import os
 import re
 import shutil
+import struct
 import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .base import BackendError, TileNotFoundError, TileStore, decode_tile, encode_tile
+from .base import (
+    TILE_MAGIC,
+    BackendError,
+    CorruptTileError,
+    TileNotFoundError,
+    TileStore,
+    decode_tile,
+    encode_tile,
+    tile_header,
+    tile_size,
+)
 
 _SUFFIX = ".tile"
 _MMAP_BYTES = 256 * 1024  # tiles at least this large are memory-mapped rather than read
+_PACK = ".pack"
+_PACK_MAGIC = b"NPWPACK1"
+_PACK_HEAD = struct.Struct("<8sqqqq16sq")  # magic, rows, cols, block rows, block cols, dtype, slot bytes
+_PACK_DATA = mmap.ALLOCATIONGRANULARITY  # the first slot's offset (slots of mapped tiles stay page-aligned)
+
+
+class _Pack:
+    """One matrix's tiles as slots of one file (opened per access: no descriptor outlives a call).
+
+    Layout: a header (``_PACK_HEAD``) in the first page, then slot ``(i, j)`` at ``_PACK_DATA + (i × grid
+    columns + j) × slot``, each slot holding the tile exactly as the codec encodes it (``tile_header``
+    then the raw data; the checksum rules of ``decode_tile`` hold unchanged); a slot is a multiple of
+    the page size for tiles that are memory-mapped, of 64 bytes otherwise.  The file is sparse: a slot
+    nobody wrote costs no memory and reads as missing (its first bytes are not the tile magic).
+
+    A put writes the data, then the header without its magic, then the magic: a reader that sees the
+    magic sees the whole tile.  Tiles are written once (single assignment), and a repeated put of the
+    same bytes (a re-run task) finds the same header already there and writes nothing, so readers of a
+    written tile never see it change; a put of other bytes (the client overwriting a tile of its own
+    matrix) clears the magic first, so a concurrent reader finds the tile missing, never mixed.
+    """
+
+    def __init__(self, fd: int, path: str):
+        self.fd, self.path = fd, path
+        raw = os.pread(fd, _PACK_HEAD.size, 0)
+        if len(raw) != _PACK_HEAD.size or raw[:8] != _PACK_MAGIC:
+            os.close(fd)
+            raise CorruptTileError(f"{path} is not a tile pack (bad header)")
+        _, rows, cols, br, bc, dt, self.slot = _PACK_HEAD.unpack(raw)
+        self.shape, self.block = (rows, cols), (br, bc)
+        self.dtype = np.dtype(dt.rstrip(b"\0").decode())
+        self.grid = (-(-rows // br) if rows else 0, -(-cols // bc) if cols else 0)
+
+    @staticmethod
+    def create(path: str, shape, block, dtype) -> None:
+        dtype = np.dtype(dtype)
+        rows, cols = shape
+        br, bc = block
+        grid = (-(-rows // br) if rows else 0, -(-cols // bc) if cols else 0)
+        _, full = tile_size((br, bc), dtype)
+        align = mmap.ALLOCATIONGRANULARITY if full >= _MMAP_BYTES else 64
+        slot = -(-full // align) * align
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(_PACK_HEAD.pack(_PACK_MAGIC, rows, cols, br, bc, dtype.str.encode(), slot))
+            f.truncate(_PACK_DATA + grid[0] * grid[1] * slot)  # sparse: no memory until a tile is written
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> _Pack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def where(self, i: int, j: int) -> tuple[int, tuple[int, int]]:
+        """(offset of slot (i, j), the tile's shape)."""
+        (rows, cols), (br, bc), gc = self.shape, self.block, self.grid[1]
+        return _PACK_DATA + (i * gc + j) * self.slot, (min(br, rows - i * br), min(bc, cols - j * bc))
+
+    def written(self, base: int) -> bool:
+        return os.pread(self.fd, len(TILE_MAGIC), base) == TILE_MAGIC
+
+    def get(self, key: str, i: int, j: int) -> np.ndarray:
+        base, shape = self.where(i, j)
+        _, size = tile_size(shape, self.dtype)
+        end = os.fstat(self.fd).st_size
+        if base + size > end:  # the pack was cut short (a mapping past its end would fault): never a part
+            if end > base and self.written(base):
+                raise CorruptTileError(f"tile {key!r} is corrupt: truncated or over-long (its pack {self.path} "
+                                       f"ends {end - base} bytes into the tile's {size})", key)
+            raise TileNotFoundError(key)
+        if size >= _MMAP_BYTES:
+            buf = mmap.mmap(self.fd, size, prot=mmap.PROT_READ, offset=base)
+            present = buf[:len(TILE_MAGIC)] == TILE_MAGIC
+        else:
+            buf = bytearray(size)
+            present = os.preadv(self.fd, [buf], base) == size and buf[:len(TILE_MAGIC)] == TILE_MAGIC
+        if not present:
+            raise TileNotFoundError(key)
+        tile = decode_tile(buf, key)
+        if tile.shape != shape or tile.dtype != self.dtype:
+            raise CorruptTileError(f"tile {key!r} is corrupt: its header says {tile.shape} {tile.dtype}, its "
+                                   f"slot holds {shape} {self.dtype}", key)
+        return tile
+
+    def put(self, key: str, i: int, j: int, tile: np.ndarray) -> int:
+        base, shape = self.where(i, j)
+        a = np.asarray(tile)
+        if a.shape != shape or a.dtype != self.dtype:
+            raise ValueError(f"tile {key!r} of shape {a.shape} and dtype {a.dtype} does not fit its slot in "
+                             f"{self.path} ({shape}, {self.dtype})")
+        off, size = tile_size(shape, self.dtype)
+        present = self.written(base)
+        if present:  # written before: the same bytes again (a re-run) change nothing
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            head = tile_header(shape, a.dtype, memoryview(a).cast("B") if a.size else b"")
+            if os.pread(self.fd, len(head), base) == head:
+                return 0
+            os.pwrite(self.fd, bytes(len(TILE_MAGIC)), base)  # a different tile: missing while it is replaced
+        if size < _MMAP_BYTES:  # a small tile (its slot is not page-aligned): one contiguous write
+            a = np.ascontiguousarray(a)
+            data = memoryview(a).cast("B") if a.size else b""
+            head = tile_header(shape, a.dtype, data)
+            os.pwrite(self.fd, data, base + off)
+        else:
+            m = mmap.mmap(self.fd, size, offset=base)
+            try:
+                view = np.frombuffer(m, self.dtype, a.size, off).reshape(shape)
+                np.copyto(view, a)  # the one copy: the caller's array (a view of its matrix, say) into the slot
+                head = tile_header(shape, a.dtype, memoryview(m)[off:size])
+                del view
+            finally:
+                m.close()
+        os.pwrite(self.fd, head[len(TILE_MAGIC):], base + len(TILE_MAGIC))
+        os.pwrite(self.fd, head[:len(TILE_MAGIC)], base)  # last: the tile is there
+        return size
+
+    def keys(self, prefix: str) -> list[str]:
+        gr, gc = self.grid
+        return [f"{prefix}/{i}/{j}" for i in range(gr) for j in range(gc) if self.written(self.where(i, j)[0])]
 
 
 class LocalFileStore(TileStore):
@@ -39,11 +179,53 @@ class LocalFileStore(TileStore):
             raise ValueError(f"invalid tile key {key!r}")
         return self._prefix + key + _SUFFIX  # plain strings: pathlib costs more than the I/O of a small tile
 
+    def allocate_matrix(self, prefix, shape, block_size, dtype) -> None:
+        """Lay the matrix's tiles out as slots of one file, ``<prefix>/.pack`` (see ``_Pack``)."""
+        path = self._path(f"{prefix}/{_PACK}")[: -len(_SUFFIX)]
+        parent = path.rsplit("/", 1)[0]
+        os.makedirs(parent, exist_ok=True)
+        self._dirs.add(parent)
+        _Pack.create(path, shape, block_size, dtype)
+
+    def _pack(self, key: str, write: bool = False) -> tuple[_Pack, int, int] | None:
+        """The pack holding ``key``'s slot (open, for writing if ``write``: the caller closes it), or None for
+        a tile of its own."""
+        head, _, j = key.rpartition("/")
+        prefix, sep, i = head.rpartition("/")
+        if not sep or not (i.isdigit() and j.isdigit()):
+            return None
+        try:
+            fd = os.open(self._prefix + prefix + "/" + _PACK, os.O_RDWR if write else os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        pack = _Pack(fd, self._prefix + prefix + "/" + _PACK)
+        i, j = int(i), int(j)
+        if i >= pack.grid[0] or j >= pack.grid[1]:
+            pack.close()
+            return None
+        return pack, i, j
+
+    def tile_location(self, key: str) -> tuple[str, int, int]:
+        """Where ``key``'s encoded bytes are: (file, offset, length), for tools and tests that inspect them."""
+        path = self._path(key)
+        found = self._pack(key)
+        if found is None:
+            return path, 0, os.path.getsize(path)
+        with found[0] as pack:
+            base, shape = pack.where(found[1], found[2])
+            return pack.path, base, tile_size(shape, pack.dtype)[1]
+
     def get(self, key: str) -> np.ndarray:
         """The tile, read-only.  Large tiles are memory-mapped: the array is the page cache's copy
         of the file, so a read costs no copy (a later put replaces the file by rename, and a
         delete unlinks it; neither disturbs an existing mapping)."""
         path = self._path(key)
+        found = self._pack(key)
+        if found is not None:
+            with found[0] as pack:
+                tile = pack.get(key, found[1], found[2])
+            tile.flags.writeable = False
+            return tile
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
@@ -60,6 +242,10 @@ class LocalFileStore(TileStore):
 
     def put(self, key: str, tile: np.ndarray) -> int:
         path = self._path(key)
+        found = self._pack(key, write=True)
+        if found is not None:
+            with found[0] as pack:
+                return pack.put(key, found[1], found[2], tile)
         parent, name = path.rsplit("/", 1)
         if parent not in self._dirs:
             os.makedirs(parent, exist_ok=True)
@@ -86,9 +272,22 @@ class LocalFileStore(TileStore):
         return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
 
     def exists(self, key: str) -> bool:
-        return os.path.exists(self._path(key))
+        path = self._path(key)
+        found = self._pack(key)
+        if found is not None:
+            with found[0] as pack:
+                return pack.written(pack.where(found[1], found[2])[0])
+        return os.path.exists(path)
 
     def delete(self, key: str) -> bool:
+        found = self._pack(key, write=True)
+        if found is not None:
+            with found[0] as pack:
+                base = pack.where(found[1], found[2])[0]
+                if not pack.written(base):
+                    return False
+                os.pwrite(pack.fd, bytes(len(TILE_MAGIC)), base)
+                return True
         try:
             os.unlink(self._path(key))
             return True
@@ -116,6 +315,13 @@ class LocalFileStore(TileStore):
             return []
         out = []
         for dirpath, _, files in os.walk(base):
+            if _PACK in files:
+                pack_prefix = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                try:
+                    with _Pack(os.open(os.path.join(dirpath, _PACK), os.O_RDONLY), dirpath) as pack:
+                        out.extend(k for k in pack.keys(pack_prefix) if k.startswith(prefix))
+                except FileNotFoundError:
+                    pass
             for name in files:
                 if name.endswith(_SUFFIX) and not name.startswith("."):
                     key = os.path.relpath(os.path.join(dirpath, name), self.root)[: -len(_SUFFIX)]
