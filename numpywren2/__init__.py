@@ -18,7 +18,8 @@ import importlib
 __version__ = "0.1.0"
 
 _CLIENT = ("PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-           "current_runtime", "gemm", "inv", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve",
+           "config", "current_runtime", "gemm", "inv", "last_job", "lstsq", "matmul", "pca", "qr", "random", "runtime",
+           "solve",
            "solve_triangular", "submit", "svd", "tsqr")
 _CORE = ("kernels", "programs")
 

@@ -5,14 +5,16 @@ provisioner, which launches executors.  Nothing below imports it (``tests/test_l
 """
 
 from . import random
+from .config import config
 from .decomposition import PCA, pca, svd
-from .job import Job, JobFailedError, TileSpace, submit
+from .job import Job, JobFailedError, TileSpace, last_job, submit
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
 from .matrix import BigMatrix, MatrixNotFoundError
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
     "PCA", "BigMatrix", "Job", "JobFailedError", "MatrixNotFoundError", "Runtime", "TileSpace", "cholesky",
-    "current_runtime", "gemm", "inv",
-    "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd", "tsqr",
+    "config", "current_runtime", "gemm", "inv",
+    "last_job", "lstsq", "matmul", "pca", "qr", "random", "runtime", "solve", "solve_triangular", "submit", "svd",
+    "tsqr",
 ]
