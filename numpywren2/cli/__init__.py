@@ -66,31 +66,25 @@ def cmd_run(args) -> int:
     alg = ALGORITHMS[args.algorithm]
     if args.n < 1 or args.block < 1:
         raise UsageError("--n and --block must be positive")
-    rt = _runtime(args, required=False, executors=args.executors)
-    try:
-        npw_runtime = npw.client.runtime
-        npw_runtime._stack.append(rt)
-        try:
-            t0 = time.perf_counter()
-            err = alg.run(npw, args.n, args.block, args.executors, np.random.default_rng(args.seed),
-                          args.progress or None)
-            elapsed = time.perf_counter() - t0
-        finally:
-            npw_runtime._stack.remove(rt)
+    urls = backends(args, required=False) or {}
+    with npw.runtime(**urls, executors=args.executors):
+        t0 = time.perf_counter()
+        err = alg.run(npw, args.n, args.block, args.executors, np.random.default_rng(args.seed), args.progress or None)
+        elapsed = time.perf_counter() - t0
         job = npw.last_job()
-        gflops = alg.flops(args.n, args.block) / elapsed / 1e9
+        if job is not None:
+            job.stats()  # waits for the job's executors to exit, so that their records and log lines are in
         if args.report and job is not None:
             job.report(args.report)
-        out = {"algorithm": alg.name, "n": args.n, "block": args.block, "job": job.id if job else None,
-               "time_s": round(elapsed, 4), "gflops": round(gflops, 4), "relative_error": err}
-        if args.json:
-            print(json.dumps(out))
-        else:
-            print(f"{alg.name}: n={args.n} block={args.block}  job {out['job']}  {elapsed:.3f} s  "
-                  f"{gflops:.3f} GFLOP/s  relative error {err:.3e}")
-        return EXIT["ok"] if err < args.tolerance else EXIT["failed"]
-    finally:
-        rt.close()
+    gflops = alg.flops(args.n, args.block) / elapsed / 1e9
+    out = {"algorithm": alg.name, "n": args.n, "block": args.block, "job": job.id if job else None,
+           "time_s": round(elapsed, 4), "gflops": gflops, "relative_error": err}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{alg.name}: n={args.n} block={args.block}  job {out['job']}  {elapsed:.3f} s  "
+              f"{gflops:.3f} GFLOP/s  relative error {err:.3e}")
+    return EXIT["ok"] if err < args.tolerance else EXIT["failed"]
 
 
 def cmd_jobs(args) -> int:
@@ -222,8 +216,9 @@ def cmd_gc(args) -> int:
                 if args.finished and i["status"] != "running":
                     targets.append(i["job"])
                 elif args.stale and is_stale(i, args.older_than):
-                    rt.state.set_status(i["job"], "failed", json.dumps(
-                        {"message": f"abandoned: no executor for {i['idle_s']:.0f} s (npw gc --stale)"}))
+                    if not args.dry_run:
+                            rt.state.set_status(i["job"], "failed", json.dumps(
+                            {"message": f"abandoned: no executor for {i['idle_s']:.0f} s (npw gc --stale)"}))
                     targets.append(i["job"])
         else:
             raise UsageError("give a JOB, --finished or --stale")

@@ -45,7 +45,7 @@ def job_info(state, job_id: str, entry: dict | None = None, now: float | None = 
     now = time.time() if now is None else now
     created = entry.get("created")
     last = max([e["last_seen"] for e in execs] + [created or 0.0])
-    program = entry.get("program") or json.loads(rec["description"]).get("program", {}).get("name", "?")
+    program = entry.get("program") or "?"
     return {"job": job_id, "program": program, "status": out.status, "completed": out.completed,
             "num_tasks": spec.num_tasks, "age_s": (now - created) if created else None,
             "executors": sum(1 for e in execs if e["live"]), "executors_ran": len(execs),

@@ -134,7 +134,8 @@ def write_report(job, path: str) -> str:
     doc = column(head, *charts)
     page = file_html(doc, INLINE, title=f"numpywren2 job {d['job']}")
     meta = json.dumps({"job": d["job"], "charts": list(CHARTS)})
-    page = page.replace("</head>", f'<meta name="npw-report" content="{html.escape(meta)}">\n</head>', 1)
+    head = page.index("<head>") + len("<head>")  # the page's own, before any inlined script
+    page = f'{page[:head]}\n<meta name="npw-report" content="{html.escape(meta)}">{page[head:]}'
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
     return path
