@@ -247,7 +247,17 @@ def check_npw_help(code: str, where: str, tmp_path: Path) -> None:
     assert code.rstrip() == parser.format_help().rstrip(), f"{where}: the help of npw {name or ''} has changed"
 
 
-TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema, "layers": check_layers, "npw-help": check_npw_help}
+def check_npw_config(code: str, where: str, tmp_path: Path) -> None:
+    """A configuration file of ``npw``: it parses, and names the three backends."""
+    from numpywren2.cli.backends import NAMES, read_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(code)
+    assert set(read_config(path, required=True)) == set(NAMES), f"{where}: the file does not give {NAMES}"
+
+
+TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema, "layers": check_layers, "npw-help": check_npw_help,
+                 "npw-config": check_npw_config}
 
 
 def test_text_blocks_match_the_real_output(tmp_path):

@@ -34,7 +34,7 @@ def layer(module: str) -> str:
         return "core"
     if module.startswith("numpywren2.testing"):
         return "testing"
-    if module.startswith(("numpywren2.cli", "numpywren2.__main__")):
+    if module in ("numpywren2.cli", "numpywren2.__main__") or module.startswith("numpywren2.cli."):
         return "cli"
     if module.startswith("numpywren2"):
         return "client"

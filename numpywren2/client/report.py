@@ -4,7 +4,7 @@ Made with bokeh, its JavaScript and CSS inlined (``bokeh.resources.INLINE``), so
 a network.  The charts, from what the job left in the state store (the executors' per-task records,
 the provisioner's timeline, the counters and the executor registry):
 
-1. timeline: executors alive, executors working (running a task), ready and leased tasks over the run;
+1. timeline: executors alive, executors busy (running a task), ready and leased tasks over the run;
 2. a Gantt chart of tasks per executor, coloured by kernel (like Dask's task stream);
 3. the executors' time split into read / compute / write / waiting (waiting: alive, no task running);
 4. bytes moved (read and written);
@@ -32,10 +32,10 @@ def report_data(job) -> dict:
     timeline = job.timeline()
     for t in tasks:
         t["kernel"] = t.get("kernel") or str(t["task"]).split("(")[0]
-    busy = sum(t["end"] - t["start"] for t in tasks)
+    task_s = sum(t["end"] - t["start"] for t in tasks)
     split = {"read": sum(t.get("read_s", 0.0) for t in tasks), "compute": sum(t["kernel_s"] for t in tasks),
              "write": sum(t.get("write_s", 0.0) for t in tasks)}
-    split["waiting"] = max(0.0, stats["executor_s"] - busy)
+    split["waiting"] = max(0.0, stats["executor_s"] - task_s)
     per_kernel: dict[str, dict] = defaultdict(lambda: {"tasks": 0, "kernel_s": 0.0, "flops": 0.0, "counted_s": 0.0})
     for t in tasks:
         k = per_kernel[t["kernel"]]
@@ -48,11 +48,11 @@ def report_data(job) -> dict:
               if k["flops"] and k["counted_s"] > 0}
     end = max([t["end"] for t in tasks] + [s["t"] for s in timeline] + [0.0])
     edges = sorted([(t["start"], 1) for t in tasks] + [(t["end"], -1) for t in tasks])
-    working, n = [], 0
+    busy, n = [], 0
     for at, d in edges:
         n += d
-        working.append((at, n))
-    return {"job": job.id, "tasks": tasks, "timeline": timeline, "working": working, "split": split,
+        busy.append((at, n))
+    return {"job": job.id, "tasks": tasks, "timeline": timeline, "busy": busy, "split": split,
             "bytes": {"read": stats["bytes_read"], "written": stats["bytes_written"]},
             "gflops": gflops, "kernels": {k: dict(v) for k, v in per_kernel.items()},
             "executors": sorted({t["executor"] for t in tasks}),
@@ -88,9 +88,9 @@ def write_report(job, path: str) -> str:
         ts = [s["t"] for s in d["timeline"]]
         for key, color in (("executors", "black"), ("ready", "orange"), ("leased", "green")):
             tl.step(ts, [s.get(key, 0) for s in d["timeline"]], color=color, legend_label=f"{key}", mode="after")
-    if d["working"]:
-        tl.step([w[0] for w in d["working"]], [w[1] for w in d["working"]], color="royalblue",
-                legend_label="executors working", mode="after")
+    if d["busy"]:
+        tl.step([w[0] for w in d["busy"]], [w[1] for w in d["busy"]], color="royalblue",
+                legend_label="executors busy", mode="after")
     tl.legend.location = "top_right"
     charts.append(tl)
 
