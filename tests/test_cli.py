@@ -307,3 +307,12 @@ def test_the_report_renders_every_chart_in_headless_chromium(rt, tmp_path):
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100, "the screenshot is blank"
+
+
+def test_a_worker_without_a_job_serves_every_running_job_then_retires(env):
+    jobs = [submit_detached(env) for _ in range(2)]
+    r = npw_cli(env, "worker", "--idle-timeout", "2", "--interval", "0.2")
+    assert r.returncode == 0, r.stderr
+    for job, n in jobs:
+        r = npw_cli(env, "status", job, "--watch")  # ended: --watch prints once and returns
+        assert r.returncode == 0 and f"done  {n}/{n} tasks" in r.stdout, r.stdout

@@ -19,6 +19,7 @@ import linecache
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 
 import lambdapack as lp
@@ -43,15 +44,30 @@ log = logging.getLogger(__name__)
 JOB_INDEX = "npw-index"
 JOB_INDEX_KIND = "jobs"
 
-_last: dict[str, Job] = {}
+# The job submitted last: a weak reference (a Job holds its matrices, which must be freed with it) and
+# what it takes to rebuild a handle once the Job itself is gone.
+_last: dict = {}
 
 
 def last_job() -> Job | None:
     """The job submitted last in this process (by ``submit`` or any call such as ``npw.cholesky``), or None.
 
-    Its id is also logged (logger ``numpywren2.client.job``, level INFO) when it is submitted.
+    Its id is also logged (logger ``numpywren2.client.job``, level INFO) when it is submitted.  Once the
+    ``Job`` of a call is gone (a call lets go of its jobs, and their matrices, when it returns), this is a
+    new handle on the same job, without matrices: ``id``, ``status()``, ``stats()``, ``report()``...,
+    while its runtime is open.
     """
-    return _last.get("job")
+    if not _last:
+        return None
+    job = _last["ref"]()
+    if job is not None:
+        return job
+    rt = _last["runtime"]()
+    if rt is None or rt.closed:
+        return None
+    job = Job(rt, _last["id"], None, _last["num_tasks"], rt.queue(_last["id"]), _last["spec"])
+    job.started, job.finished, job._cleaned = _last["started"], _last.get("finished"), True
+    return job
 
 
 class JobFailedError(RuntimeError):
@@ -203,7 +219,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
     rt.running_jobs[job] = j
-    _last["job"] = j
+    _last.clear()
+    _last.update(ref=weakref.ref(j), runtime=weakref.ref(rt), id=job, num_tasks=n_tasks, spec=spec, started=j.started)
     settings = settings or rt.provisioner_settings or ProvisionerSettings()
     overrides = {k: v for k, v in (("max_executors", executors), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
@@ -393,6 +410,8 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
+        if _last.get("id") == self.id:
+            _last["finished"] = self.finished
         self.runtime.running_jobs.pop(self.id, None)  # the runtime no longer keeps the job's matrices alive
         if self.provisioner is not None:
             self.provisioner.stop()
