@@ -5,7 +5,9 @@ counter increments, the leases of the messages it holds, and its heartbeat and t
 ``CounterBuffer``  per-job counter increments not yet written to the state store;
 ``LeaseRenewer``   a background thread that renews the leases of the messages being worked on;
 ``Reporter``       a background thread that renews the executor's heartbeat and appends its buffered
-                   per-task records;
+                   per-task records and log lines;
+``LogBuffer``      a ``logging`` handler that keeps the executor's log lines (secrets redacted, at most
+                   ``MAX_LOG_LINES``) until the reporter appends them to the job's ``"log"`` records.
 ``TaskWatchdog``   a background thread that calls back once the task being run has run past its time limit.
 
 Each is thread-safe where a background thread or the read pool shares it, and none decides anything
@@ -15,7 +17,12 @@ about the protocol (``executor.decisions`` does).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import logging
+import os
+import re
+import sys
 import threading
 import time
 
@@ -159,9 +166,10 @@ class Reporter:
     and append the per-task records buffered since the last report."""
 
     def __init__(self, state: StateStore, job: str, executor_id: str, report_s: float, heartbeat_ttl: float,
-                 stop: threading.Event):
+                 stop: threading.Event, logs: LogBuffer | None = None):
         self.state, self.job, self.executor_id = state, job, executor_id
         self.report_s, self.heartbeat_ttl, self._stop = report_s, heartbeat_ttl, stop
+        self.logs = logs
         self._records: list[str] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -175,13 +183,15 @@ class Reporter:
         self._thread.join()
         self.report(exited=True)
 
-    def record_task(self, task: Task, kernel: str, t_start: float, t_end: float, nbytes: int, kernel_s: float,
-                    flops: float | None) -> None:
-        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds); ``flops`` is the
-        kernel's formula on the tiles it was given (None without a formula)."""
+    def record_task(self, task: Task, t_start: float, t_end: float, nbytes: int, kernel_s: float,
+                    kernel: str | None = None, read_s: float = 0.0, write_s: float = 0.0,
+                    flops: float | None = None) -> None:
+        """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds): its kernel, the
+        seconds spent reading, computing and writing, and the kernel's flops (None without a formula)."""
         offset = time.time() - time.perf_counter()
-        rec = {"task": str(task), "kernel": kernel, "executor": self.executor_id, "start": round(t_start + offset, 4),
-               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6), "flops": flops}
+        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
+               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6),
+               "kernel": kernel, "read_s": round(read_s, 6), "write_s": round(write_s, 6), "flops": flops}
         with self._lock:
             self._records.append(json.dumps(rec))
 
@@ -189,13 +199,19 @@ class Reporter:
         """Renew the heartbeat and flush buffered task records (transient errors: try next time)."""
         with self._lock:
             records, self._records = self._records, []
+        lines = self.logs.take(final=exited) if self.logs is not None else []
         try:
             if records:
                 self.state.append_records(self.job, "tasks", records)
+            if lines:
+                self.state.append_records(self.job, "log", lines)
+                lines = []
             self.state.heartbeat(self.job, self.executor_id, self.heartbeat_ttl, exited=exited)
         except transient_errors():
             with self._lock:
                 self._records[:0] = records
+            if lines:
+                self.logs.put_back(lines)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.report_s):
@@ -236,3 +252,109 @@ class TaskWatchdog:
                 task, key, t0 = overran
                 self.on_overrun(task, key, time.monotonic() - t0)
                 return
+
+
+MAX_LOG_LINES = 10_000  # per executor: the lines after these are counted, not kept
+LOGGERS = ("executor", "numpywren2", "lambdapack")  # the project's loggers, one per package
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NPW_SECRET", "NPW_JOB_SECRET")
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` without secrets: passwords in URLs and the values of the secret environment variables.
+
+    >>> redact("cannot reach redis://user:hunter2@db:6379/0")
+    'cannot reach redis://user:***@db:6379/0'
+    """
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+class LogBuffer(logging.Handler):
+    """The log lines of one executor, as JSON records ``{"time", "executor", "level", "logger", "message"}``,
+    until the ``Reporter`` appends them to the job's ``"log"`` records.
+
+    Only records of the thread that ``attach``-ed it are kept (several executors may share a process).
+    At most ``limit`` lines are kept in all; later ones are counted and reported as one last line.
+
+    >>> b = LogBuffer("x-1", limit=2)
+    >>> for i in range(3):
+    ...     b.emit(logging.LogRecord("executor", logging.INFO, __file__, 1, "line %d", (i,), None))
+    >>> [json.loads(r)["message"] for r in b.take(final=True)]
+    ['line 0', 'line 1', '1 more log line(s) of executor x-1 were not kept (at most 2)']
+    """
+
+    def __init__(self, executor_id: str, limit: int = MAX_LOG_LINES):
+        super().__init__(logging.INFO)
+        self.executor_id, self.limit = executor_id, limit
+        self.kept = self.dropped = 0
+        self.thread: int | None = None
+        self._lines: list[str] = []
+        self._buffer_lock = threading.Lock()
+
+    def _line(self, level: str, logger: str, message: str, at: float | None = None) -> str:
+        return json.dumps({"time": round(at or time.time(), 4), "executor": self.executor_id, "level": level,
+                           "logger": logger, "message": redact(message)})
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.thread is not None and record.thread != self.thread:
+            return
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+        except Exception:  # a malformed record: logging's own rule is to report and go on
+            self.handleError(record)
+            return
+        with self._buffer_lock:
+            if self.kept >= self.limit:
+                self.dropped += 1
+                return
+            self.kept += 1
+            self._lines.append(self._line(record.levelname, record.name, message, record.created))
+
+    def take(self, final: bool = False) -> list[str]:
+        """The lines not yet reported (and, when ``final``, the count of those not kept)."""
+        with self._buffer_lock:
+            lines, self._lines = self._lines, []
+            if final and self.dropped:
+                lines.append(self._line("WARNING", "executor", f"{self.dropped} more log line(s) of executor "
+                                        f"{self.executor_id} were not kept (at most {self.limit})"))
+                self.dropped = 0
+        return lines
+
+    def put_back(self, lines: list[str]) -> None:
+        with self._buffer_lock:
+            self._lines[:0] = lines
+
+    @contextlib.contextmanager
+    def attach(self):
+        """Collect the project's log records of the calling thread while in the block.
+
+        The project's loggers are set to INFO if no level was chosen for them, and, when logging is not
+        configured at all, warnings still go to stderr (as they would without this handler)."""
+        self.thread = threading.get_ident()
+        loggers = [logging.getLogger(n) for n in LOGGERS]
+        levels = [lg.level for lg in loggers]
+        stderr = None
+        if not logging.getLogger().handlers:
+            stderr = logging.StreamHandler(sys.stderr)
+            stderr.setLevel(logging.WARNING)
+        for lg in loggers:
+            lg.addHandler(self)
+            if stderr is not None:
+                lg.addHandler(stderr)
+            if lg.level == logging.NOTSET:
+                lg.setLevel(logging.INFO)
+        try:
+            yield self
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.removeHandler(self)
+                if stderr is not None:
+                    lg.removeHandler(stderr)
+                lg.setLevel(level)

@@ -115,6 +115,7 @@ seconds (the tasks themselves are not lost: they re-run).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -179,7 +180,9 @@ from .spec import (
     EXIT_TASK_TIMEOUT,
     ExecutorSpec,
 )
-from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
+from .upkeep import CounterBuffer, LeaseRenewer, LogBuffer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
+
+log = logging.getLogger("executor")
 
 __all__ = ["Executor", "JobRefusedError", "check_finite_inputs", "default_cache_bytes", "run"]
 
@@ -255,7 +258,8 @@ class Executor:
         self._stop = threading.Event()
         self.leases = LeaseRenewer(queue, lease, self._stop)
         self.executor_id = executor_id or f"x-{uuid.uuid4().hex[:12]}"
-        self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop)
+        self.log_buffer = LogBuffer(self.executor_id)
+        self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop, self.log_buffer)
         self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
         self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
         self.tasks_run = 0
@@ -264,8 +268,14 @@ class Executor:
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
         """Lease and handle messages until a decision says stop; returns the number of tasks run."""
-        loop, limits = self.loop, self.limits
+        loop = self.loop
         loop.started = loop.last_work = loop.next_status = time.monotonic()
+        with self.log_buffer.attach():
+            log.info("executor %s: job %s: started", self.executor_id, self.job)
+            return self._run()
+
+    def _run(self) -> int:
+        loop, limits = self.loop, self.limits
         self.leases.start()
         self.reporter.start()
         self.watchdog.start()
@@ -300,6 +310,7 @@ class Executor:
             self.pool.shutdown(wait=False)
             self.counters.add({"executor_s": time.monotonic() - loop.started, "executors": 1})
             self.counters.flush(self.state, self.job)
+            log.info("executor %s: job %s: stopped after %d task(s)", self.executor_id, self.job, self.tasks_run)
             self.reporter.stop()
         return self.tasks_run
 
@@ -350,8 +361,8 @@ class Executor:
                              message="its tag does not verify (not sent by a holder of the job's key, or sent "
                                      "for another job)"))
             if isinstance(task, Decision):
-                print(f"executor {self.executor_id}: job {self.job}: dropped the queue message {m.body[:200]!r}: "
-                      f"{task.message}", file=sys.stderr, flush=True)
+                log.warning("executor %s: job %s: dropped the queue message %r: %s", self.executor_id, self.job,
+                            m.body[:200], task.message)
                 self.counters.add({task.counter: 1})
                 with_retries(self.queue.ack, m.receipt)
             else:
@@ -451,8 +462,8 @@ class Executor:
                 with_retries(self.store.delete, k)
         if scratch and self.scratch_root is not None:
             with_retries(self.store.delete_prefix, self.scratch_root)
-        print(f"executor {self.executor_id}: job {self.job} ended while {task} ran; deleted its scratch output",
-              file=sys.stderr, flush=True)
+        log.warning("executor %s: job %s ended while %s ran; deleted its scratch output", self.executor_id,
+                    self.job, task)
 
     def _overrun(self, task: Task, key: str, seconds: float) -> None:
         """The watchdog's call (from its thread) when ``task`` has run for ``seconds`` past the task time limit:
@@ -480,8 +491,8 @@ class Executor:
         """Mark the job failed with ``exc`` as the cause of ``task``'s failure (the first failure wins)."""
         stmt = self.bound.stmt(task)
         error = failure_record(task, stmt.src.line, stmt.src.filename, exc, key, doing)
-        print(f"executor {self.executor_id}: job {self.job}: task {task} (line {stmt.src.line} of "
-              f"{stmt.src.filename}) failed: {error['type']}: {error['message']}", file=sys.stderr, flush=True)
+        log.error("executor %s: job %s: task %s (line %s of %s) failed: %s: %s", self.executor_id, self.job, task,
+                  stmt.src.line, stmt.src.filename, error["type"], error["message"])
         with_retries(self.state.set_status, self.job, "failed", json.dumps(error))
 
     def _free_consumed(self, task: Task, me: str) -> None:
@@ -559,7 +570,8 @@ class Executor:
         t3 = time.perf_counter()
         read_bytes = sum(t.nbytes for t in tiles.values())
         flops = kernel.count_flops(*call) if isinstance(kernel, Kernel) else None  # from the actual tile shapes
-        self.reporter.record_task(task, stmt.kernel, t0, t3, read_bytes + nbytes, t2 - t1, flops)
+        self.reporter.record_task(task, t0, t3, read_bytes + nbytes, t2 - t1, kernel=stmt.kernel,
+                                  read_s=t1 - t0, write_s=t3 - t2, flops=flops)
         self.counters.add({"kernel_s": t2 - t1, "read_s": t1 - t0, "write_s": t3 - t2,
                            "bytes_read": read_bytes, "bytes_written": nbytes})
         return written

@@ -17,11 +17,50 @@ import importlib
 
 __version__ = "0.1.0"
 
-_CLIENT = ("BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixInfo", "MatrixNotFoundError", "MatrixView",
-           "PCA", "Runtime", "TileSpace", "attach", "cholesky", "current_runtime", "diag", "eye", "from_dask",
-           "gemm", "inv", "jobs", "ls", "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve",
-           "solve_triangular", "submit", "svd", "tsqr", "zeros")
-_CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
+_CLIENT = (
+    "attach",
+    "BigMatrix",
+    "cho_factor",
+    "cho_solve",
+    "cholesky",
+    "config",
+    "current_runtime",
+    "det",
+    "diag",
+    "eye",
+    "from_dask",
+    "gemm",
+    "inv",
+    "Job",
+    "JobFailedError",
+    "JobInfo",
+    "jobs",
+    "last_job",
+    "ls",
+    "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_solve",
+    "matmul",
+    "MatrixInfo",
+    "MatrixNotFoundError",
+    "MatrixView",
+    "open",
+    "PCA",
+    "pca",
+    "qr",
+    "random",
+    "Runtime",
+    "runtime",
+    "slogdet",
+    "solve",
+    "solve_triangular",
+    "submit",
+    "svd",
+    "TileSpace",
+    "tsqr",
+    "zeros",
+)
 _CORE = ("kernels", "programs")
 
 __all__ = [*_CLIENT, *_CORE]

@@ -164,8 +164,8 @@ def make_targets() -> set[str]:
             for t in m.group(1).split()}
 
 
-def help_flags(module: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
+def help_flags(module: str, *args: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-m", module, *args, "--help"], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert out.returncode == 0, f"python -m {module} --help failed: {out.stderr}"
     return set(re.findall(r"(?<![\w-])--[a-z][\w-]*", out.stdout)) - {"--help"}
@@ -205,6 +205,12 @@ def check_command(words: list[str], where: str, synopsis: bool) -> None:
     if words[0] == "make":
         missing = set(words[1:]) - make_targets()
         assert not missing, f"{where}: make has no target {sorted(missing)}"
+        return
+    if words[0] == "npw":  # a subcommand of the command line, with options it has
+        sub = next((w for w in words[1:] if not w.startswith("-")), None)
+        known = help_flags("numpywren2", *([sub] if sub else []))
+        flags = {w.split("=")[0].strip("[]") for w in words if w.strip("[").startswith("--")}
+        assert flags <= known, f"{where}: npw {sub or ''} has no option {sorted(flags - known)}"
         return
     assert Path(words[0]).name in ("python", "python3"), f"{where}: no check for the command {words[0]!r}"
     flags = {w.split("=")[0].strip("[]") for w in words if w.strip("[").startswith("--")}
@@ -280,7 +286,29 @@ def check_layers(code: str, where: str, tmp_path: Path) -> None:
             assert importlib.util.find_spec(f"{package}.{module}") is not None, f"{where}: no module {package}.{module}"
 
 
-TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema, "layers": check_layers}
+def check_npw_help(code: str, where: str, tmp_path: Path) -> None:
+    """A ``npw`` help text: exactly what the parser of that (sub)command prints."""
+    from numpywren2.cli import build_parser
+
+    words = code.split()[1:4]  # usage: npw [SUBCOMMAND] ...
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.dest == "command")
+    name = words[1] if len(words) > 1 and words[1] in sub.choices else None
+    parser = sub.choices[name] if name else ap
+    assert code.rstrip() == parser.format_help().rstrip(), f"{where}: the help of npw {name or ''} has changed"
+
+
+def check_npw_config(code: str, where: str, tmp_path: Path) -> None:
+    """A configuration file of ``npw``: it parses, and names the three backends."""
+    from numpywren2.cli.backends import NAMES, read_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(code)
+    assert set(read_config(path, required=True)) == set(NAMES), f"{where}: the file does not give {NAMES}"
+
+
+TEXT_CHECKERS = {"sqlite-schema": check_sqlite_schema, "layers": check_layers, "npw-help": check_npw_help,
+                 "npw-config": check_npw_config}
 
 
 def test_text_blocks_match_the_real_output(tmp_path):

@@ -179,10 +179,11 @@ RETIRED_IN_DOCS = {
     "in flight (now leased)": re.compile(r"\bin[ -]flight\b", re.IGNORECASE),
     "worker for an executor": re.compile(r"\bworkers?\b", re.IGNORECASE),
 }
-# "worker" that is not the retired meaning: the module executor/worker.py, the future `npw worker`
-# command (dask's convention), and Dask's own workers in the benchmarks' references
-NOT_RETIRED = re.compile(r"executor[./]worker(\.py)?|worker[ -]hosts?|`npw worker`|executor: spec, worker,|"
-                         r"Dask[^.;]*workers?|"
+# "worker" that is not the retired meaning: the module executor/worker.py, the `npw worker` command
+# (dask's convention; also as its help lists it, docs/cli.md), and Dask's own workers in the benchmarks'
+# references
+NOT_RETIRED = re.compile(r"executor[./]worker(\.py)?|`?npw worker\b`?|^\s+worker {2,}run an executor|worker[ -]hosts?|"
+                         r"executor: spec, worker,|Dask[^.;]*workers?|"
                          r"dask[^.;]*workers?|\b(n|num)_workers\b|threads_per_worker")
 
 

@@ -1,4 +1,4 @@
-"""The layers point one way: language <- core <- executor <- provisioner <- client.
+"""The layers point one way: language <- core <- executor <- provisioner <- client <- cli.
 
 Every import in the packages is read with ``ast`` (imports inside functions included), resolved to
 the project's module it names, and checked against the layer table below; the module graph must
@@ -22,7 +22,8 @@ ALLOWED = {
     "executor": {"language", "core", "executor"},
     "provisioner": {"language", "core", "executor", "provisioner"},
     "client": {"language", "core", "executor", "provisioner", "client"},
-    "testing": {"language", "core", "executor", "provisioner", "client", "testing"},
+    "cli": {"language", "core", "executor", "provisioner", "client", "cli"},
+    "testing": {"language", "core", "executor", "provisioner", "client", "cli", "testing"},
 }
 
 
@@ -33,6 +34,8 @@ def layer(module: str) -> str:
         return "core"
     if module.startswith("numpywren2.testing"):
         return "testing"
+    if module in ("numpywren2.cli", "numpywren2.__main__") or module.startswith("numpywren2.cli."):
+        return "cli"
     if module.startswith("numpywren2"):
         return "client"
     return module.split(".")[0]

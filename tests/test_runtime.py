@@ -255,8 +255,7 @@ def test_progress_cancel_and_idle_executors(rt, capsys):
     assert X.grid == (4, 4)
     job = npw.submit(npw.programs.gemm, A=X, B=X, C=npw.BigMatrix.empty((64, 64), 16), M=4, N=4, K=4)
     job.wait(timeout=60, progress=True)
-    err = capsys.readouterr().err
-    assert f"{job.num_tasks}/{job.num_tasks} tasks" in err and "tasks/s" in err
+    assert capsys.readouterr().err == ""  # the bar shows on a terminal only (tests/test_cli.py shows it)
     st = job.stats()
     assert st["status"] == "done" and st["tasks"] == job.num_tasks
     # cancelling a running job stops it and wait() says so

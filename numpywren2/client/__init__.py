@@ -8,9 +8,10 @@ from . import io as io  # attaches from_npy, to_npy, ... to BigMatrix
 from . import random
 from .array_ops import MatrixView, diag, eye, zeros
 from .catalog import MatrixInfo, ls, open
+from .config import config
 from .decomposition import PCA, pca, svd
 from .interop import from_dask
-from .job import Job, JobFailedError, TileSpace, submit
+from .job import Job, JobFailedError, TileSpace, last_job, submit
 from .jobs import JobInfo, attach, jobs
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
 from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
@@ -29,22 +30,31 @@ __all__ = [
     "Runtime",
     "TileSpace",
     "attach",
+    "cho_factor",
+    "cho_solve",
     "cholesky",
+    "config",
     "current_runtime",
+    "det",
     "diag",
     "eye",
     "from_dask",
     "gemm",
     "inv",
     "jobs",
+    "last_job",
     "ls",
     "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_solve",
     "matmul",
     "open",
     "pca",
     "qr",
     "random",
     "runtime",
+    "slogdet",
     "solve",
     "solve_triangular",
     "submit",
@@ -52,4 +62,3 @@ __all__ = [
     "tsqr",
     "zeros",
 ]
-__all__ += ["cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet"]

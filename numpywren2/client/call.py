@@ -44,10 +44,13 @@ class Call:
         Verify that matrix arguments hold no infs or NaNs (scipy's default: True).
     executors : int, optional
         Executors per job (default: the runtime's).
+    progress : bool, optional
+        Show each job's progress bar while waiting for it (default: ``npw.config.progress``).
     """
 
-    def __init__(self, what: str, check_finite: bool = True, executors: int | None = None):
-        self.what, self.check_finite, self.executors = what, bool(check_finite), executors
+    def __init__(self, what: str, check_finite: bool = True, executors: int | None = None,
+                 progress: bool | None = None):
+        self.what, self.check_finite, self.executors, self.progress = what, bool(check_finite), executors, progress
         self.temporary: list[BigMatrix | TileSpace] = []
         self.jobs: list[Job] = []
         self.unchecked: dict[int, str] = {}
@@ -236,7 +239,7 @@ class Call:
         """Wait for a job; its error is raised again with the same type, the message prefixed with the
         function's name and, for an error type in ``errors``, with what it means for this function."""
         try:
-            job.wait()
+            job.wait(progress=self.progress)
         except Exception as e:
             meaning = next((text for kind, text in (errors or {}).items() if isinstance(e, kind)), "")
             raise _with_message(e, f"{self.what}: {meaning}{e}") from None

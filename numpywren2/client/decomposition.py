@@ -32,7 +32,7 @@ METHODS = ("band", "randomized", "tree")
 @renamed_options(workers="executors")
 def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = None, p: int = 10, q: int = 2,
         block_size: int | tuple[int, int] | None = None, seed: int = 0, executors: int | None = None,
-        check_finite: bool = True):
+        check_finite: bool = True, progress: bool | None = None):
     """Singular value decomposition of a general matrix, like ``numpy.linalg.svd(A, full_matrices=False)``.
 
     Parameters
@@ -62,6 +62,9 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
         Executors per job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -99,7 +102,7 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     >>> bool(np.isclose(np.linalg.norm(X - U.numpy() * s @ Vt.numpy(), 2), exact[3]))  # the best rank-3 error
     True
     """
-    with Call("svd", check_finite, executors) as call:
+    with Call("svd", check_finite, executors, progress) as call:
         return _svd(call, A, compute_uv, k, method, p, q, block_size, seed)
 
 
@@ -170,7 +173,7 @@ class PCA:
 @renamed_options(workers="executors")
 def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
         block_size: int | tuple[int, int] | None = None, seed: int = 0, executors: int | None = None,
-        check_finite: bool = True) -> PCA:
+        check_finite: bool = True, progress: bool | None = None) -> PCA:
     """Principal component analysis: centering (a LAmbdaPACK job), then a truncated SVD.
 
     Parameters
@@ -201,7 +204,7 @@ def pca(X, k: int, method: str = "randomized", p: int = 10, q: int = 2,
     >>> P.components_.shape, bool(np.allclose(P.transform(X) @ P.components_, Xc))
     ((2, 3), True)
     """
-    with Call("pca", check_finite, executors) as call:
+    with Call("pca", check_finite, executors, progress) as call:
         X = call.argument(X, "X")
         m, n = X.shape
         if m < 2:

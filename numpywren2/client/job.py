@@ -16,11 +16,13 @@ import errno as errno_module
 import importlib
 import json
 import linecache
+import logging
 import os
 import subprocess
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 
 import lambdapack as lp
@@ -33,8 +35,43 @@ from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
 from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, job_outcome
 from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
+from .config import config
 from .matrix import BigMatrix
+from .progress import ProgressBar
 from .runtime import Runtime, current_runtime
+
+log = logging.getLogger(__name__)
+
+# Every job submitted is also appended to one index in the state store (records of this pseudo job),
+# so that other processes can list the jobs of a runtime (``npw jobs``): ``{"job", "program",
+# "num_tasks", "created"}``.  A job deleted since (``npw gc``) has no record and is skipped.
+JOB_INDEX = "npw-index"
+JOB_INDEX_KIND = "jobs"
+
+# The job submitted last: a weak reference (a Job holds its matrices, which must be freed with it) and
+# what it takes to rebuild a handle once the Job itself is gone.
+_last: dict = {}
+
+
+def last_job() -> Job | None:
+    """The job submitted last in this process (by ``submit`` or any call such as ``npw.cholesky``), or None.
+
+    Its id is also logged (logger ``numpywren2.client.job``, level INFO) when it is submitted.  Once the
+    ``Job`` of a call is gone (a call lets go of its jobs, and their matrices, when it returns), this is a
+    new handle on the same job, without matrices: ``id``, ``status()``, ``stats()``, ``report()``...,
+    while its runtime is open.
+    """
+    if not _last:
+        return None
+    job = _last["ref"]()
+    if job is not None:
+        return job
+    rt = _last["runtime"]()
+    if rt is None or rt.closed:
+        return None
+    job = Job(rt, _last["id"], None, _last["num_tasks"], rt.queue(_last["id"]), _last["spec"])
+    job.started, job.finished, job._cleaned = _last["started"], _last.get("finished"), True
+    return job
 
 
 class JobFailedError(RuntimeError):
@@ -199,6 +236,10 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     rt.state.create_job(job, spec.to_json())
     rt.state.append_records(job, "client", [json.dumps({"created": time.time(), "pid": os.getpid(),
                                                         "detached": bool(detach)})])
+    rt.state.append_records(JOB_INDEX, JOB_INDEX_KIND, [json.dumps(
+        {"job": job, "program": program.name, "num_tasks": n_tasks, "created": round(time.time(), 3)})])
+    log.info("submitted job %s: %s(%s), %d tasks", job, program.name,
+             ", ".join(f"{k}={v}" for k, v in bound.values.items()), n_tasks)
     queue = rt.queue(job)
     tags = task_key(key, job)
     queue.send([seal_message(tags, t.to_json()) for t in bound.starters()])
@@ -206,6 +247,8 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
     j.outputs = {n: m for n, m in mats.items() if n in bound.outputs}
     j.matrices = dict(mats)  # held while the job runs: an anonymous matrix is freed when collected
     rt.running_jobs[job] = j
+    _last.clear()
+    _last.update(ref=weakref.ref(j), runtime=weakref.ref(rt), id=job, num_tasks=n_tasks, spec=spec, started=j.started)
     settings = settings or rt.provisioner_settings or ProvisionerSettings()
     overrides = {k: v for k, v in (("max_executors", executors), ("idle_timeout", idle_timeout), ("lease", lease))
                  if v is not None and v != 0}
@@ -313,21 +356,34 @@ class Job:
     def completed(self) -> int:
         return self._outcome().completed
 
-    def wait(self, timeout: float | None = None, progress: bool = False, poll: float = 0.05) -> Job:
-        """Block until the job is done; raise if it failed, was cancelled, or cannot finish."""
+    def wait(self, timeout: float | None = None, progress: bool | None = None, poll: float = 0.05,
+             stream=None) -> Job:
+        """Block until the job is done; raise if it failed, was cancelled, or cannot finish.
+
+        ``progress`` (default: ``npw.config.progress``) shows a live bar on ``stream`` (default: stderr)
+        when it is a terminal: tasks done/total, rate, ETA, executors alive.
+        """
+        bar = ProgressBar(self.id, self.num_tasks, stream) if (config.progress if progress is None else progress) \
+            else None
+        try:
+            return self._wait(timeout, poll, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _live_executors(self) -> int:
+        return sum(1 for e in self.runtime.state.executors(self.id) if e["live"])
+
+    def _wait(self, timeout: float | None, poll: float, bar: ProgressBar | None) -> Job:
         deadline = None if timeout is None else time.monotonic() + timeout
-        last_print = 0.0
         while True:
             out = self._outcome()
             done = out.completed
-            if progress and time.monotonic() - last_print > 0.5:
-                self._print_progress(done)
-                last_print = time.monotonic()
+            if bar is not None and bar.shown:
+                bar.update(done, self._live_executors() if bar.due_for_executors() else None)
             if out.status == DONE:
                 if out.mark_done:
                     self.runtime.state.set_status(self.id, DONE)
-                if progress:
-                    self._print_progress(done, final=True)
                 self._end()
                 return self
             if out.status == FAILED:
@@ -401,13 +457,11 @@ class Job:
             out.append(d)
         return sorted(out, key=lambda d: d["start"])
 
-    def _print_progress(self, done: int, final: bool = False) -> None:
-        el = time.time() - self.started
-        rate = done / el if el > 0 else 0.0
-        eta = (self.num_tasks - done) / rate if rate > 0 else float("inf")
-        end = "\n" if final else "\r"
-        print(f"{self.id}: {done}/{self.num_tasks} tasks, {rate:.0f} tasks/s, ETA {eta:.0f} s   ", end=end,
-              file=sys.stderr, flush=True)
+    def report(self, path: str) -> str:
+        """Write the job's report, one self-contained HTML file (``numpywren2.client.report``); returns ``path``."""
+        from .report import write_report
+
+        return write_report(self, path)
 
     def cancel(self) -> None:
         self.runtime.state.set_status(self.id, "cancelled")
@@ -418,6 +472,8 @@ class Job:
             return
         self._cleaned = True
         self.finished = time.time()
+        if _last.get("id") == self.id:
+            _last["finished"] = self.finished
         self.runtime.running_jobs.pop(self.id, None)  # the runtime no longer keeps the job's matrices alive
         if self.provisioner is not None:
             self.provisioner.stop()

@@ -44,7 +44,7 @@ _STRUCTURES = {
 
 @renamed_options(workers="executors")
 def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-             check_finite: bool = True) -> BigMatrix:
+             check_finite: bool = True, progress: bool | None = None) -> BigMatrix:
     """Cholesky factor of a symmetric positive definite matrix.
 
     Parameters
@@ -63,6 +63,9 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -86,7 +89,7 @@ def cholesky(A, lower: bool = True, block_size: int | tuple[int, int] | None = N
     array([[2., 0.],
            [1., 2.]])
     """
-    with Call("cholesky", check_finite, executors) as call:
+    with Call("cholesky", check_finite, executors, progress) as call:
         if block_size is None and not isinstance(A, BigMatrix):
             X = call.argument(A, "A")
             if X.shape[0] == X.shape[1] and X.shape[0] < IN_PROCESS_MAX_N:
@@ -129,7 +132,7 @@ def _cholesky_in_process(X: np.ndarray, lower: bool) -> BigMatrix:
 
 @renamed_options(workers="executors")
 def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-           check_finite: bool = True) -> BigMatrix:
+           check_finite: bool = True, progress: bool | None = None) -> BigMatrix:
     """``A @ B`` for 2-D matrices (numpy arrays or BigMatrix; a BigMatrix ``B`` whose row tiles are not ``A``'s
     column tiles is retiled by a job first, and tiles nobody wrote, as in a triangular factor, are zeros).
 
@@ -145,6 +148,9 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -159,7 +165,7 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int
     array([[ 3.,  3.],
            [12., 12.]])
     """
-    with Call("matmul", check_finite, executors) as call:
+    with Call("matmul", check_finite, executors, progress) as call:
         a, b = call.argument(A, "A"), call.argument(B, "B")
         if a.shape[1] != b.shape[0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned")
@@ -186,7 +192,7 @@ gemm = matmul
 
 @renamed_options(workers="executors")
 def tsqr(A, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-         check_finite: bool = True) -> tuple[BigMatrix, BigMatrix]:
+         check_finite: bool = True, progress: bool | None = None) -> tuple[BigMatrix, BigMatrix]:
     """Reduced QR of a tall-skinny matrix by a TSQR tree: ``(Q, R)`` like ``numpy.linalg.qr``.
 
     Parameters
@@ -200,6 +206,9 @@ def tsqr(A, block_size: int | tuple[int, int] | None = None, executors: int | No
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -214,7 +223,7 @@ def tsqr(A, block_size: int | tuple[int, int] | None = None, executors: int | No
     >>> bool(np.allclose(Q.numpy() @ R.numpy(), X))
     True
     """
-    with Call("tsqr", check_finite, executors) as call:
+    with Call("tsqr", check_finite, executors, progress) as call:
         X = call.argument(A, "A")
         m, n = X.shape
         if isinstance(X, BigMatrix):
@@ -324,7 +333,7 @@ def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
 
 @renamed_options(workers="executors")
 def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-       check_finite: bool = True) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
+       check_finite: bool = True, progress: bool | None = None) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
@@ -346,6 +355,9 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -357,7 +369,7 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     """
     if mode not in ("reduced", "r", "complete"):
         raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
-    with Call("qr", check_finite, executors) as call:
+    with Call("qr", check_finite, executors, progress) as call:
         A = call.matrix(A, "A", block_size, square=_QR_TILES)
         m, n = A.shape
         bs = A.block_size[0]
@@ -399,7 +411,7 @@ def _pad_rows(call: Call, R: BigMatrix, rows: int) -> BigMatrix:
 @renamed_options(workers="executors")
 def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diagonal: bool = False,
                      block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-                     check_finite: bool = True) -> BigMatrix | np.ndarray:
+                     check_finite: bool = True, progress: bool | None = None) -> BigMatrix | np.ndarray:
     """Solve ``op(a) x = b`` for a triangular matrix ``a``, as ``scipy.linalg.solve_triangular``.
 
     Parameters
@@ -421,6 +433,9 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -434,7 +449,7 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
         For a non-square ``a``, mismatched shapes or tilings, a bad ``trans``, or infs and NaNs.
     """
     code = _trans_code(trans)
-    with Call("solve_triangular", check_finite, executors) as call:
+    with Call("solve_triangular", check_finite, executors, progress) as call:
         a, b, vector = _arguments(call, a, b)
         T = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_SUBSTITUTION_TILES)
         _require_square(T, "solve_triangular")
@@ -449,7 +464,8 @@ def solve_triangular(a, b, trans: int | str = 0, lower: bool = False, unit_diago
 
 @renamed_options(workers="executors")
 def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
-          executors: int | None = None, check_finite: bool = True) -> BigMatrix | np.ndarray:
+          executors: int | None = None, check_finite: bool = True,
+          progress: bool | None = None) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` for a square ``a``, as ``scipy.linalg.solve``.
 
     A general ``a`` (``assume_a`` None, the default, or "gen", "sym", ...) is factored by the tiled
@@ -476,6 +492,9 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -504,7 +523,7 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
         return solve_triangular(a, b, lower=structure == _LOWER, block_size=block_size, executors=executors,
                                 check_finite=check_finite)
     square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
-    with Call("solve", check_finite, executors) as call:
+    with Call("solve", check_finite, executors, progress) as call:
         a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=square)
         _require_square(A, "solve")
@@ -521,7 +540,7 @@ def solve(a, b, assume_a: str | None = None, block_size: int | tuple[int, int] |
 
 @renamed_options(workers="executors")
 def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None = None,
-        executors: int | None = None, check_finite: bool = True) -> BigMatrix:
+        executors: int | None = None, check_finite: bool = True, progress: bool | None = None) -> BigMatrix:
     """Inverse of a square matrix.
 
     A general ``a`` (``assume_a`` None, the default): the identity is generated in the executors
@@ -542,6 +561,9 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject an ``a`` holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -564,7 +586,7 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
     """
     structure = _structure(assume_a, "inv")
     square = _CHOLESKY_TILES if structure == _POSITIVE else _QR_TILES
-    with Call("inv", check_finite, executors) as call:
+    with Call("inv", check_finite, executors, progress) as call:
         A = call.matrix(a, "a", block_size, square=square)
         _require_square(A, "inv")
         n, bs = A.shape[0], A.block_size[0]
@@ -581,7 +603,8 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
 
 @renamed_options(workers="executors")
 def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-          check_finite: bool = True) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
+          check_finite: bool = True,
+          progress: bool | None = None) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
     """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
 
     One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
@@ -600,6 +623,9 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int 
         Executors for these jobs (default: the runtime's).
     check_finite : bool
         Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
+    progress : bool, optional
+        Show a live progress bar of each job on stderr when it is a terminal (default:
+        ``npw.config.progress``).
 
     Returns
     -------
@@ -621,7 +647,7 @@ def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int 
     NotImplementedError
         For m < n (the minimum-norm solution of an underdetermined system is not implemented).
     """
-    with Call("lstsq", check_finite, executors) as call:
+    with Call("lstsq", check_finite, executors, progress) as call:
         a, b, vector = _arguments(call, a, b)
         A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
         m, n = A.shape
