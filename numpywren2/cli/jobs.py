@@ -1,7 +1,7 @@
 """Jobs as the state store knows them, for commands run in any process: listing, loading, clean-up.
 
-The listing reads the job index that ``submit`` appends to (``client.job.JOB_INDEX``) and each job's
-record; a job whose record is gone (``npw gc``) is left out.
+The listing reads the state store's job ids and each job's record and "client" record (written by
+``submit``: when, by which process, the program); a job whose record is gone (``npw gc``) is left out.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import contextlib
 import json
 import time
 
-from ..client.job import JOB_INDEX, JOB_INDEX_KIND, Job
+from ..client.job import Job
 from ..core.backends import open_queue
 from ..core.jobspec import JobSpec, scratch_prefix
 from ..core.outcome import job_outcome
@@ -23,12 +23,14 @@ class JobNotFoundError(KeyError):
 
 
 def index(state) -> dict[str, dict]:
-    """Job id -> its index entry, oldest first."""
+    """Job id -> its client record (``created``, ``pid``, ``detached``, ``program``), oldest first."""
     out: dict[str, dict] = {}
-    for r in state.records(JOB_INDEX, JOB_INDEX_KIND):
-        with contextlib.suppress(ValueError, KeyError):
-            e = json.loads(r)
-            out[e["job"]] = e
+    for job_id in state.job_ids():
+        recs = state.records(job_id, "client")
+        e: dict = {}
+        with contextlib.suppress(ValueError, IndexError):
+            e = json.loads(recs[0])
+        out[job_id] = e
     return dict(sorted(out.items(), key=lambda kv: kv[1].get("created", 0.0)))
 
 
@@ -45,12 +47,19 @@ def job_info(state, job_id: str, entry: dict | None = None, now: float | None = 
     now = time.time() if now is None else now
     created = entry.get("created")
     last = max([e["last_seen"] for e in execs] + [created or 0.0])
-    program = entry.get("program") or "?"
+    program = entry.get("program") or _program_name(spec)
     return {"job": job_id, "program": program, "status": out.status, "completed": out.completed,
             "num_tasks": spec.num_tasks, "age_s": (now - created) if created else None,
             "executors": sum(1 for e in execs if e["live"]), "executors_ran": len(execs),
             "idle_s": now - last if last else None, "error": out.error.get("message") if out.error else None,
             "counters": rec.get("counters", {})}
+
+
+def _program_name(spec: JobSpec) -> str:
+    try:
+        return json.loads(spec.program).get("name", "?")
+    except (ValueError, AttributeError):
+        return "?"
 
 
 def list_jobs(state) -> list[dict]:

@@ -42,12 +42,6 @@ from .runtime import Runtime, current_runtime
 
 log = logging.getLogger(__name__)
 
-# Every job submitted is also appended to one index in the state store (records of this pseudo job),
-# so that other processes can list the jobs of a runtime (``npw jobs``): ``{"job", "program",
-# "num_tasks", "created"}``.  A job deleted since (``npw gc``) has no record and is skipped.
-JOB_INDEX = "npw-index"
-JOB_INDEX_KIND = "jobs"
-
 # The job submitted last: a weak reference (a Job holds its matrices, which must be freed with it) and
 # what it takes to rebuild a handle once the Job itself is gone.
 _last: dict = {}
@@ -234,10 +228,9 @@ def submit(program: lp.Program, *, runtime: Runtime | None = None, executors: in
                    trusted_modules=rt.trusted_modules)
     spec = dataclasses.replace(spec, signature=sign_description(spec.to_data(), job, key))
     rt.state.create_job(job, spec.to_json())
-    rt.state.append_records(job, "client", [json.dumps({"created": time.time(), "pid": os.getpid(),
-                                                        "detached": bool(detach)})])
-    rt.state.append_records(JOB_INDEX, JOB_INDEX_KIND, [json.dumps(
-        {"job": job, "program": program.name, "num_tasks": n_tasks, "created": round(time.time(), 3)})])
+    # the job's "client" record: what lists of jobs show (``npw.jobs()``, ``npw jobs``) from any process
+    rt.state.append_records(job, "client", [json.dumps({"created": round(time.time(), 3), "pid": os.getpid(),
+                                                        "detached": bool(detach), "program": program.name})])
     log.info("submitted job %s: %s(%s), %d tasks", job, program.name,
              ", ".join(f"{k}={v}" for k, v in bound.values.items()), n_tasks)
     queue = rt.queue(job)
