@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state", required=True)
     ap.add_argument("--job", required=True)
     ap.add_argument("--launcher", choices=["local", "simulated-lambda", "aws-lambda"], default="local")
-    ap.add_argument("--scaling-factor", type=float, default=d.scaling_factor)
+    ap.add_argument("--scaling-factor", type=float, default=d.scaling_factor,
+                    help="the proportional policy's sf (default: the launcher's policy; the whole pool for local "
+                         "processes)")
     ap.add_argument("--max-executors", type=int, default=d.max_executors)
     ap.add_argument("--max-workers", type=int, dest="max_workers", help=argparse.SUPPRESS)  # deprecated name
     ap.add_argument("--idle-timeout", type=float, default=d.idle_timeout)

@@ -31,6 +31,7 @@ def env(request, tmp_path):
     """The environment of a user whose backends are set in NPW_STORE/NPW_QUEUE/NPW_STATE."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("NPW_")}
     e["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no configuration file of the user's
+    e["NPW_SECRET"] = os.environ["NPW_SECRET"]  # the signing key a user sets (docs/security.md)
     e["NPW_STORE"] = f"file://{tmp_path}/tiles"
     if request.param == "embedded":
         e["NPW_QUEUE"] = e["NPW_STATE"] = f"sqlite://{tmp_path}/state.db"
