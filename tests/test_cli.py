@@ -281,6 +281,11 @@ def test_the_report_renders_every_chart_in_headless_chromium(rt, tmp_path):
     assert len(d["tasks"]) == job.num_tasks and set(d["kernels"]) == {"chol", "trsm", "syrk", "gemm_nt"}
     assert set(d["gflops"]) == {k for k in d["kernels"] if BUILTIN[k].flops is not None} != set()
     assert d["bytes"]["read"] > 0 and d["totals"]["core_s"] > 0 and d["totals"]["gflop"] > 0
+    # the DAG's profile: every task at one level; N = 4 Cholesky's longest chain is chol, trsm, syrk per step
+    # (3 per step but the last's 1): 10 tasks, and no chain is longer than the run
+    dag = d["dag"]
+    assert dag["tasks"] == sum(dag["widths"]) == job.num_tasks and dag["critical_tasks"] == 10
+    assert 0 < dag["critical_s"] <= d["totals"]["span_s"]
     path = tmp_path / "report.html"
     job.report(str(path))
     page = path.read_text()
