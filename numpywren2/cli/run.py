@@ -64,6 +64,12 @@ def _solve(npw, n, b, e, rng, progress):
     return _rel(a @ x, y)
 
 
+def _lu(npw, n, b, e, rng, progress):
+    a = rng.standard_normal((n, n))
+    p, lower, upper = npw.lu(a, block_size=b, executors=e, progress=progress)
+    return _rel(np.asarray(p) @ np.asarray(lower) @ np.asarray(upper), a)
+
+
 def _inv(npw, n, b, e, rng, progress):
     a = rng.standard_normal((n, n)) + n * np.eye(n)
     return _rel(a @ npw.inv(a, block_size=b, executors=e, progress=progress).numpy(), np.eye(n))
@@ -77,5 +83,6 @@ ALGORITHMS = {a.name: a for a in (
     Algorithm("qr", "QR of a random n×n matrix", _qr, lambda n, b: 4 * n**3 / 3),
     Algorithm("svd", "singular values of a random n×n matrix", _svd, lambda n, b: 8 * n**3 / 3),
     Algorithm("solve", "solution of a random well-conditioned n×n system", _solve, lambda n, b: 2 * n**3 / 3),
+    Algorithm("lu", "LU with tournament pivoting of a random n×n matrix", _lu, lambda n, b: 2 * n**3 / 3),
     Algorithm("inv", "inverse of a random well-conditioned n×n matrix", _inv, lambda n, b: 2 * n**3),
 )}

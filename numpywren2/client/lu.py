@@ -202,7 +202,7 @@ def solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
 
 @renamed_options(workers="executors")
 def lu_factor(a, block_size: int | None = None, executors: int | None = None, check_finite: bool = True,
-              overwrite_a: bool = False) -> tuple[BigMatrix, np.ndarray]:
+              overwrite_a: bool = False, progress: bool | None = None) -> tuple[BigMatrix, np.ndarray]:
     """LU factorization with partial (tournament) pivoting, as ``scipy.linalg.lu_factor``.
 
     Parameters
@@ -242,14 +242,15 @@ def lu_factor(a, block_size: int | None = None, executors: int | None = None, ch
            [0.25, 1.5 ]]), array([1, 1], dtype=int32))
     """
     del overwrite_a
-    with Call("lu_factor", check_finite, executors) as call:
+    with Call("lu_factor", check_finite, executors, progress) as call:
         f = factor(call, _square_matrix(call, a, block_size))
         return call.keep(f.LU), pivots_of(f.perm)
 
 
 @renamed_options(workers="executors")
 def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None, executors: int | None = None,
-             check_finite: bool = True, overwrite_b: bool = False) -> BigMatrix | np.ndarray:
+             check_finite: bool = True, overwrite_b: bool = False,
+             progress: bool | None = None) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` (or ``aᵀ x = b``) from ``lu_factor``'s result, as ``scipy.linalg.lu_solve``.
 
     Parameters
@@ -287,7 +288,7 @@ def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None,
         packed, piv = lu_and_piv
     except (TypeError, ValueError):
         raise TypeError("lu_solve: lu_and_piv must be the pair (lu, piv) that lu_factor returns") from None
-    with Call("lu_solve", check_finite, executors) as call:
+    with Call("lu_solve", check_finite, executors, progress) as call:
         B, vector = call.vector_or_matrix(b, "b")
         if block_size is None and not isinstance(packed, BigMatrix) and isinstance(B, BigMatrix):
             block_size = B.block_size[0]
@@ -299,7 +300,7 @@ def lu_solve(lu_and_piv, b, trans: int | str = 0, block_size: int | None = None,
 
 @renamed_options(workers="executors")
 def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool = True, p_indices: bool = False,
-       block_size: int | None = None, executors: int | None = None):
+       block_size: int | None = None, executors: int | None = None, progress: bool | None = None):
     """LU decomposition with partial (tournament) pivoting, as ``scipy.linalg.lu``: ``a = P @ L @ U``.
 
     Parameters
@@ -341,7 +342,7 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
            [0. , 1.5]]))
     """
     del overwrite_a
-    with Call("lu", check_finite, executors) as call:
+    with Call("lu", check_finite, executors, progress) as call:
         A = _square_matrix(call, a, block_size)
         f = factor(call, A)
         L = call.empty(A.shape, A.block_size, A.dtype)
@@ -362,7 +363,7 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
 
 @renamed_options(workers="executors")
 def slogdet(a, block_size: int | None = None, executors: int | None = None,
-            check_finite: bool = True) -> tuple[np.floating, np.floating]:
+            check_finite: bool = True, progress: bool | None = None) -> tuple[np.floating, np.floating]:
     """Sign and natural logarithm of the absolute determinant, as ``numpy.linalg.slogdet``.
 
     From the LU factorization: the product of U's diagonal and the sign of the row permutation. An
@@ -375,7 +376,7 @@ def slogdet(a, block_size: int | None = None, executors: int | None = None,
     >>> float(sign), round(float(np.exp(logdet)), 12)
     (-1.0, 2.0)
     """
-    with Call("slogdet", check_finite, executors) as call:
+    with Call("slogdet", check_finite, executors, progress) as call:
         A = _square_matrix(call, a, block_size)
         try:
             f = factor(call, A)
@@ -387,7 +388,8 @@ def slogdet(a, block_size: int | None = None, executors: int | None = None,
 
 
 @renamed_options(workers="executors")
-def det(a, block_size: int | None = None, executors: int | None = None, check_finite: bool = True) -> np.floating:
+def det(a, block_size: int | None = None, executors: int | None = None, check_finite: bool = True,
+        progress: bool | None = None) -> np.floating:
     """Determinant of a square matrix, as ``scipy.linalg.det``: the product of U's diagonal of its LU
     factorization times the sign of the row permutation (0.0 for an exactly singular matrix).
 
@@ -397,7 +399,7 @@ def det(a, block_size: int | None = None, executors: int | None = None, check_fi
     >>> round(float(npw.det(np.array([[1.0, 2.0], [3.0, 4.0]]), block_size=1)), 12)
     -2.0
     """
-    with Call("det", check_finite, executors) as call:
+    with Call("det", check_finite, executors, progress) as call:
         A = _square_matrix(call, a, block_size)
         try:
             f = factor(call, A)
@@ -408,7 +410,8 @@ def det(a, block_size: int | None = None, executors: int | None = None, check_fi
 
 @renamed_options(workers="executors")
 def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True,
-               block_size: int | None = None, executors: int | None = None) -> tuple[BigMatrix, bool]:
+               block_size: int | None = None, executors: int | None = None,
+               progress: bool | None = None) -> tuple[BigMatrix, bool]:
     """Cholesky factorization for ``cho_solve``, as ``scipy.linalg.cho_factor``.
 
     Parameters
@@ -433,7 +436,7 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
         If ``a`` is not positive definite.
     """
     del overwrite_a
-    with Call("cho_factor", check_finite, executors) as call:
+    with Call("cho_factor", check_finite, executors, progress) as call:
         A = _square_matrix(call, a, block_size, "a")
         L = call.empty(A.shape, A.block_size, A.dtype)
         call.run(programs.cholesky, {LinAlgError: "a is not positive definite: "}, A=A, L=L, N=A.grid[0])
@@ -446,7 +449,7 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
 
 @renamed_options(workers="executors")
 def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = True, block_size: int | None = None,
-              executors: int | None = None) -> BigMatrix | np.ndarray:
+              executors: int | None = None, progress: bool | None = None) -> BigMatrix | np.ndarray:
     """Solve ``a x = b`` from ``cho_factor``'s result, as ``scipy.linalg.cho_solve``.
 
     Parameters
@@ -474,7 +477,7 @@ def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = Tr
         c, lower = c_and_lower
     except (TypeError, ValueError):
         raise TypeError("cho_solve: c_and_lower must be the pair (c, lower) that cho_factor returns") from None
-    with Call("cho_solve", check_finite, executors) as call:
+    with Call("cho_solve", check_finite, executors, progress) as call:
         B, vector = call.vector_or_matrix(b, "b")
         if block_size is None and not isinstance(c, BigMatrix) and isinstance(B, BigMatrix):
             block_size = B.block_size[0]
