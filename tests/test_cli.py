@@ -35,6 +35,12 @@ def env(request, tmp_path):
     e["NPW_STORE"] = f"file://{tmp_path}/tiles"
     if request.param == "embedded":
         e["NPW_QUEUE"] = e["NPW_STATE"] = f"sqlite://{tmp_path}/state.db"
+    elif request.param == "aws":  # tiles in S3, tasks in SQS (moto_server), state in Redis
+        moto, tag = request.getfixturevalue("moto_server"), f"cli{uuid.uuid4().hex[:8]}"
+        e.update({k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
+        e["NPW_STORE"] = f"s3://{tag}/npw?region=us-east-1&endpoint_url={moto.endpoint}&create=1"
+        e["NPW_QUEUE"] = f"sqs://?region=us-east-1&endpoint_url={moto.endpoint}&prefix={tag}-"
+        e["NPW_STATE"] = f"{request.getfixturevalue('redis_server').url}?prefix={tag}:"
     else:
         url = f"{request.getfixturevalue('redis_server').url}?prefix=cli{uuid.uuid4().hex[:8]}:"
         e["NPW_QUEUE"] = e["NPW_STATE"] = url
@@ -69,6 +75,7 @@ def submit_detached(env, kind="gemm") -> tuple[str, int]:
     return job, int(n)
 
 
+@pytest.mark.parametrize("env", ["embedded", "redis", "aws"], indirect=True)
 def test_run_prints_time_gflops_error_and_job_id_and_the_job_can_be_inspected(env, tmp_path):
     r = npw_cli(env, "run", "cholesky", "--n", "64", "--block", "16", "--executors", "2", "--json")
     assert r.returncode == 0, r.stderr
