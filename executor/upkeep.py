@@ -336,25 +336,48 @@ class LogBuffer(logging.Handler):
         """Collect the project's log records of the calling thread while in the block.
 
         The project's loggers are set to INFO if no level was chosen for them, and, when logging is not
-        configured at all, warnings still go to stderr (as they would without this handler)."""
+        configured at all, warnings still go to stderr (as they would without this handler).  Several
+        executors may attach at once in one process (threads): the levels and the stderr handler are set by
+        the first to attach and restored by the last to leave (``_SHARED``)."""
         self.thread = threading.get_ident()
         loggers = [logging.getLogger(n) for n in LOGGERS]
-        levels = [lg.level for lg in loggers]
-        stderr = None
-        if not logging.getLogger().handlers:
-            stderr = logging.StreamHandler(sys.stderr)
-            stderr.setLevel(logging.WARNING)
-        for lg in loggers:
-            lg.addHandler(self)
-            if stderr is not None:
-                lg.addHandler(stderr)
-            if lg.level == logging.NOTSET:
-                lg.setLevel(logging.INFO)
+        with _SHARED.lock:
+            if _SHARED.attached == 0:
+                _SHARED.levels = [lg.level for lg in loggers]
+                _SHARED.stderr = None
+                if not logging.getLogger().handlers:
+                    _SHARED.stderr = logging.StreamHandler(sys.stderr)
+                    _SHARED.stderr.setLevel(logging.WARNING)
+                for lg in loggers:
+                    if _SHARED.stderr is not None:
+                        lg.addHandler(_SHARED.stderr)
+                    if lg.level == logging.NOTSET:
+                        lg.setLevel(logging.INFO)
+            _SHARED.attached += 1
+            for lg in loggers:
+                lg.addHandler(self)
         try:
             yield self
         finally:
-            for lg, level in zip(loggers, levels):
-                lg.removeHandler(self)
-                if stderr is not None:
-                    lg.removeHandler(stderr)
-                lg.setLevel(level)
+            with _SHARED.lock:
+                for lg in loggers:
+                    lg.removeHandler(self)
+                _SHARED.attached -= 1
+                if _SHARED.attached == 0:
+                    for lg, level in zip(loggers, _SHARED.levels):
+                        if _SHARED.stderr is not None:
+                            lg.removeHandler(_SHARED.stderr)
+                        lg.setLevel(level)
+
+
+class _SharedLogging:
+    """What the log buffers attached in this process share: how many, and what the first one changed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.attached = 0
+        self.levels: list[int] = []
+        self.stderr: logging.Handler | None = None
+
+
+_SHARED = _SharedLogging()

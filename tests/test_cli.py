@@ -225,7 +225,11 @@ def test_executor_log_lines_are_redacted_and_bounded(monkeypatch):
     assert redact("redis://u:pw@h:1/0 key s3cr3t-value") == "redis://u:***@h:1/0 key ***"
     b = LogBuffer("x-9", limit=3)
     lg = logging.getLogger("executor")
+    other = LogBuffer("x-10")
     with b.attach():
+        with other.attach():  # another executor of this process, in and out while the first is attached
+            pass
+        assert lg.level == logging.INFO and b in lg.handlers and other not in lg.handlers
         for i in range(5):
             lg.info("line %d with rediss://me:topsecret@host/0", i)
     lines = [json.loads(x) for x in b.take(final=True)]
