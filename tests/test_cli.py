@@ -226,6 +226,7 @@ def test_executor_log_lines_are_redacted_and_bounded(monkeypatch):
     b = LogBuffer("x-9", limit=3)
     lg = logging.getLogger("executor")
     other = LogBuffer("x-10")
+    before = lg.level  # NOTSET, unless an executor of an earlier test still runs in this process
     with b.attach():
         with other.attach():  # another executor of this process, in and out while the first is attached
             pass
@@ -236,7 +237,7 @@ def test_executor_log_lines_are_redacted_and_bounded(monkeypatch):
     assert [x["message"].split(" with")[0] for x in lines[:3]] == ["line 0", "line 1", "line 2"]
     assert all("topsecret" not in x["message"] for x in lines)
     assert "2 more log line(s)" in lines[-1]["message"] and len(lines) == 4
-    assert lg.level == logging.NOTSET and b not in lg.handlers  # restored
+    assert lg.level == before and b not in lg.handlers  # restored
 
 
 # --------------------------------------------------------------------------- the report in a browser
