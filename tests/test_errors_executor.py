@@ -654,12 +654,12 @@ def test_completion_reports_the_job_status_and_an_ended_job_gets_no_children(tmp
         q = r.queue("j")
         q.send(["a", "b"])
         ma, mb = q.receive(2, lease=30)
-        assert r.state.complete_with_status("j", ma.body, [("c", 2)]) == ([], "running")
-        assert r.state.ledger(q).finish("j", "x", [("y", 1, 0)], ma.receipt) == (["y"], "running")
+        assert r.state.complete_with_status("j", ma.body, [("c", 2)]) == ([], "running", 1)
+        assert r.state.ledger(q).finish("j", "x", [("y", 1, 0)], ma.receipt) == (["y"], "running", 2)
         assert q.depth() == 2  # b leased, y enqueued (a acknowledged)
         assert r.state.set_status("j", "done")
         q.purge()
-        assert r.state.complete_with_status("j", mb.body, [("c", 2)]) == (["c"], "done")
-        assert r.state.ledger(q).finish("j", "z", [("w", 1, 0)], mb.receipt) == (["w"], "done")
+        assert r.state.complete_with_status("j", mb.body, [("c", 2)]) == (["c"], "done", 3)
+        assert r.state.ledger(q).finish("j", "z", [("w", 1, 0)], mb.receipt) == (["w"], "done", 4)
         assert q.depth() == 0, "children of a task completed after the job ended are not enqueued"
         assert r.state.complete_with_status("gone", "t", []).status is None
