@@ -489,10 +489,16 @@ class Executor:
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
-        the job's clean-up may have missed, and sweep the job's scratch prefix."""
+        the job's clean-up may have missed, and sweep the job's scratch prefix.  An output tile is deleted too
+        if its matrix has been deleted meanwhile (its ``meta`` gone: an anonymous result freed by the client);
+        a matrix deletes its ``meta`` before its tiles, so a tile written before that check is in the
+        matrix's own sweep, and one the check finds orphaned is deleted here."""
         scratch = {self.spec.tile_key(m, idx) for m, idx in self.bound.writes(task) if m in self.scratch}
+        outputs = {self.spec.tile_key(m, idx): m for m, idx in self.bound.writes(task)
+                   if m not in self.scratch and m in self.matrices}
         for k in written:
-            if k in scratch:
+            if k in scratch or (k in outputs and not with_retries(self.store.exists,
+                                                                  f"{self.spec.prefixes[outputs[k]]}/meta")):
                 self.cache.forget(k)
                 with_retries(self.store.delete, k)
         if scratch and self.scratch_root is not None:
