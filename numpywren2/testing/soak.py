@@ -143,25 +143,32 @@ class Soak:
         self._default_factory = rt.launcher_factory
 
     # ------------------------------------------------------------------ plan
-    def plan(self, jobs: int, gated_share: float = 0.4) -> list[tuple[str, str]]:
-        """``jobs`` pairs ``(what, fault)``: a seeded shuffle in which every fault and algorithm appears."""
-        algo_faults = [f for f in ALGORITHM_FAULTS if f != "outage" or self.restart is not None]
+    def plan(self, jobs: int, gated_share: float = 0.4, algorithms: tuple[str, ...] = ALGORITHMS,
+             faults: tuple[str, ...] = ALGORITHM_FAULTS) -> list[tuple[str, str]]:
+        """``jobs`` pairs ``(what, fault)``, seeded: a share ``gated_share`` of gated fans, the rest calls of
+        ``algorithms`` under ``faults``; each list is drawn in shuffled rounds, so that every fault and every
+        algorithm appears once the plan is long enough (``outage`` only with a ``restart``)."""
+        faults = tuple(f for f in faults if f != "outage" or self.restart is not None)
+
+        def rounds(items):
+            return [x for _ in range(jobs) for x in self.rng.sample(items, len(items))]
+
+        gated, algos, algo_faults = rounds(GATED_FAULTS), rounds(algorithms), rounds(faults)
         out = []
-        gated = [f for _ in range(jobs) for f in self.rng.sample(GATED_FAULTS, len(GATED_FAULTS))]
-        algos = [a for _ in range(jobs) for a in self.rng.sample(ALGORITHMS, len(ALGORITHMS))]
-        faults = [f for _ in range(jobs) for f in self.rng.sample(algo_faults, len(algo_faults))]
         for _ in range(jobs):
             if self.rng.random() < gated_share:
                 out.append(("fan", gated.pop()))
             else:
-                fault = faults.pop()
+                fault = algo_faults.pop()
                 if fault == "kill":
                     fault = f"kill:{self.rng.choice(STEPS)}"
                 out.append((algos.pop(), fault))
         return out
 
-    def run(self, jobs: int, gated_share: float = 0.4) -> list[Result]:
-        for n, (what, fault) in enumerate(self.plan(jobs, gated_share)):
+    def run(self, jobs: int, gated_share: float = 0.4, algorithms: tuple[str, ...] = ALGORITHMS,
+            faults: tuple[str, ...] = ALGORITHM_FAULTS) -> list[Result]:
+        """Run the ``plan`` job after job, checking each (``check``); the results, also in ``self.results``."""
+        for n, (what, fault) in enumerate(self.plan(jobs, gated_share, algorithms, faults)):
             t0 = time.monotonic()
             try:
                 if what == "fan":
