@@ -487,8 +487,8 @@ class Job:
         """
         from provisioner import executor_usage
 
-        rec = self._record()  # a lost job is the clear error
         self._settle()
+        rec = self._record()  # after the executors' last counters; a lost job is the clear error
         c = rec["counters"]
         wall = (self.finished or time.time()) - self.started
         usage = executor_usage(self.runtime.state.executors(self.id), cost_model)
