@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -104,22 +105,24 @@ def main(argv: list[str] | None = None) -> int:
     before, t0 = load(), time.monotonic()
     print(f"load averages before: {before}", flush=True)
     summaries, results = {}, {}
+    # a SIGTERM ends the soak through its finally blocks: its servers are stopped, its directory removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="npw-soak-") as tmp:
-        gates = Gates(Path(tmp) / "gates")
-        gates.dir.mkdir()
-        os.environ[ENV] = str(gates.dir)  # before any executor starts: they inherit it
         share = [a.jobs // len(a.backends) + (i < a.jobs % len(a.backends)) for i in range(len(a.backends))]
-        try:
-            for backend, jobs in zip(a.backends, share):
-                root = Path(tmp) / backend
-                root.mkdir()
-                run = soak_embedded if backend == "embedded" else soak_redis_s3
+        for backend, jobs in zip(a.backends, share):
+            root = Path(tmp) / backend
+            root.mkdir()
+            gates = Gates(root / "gates")  # gates of its own: gate numbers start again at 1
+            gates.dir.mkdir()
+            os.environ[ENV] = str(gates.dir)  # before this backend's executors start: they inherit it
+            run = soak_embedded if backend == "embedded" else soak_redis_s3
+            try:
                 soak = run(root, gates, jobs, a.seed, a.wait)
-                print_table(soak.results)
-                summaries[backend] = {**soak.summary(), **getattr(soak, "final", {})}
-                results[backend] = [r.__dict__ for r in soak.results]
-        finally:
-            gates.open_all()
+            finally:
+                gates.open_all()
+            print_table(soak.results)
+            summaries[backend] = {**soak.summary(), **getattr(soak, "final", {})}
+            results[backend] = [r.__dict__ for r in soak.results]
     after = load()
     print(json.dumps({"summaries": summaries, "load_before": before, "load_after": after,
                       "wall_s": round(time.monotonic() - t0, 1)}, indent=1))

@@ -139,6 +139,7 @@ class Soak:
         self.results: list[Result] = []
         self.log = log or (lambda s: None)
         self._checked_jobs: set[str] = set()
+        self._leaked: set[str] = set()
         self._provisioners = 0
         self._default_factory = rt.launcher_factory
 
@@ -194,22 +195,25 @@ class Soak:
         Y = npw.BigMatrix.empty((N, 1), (1, 1))
         job = npw.submit(fan(N, gate), X=X, Y=Y, N=N)
         try:
-            pid = self.gates.wait_started(gate, 1, timeout=self.wait)[0]
-        except AssertionError:
-            job.cancel()
-            return "the gated task never started", True
-        if fault == "kill":
-            os.kill(pid, signal.SIGKILL)
-        elif fault == "stop":
-            os.kill(pid, signal.SIGSTOP)
-        elif fault == "duplicate":
-            resend_all(rt, job)
-        self.gates.open(gate)
-        try:
-            job.wait(timeout=self.wait)
-        except TimeoutError as e:
-            job.cancel()
-            return f"hang: {e}", True
+            try:
+                pid = self.gates.wait_started(gate, 1, timeout=self.wait)[0]
+            except AssertionError:
+                return "the gated task never started", True
+            if fault == "kill":
+                os.kill(pid, signal.SIGKILL)
+            elif fault == "stop":
+                os.kill(pid, signal.SIGSTOP)
+            elif fault == "duplicate":
+                resend_all(rt, job)
+            self.gates.open(gate)
+            try:
+                job.wait(timeout=self.wait)
+            except TimeoutError as e:
+                return f"hang: {e}", True
+        finally:
+            self.gates.open(gate)
+            if job.finished is None:  # not ended by wait: a problem was found, end it so that the next job is clean
+                job.cancel()
         if not np.array_equal(Y.numpy(), 4 * X.numpy()):
             return "wrong answer", False
         del X, Y
@@ -274,9 +278,10 @@ class Soak:
             if depth:
                 problems.append(f"job {job_id}: {depth} messages left in its queue")
             self._checked_jobs.add(job_id)
-        left = rt.store.list("")
+        left = [k for k in rt.store.list("") if k not in self._leaked]
         if left:
             problems.append(f"{len(left)} tiles left in the store (e.g. {left[0]})")
+            self._leaked.update(left)  # each leak is reported once, by the job that left it
         return problems
 
     def outage_seconds(self) -> float:
