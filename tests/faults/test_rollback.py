@@ -27,6 +27,7 @@ import lambdapack as lp
 import numpywren2 as npw
 from executor.worker import Executor
 from numpywren2.core.backends import open_queue, open_state, open_store, with_retries
+from numpywren2.core.signing import seal_message, task_key
 from numpywren2.testing import RedisServer
 from provisioner import ProvisionerSettings
 
@@ -200,3 +201,41 @@ def test_a_lost_job_is_the_clear_error_from_every_accessor(tmp_path, gates):
                 assert p.wait(timeout=WAIT) is not None, "its executor stopped"
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_completion_made_up_by_the_count_is_noticed_by_the_last_task(tmp_path):
+    """A store that lost the executor's last completion while its count is what the executor saw (as when a
+    restore loses one completion and another lands before the next read): the counter alone cannot tell,
+    the executor's last finished task, read with the status, can."""
+    import sqlite3
+
+    db = tmp_path / "state.db"
+    program = lp.Program.from_source(textwrap.dedent("""
+        def pair(X: lp.Matrix, Y: lp.Matrix, Z: lp.Matrix, N: int):
+            for i in range(N):
+                Y[i, 0] = double(X[i, 0], 0)
+                Z[i, 0] = double(X[i, 0], 0)
+    """), {"double": gated_double_marked}, filename="pair.py")
+    with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
+                     executors=0) as rt:
+        X = npw.BigMatrix.from_numpy(np.ones((1, 1)), (1, 1))
+        job = npw.submit(program, X=X, Y=npw.BigMatrix.empty((1, 1), (1, 1)),
+                         Z=npw.BigMatrix.empty((1, 1), (1, 1)), N=1)
+        y = job.bound.task(0, (0,))
+        job.queue.purge()
+        job.queue.send([seal_message(task_key(rt.secret(), job.id), y.to_json())])  # z is never sent: the job runs on
+        x = Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id), open_state(rt.urls["state"]),
+                     job.id, lease=2.0, idle_timeout=WAIT, status_interval=0.1, executor_id="x-1")
+        thread = threading.Thread(target=x.run, daemon=True)
+        thread.start()
+        wait_for(lambda: x.last_done is not None, "the executor finishing y")
+        with sqlite3.connect(db) as c:  # y's completion lost, the count kept
+            c.execute("DELETE FROM done WHERE job = ? AND task = ?", (job.id, y.to_json()))
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "the executor noticed and stopped"
+        error = rt.state.job(job.id)["error"] or ""
+        assert f"state store rolled back (executor x-1 saw 1 completions, store says 1 and {y}, which it completed, " \
+               "not done)" in error
+        with pytest.raises(npw.JobFailedError, match="state store rolled back"):
+            job.wait(timeout=WAIT)
