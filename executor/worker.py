@@ -138,7 +138,17 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec, KernelOutputError, tile_slot
-from numpywren2.core.outcome import ABANDONED, abandon_s, is_abandoned, last_sample
+from numpywren2.core.outcome import (
+    ABANDONED,
+    FAILED,
+    RUNNING,
+    Watermark,
+    abandon_s,
+    is_abandoned,
+    last_sample,
+    rollback_error,
+    rollback_reason,
+)
 from numpywren2.core.signing import (
     SignatureError,
     SigningKeyError,
@@ -146,6 +156,7 @@ from numpywren2.core.signing import (
     foreign_prefixes,
     load_secret,
     open_message,
+    redact_url,
     seal_message,
     task_key,
     trusted_from_env,
@@ -263,6 +274,10 @@ class Executor:
         self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
         self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
         self.tasks_run = 0
+        # what this executor has seen of the job's progress: the highest completed count, and the last task it
+        # finished (both must still be there at every status read, or the state store went back in time)
+        self.watermark = Watermark(f"executor {self.executor_id}")
+        self.last_done: tuple[str, Task] | None = None
         self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
 
     # ------------------------------------------------------------------ main loop
@@ -339,10 +354,35 @@ class Executor:
         return self.queue.receive(n, lease=self.lease, wait=0.5)
 
     def _running(self) -> bool:
+        """Whether the job is running, and its state store is not behind what this executor saw of it: its
+        ``completed`` counter below the highest this executor was told, or the last task this executor
+        finished not done (``_rolled_back``).  One round trip (``StateStore.progress``)."""
+        key = self.last_done[0] if self.last_done is not None else None
         try:
-            return with_retries(self.state.status, self.job) == "running"
+            p = with_retries(self.state.progress, self.job, key)
         except KeyError:  # the job record is gone (deleted, or a state server lost it)
             return False
+        if p.status != RUNNING:
+            return False
+        reason = self.watermark.check(p.completed, p.status)
+        if reason is None and p.task_done is False:
+            reason = rollback_reason(self.watermark.who, self.watermark.seen, p.completed, task=str(self.last_done[1]))
+        if reason is not None:
+            self._rolled_back(reason)
+            return False
+        return True
+
+    def _rolled_back(self, reason: str) -> None:
+        """The state store went back in time (``core.outcome.Watermark``): the tiles it no longer knows were
+        written, and scratch tiles it thinks are needed may have been freed.  Fail the job with ``reason``; the
+        first to record it deletes the job's scratch tiles and its queue (the client, if there is one, does
+        too)."""
+        msg = rollback_error(self.job, reason, redact_url(self.state.url))
+        print(f"executor {self.executor_id}: {msg}", file=sys.stderr, flush=True)
+        if with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg})):
+            if self.scratch_root is not None:
+                with_retries(self.store.delete_prefix, self.scratch_root)
+            with_retries(self.queue.delete)
 
     def _hook(self, step: str, task: Task) -> None:
         fn = self.hooks.get(step)
@@ -448,16 +488,28 @@ class Executor:
         children = [(seal_message(self.task_key, c.to_json()), b.in_degree(c), b.priority(c)) for c in kids]
         counters = self.counters.take_due(time.monotonic())
         try:
-            return self.ledger.finish(self.job, key, children, msg.receipt, counters).status
+            done = self.ledger.finish(self.job, key, children, msg.receipt, counters)
         finally:
             self.counters.add(counters)  # what was not added (finish drains what it adds)
+        reason = self.watermark.check(done.completed, done.status or "")
+        if reason is not None:
+            self._rolled_back(reason)
+            return FAILED
+        self.last_done = (key, task)
+        return done.status
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
-        the job's clean-up may have missed, and sweep the job's scratch prefix."""
+        the job's clean-up may have missed, and sweep the job's scratch prefix.  An output tile is deleted too
+        if its matrix has been deleted meanwhile (its ``meta`` gone: an anonymous result freed by the client);
+        a matrix deletes its ``meta`` before its tiles, so a tile written before that check is in the
+        matrix's own sweep, and one the check finds orphaned is deleted here."""
         scratch = {self.spec.tile_key(m, idx) for m, idx in self.bound.writes(task) if m in self.scratch}
+        outputs = {self.spec.tile_key(m, idx): m for m, idx in self.bound.writes(task)
+                   if m not in self.scratch and m in self.matrices}
         for k in written:
-            if k in scratch:
+            if k in scratch or (k in outputs and not with_retries(self.store.exists,
+                                                                  f"{self.spec.prefixes[outputs[k]]}/meta")):
                 self.cache.forget(k)
                 with_retries(self.store.delete, k)
         if scratch and self.scratch_root is not None:

@@ -53,9 +53,10 @@ import time
 from collections.abc import Callable
 
 from executor.spec import EXIT_TASK_TIMEOUT
-from numpywren2.core.backends import open_queue, open_state, transient_errors, with_retries
+from numpywren2.core.backends import open_queue, open_state, open_store, transient_errors, with_retries
 from numpywren2.core.jobspec import JobSpec
-from numpywren2.core.outcome import DONE, JobOutcome, job_outcome
+from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
+from numpywren2.core.signing import redact_url
 
 from .launchers import ExecutorSpec, Launcher
 from .policy import Observation, ScalingPolicy
@@ -115,6 +116,8 @@ class Provisioner:
         self.failed_starts_in_a_row = 0  # of failed_in_a_row, those that did not start in time
         self.last_exit_code: int | None = None
         self.last_done = 0
+        self.watermark = Watermark("the provisioner")  # the highest completed count it observed
+        self.urls = dict(urls)
         self.launches = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -127,7 +130,7 @@ class Provisioner:
 
         With ``check_starts``, executors past their start-up deadline are abandoned first (and not counted).
         """
-        outcome = job_outcome(with_retries(self.state.job, self.job), self.num_tasks)
+        outcome = job_outcome(self._record(), self.num_tasks)
         done = outcome.completed  # the job record's count of done tasks
         ready, leased = with_retries(self.queue.counts)
         registry = {e["executor"]: e for e in with_retries(self.state.executors, self.job)}
@@ -142,6 +145,27 @@ class Provisioner:
         obs = Observation(ready=ready, leased=leased, executors=len(mine) + len(others), done=done,
                           num_tasks=self.num_tasks, elapsed=self.clock() - self.started)
         return outcome, obs, started
+
+    def _record(self) -> dict:
+        """The job record; one whose completed counter is below what this provisioner observed (the state
+        store went back in time: ``core.outcome.Watermark``) fails the job, and its scratch tiles and queue are
+        deleted (a detached job may have no client to do it)."""
+        rec = with_retries(self.state.job, self.job)
+        reason = self.watermark.check(rec["counters"].get("completed", 0), rec["status"])
+        if reason is None:
+            return rec
+        msg = rollback_error(self.job, reason, redact_url(self.state.url))
+        log.warning("%s", msg)
+        if with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg})):
+            root = self.jobspec.scratch_root(self.job)
+            if root is not None:
+                store = open_store(self.urls["store"])
+                try:
+                    with_retries(store.delete_prefix, root)
+                finally:
+                    store.close()
+            with_retries(self.queue.delete)
+        return with_retries(self.state.job, self.job)
 
     def _check_starts(self, registry: dict[str, dict], alive: set[str]) -> bool:
         """Executors launched here that heart-beat have started, and those that ended first are the

@@ -455,7 +455,7 @@ def test_finish_with_a_lost_lease_completes_and_leaves_the_new_lease_alone(pair)
     (old,) = queue.receive(1, lease=1.0)  # whole seconds: SQS's visibility timeout granularity
     (new,) = poll(lambda: queue.receive(1, lease=30), what="the lease to expire and the message to reappear")
     done = ledger.finish("j", "a", [("b", 1, 3)], old.receipt)  # not an error
-    assert done == (["b"], "running") and state.is_done("j", "a")
+    assert done == (["b"], "running", 1) and state.is_done("j", "a")
     if queue.strict_leases:
         assert queue.renew(new.receipt, 30), "the expired receipt acknowledged nothing"
         assert queue.depth() == 2  # a (leased anew) and b
@@ -470,12 +470,26 @@ def test_finish_after_the_job_ended_enqueues_no_children(pair):
     ma, mx = sorted(queue.receive(2, lease=30), key=lambda m: m.body)
     assert state.set_status("j", "done")
     done = ledger.finish("j", "a", [("b", 1, 0)], ma.receipt, {"kernel_s": 0.5})
-    assert done == (["b"], "done"), "the ready children and the status read in the same step"
+    assert done == (["b"], "done", 1), "the ready children, the status and the count read in the same step"
     assert queue.receive(5) == [], "a acknowledged, b not enqueued on the ended job's queue"
     assert state.job("j")["counters"]["kernel_s"] == 0.5
     state.delete_job("j")
     assert ledger.finish("j", "x", [("y", 1, 0)], mx.receipt).status is None, "the job record is gone"
     assert queue.receive(5) == [], "x acknowledged, y not enqueued"
+
+
+def test_progress_reads_status_count_and_one_task_together(pair):
+    state, queue, ledger = pair
+    assert state.progress("j") == ("running", 0, None)
+    queue.send(["a"])
+    (m,) = queue.receive(1, lease=30)
+    assert ledger.finish("j", "a", [], m.receipt).completed == 1
+    assert state.progress("j", "a") == ("running", 1, True)
+    assert state.progress("j", "b") == ("running", 1, False)
+    assert state.set_status("j", "failed")
+    assert state.progress("j", "a").status == "failed"
+    with pytest.raises(KeyError):
+        state.progress("no-such-job")
 
 
 class _RefusingQueue(MemoryTaskQueue):

@@ -654,6 +654,34 @@ def test_an_executor_that_resumes_after_the_job_ended_leaves_no_tile(tmp_path, r
         assert r.state.job(job.id)["counters"]["completed"] == job.num_tasks
 
 
+def test_a_late_output_tile_of_a_deleted_matrix_is_deleted(tmp_path, request):
+    """An executor held before a task that writes the output ``C`` resumes after the job ended and after the
+    client deleted ``C`` (an anonymous result freed): the tile it writes is deleted again, not left behind."""
+    with runtime_on("sqlite", tmp_path, request) as r:
+        A, B, Am, Bm = gemm_inputs(seed=7)
+        job, C = submit_gemm(Am, Bm, executors=0)
+        paused, release, held = threading.Event(), threading.Event(), []
+
+        def hold(task):
+            if not held and any(m == "C" for m, _ in job.bound.writes(task)):
+                held.append(task)
+                job.queue.send(sealed(job, [task.to_json()]))  # the other executor runs this task from the copy
+                paused.set()
+                assert release.wait(WAIT)
+
+        stale = InProcess(r.urls, job, hooks={"start": hold})
+        assert paused.wait(WAIT)
+        other = InProcess(r.urls, job)
+        job.wait(timeout=WAIT)
+        other.join()
+        assert np.allclose(C.numpy(), A @ B)
+        C.delete()
+        assert r.store.list(f"{C.name}/") == []
+        release.set()
+        stale.join()
+        assert r.store.list(f"{C.name}/") == [], f"{held[0]} left an output tile of the deleted matrix"
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_completion_reports_the_job_status_and_an_ended_job_gets_no_children(tmp_path, request, kind):
     with runtime_on(kind, tmp_path, request) as r:
@@ -661,12 +689,12 @@ def test_completion_reports_the_job_status_and_an_ended_job_gets_no_children(tmp
         q = r.queue("j")
         q.send(["a", "b"])
         ma, mb = q.receive(2, lease=30)
-        assert r.state.complete_with_status("j", ma.body, [("c", 2)]) == ([], "running")
-        assert r.state.ledger(q).finish("j", "x", [("y", 1, 0)], ma.receipt) == (["y"], "running")
+        assert r.state.complete_with_status("j", ma.body, [("c", 2)]) == ([], "running", 1)
+        assert r.state.ledger(q).finish("j", "x", [("y", 1, 0)], ma.receipt) == (["y"], "running", 2)
         assert q.depth() == 2  # b leased, y enqueued (a acknowledged)
         assert r.state.set_status("j", "done")
         q.purge()
-        assert r.state.complete_with_status("j", mb.body, [("c", 2)]) == (["c"], "done")
-        assert r.state.ledger(q).finish("j", "z", [("w", 1, 0)], mb.receipt) == (["w"], "done")
+        assert r.state.complete_with_status("j", mb.body, [("c", 2)]) == (["c"], "done", 3)
+        assert r.state.ledger(q).finish("j", "z", [("w", 1, 0)], mb.receipt) == (["w"], "done", 4)
         assert q.depth() == 0, "children of a task completed after the job ended are not enqueued"
         assert r.state.complete_with_status("gone", "t", []).status is None

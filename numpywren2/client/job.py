@@ -32,7 +32,7 @@ from lambdapack.validate import validate_bound
 from ..core.backends import OutageError, TileStore, outage_s, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
-from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, job_outcome
+from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
 from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
 from .config import config
@@ -323,9 +323,26 @@ class Job:
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
+        self.watermark = Watermark("the client")  # the highest completed count this object was told
 
     def _record(self) -> dict:
-        """The job record, riding out brief outages; a lost record is a clear error."""
+        """The job record, riding out brief outages; a lost record is a clear error, and a record behind what
+        this client saw (fewer completions: the store went back in time) fails the job (``_rolled_back``)."""
+        rec = self._read_record()
+        reason = self.watermark.check(rec.get("counters", {}).get("completed", 0), rec["status"])
+        if reason is None:
+            return rec
+        return self._rolled_back(reason)
+
+    def _rolled_back(self, reason: str) -> dict:
+        """Record the job as failed because its state store went back in time (unless it has ended meanwhile);
+        the record as it now stands, for the caller to act on (``wait`` ends the job and raises)."""
+        state = self.runtime.state
+        msg = rollback_error(self.id, reason, redact_url(state.url))
+        with_retries(state.set_status, self.id, FAILED, json.dumps({"message": msg}))
+        return self._read_record()
+
+    def _read_record(self) -> dict:
         try:
             return with_retries(self.runtime.state.job, self.id, attempts=8, max_delay=4.0)
         except OutageError as e:
@@ -335,6 +352,7 @@ class Job:
                 f"outage_s ({outage_s():g} s, NPW_OUTAGE_S); its executors were stopped and its scratch tiles "
                 f"deleted ({e})") from e
         except KeyError:
+            self._end()  # the queue and the scratch tiles, which the lost record no longer accounts for
             raise JobFailedError(
                 f"the state store {redact_url(self.runtime.state.url)} has lost job {self.id} "
                 "(was the server restarted without persistence?); its result cannot be trusted, "
@@ -423,6 +441,7 @@ class Job:
         (tasks in the queue), ``leased`` (tasks under a lease), ``executors`` (alive or starting),
         ``started`` (alive and heart-beating: past their start-up), ``done`` (tasks) and ``launched``
         (executors, so far).  The words are those of docs/glossary.md."""
+        self._record()  # a lost job is the clear error, not an empty timeline
         out = []
         for r in self.runtime.state.records(self.id, "timeline"):
             d = json.loads(r)
@@ -443,6 +462,7 @@ class Job:
         submit), ``bytes`` (read + written), ``kernel_s``.  A task run twice (its executor died
         after running it) appears twice; an executor killed outright loses its last second's records.
         Once the job has ended, waits (up to 10 s) for its executors to exit and flush their records."""
+        self._record()  # a lost job is the clear error, not an empty list
         self._settle()
         out = []
         for r in self.runtime.state.records(self.id, "tasks"):
@@ -520,7 +540,7 @@ class Job:
         from provisioner import executor_usage
 
         self._settle()
-        rec = self.runtime.state.job(self.id)
+        rec = self._record()  # after the executors' last counters; a lost job is the clear error
         c = rec["counters"]
         wall = (self.finished or time.time()) - self.started
         usage = executor_usage(self.runtime.state.executors(self.id), cost_model)

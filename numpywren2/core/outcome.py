@@ -116,3 +116,63 @@ def job_outcome(record: Mapping, num_tasks: int) -> JobOutcome:
         return JobOutcome(DONE, completed, num_tasks, mark_done=True)
     error = parse_error(record.get("error")) if status in (FAILED, ABANDONED) else None
     return JobOutcome(status, completed, num_tasks, error=error)
+
+
+# --------------------------------------------------------------------------- state found rolled back
+
+def rollback_reason(who: str, seen: int, store: int, task: str | None = None) -> str:
+    """The reason a job fails when its state store is found behind what ``who`` observed of it.
+
+    >>> rollback_reason("the client", 7, 3)
+    'state store rolled back (the client saw 7 completions, store says 3)'
+    >>> rollback_reason("executor x-1", 4, 4, task="s1(0)")
+    'state store rolled back (executor x-1 saw 4 completions, store says 4 and s1(0), which it completed, not done)'
+    """
+    lost = f" and {task}, which it completed, not done" if task is not None else ""
+    return f"state store rolled back ({who} saw {seen} completions, store says {store}{lost})"
+
+
+@dataclasses.dataclass
+class Watermark:
+    """What one observer (the client, a provisioner, an executor) has seen of a job's progress: the highest
+    ``completed`` count the state store reported to it.
+
+    The counter only grows (a task is counted once, when it is first marked done), so a store that later
+    reports less has gone back in time: an older snapshot was restored, or the server lost acknowledged
+    writes.  Each observer keeps its own watermark in memory; ``check`` compares a new reading with it.
+
+    >>> w = Watermark("the client")
+    >>> w.check(3), w.check(5), w.seen
+    (None, None, 5)
+    >>> w.check(2)
+    'state store rolled back (the client saw 5 completions, store says 2)'
+    """
+
+    who: str
+    seen: int = 0
+
+    def check(self, completed: int | float | None, status: str = RUNNING) -> str | None:
+        """Record a reading of the ``completed`` counter (None: not read), and return the rollback reason if
+        the store reports less than was seen of a job it says is running (a final status is not judged:
+        the job is over either way)."""
+        if completed is None:
+            return None
+        completed = int(completed)
+        if completed < self.seen and status == RUNNING:
+            return rollback_reason(self.who, self.seen, completed)
+        self.seen = max(self.seen, completed)
+        return None
+
+
+def rollback_error(job: str, reason: str, url: str) -> str:
+    """The message of the job's failure (its record's ``message``, what ``Job.wait`` raises), ``url`` redacted.
+
+    >>> print(rollback_error("job-1", "state store rolled back (the client saw 5 completions, store says 2)",
+    ...                      "redis://127.0.0.1:6379/0"))
+    job job-1 failed: state store rolled back (the client saw 5 completions, store says 2); the state store \
+redis://127.0.0.1:6379/0 went back in time (an older snapshot restored?) and the job's progress cannot be \
+trusted; its executors stop and its scratch tiles are deleted: submit it again
+    """
+    return (f"job {job} failed: {reason}; the state store {url} went back in time (an older snapshot restored?) and "
+            "the job's progress cannot be trusted; its executors stop and its scratch tiles are deleted: submit it "
+            "again")

@@ -107,15 +107,37 @@ class RedisServer(LoopbackServer):
     ``password``: clients must AUTH with it (``requirepass``).  ``tls``: the paths ``cert``, ``key`` and
     ``ca`` of a server certificate; the server then speaks TLS only, on its port (``url`` is ``rediss://``),
     and does not ask clients for certificates.
+
+    Snapshots (RDB files), to put a server's state back in time: ``snapshot(path)`` saves the dataset now
+    (``SAVE``) and copies it to ``path``; a server started with ``snapshot=path`` (not ``persistent``: an
+    append-only file would win over the snapshot) comes up holding exactly that dataset.
     """
 
     name = "redis-server"
 
     def __init__(self, workdir, port: int | None = None, password: str | None = None, tls: dict | None = None,
-                 persistent: bool = False):
+                 persistent: bool = False, snapshot: str | os.PathLike | None = None):
         self.workdir, self.persistent = str(workdir), persistent
         self.password, self.tls = password, tls
+        if snapshot is not None:
+            if persistent:
+                raise ValueError("a server restored from a snapshot is not persistent (its append-only file would "
+                                 "be loaded instead of the snapshot)")
+            shutil.copyfile(snapshot, Path(self.workdir) / "dump.rdb")  # loaded at start (no AOF)
         super().__init__(port)
+
+    def snapshot(self, path: str | os.PathLike) -> Path:
+        """Save the dataset as it is now (``SAVE``, synchronous) and copy the RDB file to ``path``."""
+        import redis
+
+        tls = {"ssl": True, "ssl_cert_reqs": "none"} if self.tls else {}
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, **tls)
+        try:
+            client.save()
+        finally:
+            client.close()
+        shutil.copyfile(Path(self.workdir) / "dump.rdb", path)
+        return Path(path)
 
     def command(self) -> list[str]:
         exe = shutil.which("redis-server")

@@ -7,6 +7,7 @@ from .base import (
     Ledger,
     Message,
     OutageError,
+    Progress,
     StateStore,
     TaskQueue,
     TileLostError,
@@ -26,7 +27,7 @@ from .urls import open_queue, open_state, open_store
 
 __all__ = [
     "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "OutageError",
-    "SQLiteStateStore",
+    "Progress", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
     "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "outage_errors", "outage_s",
     "transient_errors", "with_retries",

@@ -417,11 +417,22 @@ class TaskQueue(abc.ABC):
 
 
 class Completion(NamedTuple):
-    """What a completion step answers: the children it found ready, and the job's status read in
-    the same step (None if the job record is gone)."""
+    """What a completion step answers: the children it found ready, the job's status read in the same
+    step (None if the job record is gone) and its ``completed`` counter read there too (None where the
+    backend does not read it in that step)."""
 
     ready: list[str]
     status: str | None
+    completed: int | None = None
+
+
+class Progress(NamedTuple):
+    """A job's status and ``completed`` counter read together (``StateStore.progress``), and whether one
+    given task is done (None if none was asked about)."""
+
+    status: str
+    completed: int
+    task_done: bool | None = None
 
 
 class StateStore(abc.ABC):
@@ -452,6 +463,14 @@ class StateStore(abc.ABC):
     def status(self, job: str) -> str:
         """The job's status alone (cheap: executors ask before every task); KeyError if unknown."""
         return self.job(job)["status"]
+
+    def progress(self, job: str, task: str | None = None) -> Progress:
+        """The job's status, its ``completed`` counter and, if ``task`` is given, whether that task is done,
+        in one round trip where the backend can (executors read it every ``status_interval`` to notice a
+        store gone back in time: ``core.outcome.Watermark``); KeyError if unknown."""
+        rec = self.job(job)
+        done = self.is_done(job, task) if task is not None else None
+        return Progress(rec["status"], int(rec["counters"].get("completed", 0)), done)
 
     @abc.abstractmethod
     def set_status(self, job: str, status: str, error: str | None = None) -> bool:

@@ -22,6 +22,7 @@ from .base import (
     Completion,
     Ledger,
     Message,
+    Progress,
     StateStore,
     TaskQueue,
     TileNotFoundError,
@@ -241,7 +242,15 @@ class MemoryStateStore(StateStore):
         with self._s.lock:
             ready = self.complete(job, task, children)
             r = self._s.jobs.get(job)
-            return Completion(ready, r["status"] if r is not None else None)
+            if r is None:
+                return Completion(ready, None)
+            return Completion(ready, r["status"], int(r["counters"].get("completed", 0)))
+
+    def progress(self, job: str, task: str | None = None) -> Progress:
+        with self._s.lock:
+            r = self._job(job)
+            done = task in r["done"] if task is not None else None
+            return Progress(r["status"], int(r["counters"].get("completed", 0)), done)
 
     def is_done(self, job: str, task: str) -> bool:
         with self._s.lock:

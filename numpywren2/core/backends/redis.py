@@ -36,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..signing import redact_url
-from .base import BackendError, Completion, Ledger, Message, StateStore, TaskQueue, with_retries
+from .base import BackendError, Completion, Ledger, Message, Progress, StateStore, TaskQueue, with_retries
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
 SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
@@ -313,10 +313,10 @@ return ready
 """
 
 # complete, then the job's status, in one script.  KEYS: done, counters, edges, job.  ARGV as _COMPLETE.
-# Returns the status ('' if the job record is gone), then the ready children.
+# Returns the status ('' if the job record is gone), the completed counter, then the ready children.
 _COMPLETE_WITH_STATUS = _COMPLETE_TASK + """
 local ready = complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, 2)
-local out = {redis.call('HGET', KEYS[4], 'status') or ''}
+local out = {redis.call('HGET', KEYS[4], 'status') or '', redis.call('HGET', KEYS[2], 'completed') or '0'}
 for _, i in ipairs(ready) do table.insert(out, ARGV[i]) end
 return out
 """
@@ -325,13 +325,14 @@ return out
 # enqueue the ready children while the job is running, acknowledge a live lease.
 # KEYS: the queue's (QueueKeys), then done, counters, edges, job.
 # ARGV: task, message id, lease token, n counters, counter name/increment pairs, then child, in-degree,
-# priority triples.  Returns the job's status ('' if its record is gone), then the ready children.
+# priority triples.  Returns the job's status ('' if its record is gone), the completed counter, then the
+# ready children.
 _FINISH = _QUEUE + _COMPLETE_TASK + """
 local first = 5 + 2 * tonumber(ARGV[4])
 for i = 5, first - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i], ARGV[i + 1]) end
 local ready = complete(KEYS[7], KEYS[8], KEYS[9], ARGV[1], ARGV, first, 3)
 local status = redis.call('HGET', KEYS[10], 'status') or ''
-local out = {status}
+local out = {status, redis.call('HGET', KEYS[8], 'completed') or '0'}
 for _, i in ipairs(ready) do
   table.insert(out, ARGV[i])
   if status == 'running' then enqueue(ARGV[i + 2], ARGV[i]) end
@@ -359,9 +360,9 @@ return 1
 
 
 def _completion(reply: list[bytes]) -> Completion:
-    """A script's ``{status, ready children...}`` reply."""
+    """A script's ``{status, completed, ready children...}`` reply."""
     status = reply[0].decode()
-    return Completion([r.decode() for r in reply[1:]], status or None)
+    return Completion([r.decode() for r in reply[2:]], status or None, int(float(reply[1])))
 
 
 class RedisStateStore(StateStore):
@@ -400,6 +401,19 @@ class RedisStateStore(StateStore):
         if st is None:
             raise KeyError(f"no job {job!r}")
         return st.decode()
+
+    def progress(self, job: str, task: str | None = None) -> Progress:
+        k = self._keys(job)
+        with self.client.pipeline(transaction=True) as p:
+            p.hget(k[0], "status")
+            p.hget(k[1], "completed")
+            if task is not None:
+                p.sismember(k[2], task)
+            got = p.execute()
+        if got[0] is None:
+            raise KeyError(f"no job {job!r}")
+        done = bool(got[2]) if task is not None else None
+        return Progress(got[0].decode(), int(float(got[1] or 0)), done)
 
     def set_status(self, job: str, status: str, error: str | None = None) -> bool:
         return self._set_status(keys=self._keys(job), args=[status, error or "", self.ttl]) == 1

@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .base import Completion, Ledger, Message, StateStore, TaskQueue, ready_items, with_retries
+from .base import Completion, Ledger, Message, Progress, StateStore, TaskQueue, ready_items, with_retries
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -284,12 +284,25 @@ class SQLiteStateStore(_SQLite, StateStore):
     def complete_with_status(self, job: str, task: str, children: list[tuple[str, int]]) -> Completion:
         with self._tx() as c:
             ready = self._complete(c, job, task, children)
-            return Completion(ready, self._status(c, job))
+            return Completion(ready, self._status(c, job), self._completed(c, job))
 
     @staticmethod
     def _status(c: sqlite3.Connection, job: str) -> str | None:
         row = c.execute("SELECT status FROM jobs WHERE job = ?", (job,)).fetchone()
         return None if row is None else row[0]
+
+    @staticmethod
+    def _completed(c: sqlite3.Connection, job: str) -> int:
+        row = c.execute("SELECT value FROM counters WHERE job = ? AND name = 'completed'", (job,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def progress(self, job: str, task: str | None = None) -> Progress:
+        row = self._run("SELECT status, (SELECT value FROM counters WHERE job = ?1 AND name = 'completed'), "
+                        "EXISTS (SELECT 1 FROM done WHERE job = ?1 AND task = ?2) FROM jobs WHERE job = ?1",
+                        (job, task or "")).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job!r}")
+        return Progress(row[0], int(row[1] or 0), bool(row[2]) if task is not None else None)
 
     def ledger(self, queue: TaskQueue) -> Ledger:
         if isinstance(queue, SQLiteTaskQueue) and queue.path == self.path:
@@ -399,4 +412,4 @@ class SQLiteLedger(Ledger):
             if ready and status == "running":
                 _enqueue(c, self.queue.name, ready_items(children, ready))
             _ack(c, receipt)
-            return Completion(ready, status)
+            return Completion(ready, status, state._completed(c, job))

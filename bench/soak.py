@@ -1,0 +1,137 @@
+"""The long soak: consecutive small jobs under seeded random faults, on the embedded backend and on
+Redis + moto S3 (``numpywren2.testing.soak`` describes the jobs, the faults and the checks after each job).
+
+    python bench/soak.py                       # 200 jobs: 100 embedded, 100 on Redis (persistent) + moto S3
+    python bench/soak.py --jobs 40 --seed 7    # fewer, another seed
+    python bench/soak.py --backends redis-s3   # one backend only
+
+Prints one line per job and a table per backend, then a JSON summary (jobs, problems, wrong answers,
+hangs, seconds, per fault and per algorithm) and the machine's load averages before and after: the numbers
+are measured on a shared machine.  Exits 1 if any job had a problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+import numpywren2 as npw
+from numpywren2.testing import MotoServer, RedisServer
+from numpywren2.testing.gates import ENV, Gates
+from numpywren2.testing.soak import Soak, print_table
+from provisioner import ProvisionerSettings
+
+BACKENDS = ("embedded", "redis-s3")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def settings() -> ProvisionerSettings:
+    # short leases and heartbeat timeouts, so that a killed or stopped executor is noticed within seconds
+    return ProvisionerSettings(lease=1.0, heartbeat_timeout=1.0, poll_interval=0.1, idle_timeout=2.0,
+                               max_executors=2)
+
+
+def soak_embedded(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -> Soak:
+    db = f"sqlite://{root}/state.db"
+    with npw.runtime(store=f"file://{root / 'tiles'}", queue=db, state=db, executors=2,
+                     provisioner=settings()) as rt:
+        soak = Soak(rt, gates, seed, wait=wait, log=lambda s: print(f"embedded {s}", flush=True))
+        soak.run(jobs)
+        remaining = rt.store.list("")
+    if remaining:
+        print(f"embedded: {len(remaining)} tiles left at the end", flush=True)
+    return soak
+
+
+def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -> Soak:
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(k, v)
+    (root / "redis").mkdir()
+    holder = {"redis": RedisServer(root / "redis", persistent=True)}
+    moto = MotoServer()
+    bucket = f"soak-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto.endpoint).create_bucket(Bucket=bucket)
+
+    def restart(seconds: float) -> None:
+        server = holder["redis"]
+        server.stop()
+        time.sleep(seconds)  # the outage's length is the fault itself
+        holder["redis"] = RedisServer(root / "redis", port=server.port, persistent=True)
+
+    url = holder["redis"].url
+    store = f"s3://{bucket}/tiles?endpoint_url={moto.endpoint}"
+    try:
+        with npw.runtime(store=store, queue=url, state=url, executors=2, provisioner=settings()) as rt:
+            soak = Soak(rt, gates, seed, wait=wait, restart=restart,
+                        log=lambda s: print(f"redis-s3 {s}", flush=True))
+            soak.run(jobs)
+            client = rt.state.client
+            queues = [k.decode() for k in client.scan_iter(match="npw:q:*", count=1000)]
+            running = [j for j in rt.state.job_ids() if rt.state.status(j) == "running"]
+            soak.final = {"queue_keys": len(queues), "jobs_running": len(running),
+                          "job_records": len(rt.state.job_ids()), "tiles": len(rt.store.list(""))}
+            print(f"redis-s3 at the end: {soak.final}", flush=True)
+    finally:
+        holder["redis"].stop()
+        moto.stop()
+    return soak
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", type=int, default=200, help="jobs in all, shared between the backends")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--wait", type=float, default=120.0, help="seconds before a job counts as a hang")
+    ap.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    ap.add_argument("--json", type=Path, help="also write the per-job results here")
+    a = ap.parse_args(argv)
+    os.environ.setdefault("NPW_SECRET", secrets.token_hex(32))
+    os.environ.setdefault("NPW_OUTAGE_S", "60")
+    before, t0 = load(), time.monotonic()
+    print(f"load averages before: {before}", flush=True)
+    summaries, results = {}, {}
+    # a SIGTERM ends the soak through its finally blocks: its servers are stopped, its directory removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="npw-soak-") as tmp:
+        share = [a.jobs // len(a.backends) + (i < a.jobs % len(a.backends)) for i in range(len(a.backends))]
+        for backend, jobs in zip(a.backends, share):
+            root = Path(tmp) / backend
+            root.mkdir()
+            gates = Gates(root / "gates")  # gates of its own: gate numbers start again at 1
+            gates.dir.mkdir()
+            os.environ[ENV] = str(gates.dir)  # before this backend's executors start: they inherit it
+            run = soak_embedded if backend == "embedded" else soak_redis_s3
+            try:
+                soak = run(root, gates, jobs, a.seed, a.wait)
+            finally:
+                gates.open_all()
+            print_table(soak.results)
+            summaries[backend] = {**soak.summary(), **getattr(soak, "final", {})}
+            results[backend] = [r.__dict__ for r in soak.results]
+    after = load()
+    print(json.dumps({"summaries": summaries, "load_before": before, "load_after": after,
+                      "wall_s": round(time.monotonic() - t0, 1)}, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1))
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    return 1 if any(s["problems"] for s in summaries.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Item 4 of the faults list, its second half: state found rolled back or lost.
+
+A Redis server (not persistent) runs a three-task chain ``T -> Y -> Z`` (``T`` is scratch, freed when ``Y``
+completes).  The test saves a snapshot (``RedisServer.snapshot``: ``SAVE``, the RDB file copied aside)
+while ``Y`` waits at gate 1 (1 completion), opens the gate and waits until ``Y`` has completed (2) and
+``T``'s tile is freed while ``Z`` waits at gate 2; then it stops the server and starts one on the same
+port from the snapshot.  The state store now says 1 completion and ``Y`` not done, and ``T``'s tile is
+gone: without a check, ``Y`` would run again and fail on a missing tile with an unrelated message.  Each
+observer keeps a watermark (``core.outcome.Watermark``: the highest completed count it was told, and for an
+executor the last task it finished) and fails the job with the reason "state store rolled back (… saw 2
+completions, store says 1)"; the job's scratch tiles and queue are deleted and its executors stop.
+
+Nothing here waits for time: every step waits for a gate's mark, a counter, a tile, a watermark or a status.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+from gates import gated_double_marked
+
+import lambdapack as lp
+import numpywren2 as npw
+from executor.worker import Executor
+from numpywren2.core.backends import open_queue, open_state, open_store, with_retries
+from numpywren2.core.signing import seal_message, task_key
+from numpywren2.testing import RedisServer
+from provisioner import ProvisionerSettings
+
+WAIT = 60.0
+QUICK = 30.0  # seconds within which a rollback must be reported (it is noticed at the next read)
+
+
+def chain_program():
+    return lp.Program.from_source(textwrap.dedent("""
+        def chain(X: lp.Matrix, T: lp.Matrix, Y: lp.Matrix, Z: lp.Matrix, N: int):
+            for i in range(N):
+                T[i, 0] = double(X[i, 0], 0)
+                Y[i, 0] = double(T[i, 0], 1)
+                Z[i, 0] = double(Y[i, 0], 2)
+    """), {"double": gated_double_marked}, filename="chain.py")
+
+
+def submit_chain(**kw):
+    X = npw.BigMatrix.from_numpy(np.ones((1, 1)), (1, 1))
+    Y, Z = npw.BigMatrix.empty((1, 1), (1, 1)), npw.BigMatrix.empty((1, 1), (1, 1))
+    return npw.submit(chain_program(), X=X, Y=Y, Z=Z, N=1, **kw)
+
+
+def wait_for(predicate, what: str):
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} did not happen within {WAIT} s"
+        time.sleep(0.01)
+
+
+def count(rt, job) -> int:
+    """The completed counter as the store says it, read without any watermark."""
+    return int(with_retries(rt.state.job, job.id)["counters"].get("completed", 0))
+
+
+def scratch_tile(job) -> str:
+    return job.spec.tile_key("T", (0, 0))
+
+
+def go_back_in_time(rt, job, gates, server, tmp_path, before_restart=lambda: None) -> RedisServer:
+    """Snapshot at 1 completion (Y at gate 1), let Y complete and free T (Z at gate 2), restart from the
+    snapshot; returns the restored server."""
+    gates.wait_started(1, 1, timeout=WAIT)
+    assert count(rt, job) == 1
+    snap = server.snapshot(tmp_path / "at-1-completion.rdb")
+    gates.open(1)
+    gates.wait_started(2, 1, timeout=WAIT)
+    wait_for(lambda: count(rt, job) == 2 and not rt.store.exists(scratch_tile(job)), "Y completed, T freed")
+    before_restart()
+    server.stop()
+    (tmp_path / "restored").mkdir()
+    restored = RedisServer(tmp_path / "restored", port=server.port, snapshot=snap)
+    y = job.bound.task(1, (0,)).to_json()
+    assert count(rt, job) == 1 and not rt.state.is_done(job.id, y), "the store went back in time"
+    return restored
+
+
+def assert_cleaned(rt, job):
+    assert rt.state.status(job.id) == "failed"
+    assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+    assert rt.queue(job.id).depth() == 0, "no message left"
+
+
+@pytest.mark.timeout(120)
+def test_a_rolled_back_state_store_fails_the_job_with_the_reason_and_cleans_up(tmp_path, gates):
+    """The whole stack: a provisioner with one executor process (held at gate 2 through the restart), and the
+    client, which saw 2 completions (``job.completed()``); whichever of the client and the provisioner reads
+    the restored record first fails the job, and ``wait`` raises the reason at once."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    settings = ProvisionerSettings(lease=2.0, poll_interval=0.1, idle_timeout=30.0, max_executors=1)
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         provisioner=settings) as rt:
+            job = submit_chain()
+
+            def client_sees_2():
+                wait_for(lambda: job.completed() == 2, "the client seeing 2 completions")
+
+            server = go_back_in_time(rt, job, gates, server, tmp_path, before_restart=client_sees_2)
+            t0 = time.monotonic()
+            with pytest.raises(npw.JobFailedError, match=r"state store rolled back \(the (client|provisioner) saw 2 "
+                                                         r"completions, store says 1\)"):
+                job.wait(timeout=WAIT)
+            assert time.monotonic() - t0 < QUICK, "reported at once, no hang"
+            assert_cleaned(rt, job)
+            assert "went back in time" in rt.state.job(job.id)["error"]
+            gates.open(2)  # the executor held in Z's kernel finishes it, finds the job failed, and stops
+            for p in job.local_executors:
+                assert p.wait(timeout=WAIT) is not None, "its executor stopped"
+            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left after the executor's late write"
+            with pytest.raises(npw.JobFailedError, match="state store rolled back"):
+                job.wait(timeout=WAIT)  # stays failed
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_executors_notice_a_rolled_back_store_with_no_client_watching(tmp_path, gates):
+    """No provisioner, and a client that read nothing: two executors (in threads of this process) are the only
+    observers.  The one not held at gate 2 notices at its next read (the counter below its watermark, or the last
+    task it finished not done), fails the job and deletes its scratch tiles and queue itself."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         executors=0) as rt:
+            job = submit_chain()
+            started: dict[str, list] = {"a": [], "b": []}
+            executors = {name: Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
+                                        open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
+                                        status_interval=0.1, executor_id=f"x-{name}",
+                                        hooks={"start": lambda t, name=name: started[name].append(t)})
+                         for name in started}
+            threads = {n: threading.Thread(target=x.run, daemon=True) for n, x in executors.items()}
+            for t in threads.values():
+                t.start()
+            z = job.bound.task(2, (0,))
+            free = []
+
+            def the_free_one_saw_2():
+                held = [n for n, ts in started.items() if ts and ts[-1] == z]
+                assert len(held) == 1
+                free.extend(n for n in executors if n not in held)
+                wait_for(lambda: executors[free[0]].watermark.seen == 2, "the free executor seeing 2")
+
+            server = go_back_in_time(rt, job, gates, server, tmp_path, before_restart=the_free_one_saw_2)
+            threads[free[0]].join(timeout=WAIT)
+            assert not threads[free[0]].is_alive(), "the free executor noticed and stopped"
+            error = rt.state.job(job.id)["error"]
+            assert f"state store rolled back (executor x-{free[0]} saw 2 completions, store says 1)" in error
+            assert rt.store.list(f"{job.id}/") == [], "the executor deleted the scratch tiles"
+            assert rt.queue(job.id).depth() == 0, "and the queue"
+            assert job.watermark.seen == 0, "the client had read nothing"
+            gates.open(2)
+            for t in threads.values():
+                t.join(timeout=WAIT)
+                assert not t.is_alive(), "every executor stopped"
+            with pytest.raises(npw.JobFailedError, match=r"state store rolled back \(executor x-[ab] saw 2"):
+                job.wait(timeout=WAIT)
+            assert_cleaned(rt, job)
+    finally:
+        gates.open_all()
+        server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_job_is_the_clear_error_from_every_accessor(tmp_path, gates):
+    """A server restarted without persistence has lost the job: ``wait``, ``status``, ``completed``,
+    ``stats``, ``timeline`` and ``task_records`` all raise the lost-job error (no ``KeyError``), and the job's
+    scratch tiles are deleted."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    settings = ProvisionerSettings(lease=2.0, poll_interval=0.1, idle_timeout=30.0, max_executors=1)
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         provisioner=settings) as rt:
+            job = submit_chain()
+            gates.wait_started(1, 1, timeout=WAIT)
+            assert rt.store.exists(scratch_tile(job))
+            server.stop()
+            (tmp_path / "empty").mkdir()
+            server = RedisServer(tmp_path / "empty", port=server.port)  # same address, nothing in it
+            for accessor in (job.status, job.completed, job.stats, job.timeline, job.task_records,
+                             lambda: job.wait(timeout=WAIT)):
+                with pytest.raises(npw.JobFailedError, match=f"has lost job {job.id}"):
+                    accessor()
+            assert rt.store.list(f"{job.id}/") == [], "its scratch tiles were deleted"
+            gates.open(1)
+            for p in job.local_executors:
+                assert p.wait(timeout=WAIT) is not None, "its executor stopped"
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_completion_made_up_by_the_count_is_noticed_by_the_last_task(tmp_path):
+    """A store that lost the executor's last completion while its count is what the executor saw (as when a
+    restore loses one completion and another lands before the next read): the counter alone cannot tell,
+    the executor's last finished task, read with the status, can."""
+    import sqlite3
+
+    db = tmp_path / "state.db"
+    program = lp.Program.from_source(textwrap.dedent("""
+        def pair(X: lp.Matrix, Y: lp.Matrix, Z: lp.Matrix, N: int):
+            for i in range(N):
+                Y[i, 0] = double(X[i, 0], 0)
+                Z[i, 0] = double(X[i, 0], 0)
+    """), {"double": gated_double_marked}, filename="pair.py")
+    with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
+                     executors=0) as rt:
+        X = npw.BigMatrix.from_numpy(np.ones((1, 1)), (1, 1))
+        job = npw.submit(program, X=X, Y=npw.BigMatrix.empty((1, 1), (1, 1)),
+                         Z=npw.BigMatrix.empty((1, 1), (1, 1)), N=1)
+        y = job.bound.task(0, (0,))
+        job.queue.purge()
+        job.queue.send([seal_message(task_key(rt.secret(), job.id), y.to_json())])  # z is never sent: the job runs on
+        x = Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id), open_state(rt.urls["state"]),
+                     job.id, lease=2.0, idle_timeout=WAIT, status_interval=0.1, executor_id="x-1")
+        thread = threading.Thread(target=x.run, daemon=True)
+        thread.start()
+        wait_for(lambda: x.last_done is not None, "the executor finishing y")
+        with sqlite3.connect(db) as c:  # y's completion lost, the count kept
+            c.execute("DELETE FROM done WHERE job = ? AND task = ?", (job.id, y.to_json()))
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "the executor noticed and stopped"
+        error = rt.state.job(job.id)["error"] or ""
+        assert f"state store rolled back (executor x-1 saw 1 completions, store says 1 and {y}, which it completed, " \
+               "not done)" in error
+        with pytest.raises(npw.JobFailedError, match="state store rolled back"):
+            job.wait(timeout=WAIT)
