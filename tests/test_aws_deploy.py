@@ -3,7 +3,7 @@ APIs on loopback, through boto3.
 
 moto creates and updates functions, roles, policies, layers and secrets as AWS does, but it cannot *invoke*
 a function without Docker (it runs the code in a Lambda container image), so no invocation is tested here:
-the handler itself is tested by calling it (tests/test_runtime.py) and its key lookup against moto's
+the handler itself is tested by calling it (tests/test_provisioner.py) and its key lookup against moto's
 Secrets Manager below.  The layer here holds one small distribution (cloudpickle) to keep the test short;
 the default layer (numpy, scipy, redis, cloudpickle, xxhash) is measured in docs/aws.md.
 """
