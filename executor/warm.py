@@ -17,6 +17,12 @@ answers ``{"id": n, "pid": p}`` once forked and ``{"pid": p, "exit": code}`` whe
 child ends (negative: killed by that signal, as in ``subprocess``).  The zygote exits when
 its standard input closes (the client went away).
 
+A zygote may run behind a command prefix, e.g. ``ip netns exec HOST``: the zygote, and so every
+executor it forks, then lives in that network namespace, while its protocol pipes reach the client
+in its own (pipes belong to no network namespace).  ``WarmStarter.start(argv, env, prefix=...)``
+keeps one zygote per prefix; the multi-host testbed's ``NamespaceLauncher(warm=True)`` uses it for
+warm starts in worker hosts.
+
 The client side is ``WarmStarter.start(argv, env)``, which returns a ``WarmProcess`` that
 answers like ``subprocess.Popen`` (``pid``, ``poll``, ``wait``, ``returncode``,
 ``send_signal``, ``terminate``, ``kill``).  Nothing of the caller's ``__main__`` is
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import ClassVar
 
 from .spec import environment
 
@@ -153,15 +160,17 @@ class WarmProcess:
 
 
 class WarmStarter:
-    """One zygote per client process (started on first use); ``start`` forks an executor from it."""
+    """One zygote per client process and command prefix (started on first use); ``start`` forks an executor
+    from it."""
 
-    _instance: WarmStarter | None = None
+    _instances: ClassVar[dict[tuple[str, ...], WarmStarter]] = {}
     _instance_lock = threading.Lock()
 
-    def __init__(self, python: str = sys.executable):
+    def __init__(self, python: str = sys.executable, prefix: tuple[str, ...] = ()):
         env = environment()
-        self.proc = subprocess.Popen([python, "-m", "executor.warm"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env=env, start_new_session=False)
+        self.prefix = tuple(prefix)
+        self.proc = subprocess.Popen([*self.prefix, python, "-m", "executor.warm"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, start_new_session=False)
         self.exits: dict[int, int] = {}
         self.pids: dict[int, int] = {}
         self.cond = threading.Condition()
@@ -173,17 +182,21 @@ class WarmStarter:
         threading.Thread(target=self._read, daemon=True, name="executor-zygote").start()
 
     @classmethod
-    def shared(cls) -> WarmStarter:
+    def shared(cls, prefix: tuple[str, ...] = ()) -> WarmStarter:
+        """The zygote of ``prefix`` (none: this host), started anew if it is not running."""
+        prefix = tuple(prefix)
         with cls._instance_lock:
-            if cls._instance is None or not cls._instance.alive():
-                cls._instance = cls()
-            return cls._instance
+            z = cls._instances.get(prefix)
+            if z is None or not z.alive():
+                z = cls._instances[prefix] = cls(prefix=prefix)
+            return z
 
     @classmethod
-    def start(cls, argv: list[str], env: dict[str, str] | None = None, timeout: float = 30.0) -> WarmProcess:
-        """Fork one executor running ``python -m executor`` with arguments ``argv``; its environment is
-        ``env`` (default: this process's, now)."""
-        return cls.shared()._start(argv, env, timeout)
+    def start(cls, argv: list[str], env: dict[str, str] | None = None, timeout: float = 30.0,
+              prefix: tuple[str, ...] = ()) -> WarmProcess:
+        """Fork one executor running ``python -m executor`` with arguments ``argv``, from the zygote behind
+        ``prefix``; its environment is ``env`` (default: this process's, now)."""
+        return cls.shared(prefix)._start(argv, env, timeout)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -334,3 +334,19 @@ def test_a_worker_without_a_job_serves_every_running_job_then_retires(env):
     for job, n in jobs:
         r = npw_cli(env, "status", job, "--watch")  # ended: --watch prints once and returns
         assert r.returncode == 0 and f"done  {n}/{n} tasks" in r.stdout, r.stdout
+
+
+def test_aws_deploy_dry_run_prints_the_plan_and_provision_takes_every_launcher(env):
+    """``npw aws deploy`` is the deployment of ``provisioner.aws_deploy`` (tested against moto in
+    tests/test_aws_deploy.py); here: mounted, and its dry run calls nothing and prints the plan."""
+    r = npw_cli(env, "aws", "deploy", "--function-name", "npw-x", "--bucket", "b", "--dry-run",
+                "--layer-packages", "cloudpickle", timeout=120)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["role"]["name"] == "npw-x-executor" and plan["archives"]["function"]["files"] > 0
+    r = npw_cli(env, "provision", "--help")
+    for launcher in ("local", "lambda", "dask", "kubernetes"):
+        assert launcher in r.stdout
+    r = npw_cli(env, "provision", "--job", "no-such-job")
+    assert r.returncode == EXIT["not found"], r.stderr
+

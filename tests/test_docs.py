@@ -24,6 +24,7 @@ Also here: the doctests of the source tree are collected (kernels included) and 
 
 from __future__ import annotations
 
+import argparse
 import doctest
 import importlib
 import importlib.util
@@ -295,6 +296,9 @@ def check_npw_help(code: str, where: str, tmp_path: Path) -> None:
     sub = next(a for a in ap._actions if a.dest == "command")
     name = words[1] if len(words) > 1 and words[1] in sub.choices else None
     parser = sub.choices[name] if name else ap
+    inner = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None) if name else None
+    if inner is not None and len(words) > 2 and words[2] in inner.choices:  # npw aws deploy
+        parser, name = inner.choices[words[2]], f"{name} {words[2]}"
     assert code.rstrip() == parser.format_help().rstrip(), f"{where}: the help of npw {name or ''} has changed"
 
 

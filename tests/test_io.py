@@ -157,3 +157,48 @@ def test_npy_cholesky_npy_on_a_matrix_larger_than_the_clients_memory_limit(tmp_p
         lz = sum(np.asarray(L[rows, j * b:(j + 1) * b]) @ z[j * b:(j + 1) * b] for j in range(i + 1))
         ax = sum(np.asarray(A[rows, j * b:(j + 1) * b]) @ x[j * b:(j + 1) * b] for j in range(g))
         assert np.allclose(lz, ax, rtol=1e-9, atol=1e-8 * n), f"block row {i}"
+
+
+def test_zarr_on_s3_through_fsspec_urls(moto_server, redis_server):
+    """``from_zarr("s3://...")`` / ``to_zarr`` against moto_server through s3fs: the executors read and write the
+    chunks; tiles are chunks, so each chunk is one object read or written whole."""
+    import s3fs
+
+    bucket = f"zarr-{os.urandom(4).hex()}"
+    fs = s3fs.S3FileSystem(endpoint_url=moto_server.endpoint)
+    fs.mkdir(bucket)
+    X = data((10, 7), 5)
+    src = zarr.create_array(store=f"s3://{bucket}/x.zarr", shape=X.shape, chunks=(4, 3), dtype=X.dtype,
+                            storage_options={"endpoint_url": moto_server.endpoint})
+    src[:] = X
+    store, redis = f"s3://{bucket}/tiles?endpoint_url={moto_server.endpoint}", f"{redis_server.url}?prefix={bucket}:"
+    # the endpoint comes from the runtime's S3 store
+    with npw.runtime(store=store, queue=redis, state=redis, executors=2):
+        A = npw.BigMatrix.from_zarr(f"s3://{bucket}/x.zarr")
+        assert A.block_size == (4, 3) and np.array_equal(A.numpy(), X)
+        A.to_zarr(f"s3://{bucket}/y.zarr")
+    fs.invalidate_cache()
+    chunk_objects = [k for k in fs.find(f"{bucket}/y.zarr") if not k.endswith("zarr.json")]
+    assert len(chunk_objects) == 3 * 3, "one object per tile"
+    y = zarr.open_array(f"s3://{bucket}/y.zarr", mode="r", storage_options={"endpoint_url": moto_server.endpoint})
+    assert y.chunks == (4, 3) and np.array_equal(y[:], X)
+    with pytest.raises(ValueError, match="credentials in their environment"):
+        npw.BigMatrix.from_zarr(f"s3://{bucket}/y.zarr", storage_options={"secret": "s", "key": "k"})
+
+
+def test_where_a_zarr_url_takes_its_endpoint_from(rt, monkeypatch):
+    """The endpoint of an ``s3://`` zarr URL: storage_options, the URL's query, the runtime's S3 store (above),
+    ``$AWS_ENDPOINT_URL``; a local path has no storage options."""
+    from numpywren2.client.io import zarr_location
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:7")
+    assert zarr_location("s3://b/a.zarr") == ("s3://b/a.zarr", {"endpoint_url": "http://127.0.0.1:7"})
+    assert zarr_location("s3://b/a.zarr?endpoint_url=http://h:1")[1] == {"endpoint_url": "http://h:1"}
+    assert zarr_location("s3://b/a.zarr?endpoint_url=http://h:1", {"endpoint_url": "http://o:2"})[1] == {
+        "endpoint_url": "http://o:2"}
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert zarr_location("s3://b/a.zarr") == ("s3://b/a.zarr", {})  # AWS itself
+    assert zarr_location("rel/a.zarr") == (os.path.abspath("rel/a.zarr"), None)
+    with pytest.raises(ValueError, match="for URLs"):
+        zarr_location("rel/a.zarr", {"endpoint_url": "http://h:1"})

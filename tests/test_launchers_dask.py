@@ -132,3 +132,31 @@ def distributed_exit(eid: str, code: int):
     from provisioner import ExitedExecutor
 
     return ExitedExecutor(eid, code, None)
+
+
+def test_a_standalone_provisioner_launches_on_the_dask_cluster(dask_cluster, redis_server, tmp_path):
+    """``python -m provisioner --launcher dask --dask-scheduler ADDRESS`` provisions a job submitted elsewhere
+    (``executors=0``): every task runs in an executor on the Dask workers."""
+    import signal
+
+    from provisioner.__main__ import main
+
+    address, _ = dask_cluster
+    url = f"{redis_server.url}?prefix=daskcli{time.monotonic_ns()}:"
+    with npw.runtime(store=f"file://{tmp_path}/tiles", queue=url, state=url, executors=0) as rt:
+        X = spd(128)
+        A, L = npw.BigMatrix.from_numpy(X, 64), npw.BigMatrix.empty((128, 128), 64)
+        job = npw.submit(npw.programs.cholesky, A=A, L=L, N=2)
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            assert main(["--store", rt.urls["store"], "--queue", url, "--state", url, "--job", job.id,
+                         "--launcher", "dask", "--dask-scheduler", address, "--dask-resources", "npw_executor=1",
+                         "--idle-timeout", "2", "--poll-interval", "0.2"]) == 0
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        job.wait(timeout=60)
+        Ln = L.numpy()
+        assert np.linalg.norm(X - Ln @ Ln.T) / np.linalg.norm(X) <= 10 * 128 * np.finfo(float).eps
+        assert job.local_executors == []
+        executors = {r["executor"] for r in job.task_records()}
+        assert executors and all(e.startswith("x-") for e in executors)

@@ -187,3 +187,42 @@ def test_a_job_runs_on_executors_made_from_the_job_objects(tmp_path):
         assert all(p.returncode == 0 for p in api.processes.values())
         launcher.reap()  # (the provisioner may have reaped some already)
         assert launcher.finished == set(launcher.jobs), "reap sees every Job succeed"
+
+
+def test_the_standalone_provisioner_builds_kubernetes_and_lambda_launchers_from_its_options(capsys):
+    """``python -m provisioner --launcher kubernetes|lambda|dask``: the launcher made from the command line (the
+    objects only: no cluster here) and the options each needs."""
+    from provisioner import AwsLambdaLauncher
+    from provisioner.__main__ import make_launcher, parser
+
+    base = ["--store", "file:///t", "--queue", "sqlite:///q", "--state", "sqlite:///q", "--job", "j-1"]
+    ap = parser()
+    a = ap.parse_args([*base, "--launcher", "kubernetes", "--image", "registry.example/npw:1", "--namespace", "npw",
+                       "--cpu", "2", "--memory", "8Gi", "--env-from-secret", "npw-aws",
+                       "--env-from-secret", "npw-redis", "--service-account", "npw-exec",
+                       "--image-pull-policy", "IfNotPresent"])
+    k = make_launcher(a, ap)
+    assert isinstance(k, KubernetesLauncher) and k.namespace == "npw" and k._api is None, "no cluster contacted"
+    job = k.job_object(ExecutorSpec("s3://b/p", "redis://r:6379/0", "redis://r:6379/0", "j-1"), "x-1")
+    [c] = job.spec.template.spec.containers
+    assert c.image == "registry.example/npw:1" and c.image_pull_policy == "IfNotPresent"
+    assert c.resources.requests == {"cpu": "2", "memory": "8Gi"} == c.resources.limits
+    assert [e.secret_ref.name for e in c.env_from] == ["npw-aws", "npw-redis"]
+    assert job.spec.template.spec.service_account_name == "npw-exec"
+    assert {e.name: e.value for e in c.env}["NPW_JOB"] == "j-1"
+
+    for name in ("lambda", "aws-lambda"):
+        a = ap.parse_args([*base, "--launcher", name, "--function-name", "npw-executor", "--region", "eu-west-1",
+                           "--qualifier", "live"])
+        lam = make_launcher(a, ap)
+        assert isinstance(lam, AwsLambdaLauncher) and (lam.function_name, lam.qualifier) == ("npw-executor", "live")
+        assert lam.client.meta.region_name == "eu-west-1"
+
+    for args, needs in [(["--launcher", "kubernetes"], "--image"), (["--launcher", "lambda"], "--function-name"),
+                        (["--launcher", "dask"], "--dask-scheduler")]:
+        a = ap.parse_args([*base, *args])
+        with pytest.raises(SystemExit):
+            make_launcher(a, ap)
+        assert f"needs {needs}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ap.parse_args([*base, "--dask-resources", "npw_executor"])  # NAME=AMOUNT

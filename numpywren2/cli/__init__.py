@@ -16,6 +16,8 @@ import logging
 import sys
 import time
 
+from provisioner.__main__ import LAUNCHERS
+
 from ..core.backends import BackendError
 from .backends import UsageError, backends
 from .jobs import STALE_AFTER, JobNotFoundError, delete_job, is_stale, job_info, list_jobs, load_job
@@ -272,6 +274,9 @@ def cmd_provision(args) -> int:
     urls = backends(args)
     argv = ["--store", urls["store"], "--queue", urls["queue"], "--state", urls["state"], "--job", args.job,
             "--launcher", args.launcher]
+    extra = list(args.options)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
     for flag in ("max_executors", "scaling_factor", "idle_timeout", "time_limit", "lease", "function_name", "region"):
         v = getattr(args, flag)
         if v is not None:
@@ -281,7 +286,13 @@ def cmd_provision(args) -> int:
         job_info(rt.state, args.job)
     finally:
         rt.close()
-    return provision(argv)
+    return provision(argv + extra)
+
+
+def cmd_aws_deploy(args) -> int:
+    from provisioner import aws_deploy
+
+    return aws_deploy.run(args)
 
 
 def cmd_report(args) -> int:
@@ -384,14 +395,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("provision", cmd_provision, "run a provisioner for a job: start executors as its parallelism asks")
     p.add_argument("--job", required=True)
-    p.add_argument("--launcher", choices=["local", "simulated-lambda", "aws-lambda"], default="local")
+    p.add_argument("--launcher", choices=LAUNCHERS, default="local", help="where the executors run")
     p.add_argument("--max-executors", type=int, default=None)
     p.add_argument("--scaling-factor", type=float, default=None)
     p.add_argument("--idle-timeout", type=float, default=None)
     p.add_argument("--time-limit", type=float, default=None, help="executor lifetime, seconds")
     p.add_argument("--lease", type=float, default=None)
-    p.add_argument("--function-name", help="the Lambda function, for --launcher aws-lambda")
+    p.add_argument("--function-name", help="the Lambda function, for --launcher lambda")
     p.add_argument("--region", default=None)
+    p.add_argument("options", nargs=argparse.REMAINDER,
+                   help="after --, the launcher's own options as python -m provisioner takes them "
+                        "(--dask-scheduler ADDRESS, --image IMAGE --namespace NS, ...)")
+
+    from provisioner import aws_deploy
+
+    p = sub.add_parser("aws", help="AWS Lambda: deploy the executor function", formatter_class=_formatter,
+                       description="AWS Lambda: deploy the executor function (docs/deploy.md).")
+    aws = p.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True)
+    p = aws.add_parser("deploy", help="build the function and layer packages, the IAM role and policy, and create "
+                                      "or update the function", formatter_class=_formatter,
+                       description=(aws_deploy.__doc__ or "").strip().split("\n\n")[0])
+    aws_deploy.add_arguments(p)
+    p.set_defaults(fn=cmd_aws_deploy)
 
     p = command("report", cmd_report, "write a job's report: one self-contained HTML file")
     p.add_argument("job")
@@ -434,4 +459,8 @@ def reference() -> str:
     sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
         out += [f"## npw {name}", "", "```text npw-help", p.format_help().rstrip(), "```", ""]
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for inner, q in a.choices.items():
+                    out += [f"## npw {name} {inner}", "", "```text npw-help", q.format_help().rstrip(), "```", ""]
     return "\n".join(out)

@@ -14,13 +14,18 @@ tile (``kernels.io.descriptor``) in a tile space of the call.
   ``to_npy`` writes a C-order file of the matrix's dtype (its header and size first, then the tiles).
 - ``from_zarr``: tiled as the zarr chunks unless ``block_size`` says otherwise (tiles equal to chunks:
   each task reads one chunk).  ``to_zarr`` makes the array with one chunk per tile (``chunks``, if
-  given, retiles the matrix first), so that no two writers share a chunk.
+  given, retiles the matrix first), so that no two writers share a chunk.  The path may be an fsspec
+  URL (``s3://bucket/a.zarr``, through s3fs): the endpoint comes from, first, ``storage_options``, then
+  the URL's own ``?endpoint_url=&region=``, then the current runtime's S3 tile store, then
+  ``$AWS_ENDPOINT_URL`` (``zarr_location``), and travels to the executors in the descriptor; the
+  credentials never do (each executor has its own, as for the tile store).
 - ``from_hdf5`` / ``to_hdf5``: a dataset of a file; writers take turns (an exclusive lock on the file).
 """
 
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
@@ -31,6 +36,9 @@ from ..core.tiling import block_shape
 from .array_ops import _single
 from .call import Call
 from .matrix import BigMatrix, default_block_size
+from .runtime import current_runtime
+
+_CREDENTIAL_OPTIONS = ("key", "secret", "token", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 
 def _local(path) -> str:
@@ -107,27 +115,79 @@ def to_npy(A: BigMatrix, path, executors: int | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------- zarr
-def from_zarr(path, block_size=None, dtype=None, name: str | None = None, executors: int | None = None) -> BigMatrix:
-    """A matrix read from a zarr array (a local directory) by the executors; tiled as its chunks by default."""
+def zarr_location(path, storage_options: dict | None = None) -> tuple[str, dict | None]:
+    """The zarr array's path or URL as the executors open it, and its fsspec ``storage_options`` (None for a
+    local path).  For ``s3://`` the endpoint is, first found: ``storage_options["endpoint_url"]``, the URL's
+    ``?endpoint_url=`` (and ``region=``), the current runtime's S3 tile store's, ``$AWS_ENDPOINT_URL``.
+
+    >>> zarr_location("s3://b/a.zarr?endpoint_url=http://10.0.0.1:5000&region=eu-west-1")
+    ('s3://b/a.zarr', {'endpoint_url': 'http://10.0.0.1:5000', 'client_kwargs': {'region_name': 'eu-west-1'}})
+    """
+    path = os.fspath(path)
+    if "://" not in path:
+        if storage_options:
+            raise ValueError(f"storage_options are for URLs (s3://...), not the local path {path}")
+        return os.path.abspath(path), None
+    options = dict(storage_options or {})
+    given = sorted(set(options) & set(_CREDENTIAL_OPTIONS))
+    if given:
+        raise ValueError(f"storage_options {given} would travel to the executors with the job: give the "
+                         f"executors their credentials in their environment (AWS_ACCESS_KEY_ID, ...) instead")
+    u = urlparse(path)
+    q = {k: v[0] for k, v in parse_qs(u.query).items()}
+    url = u._replace(query="").geturl()
+    if u.scheme in ("s3", "s3a"):
+        endpoint = options.get("endpoint_url") or q.get("endpoint_url")
+        region = q.get("region")
+        store = urlparse(current_runtime().urls["store"]) if endpoint is None else None
+        if store is not None and store.scheme == "s3":
+            sq = {k: v[0] for k, v in parse_qs(store.query).items()}
+            endpoint, region = sq.get("endpoint_url"), region or sq.get("region")
+        endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["endpoint_url"] = endpoint
+        if region:
+            options.setdefault("client_kwargs", {}).setdefault("region_name", region)
+    return url, options
+
+
+def from_zarr(path, block_size=None, dtype=None, name: str | None = None, executors: int | None = None,
+              storage_options: dict | None = None) -> BigMatrix:
+    """A matrix read from a zarr array by the executors; tiled as its chunks by default.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A local directory, or an fsspec URL such as ``s3://bucket/a.zarr`` (s3fs; the endpoint as in
+        ``zarr_location``).
+    block_size : int or (int, int), optional
+        Default: the array's chunks (each task then reads one chunk, as stored).
+    storage_options : dict, optional
+        fsspec options of the URL (``endpoint_url``, ``client_kwargs``...); never credentials.
+    """
     import zarr
 
-    path = _local(path)
-    z = zarr.open_array(path, mode="r")
+    url, options = zarr_location(path, storage_options)
+    z = zarr.open_array(url, mode="r", storage_options=options)
     bs = block_size if block_size is not None else tuple(int(c) for c in z.chunks)
-    return _load("from_zarr", z.shape, _dtype_of(z.dtype, dtype), bs, {"format": "zarr", "path": path}, name,
-                 executors)
+    return _load("from_zarr", z.shape, _dtype_of(z.dtype, dtype), bs, _zarr_fields(url, options), name, executors)
 
 
-def to_zarr(A: BigMatrix, path, chunks=None, executors: int | None = None) -> None:
-    """Write the matrix to a new zarr array at ``path`` with one chunk per tile (``chunks``: retile first)."""
+def _zarr_fields(url: str, options: dict | None) -> dict:
+    return {"format": "zarr", "path": url, **({"storage_options": options} if options else {})}
+
+
+def to_zarr(A: BigMatrix, path, chunks=None, executors: int | None = None, storage_options: dict | None = None) -> None:
+    """Write the matrix to a new zarr array at ``path`` (a directory or a URL, as for ``from_zarr``) with one chunk
+    per tile (``chunks``: retile first)."""
     import zarr
 
-    path = _local(path)
+    url, options = zarr_location(path, storage_options)
     with Call("to_zarr", check_finite=False) as call:
         src = call.retiled(A, chunks) if chunks is not None else A
-        zarr.create_array(store=path, shape=src.shape, chunks=src.block_size, dtype=src.dtype, fill_value=0,
-                          overwrite=True)
-        _save("to_zarr", src, {"format": "zarr", "path": path}, executors)
+        zarr.create_array(store=url, shape=src.shape, chunks=src.block_size, dtype=src.dtype, fill_value=0,
+                          overwrite=True, storage_options=options)
+        _save("to_zarr", src, _zarr_fields(url, options), executors)
 
 
 # ---------------------------------------------------------------------------------------- HDF5

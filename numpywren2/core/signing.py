@@ -56,6 +56,7 @@ from urllib.parse import urlparse
 
 SECRET_ENV = "NPW_SECRET"
 SECRET_FILE_ENV = "NPW_SECRET_FILE"
+SECRET_ARN_ENV = "NPW_SECRET_ARN"  # on Lambda: a Secrets Manager secret holding the key (executor/lambda_handler.py)
 DEFAULT_SECRET_FILE = "~/.config/numpywren2/secret"
 RUNTIME_SECRET_NAME = "secret"  # an embedded runtime's key, next to its state database
 MIN_SECRET_CHARS = 16

@@ -23,6 +23,9 @@ loss with ``tc netem`` where the kernel has it (``NetemUnavailableError`` says w
 ``NamespaceLauncher`` is a ``provisioner.Launcher`` that starts ``python -m executor`` processes
 in the worker hosts (``ip netns exec HOST python -m executor ...``), spreading them over the hosts
 and skipping the ones marked down (a file per host in ``down_dir``: a host that has disappeared).
+With ``warm=True`` each worker host runs its own warm zygote (``ip netns exec HOST python -m
+executor.warm``, executor/warm.py), started at the host's first executor, and executors are forked
+from it in that host's namespace instead of each importing numpy and the runtime afresh.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from executor.warm import WarmStarter
 from provisioner.launchers import ExecutorSpec, LocalProcessLauncher
 
 IP = "ip"
@@ -324,11 +328,14 @@ class NamespaceLauncher(LocalProcessLauncher):
         Host name -> network namespace name.
     down_dir : str, optional
         Directory of the "host is down" marks.
+    warm : bool
+        Fork executors from a zygote in each host (default False: a fresh ``python -m executor`` each).
     """
 
     def __init__(self, hosts: dict[str, str], down_dir: str | None = None, max_executors: int | None = None,
-                 python: str = sys.executable):
+                 python: str = sys.executable, warm: bool = False):
         super().__init__(python, max_executors or len(hosts), 60.0, False)
+        self.warm_hosts = warm
         self.hosts = dict(hosts)
         self.down_dir = down_dir
         self.placement: dict[str, str] = {}  # executor id -> host
@@ -346,10 +353,28 @@ class NamespaceLauncher(LocalProcessLauncher):
     def _can_start(self) -> int:
         return sys.maxsize if self._up() else 0
 
-    def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
+    def _place(self, executor_id: str) -> str:
         live = self.alive()
         up = self._up()
         load = {h: sum(1 for e in live if self.placement.get(e) == h) for h in up}
         host = min(up, key=lambda h: (load[h], up.index(h)))
         self.placement[executor_id] = host
-        return [IP, "netns", "exec", self.hosts[host], self.python, "-m", "executor", *spec.cli_args(executor_id)]
+        return host
+
+    def prefix(self, host: str) -> tuple[str, ...]:
+        """The command prefix that runs a program in ``host``."""
+        return (IP, "netns", "exec", self.hosts[host])
+
+    def _command(self, spec: ExecutorSpec, executor_id: str) -> list[str]:
+        host = self._place(executor_id)
+        return [*self.prefix(host), self.python, "-m", "executor", *spec.cli_args(executor_id)]
+
+    def _spawn(self, spec: ExecutorSpec, executor_id: str, env: dict[str, str]):
+        if not self.warm_hosts:
+            return super()._spawn(spec, executor_id, env)
+        host = self._place(executor_id)
+        return WarmStarter.start(spec.cli_args(executor_id), env, prefix=self.prefix(host))
+
+    def zygotes(self) -> dict[str, int]:
+        """Host -> pid of its running zygote (warm hosts only)."""
+        return {h: z.proc.pid for h in self.hosts if (z := WarmStarter._instances.get(self.prefix(h))) and z.alive()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -30,6 +31,7 @@ def main() -> int:
     ap.add_argument("--hosts", required=True, help="w1=NETNS,w2=NETNS,...")
     ap.add_argument("--down-dir", default=None)
     ap.add_argument("--lease", type=float, default=1.0)
+    ap.add_argument("--warm", action="store_true", help="fork executors from a zygote in each worker host")
     a = ap.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: gates
 
@@ -41,7 +43,7 @@ def main() -> int:
     launchers: list[NamespaceLauncher] = []
 
     def make_launcher() -> NamespaceLauncher:
-        launchers.append(NamespaceLauncher(hosts, a.down_dir))
+        launchers.append(NamespaceLauncher(hosts, a.down_dir, warm=a.warm))
         return launchers[-1]
 
     store = f"s3://npw-{a.tag}/jobs?endpoint_url={a.s3}&create=1"
@@ -53,7 +55,8 @@ def main() -> int:
             launcher = launchers[-1]
             out["jobs"].append({"name": name, "error": error, "seconds": time.perf_counter() - t0,
                                 "launched": dict(sorted(launcher.placement.items())), "jobs": sorted(launcher.jobs),
-                                "launcher": launcher})
+                                "launcher": launcher, "warm_started": sum(
+                                    type(p).__name__ == "WarmProcess" for p in launcher.processes.values())})
 
         def tasks_by_host(launcher: NamespaceLauncher) -> dict[str, list[str]]:
             by_host: dict[str, list[str]] = {}
@@ -109,7 +112,12 @@ def main() -> int:
             out["jobs"][-1]["counted"] = job.stats()["tasks"]
             out["jobs"][-1]["num_tasks"] = job.num_tasks
         for j in out["jobs"]:  # once every job has ended: their executors exit meanwhile
-            j["tasks_by_host"] = tasks_by_host(j.pop("launcher"))
+            launcher = j.pop("launcher")
+            j["tasks_by_host"] = tasks_by_host(launcher)
+            if a.warm:  # each host's zygote, and the namespace it runs in
+                j["zygotes"] = {h: {"pid": pid, "netns": subprocess.run(
+                    ["ip", "netns", "identify", str(pid)], capture_output=True, text=True).stdout.strip()}
+                    for h, pid in launcher.zygotes().items()}
     print(json.dumps(out), flush=True)
     return 0
 

@@ -41,7 +41,7 @@ def testbed(tmp_path_factory):
     assert not tb.leftovers(), "the testbed left namespaces or links behind"
 
 
-def start_client(testbed, scenario: str, down_dir: Path | None = None) -> subprocess.Popen:
+def start_client(testbed, scenario: str, down_dir: Path | None = None, warm: bool = False) -> subprocess.Popen:
     tb, services = testbed
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_DEFAULT_REGION="us-east-1")
@@ -50,6 +50,8 @@ def start_client(testbed, scenario: str, down_dir: Path | None = None) -> subpro
             "--tag", f"t{uuid.uuid4().hex[:10]}", "--hosts", hosts]
     if down_dir is not None:
         argv += ["--down-dir", str(down_dir)]
+    if warm:
+        argv.append("--warm")
     return tb.popen("client", argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -80,8 +82,10 @@ def test_cholesky_gemm_qr_across_hosts(testbed):
 
 
 def test_every_executor_of_one_host_killed_mid_job(testbed, gates, tmp_path):
+    """With warm starts in the worker hosts: each host runs its own zygote in its own namespace, and the
+    killed host's zygote dies with its executors."""
     tb, _ = testbed
-    proc = start_client(testbed, "chain", down_dir=tmp_path)
+    proc = start_client(testbed, "chain", down_dir=tmp_path, warm=True)
     [pid] = gates.wait_started(1)  # the chain's first task is running on some host, held at its gate
     host = tb.host_of(pid)
     assert host in tb.worker_hosts
@@ -94,6 +98,10 @@ def test_every_executor_of_one_host_killed_mid_job(testbed, gates, tmp_path):
     assert len(gates.started(1)) >= 2, "the killed task ran again"
     adds = {h for h, tasks in job["tasks_by_host"].items() for t in tasks if t.startswith("add")}
     assert adds and host not in adds, f"the chain after the kill ran on {adds}, the killed host is {host}"
+    assert job["warm_started"] == len(job["launched"]) > 0, "every executor forked from its host's zygote"
+    used = set(job["launched"].values())
+    assert host in used and used <= set(tb.worker_hosts)
+    assert {h: z["netns"] for h, z in job["zygotes"].items()} == {h: tb.hosts[h].netns for h in used - {host}}
 
 
 def test_one_host_link_down_for_ten_seconds(testbed, gates):

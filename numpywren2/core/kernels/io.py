@@ -6,6 +6,7 @@ Where the data is travels as a *descriptor* tile: a uint8 tile holding a small J
 
     {"format": "npy", "path": "/data/a.npy"}
     {"format": "zarr", "path": "/data/a.zarr"}
+    {"format": "zarr", "path": "s3://bucket/a.zarr", "storage_options": {"endpoint_url": "http://..."}}
     {"format": "hdf5", "path": "/data/a.h5", "dataset": "A"}
 
 A .npy file is never mapped whole: a tile's rows (C order) or columns (Fortran order) are one
@@ -84,10 +85,11 @@ def _npy_band(path: str, r0: int, c0: int, rows: int, cols: int, mode: str):
     return band, (slice(r0, r0 + rows), slice(None))
 
 
-def _open_zarr(path: str, mode: str):
+def _open_zarr(d: dict, mode: str):
+    """The zarr array of a descriptor: a directory, or an fsspec URL with its ``storage_options``."""
     import zarr
 
-    return zarr.open_array(path, mode=mode)
+    return zarr.open_array(d["path"], mode=mode, storage_options=d.get("storage_options"))
 
 
 def _dtype(single: int) -> np.dtype:
@@ -107,7 +109,7 @@ def read_block(src: np.ndarray, r0: int, c0: int, rows: int, cols: int, single: 
         finally:
             del band
     elif fmt == "zarr":
-        out = np.asarray(_open_zarr(path, "r")[r0:r0 + rows, c0:c0 + cols])
+        out = np.asarray(_open_zarr(d, "r")[r0:r0 + rows, c0:c0 + cols])
     elif fmt == "hdf5":
         import h5py
 
@@ -136,7 +138,7 @@ def write_block(dst: np.ndarray, a: np.ndarray, r0: int, c0: int) -> np.ndarray:
         finally:
             del band
     elif fmt == "zarr":
-        _open_zarr(path, "r+")[r0:r0 + rows, c0:c0 + cols] = a
+        _open_zarr(d, "r+")[r0:r0 + rows, c0:c0 + cols] = a
     elif fmt == "hdf5":
         import h5py
 
