@@ -12,7 +12,7 @@ deleted when the call ends.
 Which solver a square system gets is decided in one place, ``_structure`` and ``_solve_general``:
 ``assume_a`` None (scipy's default: a general matrix), "gen", "sym", "her", ... go to the tiled
 LU with tournament pivoting (``numpywren2.client.lu``); "pos" to Cholesky after an in-executor symmetry
-check. Least squares (``lstsq``) keeps the tiled QR.
+check. Least squares, the pseudo-inverse and the rank go through the SVD (``numpywren2.client.least_squares``).
 """
 
 from __future__ import annotations
@@ -262,18 +262,6 @@ def _structure(assume_a, what: str) -> str:
         names = ", ".join(repr(k) for k in _STRUCTURES)
         raise ValueError(f"{what}: assume_a={assume_a!r} is not a recognized matrix structure; use one of "
                          f"{names}") from None
-
-
-def _qr_solve(call: Call, A: BigMatrix, B: BigMatrix, errors: dict) -> tuple[BigMatrix, BigMatrix]:
-    """``(X, QtB)``: X minimising ‖A X − B‖ (the solution for a square A) and Qᵀ B, by one job of the tiled QR
-    carrying B along, then the backward substitution (program ``qr_lstsq``; Q never formed, R is the job's
-    scratch). Both belong to ``call``."""
-    dtype = np.result_type(A.dtype, B.dtype)
-    QtB = call.empty(B.shape, B.block_size, dtype)
-    X = call.empty((A.shape[1], B.shape[1]), B.block_size, dtype)
-    call.run(programs.qr_lstsq, errors, A=A, B=B, QtB=QtB, X=X, M=A.grid[0], N=A.grid[1], C=B.grid[1],
-             BS=A.block_size[0])
-    return X, QtB
 
 
 def _solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
@@ -547,68 +535,3 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         eye = call.empty(A.shape, A.block_size, A.dtype)
         call.run(programs.eye, X=eye, N=n, B=bs, SINGLE=int(A.dtype == np.float32))
         return call.keep(_solve_general(call, A, eye))
-
-
-@renamed_options(workers="executors")
-def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-          check_finite: bool = True) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
-    """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
-
-    One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
-    trailing columns, which yields ``Qᵀ b``, and solves ``R x = (Qᵀ b)[:n]`` by backward
-    substitution (``numpywren2.core.programs.qr_lstsq``); Q is never formed.
-
-    Parameters
-    ----------
-    a : (m, n) array_like or BigMatrix
-        m ≥ n and full column rank (QR without pivoting: the rank is not revealed).
-    b : (m,) or (m, k) array_like, or (m, k) BigMatrix
-        Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
-    block_size : int or (int, int), optional
-        Tile size when ``a`` is a numpy array; square tiles only.
-    executors : int, optional
-        Executors for these jobs (default: the runtime's).
-    check_finite : bool
-        Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
-
-    Returns
-    -------
-    x : BigMatrix (n, k), or numpy.ndarray of shape (n,) when ``b`` is a vector
-    residuals : numpy.ndarray
-        Squared 2-norm of each column of ``b - a x``, shape (k,) ((1,) for a vector
-        ``b``), from the rows of ``Qᵀ b`` below n; empty when m == n, as numpy.
-    rank : int
-        ``n``: the factorization assumes full column rank (an exactly zero diagonal of R
-        raises; a numerically rank-deficient ``a`` is not detected).
-    s : None
-        The singular values of ``a`` are not computed (numpy returns them; use
-        ``npw.svd(a, compute_uv=False)``).
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        If R has a zero on its diagonal (``a`` is rank deficient); the message names the tile.
-    NotImplementedError
-        For m < n (the minimum-norm solution of an underdetermined system is not implemented).
-    """
-    with Call("lstsq", check_finite, executors) as call:
-        a, b, vector = _arguments(call, a, b)
-        A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
-        m, n = A.shape
-        if m < n:
-            raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full "
-                                      "column rank) is implemented")
-        bs = A.block_size[0]
-        B = _right_hand_side(call, b, m, bs)
-        X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is rank deficient (its R factor is singular): "})
-        residuals = np.zeros(0, X.dtype)
-        M, N = A.grid
-        if m > n:  # the rows of Qᵀb below n: tile rows N - 1 (its part below row n) to M - 1
-            sums = np.zeros(B.shape[1])
-            cb = B.block_size[1]
-            for i in range(N - 1, M):
-                for j in range(QtB.grid[1]):
-                    below = QtB.get_tile(i, j)[max(0, n - i * bs):].astype(np.float64)
-                    sums[j * cb:j * cb + below.shape[1]] += np.einsum("ij,ij->j", below, below)
-            residuals = sums.astype(X.dtype)
-        return _as_returned(call, X, vector), residuals, n, None

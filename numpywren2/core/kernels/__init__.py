@@ -62,6 +62,13 @@ from .lu import (
     upper_of,
     zeros_like,
 )
+from .norms import (
+    column_parts,
+    pivoted_qr,
+    row_abs_sums,
+    scale_rows,
+    scaled_transpose,
+)
 from .qr import (
     form_q,
     form_q_pair,
@@ -103,3 +110,4 @@ __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_
             "swap_rows", "tslu_leaf", "tslu_merge", "tslu_root", "tslu_tile", "unit_lower_of", "upper_of", "zeros_like"]
 __all__ += ["axpby", "cast", "cut", "diag_tile", "diagonal_column", "place", "read_block", "scale", "write_block",
             "zero_tile"]
+__all__ += ["column_parts", "pivoted_qr", "row_abs_sums", "scale_rows", "scaled_transpose"]

@@ -27,6 +27,7 @@ from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
 from .lu import lu, lu_solve, lu_split, permute_rows
+from .norms import column_norms, pivoted_qr_of, row_norms, scale_rows_by, scaled_transpose_of
 from .qr import qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
@@ -50,3 +51,4 @@ __all__ = [
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
+__all__ += ["column_norms", "pivoted_qr_of", "row_norms", "scale_rows_by", "scaled_transpose_of"]
