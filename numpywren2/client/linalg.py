@@ -280,9 +280,13 @@ def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
              A=A, N=A.grid[0], BS=A.block_size[0])
 
 
+_QR_MODES = {"reduced": "reduced", "economic": "reduced", "complete": "complete", "full": "complete", "r": "r",
+             "raw": "raw"}
+
+
 @renamed_options(workers="executors")
 def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-       check_finite: bool = True) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
+       check_finite: bool = True, pivoting: bool = False):
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
@@ -290,20 +294,32 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     a second job forms Q from the kept reflectors (``qr_form_q``). See ``numpywren2.core.programs.qr``
     and ``docs/algorithms.md``.
 
+    With ``pivoting=True`` (scipy's), ``A P = Q R`` with ``|R_kk|`` non-increasing, as LAPACK ``geqp3``:
+    the tiled QR gives ``A = Q0 R0``, then one task runs ``geqp3`` on the k×n triangular factor,
+    ``R0 P = Q1 R`` (program ``pivoted_qr_of``; the column norms of ``A`` and of ``R0`` are the same, so this
+    is the pivoting of ``geqp3`` on ``A`` itself), and ``Q = Q0 Q1`` is a ``gemm`` job.
+
     Parameters
     ----------
     A : (m, n) array_like or BigMatrix
         Any shape: tall, square or wide. A BigMatrix must have square tiles.
-    mode : {"reduced", "r", "complete"}
-        As ``numpy.linalg.qr``: ``(Q, R)`` with Q m×k and R k×n, k = min(m, n)
-        ("reduced", default); R alone ("r", the Householder reflectors are not applied to
-        the identity, which saves about half of the work); or Q m×m and R m×n ("complete").
+    mode : {"reduced", "complete", "r", "raw", "economic", "full"}
+        numpy's modes: ``(Q, R)`` with Q m×k and R k×n, k = min(m, n) ("reduced", default); Q m×m and
+        R m×n ("complete"); R alone, k×n ("r", the Householder reflectors are not applied to the
+        identity, which saves about half of the work); ``(h, tau)`` ("raw": numpy arrays in LAPACK
+        ``geqrf``'s layout, h of shape (n, m) as numpy returns it, its transpose holding R above the
+        diagonal and the Householder vectors below; see ``householder_of``). scipy's names:
+        "economic" is "reduced", "full" is "complete" (scipy's "r" returns an m×n R; here it is
+        numpy's k×n).
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only.
     executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
+    pivoting : bool
+        scipy's: also return the column permutation P (an int array of n column indices) with
+        ``A[:, P] = Q @ R`` and ``|R_kk|`` non-increasing (not with mode "raw").
 
     Returns
     -------
@@ -312,9 +328,28 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     R : BigMatrix
         Upper trapezoidal. The signs of its rows (and of Q's columns) may differ from
         ``numpy.linalg.qr``'s; ``Q @ R`` is the same.
+    P : numpy.ndarray
+        With ``pivoting=True`` only: ``(Q, R, P)``, or ``(R, P)`` for mode "r".
+    h, tau : numpy.ndarray
+        For mode "raw" only.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> a = np.array([[1.0, 0.0, 0.0], [1.0, 1e-3, 5.0], [1.0, 0.0, 1.0]])
+    >>> Q, R, P = npw.qr(a, pivoting=True, block_size=2)
+    >>> P, bool(np.allclose(Q.numpy() @ R.numpy(), a[:, P]))
+    (array([2, 0, 1]), True)
+    >>> np.abs(np.diag(R.numpy())).round(4)
+    array([5.099 , 1.3868, 0.0002])
     """
-    if mode not in ("reduced", "r", "complete"):
-        raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
+    if mode not in _QR_MODES:
+        raise ValueError(f"qr: mode must be one of 'reduced', 'complete', 'r', 'raw' (numpy's) or 'economic', "
+                         f"'full' (scipy's), not {mode!r}")
+    mode = _QR_MODES[mode]
+    if pivoting and mode == "raw":
+        raise ValueError("qr: mode='raw' returns LAPACK's geqrf reflectors, which have no pivoting; use another "
+                         "mode with pivoting=True")
     with Call("qr", check_finite, executors) as call:
         A = call.matrix(A, "A", block_size, square=_QR_TILES)
         m, n = A.shape
@@ -327,16 +362,48 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
         keep = {} if mode == "r" else {"V": call.tile_space(), "T": call.tile_space()}
         # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
         call.run(programs.qr_factor, A=A, B=A, R=R, M=M, N=N, C=0, **keep)
+        Q = None
         if mode != "r":
             Q = call.empty((m, q_cols), A.block_size, A.dtype)
             call.run(programs.qr_form_q, Q=Q, M=M, N=N, ROWS=m, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
                      SINGLE=int(A.dtype == np.float32), **keep)
             call.delete(*keep.values())
+        if mode == "raw":
+            return householder_of(call, Q, R)
+        perm = None
+        if pivoting:
+            Q, R, perm = _pivoted(call, Q, R, complete=mode == "complete")
         if mode == "complete" and k < m:
             R = _pad_rows(call, R, m)
-        if mode == "r":
-            return call.keep(R)
-        return call.keep(Q, R)
+        out = (R,) if mode == "r" else (Q, R)
+        call.keep(*out)
+        return (*out, perm) if pivoting else out[0] if mode == "r" else out
+
+
+def _pivoted(call: Call, Q0: BigMatrix | None, R0: BigMatrix, complete: bool):
+    """``(Q, R, P)`` with A P = Q R, |R_kk| non-increasing, from A = Q0 R0 (``qr``'s pivoting; Q0 None for mode
+    "r", m×m for ``complete``): ``geqp3`` of R0 in one task, then Q = Q0 Q1 by a ``gemm`` job."""
+    k, n = R0.shape
+    bs = R0.block_size
+    whole = call.retiled(R0, (k, n))  # one k×n tile (the tiles below R0's diagonal written as zeros)
+    Q1 = call.empty((k, k), (k, k), R0.dtype)
+    Rp = call.empty((k, n), (k, n), R0.dtype)
+    P = call.empty((1, n), (1, n), R0.dtype)
+    call.run(programs.pivoted_qr_of, R=whole, Q=Q1, Rp=Rp, P=P)
+    perm = P.numpy()[0].astype(np.intp)
+    R = call.retiled(Rp, bs)
+    if Q0 is None:
+        return None, R, perm
+    if complete and Q0.shape[1] > k:  # Q0 m×m: Q = Q0 diag(Q1, I)
+        m = Q0.shape[1]
+        D = np.eye(m, dtype=R0.dtype)
+        D[:k, :k] = Q1.numpy()
+        Q1b = call.upload(D, bs)
+    else:
+        Q1b = call.retiled(Q1, bs)
+    Q = call.empty((Q0.shape[0], Q1b.shape[1]), bs, R0.dtype)
+    call.run(programs.gemm, A=Q0, B=Q1b, C=Q, M=Q0.grid[0], N=Q1b.grid[1], K=Q0.grid[1])
+    return Q, R, perm
 
 
 def _pad_rows(call: Call, R: BigMatrix, rows: int) -> BigMatrix:
@@ -535,3 +602,20 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         eye = call.empty(A.shape, A.block_size, A.dtype)
         call.run(programs.eye, X=eye, N=n, B=bs, SINGLE=int(A.dtype == np.float32))
         return call.keep(_solve_general(call, A, eye))
+
+
+def householder_of(call: Call, Q: BigMatrix, R: BigMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """numpy's ``qr(mode="raw")`` ``(h, tau)`` from the Q (m×k) and R (k×n) of the tiled QR: the LU without
+    pivoting of ``Q − S`` by a job (``programs.householder_lu``, the Householder reconstruction) gives the
+    vectors (L) and ``tau = −s·diag(U)``; ``S R`` is geqrf's R. h (n×m) and tau are put together on the
+    client, which returns them as numpy arrays (O(mn) entries copied, no flops beyond the scaling)."""
+    m, k = Q.shape
+    n = R.shape[1]
+    LU = call.empty(Q.shape, Q.block_size, Q.dtype)
+    S = call.empty((k, 1), (Q.block_size[0], 1), Q.dtype)
+    call.run(programs.householder_lu, Q=Q, LU=LU, S=S, M=Q.grid[0], K=Q.grid[1])
+    lu, s = LU.numpy(), S.numpy()[:, 0]
+    a = np.zeros((m, n), Q.dtype)
+    a[:, :k] = np.tril(lu, -1)
+    a[:k] += s[:, None] * np.triu(R.numpy())
+    return a.T, -s * np.diagonal(lu)[:k]

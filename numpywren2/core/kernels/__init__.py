@@ -41,6 +41,11 @@ from .elementwise import (
     scale,
     zero_tile,
 )
+from .householder import (
+    householder_below,
+    householder_diagonal,
+    householder_right,
+)
 from .io import (
     read_block,
     write_block,
@@ -111,3 +116,4 @@ __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_
 __all__ += ["axpby", "cast", "cut", "diag_tile", "diagonal_column", "place", "read_block", "scale", "write_block",
             "zero_tile"]
 __all__ += ["column_parts", "pivoted_qr", "row_abs_sums", "scale_rows", "scaled_transpose"]
+__all__ += ["householder_below", "householder_diagonal", "householder_right"]

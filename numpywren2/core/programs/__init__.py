@@ -26,6 +26,7 @@ from .checks import check_symmetric
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
+from .householder import householder_lu
 from .lu import lu, lu_solve, lu_split, permute_rows
 from .norms import column_norms, pivoted_qr_of, row_norms, scale_rows_by, scaled_transpose_of
 from .qr import qr_factor, qr_form_q, qr_lstsq
@@ -52,3 +53,4 @@ __all__ = [
 ]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
 __all__ += ["column_norms", "pivoted_qr_of", "row_norms", "scale_rows_by", "scaled_transpose_of"]
+__all__ += ["householder_lu"]
