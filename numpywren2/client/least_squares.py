@@ -4,12 +4,13 @@
 All three start from the band SVD of ``a`` (``decomposition._band_svd``: the band reduction and the
 back-transformations are jobs; the singular values of the band come from LAPACK).  The singular values
 below the cutoff (``rcond`` or ``rtol`` times the largest) count as zero, as in LAPACK's ``gelsd`` and
-numpy's ``pinv``; the rest of the work is products of tiled matrices in the executors:
+numpy's ``pinv``; the rest of the work is products of tiled matrices in the executors, one job each
+(``core/programs/least_squares.py``):
 
-- ``lstsq``:   ``c = Uᵀ b`` (``gemm_tn``), ``c ← diag(s⁺) c`` (``scale_rows_by``), ``x = Vtᵀ c`` (``gemm_tn``);
-  the residuals of a full-rank overdetermined system are the column sums of squares of ``b − a x``
-  (``gemm``, ``combine``, ``column_norms``).
-- ``pinv``:    ``W = diag(s⁺) Uᵀ`` (``scaled_transpose_of``), ``a⁺ = Vtᵀ W`` (``gemm_tn``).
+- ``lstsq`` (``svd_solve``): ``c = Uᵀ b`` (``gemm_tn``), ``c ← diag(s⁺) c`` (``scale_rows_by``), ``x = Vtᵀ c``
+  (``gemm_tn``); for a full-rank overdetermined system also the residuals, the column sums of squares
+  of ``b − a x`` (a chain of ``gemm_update`` per tile, then ``column_norms``).
+- ``pinv`` (``pinv_from_svd``): ``W = diag(s⁺) Uᵀ`` (``scaled_transpose_of``), ``a⁺ = Vtᵀ W`` (``gemm_tn``).
 - ``matrix_rank``: the singular values alone.
 
 s⁺ holds ``1/s_i`` for the kept values and 0 for the others; it is the only thing computed on the client
@@ -22,8 +23,6 @@ import numpy as np
 
 from ..core import programs
 from ..core.deprecation import renamed_options
-from ..core.kernels.elementwise import float_bits
-from ..core.kernels.norms import SQUARES
 from .call import Call
 from .decomposition import _BAND_TILES, _band_svd
 from .linalg import _arguments, _as_returned, _block_from_rhs, _right_hand_side
@@ -55,13 +54,6 @@ def _inverted(s: np.ndarray, cutoff: float) -> tuple[np.ndarray, int]:
 def _column(call: Call, values: np.ndarray, block: int, dtype) -> BigMatrix:
     """``values`` as a column matrix tiled in ``block`` rows (an intermediate)."""
     return call.upload(np.ascontiguousarray(values.astype(dtype)[:, None]), (block, 1))
-
-
-def _gemm_tn(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
-    """``Aᵀ B`` (A's row tiles those of B) by the program ``gemm_tn``; it belongs to ``call``."""
-    C = call.empty((A.shape[1], B.shape[1]), (A.block_size[1], B.block_size[1]), np.result_type(A.dtype, B.dtype))
-    call.run(programs.gemm_tn, A=A, B=B, C=C, M=A.grid[1], N=B.grid[1], K=A.grid[0])
-    return C
 
 
 @renamed_options(workers="executors")
@@ -97,7 +89,7 @@ def lstsq(a, b, rcond: float | None = None, block_size: int | tuple[int, int] | 
     x : BigMatrix (n, k), or numpy.ndarray of shape (n,) when ``b`` is a vector
     residuals : numpy.ndarray
         Squared 2-norm of each column of ``b - a x``, shape (k,) ((1,) for a vector ``b``), computed
-        by jobs from ``b - a x``; empty unless ``rank == n`` and ``m > n``, as numpy.
+        in the executors from ``b - a x``; empty unless ``rank == n`` and ``m > n``, as numpy.
     rank : int
         The number of singular values above the cutoff.
     s : numpy.ndarray
@@ -130,30 +122,14 @@ def lstsq(a, b, rcond: float | None = None, block_size: int | tuple[int, int] | 
         elif rcond < 0:
             rcond = eps
         s_plus, rank = _inverted(s, float(rcond) * float(s[0]))
-        C = _gemm_tn(call, U, B)                                      # Uᵀ b
-        D = _column(call, s_plus, U.block_size[1], C.dtype)
-        Cs = call.empty(C.shape, C.block_size, C.dtype)
-        call.run(programs.scale_rows_by, D=D, A=C, X=Cs, M=C.grid[0], N=C.grid[1])
-        call.delete(C, D)
-        X = _gemm_tn(call, Vt, Cs)                                    # Vtᵀ diag(s⁺) Uᵀ b
-        residuals = np.zeros(0, dtype)
-        if rank == n and m > n:
-            residuals = _residuals(call, A, X, B).astype(dtype)
+        D = _column(call, s_plus, U.block_size[1], dtype)
+        X = call.empty((n, B.shape[1]), (Vt.block_size[1], B.block_size[1]), dtype)
+        sums = call.empty((1, B.shape[1]), (1, B.block_size[1]), np.float64)
+        residual = int(rank == n and m > n)  # numpy's rule: residuals of a full-rank overdetermined system only
+        call.run(programs.svd_solve, U=U, D=D, Vt=Vt, A=A, B=B, X=X, Res=sums, M=U.grid[0], K=U.grid[1],
+                 N=Vt.grid[1], C=B.grid[1], RES=residual)
+        residuals = sums.numpy().ravel().astype(dtype) if residual else np.zeros(0, dtype)
         return _as_returned(call, X, vector), residuals, rank, s
-
-
-def _residuals(call: Call, A: BigMatrix, X: BigMatrix, B: BigMatrix) -> np.ndarray:
-    """The squared 2-norms of the columns of ``B − A X``, by jobs (``gemm``, ``combine``, ``column_norms``)."""
-    P = call.empty(B.shape, B.block_size, np.result_type(A.dtype, X.dtype))
-    call.run(programs.gemm, A=A, B=X, C=P, M=A.grid[0], N=X.grid[1], K=A.grid[1])
-    dtype = np.result_type(B.dtype, P.dtype)
-    Rm = call.empty(B.shape, B.block_size, dtype)
-    call.run(programs.combine, A=B, B=P, X=Rm, GR=B.grid[0], GC=B.grid[1], ALPHA=float_bits(1.0),
-             BETA=float_bits(-1.0), SINGLE=int(dtype == np.float32))
-    call.delete(P)
-    sums = call.empty((1, B.shape[1]), (1, B.block_size[1]), np.float64)
-    call.run(programs.column_norms, A=Rm, Out=sums, M=Rm.grid[0], N=Rm.grid[1], KIND=SQUARES)
-    return sums.numpy().ravel()
 
 
 @renamed_options(workers="executors")
@@ -212,10 +188,9 @@ def pinv(a, rcond: float | None = None, hermitian: bool = False, *, rtol=_DEFAUL
         U, s, Vt = singular_triplets(call, A)
         s_plus, _ = _inverted(s, float(rcond) * float(s[0]))
         D = _column(call, s_plus, U.block_size[1], U.dtype)
-        W = call.empty((U.shape[1], U.shape[0]), (U.block_size[1], U.block_size[0]), U.dtype)
-        call.run(programs.scaled_transpose_of, D=D, U=U, W=W, M=U.grid[0], N=U.grid[1])
-        call.delete(U, D)
-        return call.keep(_gemm_tn(call, Vt, W))
+        X = call.empty((n, m), (Vt.block_size[1], U.block_size[0]), A.dtype)
+        call.run(programs.pinv_from_svd, U=U, D=D, Vt=Vt, X=X, M=U.grid[0], K=U.grid[1], N=Vt.grid[1])
+        return call.keep(X)
 
 
 @renamed_options(workers="executors")

@@ -45,6 +45,7 @@ from .householder import (
     householder_below,
     householder_diagonal,
     householder_right,
+    pivoted_qr,
 )
 from .io import (
     read_block,
@@ -69,7 +70,6 @@ from .lu import (
 )
 from .norms import (
     column_parts,
-    pivoted_qr,
     row_abs_sums,
     scale_rows,
     scaled_transpose,

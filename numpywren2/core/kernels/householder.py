@@ -1,7 +1,8 @@
-"""Tile kernels of the Householder reconstruction (``core/programs/householder.py``): the LU factorization
-without pivoting of ``Q − S`` for a matrix Q with orthonormal columns, where the signs S are chosen column
-by column as the factorization reaches them (Ballard et al., "Reconstructing Householder vectors from
-tall-skinny QR", 2015).
+"""Tile kernels of the QR modes beyond the tiled factorization (``core/programs/householder.py``): the
+Householder reconstruction, i.e. the LU factorization without pivoting of ``Q − S`` for a matrix Q with
+orthonormal columns, where the signs S are chosen column by column as the factorization reaches them
+(Ballard et al., "Reconstructing Householder vectors from tall-skinny QR", 2015); and the pivoted QR of a
+triangular factor.
 """
 
 from __future__ import annotations
@@ -58,3 +59,16 @@ def householder_right(lu: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``L⁻¹ a``: a tile of U right of the (square) diagonal tile ``lu`` (whose strict lower triangle is L's)."""
     return scipy.linalg.solve_triangular(lu, a, lower=True, unit_diagonal=True,
                                          check_finite=False).astype(a.dtype, copy=False)
+
+
+@lp.kernel(flops=lambda r: 4 * r.shape[0] * r.shape[0] * r.shape[1])
+def pivoted_qr(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Q, R, P)`` with ``r[:, P] = Q R`` and ``|R_kk|`` non-increasing: LAPACK ``geqp3`` (QR with column
+    pivoting by the largest remaining column norm), on a k×n tile; P is a 1×n float row of column indices.
+
+    >>> q, r, p = pivoted_qr(np.array([[1.0, 3.0], [0.0, 4.0]]))
+    >>> p, bool(np.allclose(q @ r, np.array([[1.0, 3.0], [0.0, 4.0]])[:, p[0].astype(int)]))
+    (array([[1., 0.]]), True)
+    """
+    q, r_, p = scipy.linalg.qr(r, mode="economic", pivoting=True, check_finite=False)
+    return q.astype(r.dtype, copy=False), r_.astype(r.dtype, copy=False), p[None, :].astype(r.dtype)

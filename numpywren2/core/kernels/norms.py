@@ -1,5 +1,5 @@
-"""Tile kernels of the matrix norms, the diagonal scalings of a pseudo-inverse and the pivoted QR of a
-triangular factor (``core/programs/norms.py``).
+"""Tile kernels of the matrix norms (``core/programs/norms.py``) and of the diagonal scalings of the
+pseudo-inverse and the least-squares solution (``core/programs/least_squares.py``).
 
 The partial sums of a norm are float64 whatever the tiles' dtype (their matrices are float64), so that
 a float32 matrix's column sums do not lose digits as they are added up the reduction tree.
@@ -8,7 +8,6 @@ a float32 matrix's column sums do not lose digits as they are added up the reduc
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 import lambdapack as lp
 
@@ -59,16 +58,3 @@ def scaled_transpose(d: np.ndarray, u: np.ndarray) -> np.ndarray:
            [20., 40., 60.]])
     """
     return np.ascontiguousarray((u * d[:, 0].astype(u.dtype, copy=False)).T)
-
-
-@lp.kernel(flops=lambda r: 4 * r.shape[0] * r.shape[0] * r.shape[1])
-def pivoted_qr(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(Q, R, P)`` with ``r[:, P] = Q R`` and ``|R_kk|`` non-increasing: LAPACK ``geqp3`` (QR with column
-    pivoting by the largest remaining column norm), on a k×n tile; P is a 1×n float row of column indices.
-
-    >>> q, r, p = pivoted_qr(np.array([[1.0, 3.0], [0.0, 4.0]]))
-    >>> p, bool(np.allclose(q @ r, np.array([[1.0, 3.0], [0.0, 4.0]])[:, p[0].astype(int)]))
-    (array([[1., 0.]]), True)
-    """
-    q, r_, p = scipy.linalg.qr(r, mode="economic", pivoting=True, check_finite=False)
-    return q.astype(r.dtype, copy=False), r_.astype(r.dtype, copy=False), p[None, :].astype(r.dtype)

@@ -1,6 +1,8 @@
-"""The Householder vectors of an orthogonal factor (``npw.qr(mode="raw")``): LAPACK ``geqrf``'s (h, tau) from
-the Q and R of the tiled QR, by the reconstruction of Ballard et al. (2015).
+"""The QR modes beyond the tiled factorization: the Householder vectors of an orthogonal factor
+(``npw.qr(mode="raw")``) and the pivoted QR of a triangular factor (``npw.qr(pivoting=True)``).
 
+``householder_lu``: LAPACK ``geqrf``'s (h, tau) from the Q and R of the tiled QR, by the reconstruction
+of Ballard et al. (2015).
 For Q (m×k) with orthonormal columns, the LU factorization without pivoting ``Q − S = L U`` (S diagonal,
 k×k on top, its signs chosen as the elimination reaches each column) gives the Householder vectors
 ``Y = L`` (unit lower trapezoidal), ``tau_j = −s_j U_jj`` and ``R_geqrf = S R``: in exact arithmetic the
@@ -9,7 +11,7 @@ without pivoting.
 """
 
 import lambdapack as lp
-from numpywren2.core.kernels import gemm_update, householder_below, householder_diagonal, householder_right
+from numpywren2.core.kernels import gemm_update, householder_below, householder_diagonal, householder_right, pivoted_qr
 
 
 @lp.program
@@ -25,3 +27,9 @@ def householder_lu(Q: lp.Matrix, LU: lp.Matrix, S: lp.Matrix, W: lp.Matrix, M: i
             LU[c, j] = householder_right(LU[c, c], W[c, j, c])
             for i in range(c + 1, M):
                 W[i, j, c + 1] = gemm_update(W[i, j, c], LU[i, c], LU[c, j], 0)
+
+
+@lp.program
+def pivoted_qr_of(R: lp.Matrix, Q: lp.Matrix, Rp: lp.Matrix, P: lp.Matrix):
+    """Q Rp = R[:, P] with |Rp_kk| non-increasing (LAPACK ``geqp3``), R a single k×n tile: one task."""
+    Q[0, 0], Rp[0, 0], P[0, 0] = pivoted_qr(R[0, 0])
