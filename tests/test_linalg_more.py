@@ -97,6 +97,37 @@ def test_scalings_of_the_pseudo_inverse():
     assert np.allclose(join(out["X"], (11, 7), 4), e[:, None] * U)
 
 
+@pytest.mark.parametrize("m, n, c, b, res", [(13, 7, 2, 4, 1), (7, 13, 1, 3, 0), (5, 5, 3, 5, 1), (21, 4, 2, 4, 1)])
+def test_svd_solve_and_pinv_from_svd_programs(m, n, c, b, res):
+    """The products after the SVD (reference interpreter): x = Vtᵀ diag(d) Uᵀ B and its residuals, Vtᵀ diag(d) Uᵀ;
+    their task counts are those of docs/algorithms.md."""
+    rng = np.random.default_rng(m * n + c)
+    A, B = rng.standard_normal((m, n)), rng.standard_normal((m, c))
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    k = s.size
+    d = 1.0 / s
+    M, K = grid_shape(U.shape, b)
+    N, C = grid_shape((n, c), b)
+    g = programs.svd_solve.bind(M=M, K=K, N=N, C=C, RES=res, validate="full")
+    out = interpret(g, {"U": split(U, b), "D": split(d[:, None], (b, 1)), "Vt": split(Vt, b), "A": split(A, b),
+                        "B": split(B, b)})
+    x = join(out["X"], (n, c), b)
+    assert np.allclose(x, np.linalg.lstsq(A, B, rcond=None)[0])
+    if res:
+        assert np.allclose(join(out["Res"], (1, c), (1, b))[0], ((B - A @ x) ** 2).sum(axis=0))
+
+    def products(rows, cols, inner):  # gemm_tn: a sum_tree over `inner` terms per tile
+        return rows * cols * (2 * inner - 1 + copies(inner))
+
+    tasks = products(K, C, M) + K * C + products(N, C, K) + res * (M * N * C + C * (2 * M - 1 + copies(M)))
+    assert g.num_tasks() == tasks
+    p = programs.pinv_from_svd.bind(M=M, K=K, N=N, validate="full")
+    out = interpret(p, {"U": split(U, b), "D": split(d[:, None], (b, 1)), "Vt": split(Vt, b)})
+    assert np.allclose(join(out["X"], (n, m), b), np.linalg.pinv(A))
+    assert p.num_tasks() == M * K + products(N, M, K)
+    assert k == min(m, n)
+
+
 # --------------------------------------------------------------------------- lstsq, pinv, matrix_rank
 
 
