@@ -208,6 +208,9 @@ def test_norms_of_every_order(rt):
         assert value.dtype == np.float64
         assert abs(value - np.linalg.norm(X, ord)) <= 10 * 19 * EPS64 * np.linalg.norm(X, ord), ord
     assert npw.norm(X[:, 0]) == np.linalg.norm(X[:, 0])  # a vector: numpy's, on the client
+    S = X.T @ X + np.eye(11)
+    L = npw.cholesky(S, block_size=4)  # no tiles above the diagonal: they read as zeros
+    assert np.isclose(npw.norm(L, 1), np.linalg.norm(np.linalg.cholesky(S), 1), rtol=100 * 11 * EPS64)
     assert npw.norm(np.eye(3), keepdims=True, block_size=2).shape == (1, 1)
     for bad in (3, "f", 0.5, True):
         with pytest.raises(ValueError, match="Invalid norm order"):
@@ -230,12 +233,14 @@ def test_cond_like_numpy(rt):
 
 
 def test_qr_raw_is_numpys(rt):
-    for shape, b in (((17, 6), 4), ((6, 17), 4)):
-        A = np.random.default_rng(shape[0]).standard_normal(shape)
-        h, tau = npw.qr(A, mode="raw", block_size=b)
-        hn, taun = np.linalg.qr(A, mode="raw")
-        assert h.shape == hn.shape and tau.shape == taun.shape
-        assert np.abs(h - hn).max() <= 100 * 17 * EPS64 * np.abs(hn).max() and np.allclose(tau, taun)
+    for shape, dtype in (((17, 6), np.float64), ((6, 17), np.float32)):
+        A = np.random.default_rng(shape[0]).standard_normal(shape).astype(dtype)
+        h, tau = npw.qr(A, mode="raw", block_size=4)
+        hn, taun = np.linalg.qr(A, mode="raw")  # LAPACK sgeqrf / dgeqrf
+        eps = np.finfo(dtype).eps
+        assert h.shape == hn.shape and tau.shape == taun.shape and h.dtype == tau.dtype == dtype
+        assert np.abs(h - hn).max() <= 100 * 17 * eps * np.abs(hn).max()
+        assert np.abs(tau - taun).max() <= 100 * 17 * eps
     with pytest.raises(ValueError, match=r"raw.*pivoting"):
         npw.qr(A, mode="raw", pivoting=True)
 

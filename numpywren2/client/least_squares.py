@@ -32,15 +32,16 @@ _DEFAULT = object()  # numpy's "not given" for pinv's rtol
 
 
 def singular_triplets(call: Call, A: BigMatrix) -> tuple[BigMatrix, np.ndarray, BigMatrix]:
-    """``(U, s, Vt)``: the reduced SVD of ``A`` (square tiles) by the band method; U and Vt belong to ``call``."""
-    U, s, Vt = _band_svd(call, A, True)
+    """``(U, s, Vt)``: the reduced SVD of ``A`` (square tiles; tiles it lacks read as zeros) by the band method;
+    U and Vt belong to ``call``."""
+    U, s, Vt = _band_svd(call, call.dense(A), True)
     call.own(U, Vt)
     return U, s, Vt
 
 
 def singular_values(call: Call, A: BigMatrix) -> np.ndarray:
-    """All singular values of ``A`` (square tiles), in decreasing order."""
-    return _band_svd(call, A, False)
+    """All singular values of ``A`` (square tiles; tiles it lacks read as zeros), in decreasing order."""
+    return _band_svd(call, call.dense(A), False)
 
 
 def _inverted(s: np.ndarray, cutoff: float) -> tuple[np.ndarray, int]:
@@ -110,7 +111,7 @@ def lstsq(a, b, rcond: float | None = None, block_size: int | tuple[int, int] | 
     """
     with Call("lstsq", check_finite, executors) as call:
         a, b, vector = _arguments(call, a, b)
-        A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_BAND_TILES)
+        A = call.dense(call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_BAND_TILES))
         m, n = A.shape
         bs = A.block_size[0]
         B = _right_hand_side(call, b, m, bs)
