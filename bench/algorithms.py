@@ -157,32 +157,138 @@ def case_inv_spd() -> dict:
             "metric": "‖AX−I‖/(‖A‖‖X‖)", "npw_err": err(X.numpy()), "ref_err": err(Xr)}
 
 
+def lstsq_error(A: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
+    """The normwise backward error of a least-squares solution, ‖Aᵀr‖/(‖A‖(‖A‖‖x‖ + ‖r‖))."""
+    r = b - A @ x
+    nA = np.linalg.norm(A, 2)
+    return np.linalg.norm(A.T @ r) / (nA * (nA * np.linalg.norm(x) + np.linalg.norm(r)))
+
+
 def case_lstsq() -> dict:
-    m, n, b = size(32000, 4000), size(2000, 300), size(2000, 300)
+    m, n, b = size(16000, 2000), size(1000, 200), size(1000, 200)
     rng = np.random.default_rng(8)
     Ax = rng.standard_normal((m, n))
     bx = rng.standard_normal(m)
     A = npw.BigMatrix.from_numpy(Ax, b)
     (x, *_), t = timed(lambda: npw.lstsq(A, bx))
+    (xr, *_), tr = timed(lambda: np.linalg.lstsq(Ax, bx, rcond=None))  # LAPACK gelsd (SVD), as npw
+    return {"algorithm": "lstsq (ref: gelsd)", "shape": f"{m}x{n}, 1 rhs", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖Aᵀr‖/(‖A‖(‖A‖‖x‖+‖r‖))", "npw_err": lstsq_error(Ax, bx, x), "ref_err": lstsq_error(Ax, bx, xr)}
 
-    def gels():  # LAPACK's QR least squares (numpy.linalg.lstsq uses the SVD-based gelsd, slower)
-        lwork, info = sl.lapack.dgels_lwork(m, n, 1)  # the blocked algorithm needs the optimal workspace
-        *_, sol, info = sl.lapack.dgels(Ax, bx, lwork=int(lwork))
+
+def case_lstsq_rank_deficient() -> dict:
+    """The issue's case: a near-duplicate column; both sides must find rank n - 1 and a small x."""
+    m, n, b = size(4000, 800), size(400, 100), size(400, 100)
+    rng = np.random.default_rng(9)
+    Ax = rng.standard_normal((m, n))
+    Ax[:, 1] = Ax[:, 0] + 1e-15 * rng.standard_normal(m)
+    bx = rng.standard_normal(m)
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    (x, _, rank, _), t = timed(lambda: npw.lstsq(A, bx))
+    (xr, _, rank_ref, _), tr = timed(lambda: np.linalg.lstsq(Ax, bx, rcond=None))
+    return {"algorithm": f"lstsq rank {rank}|{rank_ref}", "shape": f"{m}x{n}, max|x| {np.abs(x).max():.2f}",
+            "block": b, "npw_s": t, "ref_s": tr, "metric": "‖Aᵀr‖/(‖A‖(‖A‖‖x‖+‖r‖))",
+            "npw_err": lstsq_error(Ax, bx, x), "ref_err": lstsq_error(Ax, bx, xr)}
+
+
+def case_pinv() -> dict:
+    m, n, b = size(3000, 600), size(1500, 300), size(500, 100)
+    Ax = np.random.default_rng(10).standard_normal((m, n))
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    X, t = timed(lambda: npw.pinv(A))
+    Xr, tr = timed(lambda: np.linalg.pinv(Ax))
+
+    def err(P):
+        return np.linalg.norm(Ax @ P @ Ax - Ax) / np.linalg.norm(Ax)
+
+    return {"algorithm": "pinv", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr, "metric": "‖AXA−A‖/‖A‖",
+            "npw_err": err(X.numpy()), "ref_err": err(Xr)}
+
+
+def case_norms() -> dict:
+    """Frobenius, 1 and inf norms (one reduction job each) against numpy's, both against long-double sums."""
+    n, b = size(8000, 1000), size(2000, 250)
+    Ax = np.random.default_rng(11).standard_normal((n, n))
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    orders = ("fro", 1, np.inf)
+    exact = {"fro": float(np.sqrt(np.sum(Ax.astype(np.longdouble) ** 2))),
+             1: float(np.abs(Ax.astype(np.longdouble)).sum(axis=0).max()),
+             np.inf: float(np.abs(Ax.astype(np.longdouble)).sum(axis=1).max())}
+    values, t = timed(lambda: [npw.norm(A, o) for o in orders])
+    ref, tr = timed(lambda: [np.linalg.norm(Ax, o) for o in orders])
+
+    def err(vs):
+        return max(abs(v - exact[o]) / exact[o] for v, o in zip(vs, orders, strict=True))
+
+    return {"algorithm": "norm fro, 1, inf", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max |v−v_exact|/v_exact", "npw_err": err(values), "ref_err": err(ref)}
+
+
+def case_cond() -> dict:
+    """cond (p=None, singular values) of a matrix whose condition number is 1e6 by construction."""
+    n, b = size(2000, 400), size(500, 100)
+    rng = np.random.default_rng(12)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    Ax = (U * np.geomspace(1e6, 1.0, n)) @ V.T
+    A = npw.BigMatrix.from_numpy(Ax, b)
+    c, t = timed(lambda: npw.cond(A))
+    cr, tr = timed(lambda: np.linalg.cond(Ax))
+    return {"algorithm": "cond (2-norm)", "shape": f"{n}x{n}, κ=1e6", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "|κ−1e6|/1e6", "npw_err": abs(c - 1e6) / 1e6, "ref_err": abs(cr - 1e6) / 1e6}
+
+
+def case_qr_pivoting() -> dict:
+    m, n, b = size(8000, 1200), size(1000, 300), size(500, 150)
+    X = np.random.default_rng(13).standard_normal((m, n))
+    X[:, 5] = X[:, 3] * 2.0  # rank deficient: the pivoting must put it last
+    A = npw.BigMatrix.from_numpy(X, b)
+    (Q, R, P), t = timed(lambda: npw.qr(A, pivoting=True))
+    (Qr, Rr, Pr), tr = timed(lambda: sl.qr(X, mode="economic", pivoting=True))
+    d = np.abs(np.diag(R.numpy()))
+    assert np.all(d[1:] <= d[:-1] * (1 + 1e-12)), "|R_kk| must not increase"
+    return {"algorithm": "qr pivoting (geqp3)", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖AP−QR‖/‖A‖, ‖QᵀQ−I‖)", "npw_err": qr_error(X[:, P], Q.numpy(), R.numpy()),
+            "ref_err": qr_error(X[:, Pr], Qr, Rr)}
+
+
+def case_qr_raw() -> dict:
+    m, n, b = size(8000, 1200), size(1000, 300), size(500, 150)
+    X = np.random.default_rng(14).standard_normal((m, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    (h, tau), t = timed(lambda: npw.qr(A, mode="raw"))
+    (hr, taur), tr = timed(lambda: np.linalg.qr(X, mode="raw"))
+
+    def err(h, tau):  # Q from the reflectors by LAPACK orgqr, R from the upper triangle
+        a = np.asfortranarray(h.T)
+        q, _, info = sl.lapack.dorgqr(a[:, :n], tau)
         assert info == 0
-        return sol[:n]
+        return qr_error(X, q, np.triu(a[:n]))
 
-    xr, tr = timed(gels)
-
-    def err(v):
-        r = bx - Ax @ v
-        nA = np.linalg.norm(Ax, 2)
-        return np.linalg.norm(Ax.T @ r) / (nA * (nA * np.linalg.norm(v) + np.linalg.norm(r)))
-
-    return {"algorithm": "lstsq (ref: gels)", "shape": f"{m}x{n}, 1 rhs", "block": b, "npw_s": t, "ref_s": tr,
-            "metric": "‖Aᵀr‖/(‖A‖(‖A‖‖x‖+‖r‖))", "npw_err": err(x), "ref_err": err(xr)}
+    return {"algorithm": "qr mode='raw'", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖A−QR‖/‖A‖, ‖QᵀQ−I‖)", "npw_err": err(h, tau), "ref_err": err(hr, taur)}
 
 
-CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd, case_lstsq]
+def case_svd_full() -> dict:
+    m, n, b = size(3000, 600), size(1000, 200), size(500, 100)
+    X = np.random.default_rng(15).standard_normal((m, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    (U, s, Vt), t = timed(lambda: npw.svd(A, full_matrices=True))
+    (Ur, sr, Vtr), tr = timed(lambda: np.linalg.svd(X, full_matrices=True))
+
+    def err(U, s, Vt):
+        return max(np.linalg.norm((U[:, :n] * s) @ Vt - X) / np.linalg.norm(X), np.linalg.norm(U.T @ U - np.eye(m)))
+
+    return {"algorithm": "svd full_matrices", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖A−USVᵀ‖/‖A‖, ‖UᵀU−I‖)", "npw_err": err(U.numpy(), s, Vt.numpy()),
+            "ref_err": err(Ur, sr, Vtr)}
+
+
+CASES_LINALG = [case_lstsq, case_lstsq_rank_deficient, case_pinv, case_norms, case_cond, case_qr_pivoting,
+                case_qr_raw, case_svd_full]
+
+
+CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd, *CASES_LINALG]
 
 
 def print_row(row: dict) -> None:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # every user-facing function with the option (numpywren2's API, and submit)
 ENTRY_POINTS = [npw.cholesky, npw.matmul, npw.tsqr, npw.qr, npw.solve_triangular, npw.solve, npw.inv, npw.lstsq,
-                npw.svd, npw.pca, npw.random.normal, npw.random.spd, npw.submit]
+                npw.svd, npw.pca, npw.random.normal, npw.random.spd, npw.submit, npw.pinv, npw.matrix_rank,
+                npw.norm, npw.cond, npw.PCA]
 
 
 @contextlib.contextmanager

@@ -13,9 +13,11 @@ from .decomposition import PCA, pca, svd
 from .interop import from_dask
 from .job import Job, JobFailedError, TileSpace, last_job, submit
 from .jobs import JobInfo, attach, jobs
-from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
+from .least_squares import lstsq, matrix_rank, pinv
+from .linalg import cholesky, gemm, inv, matmul, qr, solve, solve_triangular, tsqr
 from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
 from .matrix import BigMatrix, MatrixNotFoundError
+from .norms import cond, norm
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "cho_factor",
     "cho_solve",
     "cholesky",
+    "cond",
     "config",
     "current_runtime",
     "det",
@@ -49,8 +52,11 @@ __all__ = [
     "lu_factor",
     "lu_solve",
     "matmul",
+    "matrix_rank",
+    "norm",
     "open",
     "pca",
+    "pinv",
     "qr",
     "random",
     "runtime",

@@ -150,6 +150,14 @@ class Call:
             self.temporary = [t for t in self.temporary if t is not m]
         return matrices[0] if len(matrices) == 1 else matrices
 
+    def own(self, *matrices: BigMatrix):
+        """Make matrices that a helper handed over with ``keep`` intermediates of the call again (deleted at the
+        end). Returns the matrix (or the tuple)."""
+        for m in matrices:
+            if not any(t is m for t in self.temporary):
+                self.temporary.append(m)
+        return matrices[0] if len(matrices) == 1 else matrices
+
     def delete(self, *matrices: BigMatrix) -> None:
         """Delete intermediates now, rather than at the end."""
         for m in matrices:

@@ -12,7 +12,7 @@ deleted when the call ends.
 Which solver a square system gets is decided in one place, ``_structure`` and ``_solve_general``:
 ``assume_a`` None (scipy's default: a general matrix), "gen", "sym", "her", ... go to the tiled
 LU with tournament pivoting (``numpywren2.client.lu``); "pos" to Cholesky after an in-executor symmetry
-check. Least squares (``lstsq``) keeps the tiled QR.
+check. Least squares, the pseudo-inverse and the rank go through the SVD (``numpywren2.client.least_squares``).
 """
 
 from __future__ import annotations
@@ -303,18 +303,6 @@ def _structure(assume_a, what: str) -> str:
                          f"{names}") from None
 
 
-def _qr_solve(call: Call, A: BigMatrix, B: BigMatrix, errors: dict) -> tuple[BigMatrix, BigMatrix]:
-    """``(X, QtB)``: X minimising ‖A X − B‖ (the solution for a square A) and Qᵀ B, by one job of the tiled QR
-    carrying B along, then the backward substitution (program ``qr_lstsq``; Q never formed, R is the job's
-    scratch). Both belong to ``call``."""
-    dtype = np.result_type(A.dtype, B.dtype)
-    QtB = call.empty(B.shape, B.block_size, dtype)
-    X = call.empty((A.shape[1], B.shape[1]), B.block_size, dtype)
-    call.run(programs.qr_lstsq, errors, A=A, B=B, QtB=QtB, X=X, M=A.grid[0], N=A.grid[1], C=B.grid[1],
-             BS=A.block_size[0])
-    return X, QtB
-
-
 def _solve_general(call: Call, A: BigMatrix, B: BigMatrix) -> BigMatrix:
     """X with A X = B for a general square A (the route of assume_a None, "gen", "sym", ...): the tiled LU
     with tournament pivoting, then the substitutions. An exactly singular A raises ``LinAlgError`` naming
@@ -331,9 +319,13 @@ def _require_symmetric(call: Call, A: BigMatrix, name: str = "a") -> None:
              A=A, N=A.grid[0], BS=A.block_size[0])
 
 
+_QR_MODES = {"reduced": "reduced", "economic": "reduced", "complete": "complete", "full": "complete", "r": "r",
+             "raw": "raw"}
+
+
 @renamed_options(workers="executors")
 def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-       check_finite: bool = True, progress: bool | None = None) -> tuple[BigMatrix, BigMatrix] | BigMatrix:
+       check_finite: bool = True, pivoting: bool = False, progress: bool | None = None):
     """QR factorization of a general matrix by the tiled communication-avoiding algorithm.
 
     Each tile column is factored by a TSQR tree (Householder QR of every tile, R factors
@@ -341,20 +333,32 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     a second job forms Q from the kept reflectors (``qr_form_q``). See ``numpywren2.core.programs.qr``
     and ``docs/algorithms.md``.
 
+    With ``pivoting=True`` (scipy's), ``A P = Q R`` with ``|R_kk|`` non-increasing, as LAPACK ``geqp3``:
+    the tiled QR gives ``A = Q0 R0``, then one task runs ``geqp3`` on the k×n triangular factor,
+    ``R0 P = Q1 R`` (program ``pivoted_qr_of``; the column norms of ``A`` and of ``R0`` are the same, so this
+    is the pivoting of ``geqp3`` on ``A`` itself), and ``Q = Q0 Q1`` is a ``gemm`` job.
+
     Parameters
     ----------
     A : (m, n) array_like or BigMatrix
         Any shape: tall, square or wide. A BigMatrix must have square tiles.
-    mode : {"reduced", "r", "complete"}
-        As ``numpy.linalg.qr``: ``(Q, R)`` with Q m×k and R k×n, k = min(m, n)
-        ("reduced", default); R alone ("r", the Householder reflectors are not applied to
-        the identity, which saves about half of the work); or Q m×m and R m×n ("complete").
+    mode : {"reduced", "complete", "r", "raw", "economic", "full"}
+        numpy's modes: ``(Q, R)`` with Q m×k and R k×n, k = min(m, n) ("reduced", default); Q m×m and
+        R m×n ("complete"); R alone, k×n ("r", the Householder reflectors are not applied to the
+        identity, which saves about half of the work); ``(h, tau)`` ("raw": numpy arrays in LAPACK
+        ``geqrf``'s layout, h of shape (n, m) as numpy returns it, its transpose holding R above the
+        diagonal and the Householder vectors below; see ``householder_of``). scipy's names:
+        "economic" is "reduced", "full" is "complete" (scipy's "r" returns an m×n R; here it is
+        numpy's k×n).
     block_size : int or (int, int), optional
         Tile size when ``A`` is a numpy array; square tiles only.
     executors : int, optional
         Executors for this job (default: the runtime's).
     check_finite : bool
         Reject an ``A`` holding infs or NaNs (default); False skips the check.
+    pivoting : bool
+        scipy's: also return the column permutation P (an int array of n column indices) with
+        ``A[:, P] = Q @ R`` and ``|R_kk|`` non-increasing (not with mode "raw").
     progress : bool, optional
         Show a live progress bar of each job on stderr when it is a terminal (default:
         ``npw.config.progress``).
@@ -366,9 +370,29 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
     R : BigMatrix
         Upper trapezoidal. The signs of its rows (and of Q's columns) may differ from
         ``numpy.linalg.qr``'s; ``Q @ R`` is the same.
+    P : numpy.ndarray
+        With ``pivoting=True`` only: ``(Q, R, P)``, or ``(R, P)`` for mode "r".
+    h, tau : numpy.ndarray
+        For mode "raw" only.
+
+    Examples
+    --------
+    >>> import numpy as np, numpywren2 as npw
+    >>> a = np.array([[1.0, 0.0, 0.0], [1.0, 1e-3, 5.0], [1.0, 0.0, 1.0]])
+    >>> Q, R, P = npw.qr(a, pivoting=True, block_size=2)
+    >>> P, bool(np.allclose(Q.numpy() @ R.numpy(), a[:, P]))
+    (array([2, 0, 1]), True)
+    >>> d = np.abs(np.diag(R.numpy()))      # |R_kk| non-increasing, as LAPACK geqp3
+    >>> bool(np.all(d[1:] <= d[:-1])), round(float(d[0]), 3)
+    (True, 5.099)
     """
-    if mode not in ("reduced", "r", "complete"):
-        raise ValueError(f"qr: mode must be 'reduced', 'r' or 'complete', not {mode!r}")
+    if mode not in _QR_MODES:
+        raise ValueError(f"qr: mode must be one of 'reduced', 'complete', 'r', 'raw' (numpy's) or 'economic', "
+                         f"'full' (scipy's), not {mode!r}")
+    mode = _QR_MODES[mode]
+    if pivoting and mode == "raw":
+        raise ValueError("qr: mode='raw' returns LAPACK's geqrf reflectors, which have no pivoting; use another "
+                         "mode with pivoting=True")
     with Call("qr", check_finite, executors, progress) as call:
         A = call.matrix(A, "A", block_size, square=_QR_TILES)
         m, n = A.shape
@@ -381,16 +405,48 @@ def qr(A, mode: str = "reduced", block_size: int | tuple[int, int] | None = None
         keep = {} if mode == "r" else {"V": call.tile_space(), "T": call.tile_space()}
         # no right-hand sides (C = 0): B is never read, but submit wants every input tile space bound
         call.run(programs.qr_factor, A=A, B=A, R=R, M=M, N=N, C=0, **keep)
+        Q = None
         if mode != "r":
             Q = call.empty((m, q_cols), A.block_size, A.dtype)
             call.run(programs.qr_form_q, Q=Q, M=M, N=N, ROWS=m, BS=bs, QC=-(-q_cols // bs), QCOLS=q_cols,
                      SINGLE=int(A.dtype == np.float32), **keep)
             call.delete(*keep.values())
+        if mode == "raw":
+            return householder_of(call, Q, R)
+        perm = None
+        if pivoting:
+            Q, R, perm = _pivoted(call, Q, R, complete=mode == "complete")
         if mode == "complete" and k < m:
             R = _pad_rows(call, R, m)
-        if mode == "r":
-            return call.keep(R)
-        return call.keep(Q, R)
+        out = (R,) if mode == "r" else (Q, R)
+        call.keep(*out)
+        return (*out, perm) if pivoting else out[0] if mode == "r" else out
+
+
+def _pivoted(call: Call, Q0: BigMatrix | None, R0: BigMatrix, complete: bool):
+    """``(Q, R, P)`` with A P = Q R, |R_kk| non-increasing, from A = Q0 R0 (``qr``'s pivoting; Q0 None for mode
+    "r", m×m for ``complete``): ``geqp3`` of R0 in one task, then Q = Q0 Q1 by a ``gemm`` job."""
+    k, n = R0.shape
+    bs = R0.block_size
+    whole = call.retiled(R0, (k, n))  # one k×n tile (the tiles below R0's diagonal written as zeros)
+    Q1 = call.empty((k, k), (k, k), R0.dtype)
+    Rp = call.empty((k, n), (k, n), R0.dtype)
+    P = call.empty((1, n), (1, n), R0.dtype)
+    call.run(programs.pivoted_qr_of, R=whole, Q=Q1, Rp=Rp, P=P)
+    perm = P.numpy()[0].astype(np.intp)
+    R = call.retiled(Rp, bs)
+    if Q0 is None:
+        return None, R, perm
+    if complete and Q0.shape[1] > k:  # Q0 m×m: Q = Q0 diag(Q1, I)
+        m = Q0.shape[1]
+        D = np.eye(m, dtype=R0.dtype)
+        D[:k, :k] = Q1.numpy()
+        Q1b = call.upload(D, bs)
+    else:
+        Q1b = call.retiled(Q1, bs)
+    Q = call.empty((Q0.shape[0], Q1b.shape[1]), bs, R0.dtype)
+    call.run(programs.gemm, A=Q0, B=Q1b, C=Q, M=Q0.grid[0], N=Q1b.grid[1], K=Q0.grid[1])
+    return Q, R, perm
 
 
 def _pad_rows(call: Call, R: BigMatrix, rows: int) -> BigMatrix:
@@ -601,70 +657,18 @@ def inv(a, assume_a: str | None = None, block_size: int | tuple[int, int] | None
         return call.keep(_solve_general(call, A, eye))
 
 
-@renamed_options(workers="executors")
-def lstsq(a, b, block_size: int | tuple[int, int] | None = None, executors: int | None = None,
-          check_finite: bool = True,
-          progress: bool | None = None) -> tuple[BigMatrix | np.ndarray, np.ndarray, int, None]:
-    """Least-squares solution of ``a x ≈ b`` through the tiled QR, like ``numpy.linalg.lstsq``.
-
-    One job factors ``a = QR`` (TSQR trees per tile column) carrying ``b`` along as extra
-    trailing columns, which yields ``Qᵀ b``, and solves ``R x = (Qᵀ b)[:n]`` by backward
-    substitution (``numpywren2.core.programs.qr_lstsq``); Q is never formed.
-
-    Parameters
-    ----------
-    a : (m, n) array_like or BigMatrix
-        m ≥ n and full column rank (QR without pivoting: the rank is not revealed).
-    b : (m,) or (m, k) array_like, or (m, k) BigMatrix
-        Right-hand side(s), tiled in the same number of rows as ``a`` if a BigMatrix.
-    block_size : int or (int, int), optional
-        Tile size when ``a`` is a numpy array; square tiles only.
-    executors : int, optional
-        Executors for these jobs (default: the runtime's).
-    check_finite : bool
-        Reject inputs holding infs or NaNs (default, as scipy); False skips the check.
-    progress : bool, optional
-        Show a live progress bar of each job on stderr when it is a terminal (default:
-        ``npw.config.progress``).
-
-    Returns
-    -------
-    x : BigMatrix (n, k), or numpy.ndarray of shape (n,) when ``b`` is a vector
-    residuals : numpy.ndarray
-        Squared 2-norm of each column of ``b - a x``, shape (k,) ((1,) for a vector
-        ``b``), from the rows of ``Qᵀ b`` below n; empty when m == n, as numpy.
-    rank : int
-        ``n``: the factorization assumes full column rank (an exactly zero diagonal of R
-        raises; a numerically rank-deficient ``a`` is not detected).
-    s : None
-        The singular values of ``a`` are not computed (numpy returns them; use
-        ``npw.svd(a, compute_uv=False)``).
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        If R has a zero on its diagonal (``a`` is rank deficient); the message names the tile.
-    NotImplementedError
-        For m < n (the minimum-norm solution of an underdetermined system is not implemented).
-    """
-    with Call("lstsq", check_finite, executors, progress) as call:
-        a, b, vector = _arguments(call, a, b)
-        A = call.matrix(a, "a", _block_from_rhs(a, b, block_size), square=_QR_TILES)
-        m, n = A.shape
-        if m < n:
-            raise NotImplementedError(f"lstsq: a has shape {A.shape}; only m >= n (overdetermined or square, full "
-                                      "column rank) is implemented")
-        bs = A.block_size[0]
-        B = _right_hand_side(call, b, m, bs)
-        X, QtB = _qr_solve(call, A, B, {LinAlgError: "a is rank deficient (its R factor is singular): "})
-        residuals = np.zeros(0, X.dtype)
-        M, N = A.grid
-        if m > n:  # the rows of Qᵀb below n: tile rows N - 1 (its part below row n) to M - 1
-            sums = np.zeros(B.shape[1])
-            cb = B.block_size[1]
-            for i in range(N - 1, M):
-                for j in range(QtB.grid[1]):
-                    below = QtB.get_tile(i, j)[max(0, n - i * bs):].astype(np.float64)
-                    sums[j * cb:j * cb + below.shape[1]] += np.einsum("ij,ij->j", below, below)
-            residuals = sums.astype(X.dtype)
-        return _as_returned(call, X, vector), residuals, n, None
+def householder_of(call: Call, Q: BigMatrix, R: BigMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """numpy's ``qr(mode="raw")`` ``(h, tau)`` from the Q (m×k) and R (k×n) of the tiled QR: the LU without
+    pivoting of ``Q − S`` by a job (``programs.householder_lu``, the Householder reconstruction) gives the
+    vectors (L) and ``tau = −s·diag(U)``; ``S R`` is geqrf's R. h (n×m) and tau are put together on the
+    client, which returns them as numpy arrays (O(mn) entries copied, no flops beyond the scaling)."""
+    m, k = Q.shape
+    n = R.shape[1]
+    LU = call.empty(Q.shape, Q.block_size, Q.dtype)
+    S = call.empty((k, 1), (Q.block_size[0], 1), Q.dtype)
+    call.run(programs.householder_lu, Q=Q, LU=LU, S=S, M=Q.grid[0], K=Q.grid[1])
+    lu, s = LU.numpy(), S.numpy()[:, 0]
+    a = np.zeros((m, n), Q.dtype)
+    a[:, :k] = np.tril(lu, -1)
+    a[:k] += s[:, None] * np.triu(R.numpy())
+    return a.T, -s * np.diagonal(lu)[:k]

@@ -41,6 +41,12 @@ from .elementwise import (
     scale,
     zero_tile,
 )
+from .householder import (
+    householder_below,
+    householder_diagonal,
+    householder_right,
+    pivoted_qr,
+)
 from .io import (
     read_block,
     write_block,
@@ -61,6 +67,12 @@ from .lu import (
     unit_lower_of,
     upper_of,
     zeros_like,
+)
+from .norms import (
+    column_parts,
+    row_abs_sums,
+    scale_rows,
+    scaled_transpose,
 )
 from .qr import (
     form_q,
@@ -103,3 +115,5 @@ __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_
             "swap_rows", "tslu_leaf", "tslu_merge", "tslu_root", "tslu_tile", "unit_lower_of", "upper_of", "zeros_like"]
 __all__ += ["axpby", "cast", "cut", "diag_tile", "diagonal_column", "place", "read_block", "scale", "write_block",
             "zero_tile"]
+__all__ += ["column_parts", "pivoted_qr", "row_abs_sums", "scale_rows", "scaled_transpose"]
+__all__ += ["householder_below", "householder_diagonal", "householder_right"]

@@ -26,7 +26,10 @@ from .checks import check_symmetric
 from .cholesky import cholesky
 from .gemm import gemm
 from .generators import eye, normal, spd
+from .householder import householder_lu, pivoted_qr_of
+from .least_squares import pinv_from_svd, scale_rows_by, scaled_transpose_of, svd_solve
 from .lu import lu, lu_solve, lu_split, permute_rows
+from .norms import column_norms, row_norms
 from .qr import qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
@@ -50,3 +53,6 @@ __all__ = [
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
+__all__ += ["column_norms", "pinv_from_svd", "pivoted_qr_of", "row_norms", "scale_rows_by", "scaled_transpose_of",
+            "svd_solve"]
+__all__ += ["householder_lu"]
