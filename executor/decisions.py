@@ -152,9 +152,39 @@ def next_step(state: LoopState, limits: Limits, now: float) -> Decision:
 
 def _lease(state: LoopState, limits: Limits, now: float) -> Decision:
     n = batch_size(state.task_s, limits)
+    if n == 1 and state.task_s is not None and prefetch(state.read_s):
+        n = 2  # slow reads: one more, whose inputs are read while this one's kernel runs
     if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
         n = 1  # near the time limit: hold no leases that this executor will not run
     return Decision(Action.LEASE, n=n)
+
+
+def claim_count(state: LoopState, limits: Limits, now: float) -> int:
+    """How many of the children its completion step makes ready an executor may lease to itself (run
+    next, without a round trip through the queue): as many as it would lease at once, none near the
+    time limit (it holds no lease it will not run).
+
+    >>> limits = Limits(idle_timeout=10, time_limit=60)
+    >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=1), claim_count(LoopState(0, 0, 0), limits, now=1)
+    (8, 1)
+    >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=59)
+    0
+    """
+    if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
+        return 0
+    return batch_size(state.task_s, limits)
+
+
+def finish_now(pending_s: float, more: bool, limits: Limits) -> bool:
+    """Whether to complete the tasks run since the last completion step now (one step for them all), after
+    the one that just ran: when no leased message is left, or when the first of them has waited
+    ``batch_target`` seconds (long tasks are completed one by one, so their children are not held back).
+
+    >>> limits = Limits(idle_timeout=10)
+    >>> finish_now(0.001, True, limits), finish_now(0.001, False, limits), finish_now(0.5, True, limits)
+    (False, True, True)
+    """
+    return not more or pending_s >= limits.batch_target
 
 
 def after_status(state: LoopState, limits: Limits, now: float, running: bool) -> Decision:
@@ -321,6 +351,16 @@ def after_finish(status: str | None) -> Decision:
     if status == "running":
         return Decision(Action.GO_ON)
     return Decision(Action.STOP, message="the job ended while the task ran")
+
+
+def prefetch(read_s: float) -> bool:
+    """Whether to read the next leased task's input tiles in the background while a kernel runs: when a
+    read takes longer than a thread hand-off (a remote store).
+
+    >>> prefetch(0.05), prefetch(0.0001)
+    (True, False)
+    """
+    return read_s > CONCURRENT_READ_S
 
 
 def read_concurrently(n_tiles: int, read_s: float) -> bool:

@@ -58,6 +58,10 @@ class TileCache:
                 self._tiles.move_to_end(key)
             return tile
 
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is held (without making it the most recently used)."""
+        return key in self._tiles
+
     def put(self, key: str, tile: np.ndarray) -> None:
         if tile.nbytes > self.limit:
             return
@@ -91,22 +95,30 @@ class CounterBuffer:
         self.interval = interval
         self.pending: collections.Counter[str] = collections.Counter()
         self.flushed = 0.0  # time.monotonic() of the last write
+        self._lock = threading.Lock()  # the read pool adds too (bytes fetched by a prefetch)
 
     def add(self, deltas: dict[str, float]) -> None:
-        self.pending.update(deltas)
+        with self._lock:
+            self.pending.update(deltas)
 
     def take_due(self, now: float) -> dict[str, float]:
         """The pending increments if a write is due at ``now`` (they are the caller's now), else ``{}``."""
         if now - self.flushed < self.interval:
             return {}
-        taken, self.pending, self.flushed = dict(self.pending), collections.Counter(), now
+        with self._lock:
+            taken, self.pending, self.flushed = dict(self.pending), collections.Counter(), now
         return taken
 
     def flush(self, state: StateStore, job: str) -> None:
         """Write the pending increments now."""
         if self.pending:
-            taken, self.pending = dict(self.pending), collections.Counter()
-            with_retries(state.add_counters, job, taken)
+            with self._lock:
+                taken, self.pending = dict(self.pending), collections.Counter()
+            try:
+                with_retries(state.add_counters, job, taken)
+            except BaseException:
+                self.add(taken)
+                raise
             self.flushed = time.monotonic()
 
 

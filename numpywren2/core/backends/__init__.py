@@ -4,6 +4,8 @@ from .base import (
     BackendError,
     Completion,
     CorruptTileError,
+    Finish,
+    Finished,
     Ledger,
     Message,
     OutageError,
@@ -17,6 +19,7 @@ from .base import (
     is_permanent,
     outage_errors,
     outage_s,
+    plan_claims,
     transient_errors,
     with_retries,
 )
@@ -25,9 +28,9 @@ from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 from .urls import open_queue, open_state, open_store
 
 __all__ = [
-    "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "OutageError",
-    "SQLiteStateStore",
+    "BackendError", "Completion", "CorruptTileError", "Finish", "Finished", "Ledger", "LocalFileStore", "Message",
+    "OutageError", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
     "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "outage_errors", "outage_s",
-    "transient_errors", "with_retries",
+    "plan_claims", "transient_errors", "with_retries",
 ]
