@@ -226,11 +226,13 @@ def start_detached(urls: dict[str, str], job: str, settings) -> subprocess.Popen
 
     s = settings
     argv = [sys.executable, "-m", "provisioner", "--store", urls["store"], "--queue", urls["queue"],
-            "--state", urls["state"], "--job", job, "--scaling-factor", str(s.scaling_factor),
+            "--state", urls["state"], "--job", job,
             "--idle-timeout", str(s.idle_timeout), "--poll-interval", str(s.poll_interval), "--lease", str(s.lease),
             "--start-timeout", str(s.start_timeout), "--task-timeout", str(s.task_timeout),
             "--task-attempts", str(s.task_attempts), "--heartbeat-timeout", str(s.heartbeat_timeout),
             "--lock-timeout", str(s.lock_timeout)]
+    if s.scaling_factor is not None:  # None: the launcher's default policy
+        argv += ["--scaling-factor", str(s.scaling_factor)]
     if s.max_executors is not None:
         argv += ["--max-executors", str(s.max_executors)]
     if s.time_limit is not None:
