@@ -94,6 +94,7 @@ class Limits:
     status_interval: float = 1.0
     max_batch: int = 8  # messages
     batch_target: float = 0.02
+    prefetch: bool = True  # lease one more task than a long task's batch when reads are slow, to prefetch it
 
 
 @dataclass
@@ -152,7 +153,7 @@ def next_step(state: LoopState, limits: Limits, now: float) -> Decision:
 
 def _lease(state: LoopState, limits: Limits, now: float) -> Decision:
     n = batch_size(state.task_s, limits)
-    if n == 1 and state.task_s is not None and prefetch(state.read_s):
+    if n == 1 and limits.prefetch and state.task_s is not None and prefetch(state.read_s):
         n = 2  # slow reads: one more, whose inputs are read while this one's kernel runs
     if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
         n = 1  # near the time limit: hold no leases that this executor will not run

@@ -215,6 +215,7 @@ class _MissingInputError(Exception):
 # A completed task offers at most this many of its children (those whose inputs are all cached) to be
 # leased to its executor in the completion step (``Finish.claim``); the ledger picks by priority.
 MAX_CLAIM_CANDIDATES = 8
+LOCALITY_ENV = "NPW_LOCALITY"  # "0": no claims, no prefetches (to measure what they bring)
 
 
 @dataclass
@@ -260,11 +261,13 @@ class Executor:
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None,
                  task_timeout: float = DEFAULT_TASK_TIMEOUT, task_attempts: int = DEFAULT_TASK_ATTEMPTS,
-                 exit_on_overrun: bool = False):
+                 exit_on_overrun: bool = False, locality: bool | None = None):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.ledger = state.ledger(queue)
         self.lease = lease
-        self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target)
+        # claims and prefetches (on unless NPW_LOCALITY=0, a switch for measuring what they bring)
+        self.locality = os.environ.get(LOCALITY_ENV, "1") != "0" if locality is None else locality
+        self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target, self.locality)
         self.loop = LoopState(started=0.0, last_work=0.0, next_status=0.0)
         self.spec, self.bound, self.kernels, self.task_key = load_verified(state, job, secret)
         self.scratch = set(self.spec.scratch)
@@ -403,7 +406,7 @@ class Executor:
                     self._complete(pending, 0)
                     return False
                 if pending and finish_now(time.perf_counter() - pending[0].t0, bool(queue), self.limits):
-                    room = 0 if queue else claim_count(self.loop, self.limits, time.monotonic())
+                    room = 0 if queue or not self.locality else claim_count(self.loop, self.limits, time.monotonic())
                     claimed = self._complete(pending, room)
                     self.leases.release([p.msg for p in pending])
                     pending = []
@@ -630,7 +633,7 @@ class Executor:
             self.loop.read_s = moving_average(self.loop.read_s, (t1 - t0) / len(wanted))
         call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         outs = self.bound.writes(task)
-        if self._next is not None and prefetch(self.loop.read_s):
+        if self._next is not None and self.locality and prefetch(self.loop.read_s):
             self._prefetch(self._next)
         try:
             check_finite_inputs(self.check_finite, args, call)
