@@ -66,7 +66,7 @@ Nothing written after the job ended survives its clean-up.  The client sets the 
 status *before* it deletes the job's scratch prefix (``Job._end``: status S, then delete D).  An
 executor writes a task's outputs (W) *before* it completes the task, and the completion step
 reports the job's status as read after the task was marked done (C; one transaction or Lua script
-with the completion on SQLite and Redis, ``Ledger.finish``, so it costs no extra round trip).
+with the completion on SQLite and Redis, ``Ledger.finish_many``, so it costs no extra round trip).
 If C reads "running", then C came before S, so W < C < S < D and the clean-up D deletes what W
 wrote.  If C reads any other status, the executor deletes the scratch
 tiles the task wrote, and sweeps the job's scratch prefix (removing what a concurrent clean-up and
@@ -79,9 +79,18 @@ An ended job's queue is not refilled either: the completion enqueues children on
 Round trips are what limit short tasks, so the loop keeps them few:
 
 - step 2's complete + enqueue + acknowledge (and the pending counter increments,
-  and reading the job's status) are one call, ``Ledger.finish``: one transaction
+  and reading the job's status) are one call, ``Ledger.finish_many``: one transaction
   or script when the state store and the queue share a database (one SQLite
-  file, one Redis server), the unfused sequence of calls otherwise;
+  file, one Redis server), the unfused sequence of calls otherwise; and one such
+  call completes every task of a batch that ran within ``batch_target`` seconds
+  (``decisions.finish_now``: a long task is completed at once);
+- the same step leases to this executor (claims) up to ``claim_count`` of the children it made
+  ready whose input tiles are all in its cache and that come first in priority
+  (``backends.plan_claims``); they are run next, with no receive, no tag check and no reads.  A
+  claimed child is a queue message leased from the start: renewed, acknowledged, and re-delivered
+  when its executor dies, like any other;
+- while a kernel runs, the input tiles of the next leased task are read in the background
+  (``decisions.prefetch``: only where reads are slow, a remote store);
 - tasks that take less than ``batch_target`` seconds are leased several at a
   time (``decisions.batch_size``, at most ``max_batch``), and their done-checks are one query;
   long tasks are leased one at a time so that no executor hoards work;
