@@ -6,7 +6,9 @@ counter increments, the leases of the messages it holds, and its heartbeat and t
 ``LeaseRenewer``   a background thread that renews the leases of the messages being worked on;
 ``Reporter``       a background thread that renews the executor's heartbeat and appends its buffered
                    per-task records;
-``TaskWatchdog``   a background thread that calls back once the task being run has run past its time limit.
+``TaskWatchdog``   a background thread that calls back once the task being run has run past its time limit;
+``PendingCompletions``  the tasks run and not yet completed, and a background thread that completes them
+                   when the task running after them takes long.
 
 Each is thread-safe where a background thread or the read pool shares it, and none decides anything
 about the protocol (``executor.decisions`` does).
@@ -254,3 +256,89 @@ class TaskWatchdog:
                 task, key, t0 = overran
                 self.on_overrun(task, key, time.monotonic() - t0)
                 return
+
+
+class PendingCompletions:
+    """The tasks an executor has run and not yet completed (it completes several in one step), and a
+    background thread that completes them in its stead once the task it is running now has run for
+    ``wait_s`` seconds: a long task never holds back the completion of the short ones run before it.
+
+    The executor ``add``s a task after running it, calls ``begin``/``end`` around each task, and ``take``s
+    the pending tasks to complete them itself.  ``complete(items)`` is called by the thread with the items
+    it took (the other side never sees them again); it returns None when the job has ended (``ended`` is
+    set), and an exception it raises is kept in ``error`` for the executor to raise.  ``drain`` waits for
+    a completion in progress there.
+
+    >>> import threading
+    >>> done = []
+    >>> p = PendingCompletions(0.0, lambda items: done.extend(items) or [], threading.Event())
+    >>> p.add("a"); p.take(), p.take()
+    (['a'], [])
+    """
+
+    def __init__(self, wait_s: float, complete, stop: threading.Event):
+        self.wait_s, self._complete, self._stop = wait_s, complete, stop
+        self.items: list = []
+        self.ended = False
+        self.error: BaseException | None = None
+        self._since: float | None = None  # perf_counter() when the task running now began
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="pending-completions")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, item) -> None:
+        with self._cond:
+            self.items.append(item)
+
+    def take(self) -> list:
+        with self._cond:
+            out, self.items = self.items, []
+            return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def oldest(self):
+        """The first pending item, or None."""
+        items = self.items
+        return items[0] if items else None
+
+    def begin(self) -> None:
+        with self._cond:
+            self._since = time.perf_counter()
+            if self.items:
+                self._cond.notify()
+
+    def end(self) -> None:
+        with self._cond:
+            self._since = None
+
+    def drain(self) -> None:
+        """Wait until no completion is in progress in the background thread."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait(0.1)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                if self._since is None or not self.items:
+                    self._cond.wait(0.5)
+                    continue
+                due = self._since + self.wait_s - time.perf_counter()
+                if due > 0:
+                    self._cond.wait(due)
+                    continue
+                items, self.items, self._busy = self.items, [], True
+            try:
+                if self._complete(items) is None:
+                    self.ended = True
+            except BaseException as e:  # raised by the executor at its next look
+                self.error = e
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

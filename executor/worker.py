@@ -105,7 +105,8 @@ The loop stops when the job is no longer running, after ``idle_timeout``
 seconds without work, or before ``time_limit``.
 
 Hooks: ``Executor(..., hooks={"start": f})`` calls ``f(task)`` at that point of a task's
-protocol, in the executor's thread: ``"start"`` before its input tiles are read, ``"written"``
+protocol, in the executor's thread (``"completed"``: in the thread that completed it, which is the
+background thread of ``upkeep.PendingCompletions`` for a short task left pending behind a long one): ``"start"`` before its input tiles are read, ``"written"``
 after its output tiles are written and before it is completed, ``"completed"`` after it is
 completed, its children forwarded and its consumed scratch tiles freed, ``"dropped"`` after a
 message of a task that was not ready yet is acknowledged unrun (step 3).  A hook may block (to
@@ -194,7 +195,15 @@ from .spec import (
     EXIT_TASK_TIMEOUT,
     ExecutorSpec,
 )
-from .upkeep import CounterBuffer, LeaseRenewer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
+from .upkeep import (
+    CounterBuffer,
+    LeaseRenewer,
+    PendingCompletions,
+    Reporter,
+    TaskWatchdog,
+    TileCache,
+    default_cache_bytes,
+)
 
 __all__ = ["Executor", "JobRefusedError", "check_finite_inputs", "default_cache_bytes", "run"]
 
@@ -294,6 +303,7 @@ class Executor:
         self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop)
         self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
         self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
+        self.pending = PendingCompletions(self.limits.batch_target, self._complete_late, self._stop)
         self.tasks_run = 0
         self._keys: dict[Task, str] = {}  # canonical keys of recently seen tasks (``_key``)
         self._next: Task | None = None  # the next leased task, whose inputs are prefetched (``_prefetch``)
@@ -308,6 +318,7 @@ class Executor:
         self.leases.start()
         self.reporter.start()
         self.watchdog.start()
+        self.pending.start()
         try:
             while True:
                 now = time.monotonic()
@@ -403,22 +414,26 @@ class Executor:
         """Handle ``(message, task, key, done)`` items in order, completing the tasks run (or forwarded) since
         the last completion step together, in one ``Ledger.finish_many`` (``decisions.finish_now``), which also
         leases to this executor children it made ready whose inputs are in its cache (``claim_count`` of
-        them): those are handled next, without a round trip through the queue.  False when this executor
-        should stop."""
+        them): those are handled next, without a round trip through the queue.  Tasks still pending when the
+        one after them has run for ``batch_target`` are completed by ``pending``'s thread meanwhile.  False
+        when this executor should stop."""
         queue = collections.deque(work)
-        pending: list[_Pending] = []
+        pending = self.pending
         try:
             while queue:
                 msg, task, key, was_done = queue.popleft()
                 self._next = queue[0][1] if queue else None  # its inputs are prefetched while this kernel runs
-                if not self._handle(msg, task, key, was_done, pending):
-                    self._complete(pending, 0)
+                go_on = self._handle(msg, task, key, was_done)
+                if pending.error is not None:
+                    raise pending.error
+                if not go_on or pending.ended:
+                    self._complete(pending.take(), 0)
                     return False
-                if pending and finish_now(time.perf_counter() - pending[0].t0, bool(queue), self.limits):
+                first = pending.oldest()
+                if first is not None and finish_now(time.perf_counter() - first.t0, bool(queue), self.limits):
                     room = 0 if queue or not self.locality else claim_count(self.loop, self.limits, time.monotonic())
-                    claimed = self._complete(pending, room)
-                    self.leases.release([p.msg for p in pending])
-                    pending = []
+                    items = pending.take()
+                    claimed = self._complete(items, room)
                     if claimed is None:
                         return False
                     self.leases.hold([m for m, *_ in claimed])
@@ -427,23 +442,30 @@ class Executor:
         finally:
             self._next = None
             self._fetching.clear()
+            pending.drain()
 
-    def _handle(self, msg, task: Task, key: str, was_done: bool, pending: list) -> bool:
+    def _complete_late(self, items: list[_Pending]) -> list | None:
+        """``_complete`` for ``pending``'s thread: no claims (this executor is busy with a long task)."""
+        return self._complete(items, 0)
+
+    def _handle(self, msg, task: Task, key: str, was_done: bool) -> bool:
         """One canonical task, run (or forwarded) and added to ``pending``, the tasks to complete; False when
         this executor should stop (the job failed or ended)."""
         if on_leased(was_done).action is Action.FORWARD:
-            pending.append(_Pending(task, key, msg, True, None, time.perf_counter()))
+            self.pending.add(_Pending(task, key, msg, True, None, time.perf_counter()))
             return True
         t0 = time.perf_counter()
         self.watchdog.begin(task, key)
+        self.pending.begin()
         try:
-            return self._run_task(msg, task, key, t0, pending)
+            return self._run_task(msg, task, key, t0)
         except _AbandonedError:
             return False
         finally:
+            self.pending.end()
             self.watchdog.end()
 
-    def _run_task(self, msg, task: Task, key: str, t0: float, pending: list) -> bool:
+    def _run_task(self, msg, task: Task, key: str, t0: float) -> bool:
         for attempt in range(2):
             self._hook("start", task)
             try:
@@ -458,7 +480,7 @@ class Executor:
                 if d.action is Action.RETRY:
                     continue
                 if d.action is Action.FORWARD:
-                    pending.append(_Pending(task, key, msg, True, None, t0))
+                    self.pending.add(_Pending(task, key, msg, True, None, t0))
                     return True
                 if d.action is Action.DROP:
                     with_retries(self.queue.ack, msg.receipt)
@@ -468,7 +490,7 @@ class Executor:
                     self._fail(task, TileLostError(d.message), key=miss.key)
                 return False
         self._hook("written", task)
-        pending.append(_Pending(task, key, msg, False, written, t0))
+        self.pending.add(_Pending(task, key, msg, False, written, t0))
         self.loop.task_s = moving_average(self.loop.task_s, time.perf_counter() - t0)
         return True
 
@@ -479,7 +501,10 @@ class Executor:
         deleted: see the module docstring)."""
         if not pending:
             return []
-        done, claimed = self._finish(pending, claim)
+        try:
+            done, claimed = self._finish(pending, claim)
+        finally:
+            self.leases.release([p.msg for p in pending])
         ran = [p for p in pending if not p.again]
         if any(after_finish(c.status).action is not Action.GO_ON for c in done):
             for p in ran:
