@@ -37,6 +37,10 @@ The decisions, in the order a message meets them:
    and ``failure_record`` is what a failure says in the job record.
 6. ``after_finish``: after the completion, go on while the job runs, else discard the scratch tiles
    the task wrote and stop.
+7. ``finish_now``: after a task, whether to complete the tasks run since the last completion step
+   (one step for them all); ``claim_count``: how many of the children that step makes ready the
+   executor may lease to itself; ``prefetch``: whether to read the next task's inputs while a kernel
+   runs (and, for long tasks, to lease two messages rather than one so that there is a next task).
 """
 
 from __future__ import annotations
