@@ -39,8 +39,8 @@ The decisions, in the order a message meets them:
    the task wrote and stop.
 7. ``finish_now``: after a task, whether to complete the tasks run since the last completion step
    (one step for them all); ``claim_count``: how many of the children that step makes ready the
-   executor may lease to itself; ``prefetch``: whether to read the next task's inputs while a kernel
-   runs (and, for long tasks, to lease two messages rather than one so that there is a next task).
+   executor may lease to itself; ``prefetch``: whether to read the inputs of the next task leased with
+   this one while its kernel runs.
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ class Limits:
     status_interval: float = 1.0
     max_batch: int = 8  # messages
     batch_target: float = 0.02
-    prefetch: bool = True  # lease one more task than a long task's batch when reads are slow, to prefetch it
 
 
 @dataclass
@@ -157,8 +156,6 @@ def next_step(state: LoopState, limits: Limits, now: float) -> Decision:
 
 def _lease(state: LoopState, limits: Limits, now: float) -> Decision:
     n = batch_size(state.task_s, limits)
-    if n == 1 and limits.prefetch and state.task_s is not None and prefetch(state.read_s):
-        n = 2  # slow reads: one more, whose inputs are read while this one's kernel runs
     if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
         n = 1  # near the time limit: hold no leases that this executor will not run
     return Decision(Action.LEASE, n=n)
@@ -359,8 +356,9 @@ def after_finish(status: str | None) -> Decision:
 
 
 def prefetch(read_s: float) -> bool:
-    """Whether to read the next leased task's input tiles in the background while a kernel runs: when a
-    read takes longer than a thread hand-off (a remote store).
+    """Whether to read the input tiles of the next task leased in the same batch in the background while a
+    kernel runs: when a read takes longer than a thread hand-off (a remote store).  No extra message is
+    leased for it: an executor that held a second long task would keep it from an idle one.
 
     >>> prefetch(0.05), prefetch(0.0001)
     (True, False)

@@ -89,7 +89,7 @@ Round trips are what limit short tasks, so the loop keeps them few:
   (``backends.plan_claims``); they are run next, with no receive, no tag check and no reads.  A
   claimed child is a queue message leased from the start: renewed, acknowledged, and re-delivered
   when its executor dies, like any other;
-- while a kernel runs, the input tiles of the next leased task are read in the background
+- while a kernel runs, the input tiles of the next task of its batch are read in the background
   (``decisions.prefetch``: only where reads are slow, a remote store);
 - tasks that take less than ``batch_target`` seconds are leased several at a
   time (``decisions.batch_size``, at most ``max_batch``), and their done-checks are one query;
@@ -106,7 +106,8 @@ seconds without work, or before ``time_limit``.
 
 Hooks: ``Executor(..., hooks={"start": f})`` calls ``f(task)`` at that point of a task's
 protocol, in the executor's thread (``"completed"``: in the thread that completed it, which is the
-background thread of ``upkeep.PendingCompletions`` for a short task left pending behind a long one): ``"start"`` before its input tiles are read, ``"written"``
+background thread of ``upkeep.PendingCompletions`` for a short task left pending behind a long one):
+``"start"`` before its input tiles are read, ``"written"``
 after its output tiles are written and before it is completed, ``"completed"`` after it is
 completed, its children forwarded and its consumed scratch tiles freed, ``"dropped"`` after a
 message of a task that was not ready yet is acknowledged unrun (step 3).  A hook may block (to
@@ -285,7 +286,7 @@ class Executor:
         self.lease = lease
         # claims and prefetches (on unless NPW_LOCALITY=0, a switch for measuring what they bring)
         self.locality = os.environ.get(LOCALITY_ENV, "1") != "0" if locality is None else locality
-        self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target, self.locality)
+        self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target)
         self.loop = LoopState(started=0.0, last_work=0.0, next_status=0.0)
         self.spec, self.bound, self.kernels, self.task_key = load_verified(state, job, secret)
         self.scratch = set(self.spec.scratch)
