@@ -37,6 +37,10 @@ The decisions, in the order a message meets them:
    and ``failure_record`` is what a failure says in the job record.
 6. ``after_finish``: after the completion, go on while the job runs, else discard the scratch tiles
    the task wrote and stop.
+7. ``finish_now``: after a task, whether to complete the tasks run since the last completion step
+   (one step for them all); ``claim_count``: how many of the children that step makes ready the
+   executor may lease to itself; ``prefetch``: whether to read the inputs of the next task leased with
+   this one while its kernel runs.
 """
 
 from __future__ import annotations
@@ -155,6 +159,34 @@ def _lease(state: LoopState, limits: Limits, now: float) -> Decision:
     if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
         n = 1  # near the time limit: hold no leases that this executor will not run
     return Decision(Action.LEASE, n=n)
+
+
+def claim_count(state: LoopState, limits: Limits, now: float) -> int:
+    """How many of the children its completion step makes ready an executor may lease to itself (run
+    next, without a round trip through the queue): as many as it would lease at once, none near the
+    time limit (it holds no lease it will not run).
+
+    >>> limits = Limits(idle_timeout=10, time_limit=60)
+    >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=1), claim_count(LoopState(0, 0, 0), limits, now=1)
+    (8, 1)
+    >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=59)
+    0
+    """
+    if limits.time_limit is not None and limits.time_limit - (now - state.started) < NEAR_LIMIT_S:
+        return 0
+    return batch_size(state.task_s, limits)
+
+
+def finish_now(pending_s: float, more: bool, limits: Limits) -> bool:
+    """Whether to complete the tasks run since the last completion step now (one step for them all), after
+    the one that just ran: when no leased message is left, or when the first of them has waited
+    ``batch_target`` seconds (long tasks are completed one by one, so their children are not held back).
+
+    >>> limits = Limits(idle_timeout=10)
+    >>> finish_now(0.001, True, limits), finish_now(0.001, False, limits), finish_now(0.5, True, limits)
+    (False, True, True)
+    """
+    return not more or pending_s >= limits.batch_target
 
 
 def after_status(state: LoopState, limits: Limits, now: float, running: bool) -> Decision:
@@ -321,6 +353,17 @@ def after_finish(status: str | None) -> Decision:
     if status == "running":
         return Decision(Action.GO_ON)
     return Decision(Action.STOP, message="the job ended while the task ran")
+
+
+def prefetch(read_s: float) -> bool:
+    """Whether to read the input tiles of the next task leased in the same batch in the background while a
+    kernel runs: when a read takes longer than a thread hand-off (a remote store).  No extra message is
+    leased for it: an executor that held a second long task would keep it from an idle one.
+
+    >>> prefetch(0.05), prefetch(0.0001)
+    (True, False)
+    """
+    return read_s > CONCURRENT_READ_S
 
 
 def read_concurrently(n_tiles: int, read_s: float) -> bool:

@@ -9,6 +9,8 @@ counter increments, the leases of the messages it holds, and its heartbeat and t
 ``LogBuffer``      a ``logging`` handler that keeps the executor's log lines (secrets redacted, at most
                    ``MAX_LOG_LINES``) until the reporter appends them to the job's ``"log"`` records.
 ``TaskWatchdog``   a background thread that calls back once the task being run has run past its time limit.
+``PendingCompletions``  the tasks run and not yet completed, and a background thread that completes them
+                   when the task running after them takes long.
 
 Each is thread-safe where a background thread or the read pool shares it, and none decides anything
 about the protocol (``executor.decisions`` does).
@@ -65,6 +67,10 @@ class TileCache:
                 self._tiles.move_to_end(key)
             return tile
 
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is held (without making it the most recently used)."""
+        return key in self._tiles
+
     def put(self, key: str, tile: np.ndarray) -> None:
         if tile.nbytes > self.limit:
             return
@@ -98,22 +104,30 @@ class CounterBuffer:
         self.interval = interval
         self.pending: collections.Counter[str] = collections.Counter()
         self.flushed = 0.0  # time.monotonic() of the last write
+        self._lock = threading.Lock()  # the read pool adds too (bytes fetched by a prefetch)
 
     def add(self, deltas: dict[str, float]) -> None:
-        self.pending.update(deltas)
+        with self._lock:
+            self.pending.update(deltas)
 
     def take_due(self, now: float) -> dict[str, float]:
         """The pending increments if a write is due at ``now`` (they are the caller's now), else ``{}``."""
         if now - self.flushed < self.interval:
             return {}
-        taken, self.pending, self.flushed = dict(self.pending), collections.Counter(), now
+        with self._lock:
+            taken, self.pending, self.flushed = dict(self.pending), collections.Counter(), now
         return taken
 
     def flush(self, state: StateStore, job: str) -> None:
         """Write the pending increments now."""
         if self.pending:
-            taken, self.pending = dict(self.pending), collections.Counter()
-            with_retries(state.add_counters, job, taken)
+            with self._lock:
+                taken, self.pending = dict(self.pending), collections.Counter()
+            try:
+                with_retries(state.add_counters, job, taken)
+            except BaseException:
+                self.add(taken)
+                raise
             self.flushed = time.monotonic()
 
 
@@ -160,6 +174,9 @@ class LeaseRenewer:
                     pass
 
 
+_quote = json.encoder.encode_basestring_ascii  # a str as a JSON string
+
+
 class Reporter:
     """Every ``report_s`` seconds until ``stop`` is set: renew the executor's heartbeat in the state store
     (so a provisioner counts live executors, and a killed one stops counting within ``heartbeat_ttl``)
@@ -189,11 +206,15 @@ class Reporter:
         """Buffer one task's record (``perf_counter`` times, stored as wall-clock seconds): its kernel, the
         seconds spent reading, computing and writing, and the kernel's flops (None without a formula)."""
         offset = time.time() - time.perf_counter()
-        rec = {"task": str(task), "executor": self.executor_id, "start": round(t_start + offset, 4),
-               "end": round(t_end + offset, 4), "bytes": int(nbytes), "kernel_s": round(kernel_s, 6),
-               "kernel": kernel, "read_s": round(read_s, 6), "write_s": round(write_s, 6), "flops": flops}
+        # the JSON of {"task", "kernel", "executor", "start", "end", "bytes", "kernel_s", "read_s", "write_s",
+        # "flops"}, spelled out: json.dumps of the dict cost a tenth of a no-op task
+        name = "null" if kernel is None else _quote(kernel)
+        rec = (f'{{"task": {_quote(str(task))}, "kernel": {name}, "executor": {_quote(self.executor_id)}, '
+               f'"start": {round(t_start + offset, 4)!r}, "end": {round(t_end + offset, 4)!r}, "bytes": {int(nbytes)}, '
+               f'"kernel_s": {round(kernel_s, 6)!r}, "read_s": {round(read_s, 6)!r}, "write_s": {round(write_s, 6)!r}, '
+               f'"flops": {"null" if flops is None else json.dumps(flops)}}}')
         with self._lock:
-            self._records.append(json.dumps(rec))
+            self._records.append(rec)
 
     def report(self, exited: bool = False) -> None:
         """Renew the heartbeat and flush buffered task records (transient errors: try next time)."""
@@ -381,3 +402,89 @@ class _SharedLogging:
 
 
 _SHARED = _SharedLogging()
+
+
+class PendingCompletions:
+    """The tasks an executor has run and not yet completed (it completes several in one step), and a
+    background thread that completes them in its stead once the task it is running now has run for
+    ``wait_s`` seconds: a long task never holds back the completion of the short ones run before it.
+
+    The executor ``add``s a task after running it, calls ``begin``/``end`` around each task, and ``take``s
+    the pending tasks to complete them itself.  ``complete(items)`` is called by the thread with the items
+    it took (the other side never sees them again); it returns None when the job has ended (``ended`` is
+    set), and an exception it raises is kept in ``error`` for the executor to raise.  ``drain`` waits for
+    a completion in progress there.
+
+    >>> import threading
+    >>> done = []
+    >>> p = PendingCompletions(0.0, lambda items: done.extend(items) or [], threading.Event())
+    >>> p.add("a"); p.take(), p.take()
+    (['a'], [])
+    """
+
+    def __init__(self, wait_s: float, complete, stop: threading.Event):
+        self.wait_s, self._complete, self._stop = wait_s, complete, stop
+        self.items: list = []
+        self.ended = False
+        self.error: BaseException | None = None
+        self._since: float | None = None  # perf_counter() when the task running now began
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="pending-completions")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, item) -> None:
+        with self._cond:
+            self.items.append(item)
+
+    def take(self) -> list:
+        with self._cond:
+            out, self.items = self.items, []
+            return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def oldest(self):
+        """The first pending item, or None."""
+        items = self.items
+        return items[0] if items else None
+
+    def begin(self) -> None:
+        with self._cond:
+            self._since = time.perf_counter()
+            if self.items:
+                self._cond.notify()
+
+    def end(self) -> None:
+        with self._cond:
+            self._since = None
+
+    def drain(self) -> None:
+        """Wait until no completion is in progress in the background thread."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait(0.1)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                if self._since is None or not self.items:
+                    self._cond.wait(0.5)
+                    continue
+                due = self._since + self.wait_s - time.perf_counter()
+                if due > 0:
+                    self._cond.wait(due)
+                    continue
+                items, self.items, self._busy = self.items, [], True
+            try:
+                if self._complete(items) is None:
+                    self.ended = True
+            except BaseException as e:  # raised by the executor at its next look
+                self.error = e
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

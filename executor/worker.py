@@ -66,7 +66,7 @@ Nothing written after the job ended survives its clean-up.  The client sets the 
 status *before* it deletes the job's scratch prefix (``Job._end``: status S, then delete D).  An
 executor writes a task's outputs (W) *before* it completes the task, and the completion step
 reports the job's status as read after the task was marked done (C; one transaction or Lua script
-with the completion on SQLite and Redis, ``Ledger.finish``, so it costs no extra round trip).
+with the completion on SQLite and Redis, ``Ledger.finish_many``, so it costs no extra round trip).
 If C reads "running", then C came before S, so W < C < S < D and the clean-up D deletes what W
 wrote.  If C reads any other status, the executor deletes the scratch
 tiles the task wrote, and sweeps the job's scratch prefix (removing what a concurrent clean-up and
@@ -79,9 +79,18 @@ An ended job's queue is not refilled either: the completion enqueues children on
 Round trips are what limit short tasks, so the loop keeps them few:
 
 - step 2's complete + enqueue + acknowledge (and the pending counter increments,
-  and reading the job's status) are one call, ``Ledger.finish``: one transaction
+  and reading the job's status) are one call, ``Ledger.finish_many``: one transaction
   or script when the state store and the queue share a database (one SQLite
-  file, one Redis server), the unfused sequence of calls otherwise;
+  file, one Redis server), the unfused sequence of calls otherwise; and one such
+  call completes every task of a batch that ran within ``batch_target`` seconds
+  (``decisions.finish_now``: a long task is completed at once);
+- the same step leases to this executor (claims) up to ``claim_count`` of the children it made
+  ready whose input tiles are all in its cache and that come first in priority
+  (``backends.plan_claims``); they are run next, with no receive, no tag check and no reads.  A
+  claimed child is a queue message leased from the start: renewed, acknowledged, and re-delivered
+  when its executor dies, like any other;
+- while a kernel runs, the input tiles of the next task of its batch are read in the background
+  (``decisions.prefetch``: only where reads are slow, a remote store);
 - tasks that take less than ``batch_target`` seconds are leased several at a
   time (``decisions.batch_size``, at most ``max_batch``), and their done-checks are one query;
   long tasks are leased one at a time so that no executor hoards work;
@@ -96,7 +105,9 @@ The loop stops when the job is no longer running, after ``idle_timeout``
 seconds without work, or before ``time_limit``.
 
 Hooks: ``Executor(..., hooks={"start": f})`` calls ``f(task)`` at that point of a task's
-protocol, in the executor's thread: ``"start"`` before its input tiles are read, ``"written"``
+protocol, in the executor's thread (``"completed"``: in the thread that completed it, which is the
+background thread of ``upkeep.PendingCompletions`` for a short task left pending behind a long one):
+``"start"`` before its input tiles are read, ``"written"``
 after its output tiles are written and before it is completed, ``"completed"`` after it is
 completed, its children forwarded and its consumed scratch tiles freed, ``"dropped"`` after a
 message of a task that was not ready yet is acknowledged unrun (step 3).  A hook may block (to
@@ -114,6 +125,7 @@ seconds (the tasks themselves are not lost: they re-run).
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -123,11 +135,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from lambdapack import Kernel, Task
 from numpywren2.core.backends import (
+    Finish,
     StateStore,
     TaskQueue,
     TileLostError,
@@ -176,11 +190,14 @@ from .decisions import (
     after_status,
     canonical_task,
     check_outputs,
+    claim_count,
     failure_record,
+    finish_now,
     freeable,
     moving_average,
     next_step,
     on_leased,
+    prefetch,
     read_concurrently,
 )
 from .spec import (
@@ -191,7 +208,16 @@ from .spec import (
     EXIT_TASK_TIMEOUT,
     ExecutorSpec,
 )
-from .upkeep import CounterBuffer, LeaseRenewer, LogBuffer, Reporter, TaskWatchdog, TileCache, default_cache_bytes
+from .upkeep import (
+    CounterBuffer,
+    LeaseRenewer,
+    LogBuffer,
+    PendingCompletions,
+    Reporter,
+    TaskWatchdog,
+    TileCache,
+    default_cache_bytes,
+)
 
 log = logging.getLogger("executor")
 
@@ -218,6 +244,25 @@ class _MissingInputError(Exception):
     def __init__(self, key: str, matrix: str, idx: tuple[int, ...]):
         super().__init__(key)
         self.key, self.matrix, self.idx = key, matrix, idx
+
+
+# A completed task offers at most this many of its children (those whose inputs are all cached) to be
+# leased to its executor in the completion step (``Finish.claim``); the ledger picks by priority.
+MAX_CLAIM_CANDIDATES = 8
+LOCALITY_ENV = "NPW_LOCALITY"  # "0": no claims, no prefetches (to measure what they bring)
+
+
+@dataclass
+class _Pending:
+    """A task run (or forwarded: ``again``, it was done already) and not yet completed: it waits for the
+    next completion step (``Executor._complete``)."""
+
+    task: Task
+    key: str
+    msg: object
+    again: bool
+    written: list[str] | None
+    t0: float
 
 
 class _ReadFailure:
@@ -250,10 +295,12 @@ class Executor:
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None,
                  task_timeout: float = DEFAULT_TASK_TIMEOUT, task_attempts: int = DEFAULT_TASK_ATTEMPTS,
-                 exit_on_overrun: bool = False):
+                 exit_on_overrun: bool = False, locality: bool | None = None):
         self.store, self.queue, self.state, self.job = store, queue, state, job
         self.ledger = state.ledger(queue)
         self.lease = lease
+        # claims and prefetches (on unless NPW_LOCALITY=0, a switch for measuring what they bring)
+        self.locality = os.environ.get(LOCALITY_ENV, "1") != "0" if locality is None else locality
         self.limits = Limits(idle_timeout, time_limit, status_interval, max_batch, batch_target)
         self.loop = LoopState(started=0.0, last_work=0.0, next_status=0.0)
         self.spec, self.bound, self.kernels, self.task_key = load_verified(state, job, secret)
@@ -273,11 +320,15 @@ class Executor:
         self.reporter = Reporter(state, job, self.executor_id, report_s, heartbeat_ttl, self._stop, self.log_buffer)
         self.task_timeout, self.task_attempts, self.exit_on_overrun = task_timeout, task_attempts, exit_on_overrun
         self.watchdog = TaskWatchdog(task_timeout, self._overrun, self._stop)
+        self.pending = PendingCompletions(self.limits.batch_target, self._complete_late, self._stop)
         self.tasks_run = 0
         # what this executor has seen of the job's progress: the highest completed count, and the last task it
         # finished (both must still be there at every status read, or the state store went back in time)
         self.watermark = Watermark(f"executor {self.executor_id}")
         self.last_done: tuple[str, Task] | None = None
+        self._keys: dict[Task, str] = {}  # canonical keys of recently seen tasks (``_key``)
+        self._next: Task | None = None  # the next leased task, whose inputs are prefetched (``_prefetch``)
+        self._fetching: dict[str, object] = {}  # tile key -> the read pool's future of a prefetched tile
         self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
 
     # ------------------------------------------------------------------ main loop
@@ -294,6 +345,7 @@ class Executor:
         self.leases.start()
         self.reporter.start()
         self.watchdog.start()
+        self.pending.start()
         try:
             while True:
                 now = time.monotonic()
@@ -392,7 +444,7 @@ class Executor:
     # ------------------------------------------------------------------ messages
     def _handle_batch(self, msgs) -> bool:
         """The leased messages: canonicalised (dropping those that name no task), done-checked in one query,
-        handled in order; False when this executor should stop."""
+        handled in order (``_work``); False when this executor should stop."""
         work = []
         for m in msgs:
             text = open_message(self.task_key, m.body)  # authenticated, for this job, before anything else
@@ -407,21 +459,63 @@ class Executor:
                 with_retries(self.queue.ack, m.receipt)
             else:
                 work.append((m, task))
-        keys = [t.to_json() for _, t in work]
+        keys = [self._key(t) for _, t in work]
         done = with_retries(self.state.done_many, self.job, keys) if work else []
-        return all(self._handle(m, task, key, was_done) for (m, task), key, was_done in zip(work, keys, done))
+        return self._work([(m, task, key, was_done) for (m, task), key, was_done in zip(work, keys, done)])
+
+    def _work(self, work: list) -> bool:
+        """Handle ``(message, task, key, done)`` items in order, completing the tasks run (or forwarded) since
+        the last completion step together, in one ``Ledger.finish_many`` (``decisions.finish_now``), which also
+        leases to this executor children it made ready whose inputs are in its cache (``claim_count`` of
+        them): those are handled next, without a round trip through the queue.  Tasks still pending when the
+        one after them has run for ``batch_target`` are completed by ``pending``'s thread meanwhile.  False
+        when this executor should stop."""
+        queue = collections.deque(work)
+        pending = self.pending
+        try:
+            while queue:
+                msg, task, key, was_done = queue.popleft()
+                self._next = queue[0][1] if queue else None  # its inputs are prefetched while this kernel runs
+                go_on = self._handle(msg, task, key, was_done)
+                if pending.error is not None:
+                    raise pending.error
+                if not go_on or pending.ended:
+                    self._complete(pending.take(), 0)
+                    return False
+                first = pending.oldest()
+                if first is not None and finish_now(time.perf_counter() - first.t0, bool(queue), self.limits):
+                    room = 0 if queue or not self.locality else claim_count(self.loop, self.limits, time.monotonic())
+                    items = pending.take()
+                    claimed = self._complete(items, room)
+                    if claimed is None:
+                        return False
+                    self.leases.hold([m for m, *_ in claimed])
+                    queue.extend(claimed)
+            return True
+        finally:
+            self._next = None
+            self._fetching.clear()
+            pending.drain()
+
+    def _complete_late(self, items: list[_Pending]) -> list | None:
+        """``_complete`` for ``pending``'s thread: no claims (this executor is busy with a long task)."""
+        return self._complete(items, 0)
 
     def _handle(self, msg, task: Task, key: str, was_done: bool) -> bool:
-        """One canonical task; False when this executor should stop (the job failed or ended)."""
+        """One canonical task, run (or forwarded) and added to ``pending``, the tasks to complete; False when
+        this executor should stop (the job failed or ended)."""
         if on_leased(was_done).action is Action.FORWARD:
-            return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
+            self.pending.add(_Pending(task, key, msg, True, None, time.perf_counter()))
+            return True
         t0 = time.perf_counter()
         self.watchdog.begin(task, key)
+        self.pending.begin()
         try:
             return self._run_task(msg, task, key, t0)
         except _AbandonedError:
             return False
         finally:
+            self.pending.end()
             self.watchdog.end()
 
     def _run_task(self, msg, task: Task, key: str, t0: float) -> bool:
@@ -439,7 +533,8 @@ class Executor:
                 if d.action is Action.RETRY:
                     continue
                 if d.action is Action.FORWARD:
-                    return after_finish(self._finish(task, key, msg, again=True)).action is Action.GO_ON
+                    self.pending.add(_Pending(task, key, msg, True, None, t0))
+                    return True
                 if d.action is Action.DROP:
                     with_retries(self.queue.ack, msg.receipt)
                     self._hook("dropped", task)
@@ -448,14 +543,90 @@ class Executor:
                     self._fail(task, TileLostError(d.message), key=miss.key)
                 return False
         self._hook("written", task)
-        if after_finish(self._finish(task, key, msg)).action is not Action.GO_ON:
-            self._discard(task, written)
-            return False
-        self._free_consumed(task, key)
-        self._hook("completed", task)
+        self.pending.add(_Pending(task, key, msg, False, written, t0))
         self.loop.task_s = moving_average(self.loop.task_s, time.perf_counter() - t0)
-        self.tasks_run += 1
         return True
+
+    def _complete(self, pending: list[_Pending], claim: int) -> list | None:
+        """Complete ``pending`` in one step (``_finish``); then, while the job runs, free the scratch tiles
+        they consumed and call the ``completed`` hooks.  Returns the work items of the children leased to
+        this executor in the step, or None when the job has ended (the scratch tiles the tasks wrote are
+        deleted: see the module docstring)."""
+        if not pending:
+            return []
+        try:
+            done, claimed = self._finish(pending, claim)
+        finally:
+            self.leases.release([p.msg for p in pending])
+        ran = [p for p in pending if not p.again]
+        if any(after_finish(c.status).action is not Action.GO_ON for c in done):
+            for p in ran:
+                self._discard(p.task, p.written)
+            return None
+        self._free_consumed(ran)
+        for p in ran:
+            self._hook("completed", p.task)
+            self.tasks_run += 1
+        return claimed
+
+    def _finish(self, pending: list[_Pending], claim: int):
+        """complete + enqueue the ready children + acknowledge, for every task of ``pending``
+        (``Ledger.finish_many``: one step where the backends allow), the pending counters riding along
+        when due, leasing to this executor up to ``claim`` of the children made ready whose inputs are all
+        in its cache; returns the completions and the claimed children's work items.
+
+        A forwarded task (``again``: it was done already, a copy of it) passes on only what a crash may
+        have lost.  Each copy that re-enqueued the task's children would multiply them at every level of
+        the DAG below it (with every message delivered twice, copies double per level), so: nothing on a
+        fused ledger, whose completion enqueued the children in the same atomic step, and the children
+        that are not done on an unfused one (a crash between its completion and its enqueue loses them)."""
+        b, items, tasks = self.bound, [], {}
+        for p in pending:
+            kids = b.children(p.task)
+            if p.again and kids:
+                if self.ledger.fused:
+                    kids = []
+                else:
+                    done = with_retries(self.state.done_many, self.job, [self._key(c) for c in kids])
+                    kids = [c for c, d in zip(kids, done) if not d]
+            children, wanted = [], []
+            for c in kids:
+                body = seal_message(self.task_key, self._key(c))
+                children.append((body, b.in_degree(c), b.priority(c)))
+                if claim and not p.again and len(wanted) < MAX_CLAIM_CANDIDATES and self._inputs_cached(c):
+                    wanted.append((body, self._key(c)))
+                    tasks[body] = c
+            items.append(Finish(p.key, children, p.msg.receipt, tuple(wanted)))
+        counters = self.counters.take_due(time.monotonic())
+        try:
+            out = self.ledger.finish_many(self.job, items, counters, claim if tasks else 0, self.lease)
+        finally:
+            self.counters.add(counters)  # what was not added (finish drains what it adds)
+        if out.claimed:
+            self.counters.add({"tasks_claimed": len(out.claimed)})
+        completions = out.completions
+        last = completions[-1] if completions else None
+        reason = None if last is None else self.watermark.check(last.completed, last.status or "")
+        if reason is not None:  # the store went back in time: the job fails, whatever this step found
+            self._rolled_back(reason)
+            return [c._replace(status=FAILED) for c in completions], []
+        ran = [p for p in pending if not p.again]
+        if ran:
+            self.last_done = (ran[-1].key, ran[-1].task)
+        return completions, [(m, tasks[m.body], self._key(tasks[m.body]), False) for m in out.claimed]
+
+    def _inputs_cached(self, task: Task) -> bool:
+        """Whether every input tile of ``task`` is in this executor's tile cache."""
+        return all(self.spec.tile_key(m, idx) in self.cache for m, idx in self.bound.reads(task))
+
+    def _key(self, task: Task) -> str:
+        """The canonical key of ``task`` (``Task.to_json``), remembered for the tasks seen recently."""
+        key = self._keys.get(task)
+        if key is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            key = self._keys[task] = task.to_json()
+        return key
 
     def _missing(self, task: Task, key: str, miss: _MissingInputError, may_retry: bool) -> Decision:
         """What a missing input tile means: the facts ``decisions.after_missing_input`` weighs, read in its
@@ -466,37 +637,6 @@ class Executor:
         writers_done = with_retries(self.state.done_many, self.job, [w.to_json() for w in writers])
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
         return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
-
-    def _finish(self, task: Task, key: str, msg, again: bool = False) -> str | None:
-        """complete + enqueue the ready children + acknowledge (``Ledger.finish``: one step where the
-        backends allow), the pending counters riding along when due; returns the job's status as read
-        after the completion.
-
-        ``again``: the task was done already (a copy of it).  Each copy that re-enqueued the task's children
-        would multiply them at every level of the DAG below it (with every message delivered twice, copies
-        double per level), so a copy passes on only what a crash may have lost: nothing on a fused ledger,
-        whose completion enqueued the children in the same atomic step, and the children that are not done
-        on an unfused one (a crash between its completion and its enqueue loses them)."""
-        b = self.bound
-        kids = b.children(task)
-        if again and kids:
-            if self.ledger.fused:
-                kids = []
-            else:
-                done = with_retries(self.state.done_many, self.job, [c.to_json() for c in kids])
-                kids = [c for c, d in zip(kids, done) if not d]
-        children = [(seal_message(self.task_key, c.to_json()), b.in_degree(c), b.priority(c)) for c in kids]
-        counters = self.counters.take_due(time.monotonic())
-        try:
-            done = self.ledger.finish(self.job, key, children, msg.receipt, counters)
-        finally:
-            self.counters.add(counters)  # what was not added (finish drains what it adds)
-        reason = self.watermark.check(done.completed, done.status or "")
-        if reason is not None:
-            self._rolled_back(reason)
-            return FAILED
-        self.last_done = (key, task)
-        return done.status
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
@@ -547,15 +687,15 @@ class Executor:
                   stmt.src.line, stmt.src.filename, error["type"], error["message"])
         with_retries(self.state.set_status, self.job, "failed", json.dumps(error))
 
-    def _free_consumed(self, task: Task, me: str) -> None:
-        """Delete the scratch tiles this task (canonical key ``me``) read whose every reader has completed
-        (``decisions.freeable``): this task is done; the other readers of all its scratch inputs are
-        checked in one query."""
+    def _free_consumed(self, ran: list[_Pending]) -> None:
+        """Delete the scratch tiles the tasks of ``ran`` (completed) read whose every reader has completed
+        (``decisions.freeable``); the other readers of all their scratch inputs are checked in one query."""
         tiles = []
-        for m, idx in self.bound.reads(task):
-            if m in self.scratch:
-                others = [r.to_json() for r in self.bound.readers_of(m, idx)]
-                tiles.append((m, idx, [r for r in others if r != me]))
+        for p in ran:
+            for m, idx in self.bound.reads(p.task):
+                if m in self.scratch:
+                    others = [self._key(r) for r in self.bound.readers_of(m, idx)]
+                    tiles.append((m, idx, [r for r in others if r != p.key]))
         if not tiles:
             return
         others = sorted({r for _, _, rs in tiles for r in rs})
@@ -578,10 +718,12 @@ class Executor:
         slots = {k: (a[1], a[2]) for a, k in zip(args, keys) if k is not None}
         wanted = list(slots)
         t0 = time.perf_counter()
+        futures = {k: self._fetching.pop(k, None) for k in wanted}  # prefetched while the last kernel ran
         if read_concurrently(len(wanted), self.loop.read_s):  # slow stores (S3)
-            got = list(self.pool.map(self._try_read, wanted))
-        else:
-            got = [self._try_read(k) for k in wanted]
+            for k in wanted:
+                if futures[k] is None:
+                    futures[k] = self.pool.submit(self._try_read, k)
+        got = [self._try_read(k) if futures[k] is None else futures[k].result() for k in wanted]
         for k, r in zip(wanted, got):
             if isinstance(r, _ReadFailure):
                 m, idx = slots[k]
@@ -593,6 +735,8 @@ class Executor:
             self.loop.read_s = moving_average(self.loop.read_s, (t1 - t0) / len(wanted))
         call = [a if k is None else tiles[k] for a, k in zip(args, keys)]
         outs = self.bound.writes(task)
+        if self._next is not None and self.locality and prefetch(self.loop.read_s):
+            self._prefetch(self._next)
         try:
             check_finite_inputs(self.check_finite, args, call)
             kernel = self.kernels[stmt.kernel]
@@ -655,7 +799,16 @@ class Executor:
         if tile is None:
             tile = with_retries(self.store.get, key)
             self.cache.put(key, tile)
+            self.counters.add({"bytes_fetched": tile.nbytes})
         return tile
+
+    def _prefetch(self, task: Task) -> None:
+        """Start reading, in the read pool, the input tiles of ``task`` (the next leased one) that are neither
+        in the cache nor being read; ``_execute`` takes them from ``_fetching``."""
+        for m, idx in self.bound.reads(task):
+            k = self.spec.tile_key(m, idx)
+            if k not in self.cache and k not in self._fetching:
+                self._fetching[k] = self.pool.submit(self._try_read, k)
 
 
 def load_verified(state: StateStore, job: str, secret: bytes | None = None):

@@ -15,7 +15,14 @@ import uuid
 import numpy as np
 import pytest
 
-from numpywren2.core.backends import Ledger, LocalFileStore, SQLiteStateStore, SQLiteTaskQueue, TileNotFoundError
+from numpywren2.core.backends import (
+    Finish,
+    Ledger,
+    LocalFileStore,
+    SQLiteStateStore,
+    SQLiteTaskQueue,
+    TileNotFoundError,
+)
 from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue
 from numpywren2.core.backends.memory import MemoryStateStore, MemoryTaskQueue, MemoryTileStore
 from numpywren2.core.backends.redis import RedisStateStore, RedisTaskQueue
@@ -490,6 +497,82 @@ def test_progress_reads_status_count_and_one_task_together(pair):
     assert state.progress("j", "a").status == "failed"
     with pytest.raises(KeyError):
         state.progress("no-such-job")
+
+
+def test_finish_many_completes_several_tasks_in_one_step(pair):
+    state, queue, ledger = pair
+    queue.send(["a", "b", "a"])  # a delivered twice
+    m1, m2, m3 = sorted(queue.receive(3, lease=30), key=lambda m: m.body)
+    counters = {"kernel_s": 0.5}
+    # (a, b) -> c; a -> d; the second copy of a in the same step counts nothing again
+    out = ledger.finish_many("j", [Finish("a", [("c", 2, 1), ("d", 1, 4)], m1.receipt),
+                                   Finish("b", [("c", 2, 1)], m3.receipt),
+                                   Finish("a", [("c", 2, 1), ("d", 1, 4)], m2.receipt)], counters)
+    assert [c.ready for c in out.completions] == [["d"], ["c"], ["c", "d"]]
+    assert {c.status for c in out.completions} == {"running"} and out.claimed == []
+    assert counters == {}
+    c = state.job("j")["counters"]
+    assert c["completed"] == 2 and c["kernel_s"] == 0.5
+    got = bodies(queue)
+    if queue.ordered:
+        assert got == sorted(got), "c (priority 1) before d (4)"
+    if ledger.fused:
+        assert sorted(got) == ["c", "d"], "each ready child enqueued once per step"
+    else:
+        assert sorted(got) == ["c", "c", "d", "d"], "the unfused sequence enqueues what each completion found"
+    assert queue.receive(5) == [], "all three acknowledged"
+
+
+def test_a_claimed_child_is_leased_to_the_finisher_and_runs_exactly_once(pair):
+    state, queue, ledger = pair
+    queue.send(["a"], priority=2)
+    (m,) = queue.receive(1, lease=30)
+    item = Finish("a", [("b~t", 1, 2), ("c~t", 1, 3)], m.receipt, (("b~t", "b"),))
+    out = ledger.finish_many("j", [item], claim=1, lease=1.0)
+    assert out.completions[0].ready == ["b~t", "c~t"]
+    if not ledger.fused:
+        assert out.claimed == [], "the unfused sequence claims nothing: every ready child is enqueued"
+        assert sorted(bodies(queue)) == ["b~t", "c~t"]
+        return
+    (claimed,) = out.claimed
+    assert claimed.body == "b~t"
+    assert [x.body for x in queue.receive(5, lease=30)] == ["c~t"], "b is leased to the finisher, c is queued"
+    assert queue.renew(claimed.receipt, 1.0), "the claim's receipt renews its lease"
+    # the finisher dies: the claim's lease runs out and another executor receives b
+    (again,) = poll(lambda: queue.receive(1, lease=30), what="the claimed child's lease to expire")
+    assert again.body == "b~t"
+    assert not queue.ack(claimed.receipt), "the expired claim acknowledges nothing"
+    assert ledger.finish("j", "b", [], again.receipt).status == "running"
+    assert queue.receive(5) == [] and state.is_done("j", "b")
+
+
+def test_a_claim_keeps_the_queue_s_priorities_and_skips_done_children(pair):
+    state, queue, ledger = pair
+    if not ledger.fused:
+        pytest.skip("the unfused sequence claims nothing")
+    queue.send(["a", "e"], priority=5)
+    ma, me = sorted(queue.receive(2, lease=30), key=lambda m: m.body)
+    queue.send(["urgent"], priority=1)
+    state.complete("j", "done-child", [])
+    wanted = (("b", "b"), ("x", "done-child"))
+    out = ledger.finish_many("j", [Finish("a", [("b", 1, 3), ("x", 1, 9)], ma.receipt, wanted)], claim=2)
+    assert out.claimed == [], "b (3) is worse than the visible urgent (1); x is done already: both queued"
+    assert bodies(queue) == ["urgent", "b", "x"]
+    wanted = (("f", "f"), ("g", "g"))
+    out = ledger.finish_many("j", [Finish("e", [("f", 1, 1), ("g", 1, 2)], me.receipt, wanted)], claim=1)
+    assert [x.body for x in out.claimed] == ["f"], "the best ready child, the queue empty: at most claim of them"
+    assert bodies(queue) == ["g"]
+    assert queue.ack(out.claimed[0].receipt) and queue.receive(5) == []
+
+
+def test_an_ended_job_claims_nothing(pair):
+    state, queue, ledger = pair
+    queue.send(["a"])
+    (m,) = queue.receive(1, lease=30)
+    assert state.set_status("j", "cancelled")
+    out = ledger.finish_many("j", [Finish("a", [("b", 1, 0)], m.receipt, (("b", "b"),))], claim=1)
+    assert out.claimed == [] and out.completions[0][:2] == (["b"], "cancelled")
+    assert queue.receive(5) == []
 
 
 class _RefusingQueue(MemoryTaskQueue):

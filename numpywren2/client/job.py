@@ -526,7 +526,10 @@ class Job:
         ``executor_s`` is the same without the start-up overhead, ``executors`` the number of
         executors that ran (killed ones included).  ``tasks_dropped`` counts queue messages that name no
         task of the program, ``tasks_forged`` those whose tag did not verify (``core.signing``), each
-        acknowledged unrun.  Once the job has ended, waits (up to 10 s)
+        acknowledged unrun.  ``bytes_read`` counts the input tiles the kernels were given, ``bytes_fetched``
+        the part of them read from the tile store (the rest came from the executors' tile caches), and
+        ``tasks_claimed`` the tasks an executor leased to itself in the completion step of a parent it ran
+        (docs/runtime.md, "Locality").  Once the job has ended, waits (up to 10 s)
         for its executors to exit first, so that their lifetimes are final.
 
         ``kernels`` maps each kernel name to ``tasks`` (executions), ``kernel_s`` (seconds inside the
@@ -548,7 +551,8 @@ class Job:
                 "kernel_s": c.get("kernel_s", 0.0), "read_s": c.get("read_s", 0.0), "write_s": c.get("write_s", 0.0),
                 "bytes_read": int(c.get("bytes_read", 0)), "bytes_written": int(c.get("bytes_written", 0)),
                 "tiles_freed": int(c.get("tiles_freed", 0)), "tasks_dropped": int(c.get("tasks_dropped", 0)),
-                "tasks_forged": int(c.get("tasks_forged", 0)),
+                "tasks_forged": int(c.get("tasks_forged", 0)), "bytes_fetched": int(c.get("bytes_fetched", 0)),
+                "tasks_claimed": int(c.get("tasks_claimed", 0)),
                 "wall_s": wall, "core_s": usage["core_s"], "executor_s": usage["executor_s"],
                 "executors": usage["executors"], "cost_usd": usage["cost_usd"], "status": rec["status"],
                 **kernel_rates(self.runtime.state.records(self.id, "tasks"), wall)}

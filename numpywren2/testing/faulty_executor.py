@@ -102,23 +102,23 @@ def install_kill(step: str, job: str) -> None:
 
             cls.put = patched_put
     if step == "enqueued":
-        finish = base.Ledger.finish
+        finish = base.Ledger.finish_many
 
-        def patched_finish(self, job, task, children, receipt, counters=None):
+        def patched_finish(self, job, items, counters=None, claim=0, lease=30.0):
             ack = self.queue.ack
             self.queue.ack = lambda r: (die(), ack(r))[1]
             try:
-                return finish(self, job, task, children, receipt, counters)
+                return finish(self, job, items, counters, claim, lease)
             finally:
                 self.queue.ack = ack
 
-        base.Ledger.finish = patched_finish
+        base.Ledger.finish_many = patched_finish
     if step == "completed":
         free = worker.Executor._free_consumed
 
-        def patched_free(self, task, me):
+        def patched_free(self, ran):
             die()
-            return free(self, task, me)
+            return free(self, ran)
 
         worker.Executor._free_consumed = patched_free
 

@@ -18,23 +18,23 @@ from numpywren2.core.backends import sqlite
 
 
 def stop_inside_the_completion() -> None:
-    finish = sqlite.SQLiteLedger._finish
+    finish = sqlite.SQLiteLedger._finish_many
     gates = Path(os.environ["NPW_TEST_GATES"])
 
-    def _finish(self, job, task, children, receipt, counters):
+    def _finish(self, job, items, counters, claim, lease):
         c = self.state._conn()
         try:
             fd = os.open(gates / "stopper", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            return finish(self, job, task, children, receipt, counters)
+            return finish(self, job, items, counters, claim, lease)
         os.close(fd)
         c.execute("BEGIN IMMEDIATE")  # the write lock, as the completion's transaction takes it
         (gates / f"stopped-{os.getpid()}").touch()
         os.kill(os.getpid(), signal.SIGSTOP)
         c.execute("ROLLBACK")  # never reached: the provisioner kills this process while it is stopped
-        return finish(self, job, task, children, receipt, counters)
+        return finish(self, job, items, counters, claim, lease)
 
-    sqlite.SQLiteLedger._finish = _finish
+    sqlite.SQLiteLedger._finish_many = _finish
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from .base import (
     BackendError,
     Completion,
     CorruptTileError,
+    Finish,
+    Finished,
     Ledger,
     Message,
     OutageError,
@@ -18,6 +20,7 @@ from .base import (
     is_permanent,
     outage_errors,
     outage_s,
+    plan_claims,
     transient_errors,
     with_retries,
 )
@@ -26,9 +29,9 @@ from .sqlite import SQLiteStateStore, SQLiteTaskQueue
 from .urls import open_queue, open_state, open_store
 
 __all__ = [
-    "BackendError", "Completion", "CorruptTileError", "Ledger", "LocalFileStore", "Message", "OutageError",
-    "Progress", "SQLiteStateStore",
+    "BackendError", "Completion", "CorruptTileError", "Finish", "Finished", "Ledger", "LocalFileStore", "Message",
+    "OutageError", "Progress", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
     "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "outage_errors", "outage_s",
-    "transient_errors", "with_retries",
+    "plan_claims", "transient_errors", "with_retries",
 ]

@@ -562,30 +562,57 @@ class StateStore(abc.ABC):
 # --------------------------------------------------------------------------- the ledger
 
 
+class Finish(NamedTuple):
+    """One task of a completion step (``Ledger.finish_many``): its key, its children ``(key, in-degree,
+    priority)``, the receipt of its message, and ``claim``: ``(child key, child task key)`` pairs of the
+    children its executor would run itself if they become ready (their inputs are in its cache)."""
+
+    task: str
+    children: list[tuple[str, int, int]]
+    receipt: str
+    claim: tuple[tuple[str, str], ...] = ()
+
+
+class Finished(NamedTuple):
+    """What ``Ledger.finish_many`` answers: one ``Completion`` per ``Finish``, in order, and the messages of
+    the ready children leased to the caller in the same step (``claimed``: each under a lease of its own,
+    renewed and acknowledged like a received message)."""
+
+    completions: list[Completion]
+    claimed: list[Message]
+
+
 class Ledger:
     """The pairing of a job's state store and its queue: the one completion step of the protocol.
 
-    ``finish(job, task, children, receipt, counters)`` does, in this order:
+    ``finish_many(job, items, counters, claim, lease)`` does, in this order:
 
     1. add ``counters`` to the job's counters;
-    2. ``complete`` the task (marked done once, each edge counted once) and read the job's status;
-    3. enqueue the ready children, each with its priority, only while the job is running (an ended
-       job's queue stays deleted);
-    4. acknowledge ``receipt``; a lost lease (expired, perhaps handed to another executor) is not an
+    2. ``complete`` each task of ``items`` (``Finish``: marked done once, each edge counted once) and
+       read the job's status;
+    3. only while the job is running: lease to the caller at most ``claim`` of the ready children it
+       asked for (``Finish.claim``; ``plan_claims`` says which: those not done whose priority is no
+       worse than any other ready child's or visible message's), and enqueue every other ready child,
+       each with its priority (an ended job's queue stays deleted);
+    4. acknowledge each receipt; a lost lease (expired, perhaps handed to another executor) is not an
        error: the task is complete either way, and the copy that now holds it finds it done.
 
-    ``children`` are ``(key, in-degree, priority)``.  It returns the ready children and the job's
-    status as read after the completion (``Completion``; the status is None if the job record is gone).
+    It returns one ``Completion`` per item (the ready children, and the job's status as read after the
+    completions; None if the job record is gone) and the claimed messages (``Finished``).  A claimed
+    child is a queue message like any other, only leased from the start: an executor that dies with
+    it lets its lease run out and another runs it, so exactly one executor completes it first.
+    ``finish(job, task, children, receipt, counters)`` is the step for one task, claiming nothing.
     Repeating a call (a duplicate message, a re-delivery after a crash) counts nothing twice and
     returns, and enqueues, the ready children again.
 
     This class is the unfused sequence: separate calls, each retried on transient errors
     (``with_retries``), for any state store and any queue (an SQS queue with Redis or SQLite
-    state).  ``StateStore.ledger(queue)`` returns a fused subclass where the two share a database
+    state); it claims nothing (a queue of its own cannot lease a chosen message).
+    ``StateStore.ledger(queue)`` returns a fused subclass where the two share a database
     (``SQLiteLedger``: one transaction; ``RedisLedger``: one Lua script; ``MemoryLedger``: one lock
-    held): the same four steps, atomic, in one round trip, retried as a whole.
+    held): the same four steps for all the items, atomic, in one round trip, retried as a whole.
 
-    ``counters`` is drained: when ``finish`` returns it is empty, and when it raises it holds
+    ``counters`` is drained: when ``finish_many`` returns it is empty, and when it raises it holds
     exactly the increments that were not added (the caller keeps them for a later write).
     """
 
@@ -596,14 +623,54 @@ class Ledger:
 
     def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
                counters: dict[str, float] | None = None) -> Completion:
+        return self.finish_many(job, [Finish(task, children, receipt)], counters).completions[0]
+
+    def finish_many(self, job: str, items: list[Finish], counters: dict[str, float] | None = None,
+                    claim: int = 0, lease: float = 30.0) -> Finished:
         if counters:
             with_retries(self.state.add_counters, job, dict(counters))
             counters.clear()
-        done = with_retries(self.state.complete_with_status, job, task, [(k, d) for k, d, _ in children])
-        if done.ready and done.status == "running":
-            with_retries(self.queue.send_many, ready_items(children, done.ready))
-        with_retries(self.queue.ack, receipt)
-        return done
+        out = []
+        for it in items:
+            done = with_retries(self.state.complete_with_status, job, it.task, [(k, d) for k, d, _ in it.children])
+            if done.ready and done.status == "running":
+                with_retries(self.queue.send_many, ready_items(it.children, done.ready))
+            with_retries(self.queue.ack, it.receipt)
+            out.append(done)
+        return Finished(out, [])
+
+
+def plan_claims(ready: list[tuple[str, int]], wanted: dict[str, str], done: set[str], queued_best: int | None,
+                n: int) -> list[str]:
+    """Which of the ``ready`` children ``(key, priority)`` of a completion step its executor leases to
+    itself: at most ``n`` of those it asked for (``wanted``: child key -> task key) that are not ``done``
+    (task keys), best priority first, each no worse than every other ready child and than the best
+    visible message of the queue (``queued_best``, None if it is empty).  So a claim never runs a task
+    before one that a receive would have handed out first, and a factorization's critical path keeps
+    its place.
+
+    >>> ready = [("b", 5), ("c", 1), ("d", 3)]
+    >>> plan_claims(ready, {"b": "B", "c": "C"}, set(), None, 1)  # c: the best of all
+    ['c']
+    >>> plan_claims(ready, {"b": "B", "c": "C"}, set(), None, 2)  # b: d (3) is not claimed and is better
+    ['c']
+    >>> plan_claims(ready, {"b": "B", "c": "C"}, {"C"}, 4, 2), plan_claims(ready, {"c": "C"}, set(), 0, 1)
+    ([], [])
+    """
+    chosen: list[str] = []
+    if n <= 0:
+        return chosen
+    cands = sorted((p, i, k) for i, (k, p) in enumerate(ready) if k in wanted and wanted[k] not in done)
+    picked = {k for _, _, k in cands}
+    others = [p for k, p in ready if k not in picked]
+    if queued_best is not None:
+        others.append(queued_best)
+    best = min(others) if others else None
+    for p, _, k in cands:
+        if len(chosen) >= n or (best is not None and p > best):
+            break
+        chosen.append(k)
+    return chosen
 
 
 def ready_items(children: list[tuple[str, int, int]], ready: list[str]) -> list[tuple[str, int]]:

@@ -16,6 +16,7 @@ atomic on POSIX file systems, so concurrent readers never see part of a tile; a 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import mmap
 import os
 import re
@@ -39,6 +40,10 @@ from .base import (
 )
 
 _SUFFIX = ".tile"
+# names of temporary files: unique per process (its id, and a random token for hosts that share the
+# directory) and per put (a counter); a uuid4 per put cost as much as the write of a small tile
+_TMP_TOKEN = uuid.uuid4().hex[:16]
+_TMP_SEQ = itertools.count()
 _MMAP_BYTES = 256 * 1024  # tiles at least this large are memory-mapped rather than read
 _PACK = ".pack"
 _PACK_MAGIC = b"NPWPACK1"
@@ -250,7 +255,7 @@ class LocalFileStore(TileStore):
         if parent not in self._dirs:
             os.makedirs(parent, exist_ok=True)
             self._dirs.add(parent)
-        tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+        tmp = f"{parent}/.{name}.{os.getpid()}-{_TMP_TOKEN}-{next(_TMP_SEQ)}.tmp"
         parts = encode_tile(tile)
         try:
             f = open(tmp, "wb")

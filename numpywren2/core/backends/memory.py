@@ -20,6 +20,8 @@ import numpy as np
 
 from .base import (
     Completion,
+    Finish,
+    Finished,
     Ledger,
     Message,
     Progress,
@@ -29,6 +31,8 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
+    plan_claims,
+    ready_items,
 )
 
 _SPACES: dict[str, _Space] = {}
@@ -137,6 +141,18 @@ class MemoryTaskQueue(TaskQueue):
                 m[4] = f"{mid}.{uuid.uuid4().hex}"
                 out.append(Message(m[0], m[4]))
             return out
+
+    def _send_leased(self, body: str, priority: int, lease: float) -> Message:
+        """Enqueue ``body`` already leased to the caller for ``lease`` seconds (the caller holds the lock)."""
+        mid = uuid.uuid4().hex
+        receipt = f"{mid}.{uuid.uuid4().hex}"
+        self._q()["msgs"][mid] = [body, priority, next(self._s.seq), time.monotonic() + lease, receipt]
+        return Message(body, receipt)
+
+    def _best_visible(self) -> int | None:
+        """The best priority of a visible message (the caller holds the lock); None if none is."""
+        now = time.monotonic()
+        return min((m[1] for m in self._q()["msgs"].values() if m[3] <= now), default=None)
 
     def _live(self, receipt: str) -> list | None:
         m = self._q()["msgs"].get(receipt.split(".", 1)[0])
@@ -304,12 +320,37 @@ class MemoryStateStore(StateStore):
 
 
 class MemoryLedger(Ledger):
-    """``Ledger.finish`` for a state store and a queue in one space: the base class's sequence, made
-    one atomic step by holding the space's (re-entrant) lock across it."""
+    """``Ledger.finish_many`` for a state store and a queue in one space: the base class's sequence, made
+    one atomic step by holding the space's (re-entrant) lock across it, with the claims of the fused
+    ledgers."""
 
     fused = True
+    state: MemoryStateStore
+    queue: MemoryTaskQueue
 
-    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
-               counters: dict[str, float] | None = None) -> Completion:
-        with self.queue.space.lock:
-            return super().finish(job, task, children, receipt, counters)
+    def finish_many(self, job: str, items: list[Finish], counters: dict[str, float] | None = None,
+                    claim: int = 0, lease: float = 30.0) -> Finished:
+        state, queue = self.state, self.queue
+        with queue.space.lock:
+            if counters:
+                state.add_counters(job, dict(counters))
+                counters.clear()
+            readies = [state.complete(job, it.task, [(k, d) for k, d, _ in it.children]) for it in items]
+            r = queue.space.jobs.get(job)
+            status = r["status"] if r is not None else None
+            claimed = []
+            if status == "running":
+                pending: dict[str, int] = {}
+                for it, ready in zip(items, readies):
+                    for k, p in ready_items(it.children, ready):
+                        pending.setdefault(k, p)
+                wanted = {k: t for it in items for k, t in it.claim}
+                if claim and any(k in wanted for k in pending):
+                    done = {wanted[k] for k in pending if k in wanted and state.is_done(job, wanted[k])}
+                    for k in plan_claims(list(pending.items()), wanted, done, queue._best_visible(), claim):
+                        claimed.append(queue._send_leased(k, pending.pop(k), lease))
+                queue.send_many(list(pending.items()))
+            for it in items:
+                queue.ack(it.receipt)
+            completed = int(r["counters"].get("completed", 0)) if r is not None else None
+            return Finished([Completion(ready, status, completed) for ready in readies], claimed)

@@ -36,7 +36,18 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..signing import redact_url
-from .base import BackendError, Completion, Ledger, Message, Progress, StateStore, TaskQueue, with_retries
+from .base import (
+    BackendError,
+    Completion,
+    Finish,
+    Finished,
+    Ledger,
+    Message,
+    Progress,
+    StateStore,
+    TaskQueue,
+    with_retries,
+)
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
 SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
@@ -134,6 +145,16 @@ local function enqueue(priority, body)
   redis.call('ZADD', Q.ready, score, id)
 end
 
+-- Enqueue one body with its priority, leased from the start until deadline under token; its id.
+local function enqueue_leased(priority, body, deadline, token)
+  local id = redis.call('INCR', Q.seq)
+  redis.call('HSET', Q.body, id, body)
+  redis.call('HSET', Q.score, id, tonumber(priority) * 8388608 + id % 8388608)
+  redis.call('ZADD', Q.leased, deadline, id)
+  redis.call('HSET', Q.receipt, id, token)
+  return id
+end
+
 -- Whether message id holds a live lease with this token (only such a lease may be renewed or acknowledged).
 local function live_lease(id, token)
   local deadline = redis.call('ZSCORE', Q.leased, id)
@@ -153,15 +174,15 @@ end
 
 # Complete a task: marking it done and counting its edges happen together, once; readiness is
 # answered every time.  args[first], args[first + 1] are a child and its in-degree, every stride
-# arguments.  Returns the positions in args of the ready children.
+# arguments up to args[last].  Returns the positions in args of the ready children.
 _COMPLETE_TASK = """
-local function complete(done, counters, edges, task, args, first, stride)
+local function complete(done, counters, edges, task, args, first, last, stride)
   if redis.call('SADD', done, task) == 1 then
     redis.call('HINCRBYFLOAT', counters, 'completed', 1)
-    for i = first, #args, stride do redis.call('HINCRBY', edges, args[i], 1) end
+    for i = first, last, stride do redis.call('HINCRBY', edges, args[i], 1) end
   end
   local ready = {}
-  for i = first, #args, stride do
+  for i = first, last, stride do
     local c = redis.call('HGET', edges, args[i])
     if c and tonumber(c) >= tonumber(args[i + 1]) then table.insert(ready, i) end
   end
@@ -308,36 +329,97 @@ return 1
 # KEYS: done, counters, edges.  ARGV: task, then child, in-degree pairs.  Returns the ready children.
 _COMPLETE = _COMPLETE_TASK + """
 local ready = {}
-for _, i in ipairs(complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, 2)) do table.insert(ready, ARGV[i]) end
+for _, i in ipairs(complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, #ARGV, 2)) do table.insert(ready, ARGV[i]) end
 return ready
 """
 
 # complete, then the job's status, in one script.  KEYS: done, counters, edges, job.  ARGV as _COMPLETE.
 # Returns the status ('' if the job record is gone), the completed counter, then the ready children.
 _COMPLETE_WITH_STATUS = _COMPLETE_TASK + """
-local ready = complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, 2)
+local ready = complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV, 2, #ARGV, 2)
 local out = {redis.call('HGET', KEYS[4], 'status') or '', redis.call('HGET', KEYS[2], 'completed') or '0'}
 for _, i in ipairs(ready) do table.insert(out, ARGV[i]) end
 return out
 """
 
-# Ledger.finish as one script (the queue and the state on one server): add the counters, complete,
-# enqueue the ready children while the job is running, acknowledge a live lease.
+# Ledger.finish_many as one script (the queue and the state on one server): add the counters, complete
+# each task, then, while the job is running, lease to the caller the ready children it claims
+# (``plan_claims``: asked for, not done, no worse than any other ready child or visible message) and
+# enqueue the others, each ready child once; acknowledge each live lease.
 # KEYS: the queue's (QueueKeys), then done, counters, edges, job.
-# ARGV: task, message id, lease token, n counters, counter name/increment pairs, then child, in-degree,
-# priority triples.  Returns the job's status ('' if its record is gone), the completed counter, then the
-# ready children.
-_FINISH = _QUEUE + _COMPLETE_TASK + """
-local first = 5 + 2 * tonumber(ARGV[4])
-for i = 5, first - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[8], ARGV[i], ARGV[i + 1]) end
-local ready = complete(KEYS[7], KEYS[8], KEYS[9], ARGV[1], ARGV, first, 3)
+# ARGV: number of tasks, number of counters, counter name/increment pairs, claims wanted, lease seconds,
+# lease token; then per task: task, message id, lease token, number of children, and per child: key,
+# in-degree, priority, task key if the caller asks to claim it (else '').
+# Returns the job's status ('' if its record is gone), the completed counter, then per task the number of
+# its ready children and their keys, then the claimed children as key, receipt pairs.
+_FINISH_MANY = _QUEUE + _COMPLETE_TASK + """
+local n_tasks, n_counters = tonumber(ARGV[1]), tonumber(ARGV[2])
+local p = 3
+for _ = 1, n_counters do
+  redis.call('HINCRBYFLOAT', KEYS[8], ARGV[p], ARGV[p + 1])
+  p = p + 2
+end
+local claim, lease, token = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), ARGV[p + 2]
+p = p + 3
+local tasks, readies = {}, {}
+for t = 1, n_tasks do
+  local first, last = p + 4, p + 3 + 4 * tonumber(ARGV[p + 3])
+  tasks[t] = p
+  readies[t] = complete(KEYS[7], KEYS[8], KEYS[9], ARGV[p], ARGV, first, last, 4)
+  p = last + 1
+end
 local status = redis.call('HGET', KEYS[10], 'status') or ''
 local out = {status, redis.call('HGET', KEYS[8], 'completed') or '0'}
-for _, i in ipairs(ready) do
-  table.insert(out, ARGV[i])
-  if status == 'running' then enqueue(ARGV[i + 2], ARGV[i]) end
+for t = 1, n_tasks do
+  table.insert(out, #readies[t])
+  for _, i in ipairs(readies[t]) do table.insert(out, ARGV[i]) end
 end
-ack(ARGV[2], ARGV[3])
+if status == 'running' then
+  local seen, pending, cands, others = {}, {}, {}, {}
+  for t = 1, n_tasks do
+    for _, i in ipairs(readies[t]) do
+      if not seen[ARGV[i]] then
+        seen[ARGV[i]] = true
+        if ARGV[i + 3] ~= '' and redis.call('SISMEMBER', KEYS[7], ARGV[i + 3]) == 0 then
+          table.insert(cands, i)
+        else
+          table.insert(pending, i)
+          table.insert(others, tonumber(ARGV[i + 2]))
+        end
+      end
+    end
+  end
+  local chosen = {}
+  if claim > 0 and #cands > 0 then
+    local head = redis.call('ZRANGE', Q.ready, 0, 0, 'WITHSCORES')
+    if #head > 0 then table.insert(others, math.floor(tonumber(head[2]) / 8388608)) end
+    local best = nil
+    for _, v in ipairs(others) do if best == nil or v < best then best = v end end
+    table.sort(cands, function(a, b)
+      local pa, pb = tonumber(ARGV[a + 2]), tonumber(ARGV[b + 2])
+      if pa ~= pb then return pa < pb end
+      return a < b
+    end)
+    for _, i in ipairs(cands) do
+      if #chosen < claim and (best == nil or tonumber(ARGV[i + 2]) <= best) then
+        table.insert(chosen, i)
+      else
+        table.insert(pending, i)
+      end
+    end
+  else
+    for _, i in ipairs(cands) do table.insert(pending, i) end
+  end
+  table.sort(pending)
+  for _, i in ipairs(pending) do enqueue(ARGV[i + 2], ARGV[i]) end
+  local deadline = now() + lease
+  for n, i in ipairs(chosen) do
+    local id = enqueue_leased(ARGV[i + 2], ARGV[i], deadline, token .. n)
+    table.insert(out, ARGV[i])
+    table.insert(out, id .. ':' .. token .. n)
+  end
+end
+for t = 1, n_tasks do ack(ARGV[tasks[t] + 1], ARGV[tasks[t] + 2]) end
 return out
 """
 
@@ -500,7 +582,7 @@ class RedisStateStore(StateStore):
 
 
 class RedisLedger(Ledger):
-    """``Ledger.finish`` as one Lua script (``_FINISH``), for a state store and a queue on one server.
+    """``Ledger.finish_many`` as one Lua script (``_FINISH_MANY``), for a state store and a queue on one server.
 
     The script is built from the same fragments as the queue's ``_SEND`` and ``_ACK`` and the state
     store's ``_COMPLETE``; it reaches the queue through ``RedisTaskQueue.keys`` only.
@@ -512,22 +594,34 @@ class RedisLedger(Ledger):
 
     def __init__(self, state: RedisStateStore, queue: RedisTaskQueue):
         super().__init__(state, queue)
-        self._script = state.client.register_script(_FINISH)
+        self._script = state.client.register_script(_FINISH_MANY)
 
-    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
-               counters: dict[str, float] | None = None) -> Completion:
-        mid, token = receipt.split(":", 1)
+    def finish_many(self, job: str, items: list[Finish], counters: dict[str, float] | None = None,
+                    claim: int = 0, lease: float = 30.0) -> Finished:
         pending = counters or {}
-        args: list = [task, mid, token, len(pending)]
+        args: list = [len(items), len(pending)]
         for name, v in pending.items():
             args += [name, float(v)]
-        for c, d, p in children:
-            if not 0 <= int(p) < MAX_PRIORITY:
-                raise ValueError(f"priority {p} outside [0, 2**30)")
-            args += [c, int(d), int(p)]
+        args += [int(claim), float(lease), uuid.uuid4().hex]
+        for it in items:
+            mid, token = it.receipt.split(":", 1)
+            wanted = dict(it.claim)
+            args += [it.task, mid, token, len(it.children)]
+            for c, d, p in it.children:
+                if not 0 <= int(p) < MAX_PRIORITY:
+                    raise ValueError(f"priority {p} outside [0, 2**30)")
+                args += [c, int(d), int(p), wanted.get(c, "")]
         k = self.state._keys(job)
         keys = [*self.queue.keys, k[2], k[1], k[3], k[0]]
-        done = _completion(with_retries(self._script, keys, args))
+        reply = with_retries(self._script, keys, args)
         if counters:
             counters.clear()
-        return done
+        status = reply[0].decode() or None
+        completed = int(float(reply[1]))
+        pos, completions = 2, []
+        for _ in items:
+            n = int(reply[pos])
+            completions.append(Completion([r.decode() for r in reply[pos + 1:pos + 1 + n]], status, completed))
+            pos += 1 + n
+        claimed = [Message(reply[i].decode(), reply[i + 1].decode()) for i in range(pos, len(reply), 2)]
+        return Finished(completions, claimed)

@@ -28,7 +28,19 @@ import time
 import uuid
 from pathlib import Path
 
-from .base import Completion, Ledger, Message, Progress, StateStore, TaskQueue, ready_items, with_retries
+from .base import (
+    Completion,
+    Finish,
+    Finished,
+    Ledger,
+    Message,
+    Progress,
+    StateStore,
+    TaskQueue,
+    plan_claims,
+    ready_items,
+    with_retries,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -39,7 +51,8 @@ CREATE TABLE IF NOT EXISTS queue (
     visible_at REAL NOT NULL,
     receipt TEXT
 );
-CREATE INDEX IF NOT EXISTS queue_ready ON queue (queue, visible_at, priority, id);
+DROP INDEX IF EXISTS queue_ready;
+CREATE INDEX IF NOT EXISTS queue_order ON queue (queue, priority, id);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
 CREATE TABLE IF NOT EXISTS jobs (
     job TEXT PRIMARY KEY,
@@ -158,6 +171,27 @@ def _enqueue(c: sqlite3.Connection, queue: str, items: list[tuple[str, int]]) ->
                   [(queue, b, p, now) for b, p in items])
 
 
+def _enqueue_leased(c: sqlite3.Connection, queue: str, items: list[tuple[str, int]], lease: float) -> list[Message]:
+    """Insert ``(body, priority)`` pairs into ``queue`` already leased, for ``lease`` seconds, to the caller
+    (inside the caller's transaction): their messages, whose receipts renew and acknowledge them."""
+    deadline, token = time.time() + lease, uuid.uuid4().hex
+    out = []
+    for i, (body, priority) in enumerate(items):
+        receipt = f"c{i}:{token}"  # unique: the token is; a received message's receipt is "<id>:<token>"
+        c.execute("INSERT INTO queue (queue, body, priority, visible_at, receipt) VALUES (?, ?, ?, ?, ?)",
+                  (queue, body, priority, deadline, receipt))
+        out.append(Message(body, receipt))
+    return out
+
+
+def _best_visible(c: sqlite3.Connection, queue: str) -> int | None:
+    """The best (lowest) priority of a visible message of ``queue``; None if none is visible.  The walk in
+    priority order skips only leased messages (a few per executor)."""
+    row = c.execute("SELECT priority FROM queue INDEXED BY queue_order WHERE queue = ? AND visible_at <= ? "
+                    "ORDER BY priority, id LIMIT 1", (queue, time.time())).fetchone()
+    return None if row is None else row[0]
+
+
 def _ack(c: sqlite3.Connection, receipt: str) -> bool:
     """Delete the message of a live lease with this receipt; False if the lease was lost."""
     return c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time())).rowcount == 1
@@ -206,7 +240,8 @@ class SQLiteTaskQueue(_SQLite, TaskQueue):
         token = uuid.uuid4().hex
         rows = self._run(
             "UPDATE queue SET visible_at = ?, receipt = id || ':' || ? WHERE id IN "
-            "(SELECT id FROM queue WHERE queue = ? AND visible_at <= ? ORDER BY priority, id LIMIT ?) "
+            "(SELECT id FROM queue INDEXED BY queue_order WHERE queue = ? AND visible_at <= ? "
+            "ORDER BY priority, id LIMIT ?) "
             "RETURNING priority, id, body, receipt", (now + lease, token, self.name, now, n)).fetchall()
         rows.sort()  # RETURNING gives no order: restore (priority, FIFO)
         return [Message(body, receipt) for _, _, body, receipt in rows]
@@ -312,33 +347,47 @@ class SQLiteStateStore(_SQLite, StateStore):
     def done_many(self, job: str, tasks: list[str]) -> list[bool]:
         if len(tasks) <= 1:
             return [self.is_done(job, t) for t in tasks]
-        done = set()
+        done = set(_busy_retry(self._done_in, self._conn(), job, tasks))
+        return [t in done for t in tasks]
+
+    @staticmethod
+    def _done_in(c: sqlite3.Connection, job: str, tasks: list[str]) -> list[str]:
+        """Those of ``tasks`` that are done (in the caller's transaction, or on their own)."""
+        out = []
         for i in range(0, len(tasks), 500):  # bounded number of SQL variables
             part = tasks[i:i + 500]
-            done.update(r[0] for r in self._run(
+            out.extend(r[0] for r in c.execute(
                 f"SELECT task FROM done WHERE job = ? AND task IN ({','.join('?' * len(part))})", (job, *part)))
-        return [t in done for t in tasks]
+        return out
 
     @staticmethod
     def _complete(c: sqlite3.Connection, job: str, task: str, children: list[tuple[str, int]]) -> list[str]:
         """Mark done, count edges once, return the ready children (inside the caller's transaction)."""
+        first, ready = SQLiteStateStore._mark_done(c, job, task, children)
+        if first:
+            SQLiteStateStore._add_counters(c, job, {"completed": 1})
+        return ready
+
+    @staticmethod
+    def _mark_done(c: sqlite3.Connection, job: str, task: str,
+                   children: list[tuple[str, int]]) -> tuple[bool, list[str]]:
+        """Mark done, count edges once: ``(whether this was the first completion, the ready children)``;
+        the caller adds the first completions to the ``completed`` counter (inside its transaction)."""
         first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
         ready = []
         if first:  # count each edge now; the upsert returns the child's count of done parents
-            c.execute("INSERT INTO counters (job, name, value) VALUES (?, 'completed', 1) "
-                      "ON CONFLICT (job, name) DO UPDATE SET value = value + 1", (job,))
             for child, indeg in children:
                 (count,) = c.execute("INSERT INTO edges (job, child, count) VALUES (?, ?, 1) "
                                      "ON CONFLICT (job, child) DO UPDATE SET count = count + 1 RETURNING count",
                                      (job, child)).fetchone()
                 if count >= indeg:
                     ready.append(child)
-            return ready
+            return True, ready
         for child, indeg in children:  # a repeat: only answer which children are ready
             row = c.execute("SELECT count FROM edges WHERE job = ? AND child = ?", (job, child)).fetchone()
             if row is not None and row[0] >= indeg:
                 ready.append(child)
-        return ready
+        return False, ready
 
     def is_done(self, job: str, task: str) -> bool:
         row = self._run("SELECT 1 FROM done WHERE job = ? AND task = ?", (job, task)).fetchone()
@@ -388,28 +437,65 @@ class SQLiteStateStore(_SQLite, StateStore):
 
 
 class SQLiteLedger(Ledger):
-    """``Ledger.finish`` as one transaction, for a state store and a queue in one database file."""
+    """``Ledger.finish_many`` as one transaction, for a state store and a queue in one database file."""
 
     fused = True
     state: SQLiteStateStore
     queue: SQLiteTaskQueue
 
-    def finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
-               counters: dict[str, float] | None = None) -> Completion:
-        done = with_retries(self._finish, job, task, children, receipt, counters)
+    def finish_many(self, job: str, items: list[Finish], counters: dict[str, float] | None = None,
+                    claim: int = 0, lease: float = 30.0) -> Finished:
+        done = with_retries(self._finish_many, job, items, counters, claim, lease)
         if counters:
             counters.clear()
         return done
 
-    def _finish(self, job: str, task: str, children: list[tuple[str, int, int]], receipt: str,
-                counters: dict[str, float] | None) -> Completion:
-        state = self.state
+    def _finish_many(self, job: str, items: list[Finish], counters: dict[str, float] | None, claim: int,
+                     lease: float) -> Finished:
+        state, name = self.state, self.queue.name
         with state._tx() as c:
-            if counters:
-                state._add_counters(c, job, counters)
-            ready = state._complete(c, job, task, [(k, d) for k, d, _ in children])
+            readies, firsts = [], 0
+            for it in items:
+                first, ready = state._mark_done(c, job, it.task, [(k, d) for k, d, _ in it.children])
+                firsts += first
+                readies.append(ready)
+            deltas = dict(counters or {})
+            if firsts:
+                deltas["completed"] = deltas.get("completed", 0) + firsts
+            if deltas:
+                state._add_counters(c, job, deltas)
             status = state._status(c, job)
-            if ready and status == "running":
-                _enqueue(c, self.queue.name, ready_items(children, ready))
-            _ack(c, receipt)
-            return Completion(ready, status, state._completed(c, job))
+            claimed: list[Message] = []
+            if status == "running":
+                pending = _ready_once(items, readies)
+                wanted = {k: t for it in items for k, t in it.claim}
+                if claim and any(k in wanted for k, _ in pending):
+                    asked = [wanted[k] for k, _ in pending if k in wanted]
+                    taken = set(state._done_in(c, job, asked))
+                    chosen = plan_claims(pending, wanted, taken, _best_visible(c, name), claim)
+                    if chosen:
+                        keep = set(chosen)
+                        prio = dict(pending)
+                        claimed = _enqueue_leased(c, name, [(k, prio[k]) for k in chosen], lease)
+                        pending = [(k, p) for k, p in pending if k not in keep]
+                if pending:
+                    _enqueue(c, name, pending)
+            for it in items:
+                _ack(c, it.receipt)
+            completed = state._completed(c, job)
+            return Finished([Completion(r, status, completed) for r in readies], claimed)
+
+
+def _ready_once(items: list[Finish], readies: list[list[str]]) -> list[tuple[str, int]]:
+    """The ``(key, priority)`` of every ready child of the step's items, each once (a child two repeated
+    completions of one step find ready is enqueued once).
+
+    >>> items = [Finish("a", [("c", 1, 4)], "r1"), Finish("b", [("c", 1, 4), ("d", 1, 2)], "r2")]
+    >>> _ready_once(items, [["c"], ["c", "d"]])
+    [('c', 4), ('d', 2)]
+    """
+    out: dict[str, int] = {}
+    for it, ready in zip(items, readies):
+        for k, p in ready_items(it.children, ready):
+            out.setdefault(k, p)
+    return list(out.items())
