@@ -21,6 +21,7 @@ _CLIENT = ("BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixInfo", "Matri
            "PCA", "Runtime", "TileSpace", "attach", "cholesky", "current_runtime", "diag", "eye", "from_dask",
            "gemm", "inv", "jobs", "ls", "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve",
            "solve_triangular", "submit", "svd", "tsqr", "zeros")
+_CLIENT += ("eigh", "eigvalsh")
 _CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
 _CORE = ("kernels", "programs")
 

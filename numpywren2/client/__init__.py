@@ -9,6 +9,7 @@ from . import random
 from .array_ops import MatrixView, diag, eye, zeros
 from .catalog import MatrixInfo, ls, open
 from .decomposition import PCA, pca, svd
+from .eig import eigh, eigvalsh
 from .interop import from_dask
 from .job import Job, JobFailedError, TileSpace, submit
 from .jobs import JobInfo, attach, jobs
@@ -52,4 +53,5 @@ __all__ = [
     "tsqr",
     "zeros",
 ]
+__all__ += ["eigh", "eigvalsh"]
 __all__ += ["cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet"]
