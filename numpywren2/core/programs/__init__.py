@@ -24,14 +24,15 @@ from .arrays import (
 )
 from .checks import check_symmetric
 from .cholesky import cholesky
-from .gemm import gemm
 from .eig import sym_band_reduction
+from .gemm import gemm
 from .generators import eye, normal, spd
 from .lu import lu, lu_solve, lu_split, permute_rows
 from .qr import qr_factor, qr_form_q, qr_lstsq
 from .svd import (
     apply_reflectors,
     band_reduction,
+    band_singular_values,
     center_columns,
     gemm_tn,
     low_rank_factors,
@@ -50,5 +51,5 @@ __all__ = [
     "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles",
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
-__all__ += ["sym_band_reduction"]
+__all__ += ["band_singular_values", "sym_band_reduction"]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
