@@ -14,6 +14,7 @@ import numpywren2 as npw
 from lambdapack import interpret
 from numpywren2.client.eig import lower_band_storage
 from numpywren2.core import programs
+from numpywren2.core.kernels import band
 from numpywren2.core.tiling import grid_shape, join, split
 
 
@@ -101,6 +102,35 @@ def test_sym_band_reduction_program_float32():
     w = np.linalg.eigvalsh((B + np.tril(B, -1).T).astype(np.float64))
     w_ref = np.linalg.eigvalsh(A.astype(np.float64))
     assert np.max(np.abs(w - w_ref)) <= 10 * 30 * np.finfo(np.float32).eps * np.abs(w_ref).max()
+
+
+def symmetric_band(n: int, b: int, seed: int) -> np.ndarray:
+    a = np.tril(random_symmetric(n, seed))
+    a -= np.tril(a, -b - 1)
+    return a + np.tril(a, -1).T
+
+
+@pytest.mark.parametrize("n, b, d", [(50, 10, 5), (57, 13, 7), (100, 40, 20), (33, 32, 16), (10, 3, 2)])
+def test_reduce_symmetric_bandwidth_keeps_the_eigenvalues(n, b, d):
+    a = symmetric_band(n, b, seed=n)
+    w_ref = np.linalg.eigvalsh(a)
+    band.reduce_symmetric_bandwidth(a, b, d)
+    assert np.array_equal(a, a.T) and not np.tril(a, -d - 1).any(), "not symmetric with half-bandwidth d"
+    assert np.max(np.abs(np.linalg.eigvalsh(a) - w_ref)) <= 10 * n * np.finfo(float).eps * np.abs(w_ref).max()
+
+
+@pytest.mark.parametrize("n, b, dtype", [(1, 1, np.float64), (16, 4, np.float64), (17, 5, np.float64),
+                                         (9, 9, np.float64), (150, 40, np.float64), (45, 8, np.float32)])
+def test_sym_band_eigenvalues_program(n, b, dtype):
+    """Band storage gathered up a tree, then one task (halving above SMALL_BAND, then sbevd); ragged, float32."""
+    a = symmetric_band(n, b, seed=b).astype(dtype)
+    N = grid_shape(a.shape, b)[0]
+    bound = programs.sym_band_eigenvalues.bind(N=N, BS=b, validate="full")
+    assert bound.num_tasks() == 2 * N + tree_copies(N)
+    w = interpret(bound, {"B": split(np.tril(a), b)})["W"][0, 0]
+    assert w.shape == (1, n) and w.dtype == dtype
+    w_ref = np.linalg.eigvalsh(a.astype(np.float64))
+    assert np.max(np.abs(w.ravel() - w_ref)) <= 10 * n * np.finfo(dtype).eps * np.abs(w_ref).max()
 
 
 # --------------------------------------------------------------------------- npw.eigh on the runtime

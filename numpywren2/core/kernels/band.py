@@ -26,7 +26,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
-from scipy.linalg import cython_lapack
+from scipy.linalg import cython_lapack, eig_banded
 
 import lambdapack as lp
 
@@ -214,3 +214,110 @@ def upper_band_singular_values(ab: np.ndarray) -> np.ndarray:
     storage ``ab`` ((ku+1)×n): ``band_singular_values`` on its dense n×n float64 copy."""
     s = band_singular_values(dense_of_upper_band_storage(ab), ab.shape[0] - 1)
     return s[None, :].astype(ab.dtype)
+
+
+# ------------------------------------------------------------------ the symmetric band: eigenvalues
+
+def _two_sided(a: np.ndarray, idx: slice, v: np.ndarray, t: np.ndarray) -> None:
+    """``a[idx, idx] = Qᵀ a[idx, idx] Q`` (kept exactly symmetric) for the Q = I − V T Vᵀ of a ``geqrt``."""
+    x = _gemqrt(v, t, np.ascontiguousarray(a[idx, idx]), "T")
+    x = _gemqrt(v, t, np.ascontiguousarray(x.T), "T")   # (Qᵀ (Qᵀ A)ᵀ) = Qᵀ A Q for a symmetric A
+    a[idx, idx] = (x + x.T) / 2
+
+
+def _set_lower_block(a: np.ndarray, rows: slice, cols: slice, x: np.ndarray) -> None:
+    a[rows, cols] = x
+    a[cols, rows] = x.T
+
+
+def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int) -> None:
+    """In place: the n×n symmetric band matrix ``a`` (both triangles stored) of half-bandwidth ``b`` becomes
+    one of half-bandwidth ``d`` < b by orthogonal similarity transformations (eigenvalues kept).
+
+    Sweep r (columns r..r+d−1): a QR of the panel below the new band (rows r+d..r+d+b−1) leaves a triangle;
+    its Q applied to both sides of the diagonal block and to the block below it fills that block (the
+    bulge), which the next QR removes, whose Q fills the next block below: b rows per step to the end.
+    """
+    n = a.shape[0]
+    for r in range(0, n - 1, d):
+        r1 = min(r + d, n)
+        q = min(r1 + b, n)            # columns r..r1-1 reach row r1 - 1 + b at most
+        if q <= r1:
+            break
+        rows, cols = slice(r1, q), slice(r, r1)
+        v, t, rr = _geqrt(np.ascontiguousarray(a[rows, cols]))
+        x = np.zeros((q - r1, r1 - r))
+        x[:rr.shape[0]] = rr
+        _set_lower_block(a, rows, cols, x)
+        _two_sided(a, rows, v, t)
+        p = r1
+        while True:
+            e = min(q + b, n)         # columns p..q-1 reach row q - 1 + b at most
+            if e <= q:
+                break
+            below, cols = slice(q, e), slice(p, q)
+            blk = _gemqrt(v, t, np.ascontiguousarray(a[below, cols].T), "T").T   # a[below, cols] Q
+            v, t, rr = _geqrt(np.ascontiguousarray(blk))
+            x = np.zeros(blk.shape)
+            x[:rr.shape[0]] = rr
+            _set_lower_block(a, below, cols, x)
+            _two_sided(a, below, v, t)
+            p, q = q, e
+
+
+def symmetric_band_eigenvalues(a: np.ndarray, b: int) -> np.ndarray:
+    """All eigenvalues, ascending, of the n×n symmetric band matrix ``a`` (half-bandwidth ``b``, both
+    triangles stored; overwritten): halving passes down to ``SMALL_BAND``, then LAPACK ``sbevd`` (band →
+    tridiagonal ``sbtrd``, then the tridiagonal eigenvalues) on the narrow band."""
+    n = a.shape[0]
+    b = max(0, min(b, n - 1))
+    while b > SMALL_BAND:
+        d = (b + 1) // 2
+        reduce_symmetric_bandwidth(a, b, d)
+        b = d
+    ab = np.zeros((b + 1, n))
+    for off in range(b + 1):
+        ab[off, :n - off] = np.diagonal(a, -off)
+    return eig_banded(ab, lower=True, eigvals_only=True, check_finite=False)
+
+
+def dense_of_lower_band_storage(ab: np.ndarray) -> np.ndarray:
+    """The n×n float64 symmetric matrix of the lower band storage ``ab`` ((kd+1)×n, ``ab[i − j, j] = a[i, j]``)."""
+    kd, n = ab.shape[0] - 1, ab.shape[1]
+    a = np.zeros((n, n))
+    for off in range(min(kd, n - 1) + 1):
+        i = np.arange(n - off)
+        a[i + off, i] = ab[off, :n - off]
+        a[i, i + off] = ab[off, :n - off]
+    return a
+
+
+@lp.kernel(flops=lambda d, bs: 0)
+def lower_band_columns(d: np.ndarray, bs: int) -> np.ndarray:
+    """Lower band storage ((bs+1)×h, ``ab[i − j, j]``) of the last tile column of a symmetric band matrix: its
+    diagonal tile ``d`` (h×h, the lower triangle is read)."""
+    h = d.shape[1]
+    ab = np.zeros((bs + 1, h), dtype=d.dtype)
+    for off in range(min(bs, h - 1) + 1):
+        ab[off, :h - off] = np.diagonal(d, -off)
+    return ab
+
+
+@lp.kernel(flops=lambda d, r, bs: 0)
+def lower_band_columns_before(d: np.ndarray, r: np.ndarray, bs: int) -> np.ndarray:
+    """Lower band storage ((bs+1)×bs) of tile column k < N − 1 of a symmetric band matrix of half-bandwidth
+    ``bs`` (the tile size): ``d`` the diagonal tile B[k, k], ``r`` the tile below it B[k + 1, k] (upper
+    triangular, h×bs)."""
+    ab = lower_band_columns.fn(d, bs)
+    for off in range(bs):  # entry (p, p + off) of r is band row bs − off, column p + off
+        diag = np.diagonal(r, off)
+        ab[bs - off, off:off + diag.size] = diag
+    return ab
+
+
+@lp.kernel(flops=lambda ab: 22.0 * ab.shape[1] ** 2 * (ab.shape[0] - 1))
+def symmetric_band_eigenvalues_of(ab: np.ndarray) -> np.ndarray:
+    """All eigenvalues (a 1×n row, ascending, in ``ab``'s dtype) of the symmetric band matrix in lower band
+    storage ``ab``: ``symmetric_band_eigenvalues`` on its dense n×n float64 copy."""
+    w = symmetric_band_eigenvalues(dense_of_lower_band_storage(ab), ab.shape[0] - 1)
+    return w[None, :].astype(ab.dtype)

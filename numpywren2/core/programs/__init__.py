@@ -24,7 +24,7 @@ from .arrays import (
 )
 from .checks import check_symmetric
 from .cholesky import cholesky
-from .eig import sym_band_reduction
+from .eig import sym_band_eigenvalues, sym_band_reduction
 from .gemm import gemm
 from .generators import eye, normal, spd
 from .lu import lu, lu_solve, lu_split, permute_rows
@@ -51,5 +51,5 @@ __all__ = [
     "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles",
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
-__all__ += ["band_singular_values", "sym_band_reduction"]
+__all__ += ["band_singular_values", "sym_band_eigenvalues", "sym_band_reduction"]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]

@@ -1,4 +1,5 @@
-"""Programs of the symmetric eigenproblem: the two-sided reduction of a symmetric matrix to band form.
+"""Programs of the symmetric eigenproblem: the two-sided reduction of a symmetric matrix to band form, and
+the eigenvalues of that band in one task.
 
 The eigenvectors are back-transformed by ``apply_reflectors`` (``programs.svd``) with ``OFF = 1``: the
 reflectors this reduction keeps are indexed as the band SVD's right-hand (LQ) ones.
@@ -6,7 +7,21 @@ reflectors this reduction keeps are indexed as the band SVD's right-hand (LQ) on
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.core.kernels import copy, gemlqt, gemqrt, geqrt, symmetrized, transpose, ttmlqt, ttmqrt, ttqrt
+from numpywren2.core.kernels import (
+    copy,
+    gemlqt,
+    gemqrt,
+    geqrt,
+    hstack,
+    lower_band_columns,
+    lower_band_columns_before,
+    symmetric_band_eigenvalues_of,
+    symmetrized,
+    transpose,
+    ttmlqt,
+    ttmqrt,
+    ttqrt,
+)
 
 
 @lp.program
@@ -97,3 +112,28 @@ def sym_band_reduction(A: lp.Matrix, B: lp.Matrix, S: lp.Matrix, W: lp.Matrix, X
                     else:
                         for i in range(k + 1, N):
                             X[i, j, k, level + 1] = copy(X[i, j, k, level])
+
+
+@lp.program
+def sym_band_eigenvalues(B: lp.Matrix, W: lp.Matrix, H: lp.Matrix, N: int, BS: int):
+    """W[0, 0] (1×n) = the eigenvalues, ascending, of the symmetric band matrix whose lower band
+    ``sym_band_reduction`` wrote to B (half-bandwidth BS, the tile size; tiles B[k, k] and B[k+1, k]).
+
+    Each tile column's lower band storage (H[k, 0], BS+1 rows) is cut from its two tiles, the pieces put
+    together up a binary tree of ``hstack`` (node k merges with k + 2**level, a node without partner
+    moves up with a copy), and one task computes the eigenvalues of the whole band
+    (``symmetric_band_eigenvalues_of``: bandwidth halving, then LAPACK ``sbevd`` on the narrow band).
+    """
+    d = ceil(log2(N))
+    for k in range(N):
+        if k == N - 1:
+            H[k, 0] = lower_band_columns(B[k, k], BS)
+        else:
+            H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
+    for level in range(d):
+        for k in range(0, N, 2 ** (level + 1)):
+            if k + 2**level < N:
+                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
+            else:
+                H[k, level + 1] = copy(H[k, level])
+    W[0, 0] = symmetric_band_eigenvalues_of(H[0, d])
