@@ -82,12 +82,12 @@ def eigh(a, b=None, *, lower: bool = True, eigvals_only: bool = False, overwrite
     >>> import numpy as np, numpywren2 as npw
     >>> a = np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]])
     >>> w, v = npw.eigh(a, block_size=2)
-    >>> w.round(12)
-    array([0.585786437627, 2.            , 3.414213562373])
+    >>> w.round(8)
+    array([0.58578644, 2.        , 3.41421356])
     >>> bool(np.allclose(a @ v.numpy(), v.numpy() * w))
     True
-    >>> npw.eigh(a, eigvals_only=True, subset_by_index=[1, 2], block_size=2).round(12)
-    array([2.            , 3.414213562373])
+    >>> npw.eigh(a, eigvals_only=True, subset_by_index=[1, 2], block_size=2).round(8)
+    array([2.        , 3.41421356])
     """
     del overwrite_a
     if b is not None:
