@@ -125,11 +125,9 @@ def sym_band_eigenvalues(B: lp.Matrix, W: lp.Matrix, H: lp.Matrix, N: int, BS: i
     (``symmetric_band_eigenvalues_of``: bandwidth halving, then LAPACK ``sbevd`` on the narrow band).
     """
     d = ceil(log2(N))
-    for k in range(N):
-        if k == N - 1:
-            H[k, 0] = lower_band_columns(B[k, k], BS)
-        else:
-            H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
+    for k in range(N - 1):
+        H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
+    H[N - 1, 0] = lower_band_columns(B[N - 1, N - 1], BS)
     for level in range(d):
         for k in range(0, N, 2 ** (level + 1)):
             if k + 2**level < N:

@@ -336,11 +336,9 @@ def band_singular_values(B: lp.Matrix, S: lp.Matrix, H: lp.Matrix, N: int, BS: i
     (``upper_band_singular_values``: bandwidth halving, LAPACK ``gbbrd`` and ``bdsqr``).
     """
     d = ceil(log2(N))
-    for k in range(N):
-        if k == 0:
-            H[0, 0] = upper_band_columns(B[0, 0], BS)
-        else:
-            H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
+    H[0, 0] = upper_band_columns(B[0, 0], BS)
+    for k in range(1, N):
+        H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
     for level in range(d):
         for k in range(0, N, 2 ** (level + 1)):
             if k + 2**level < N:
