@@ -288,7 +288,68 @@ CASES_LINALG = [case_lstsq, case_lstsq_rank_deficient, case_pinv, case_norms, ca
                 case_qr_raw, case_svd_full]
 
 
-CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd, *CASES_LINALG]
+SVD_N = 4096  # --svd-n: the square matrix of the all-singular-values row (8192 is the issue's size)
+
+
+def symmetric_with_eigenvalues(lam: np.ndarray, seed: int) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    a = (q * lam) @ q.T
+    return (a + a.T) / 2
+
+
+def case_svd_values_large() -> dict:
+    """All singular values of a square matrix: band reduction, then the band's second stage in one task."""
+    n, b = size(SVD_N, 600), size(512, 100)
+    sigma = np.linspace(10.0, 1.0, n)
+    q1, _ = np.linalg.qr(np.random.default_rng(11).standard_normal((n, n)))
+    q2, _ = np.linalg.qr(np.random.default_rng(12).standard_normal((n, n)))
+    X = (q1 * sigma) @ q2.T
+    del q1, q2
+    A = npw.BigMatrix.from_numpy(X, b)
+    s, t = timed(lambda: npw.svd(A, compute_uv=False))
+    sr, tr = timed(lambda: sl.svdvals(X))
+    A.delete()
+    err = lambda v: float(np.max(np.abs(np.sort(v)[::-1] - sigma) / sigma))  # noqa: E731
+    return {"algorithm": "svd values (band)", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max |s−σ|/σ (known σ)", "npw_err": err(s), "ref_err": err(sr)}
+
+
+def case_eigvalsh() -> dict:
+    n, b = size(4096, 500), size(512, 100)
+    lam = np.linspace(-1.0, 1.0, n) * 10.0
+    X = symmetric_with_eigenvalues(lam, 13)
+    A = npw.BigMatrix.from_numpy(X, b)
+    w, t = timed(lambda: npw.eigvalsh(A))
+    wr, tr = timed(lambda: np.linalg.eigvalsh(X))
+    A.delete()
+    err = lambda v: float(np.max(np.abs(v - lam)) / (np.abs(lam).max() * n * np.finfo(float).eps))  # noqa: E731
+    return {"algorithm": "eigvalsh", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max|w−λ|/(‖A‖₂ n eps), known λ", "npw_err": err(w), "ref_err": err(wr)}
+
+
+def eigh_error(A: np.ndarray, w: np.ndarray, V: np.ndarray) -> float:
+    n = A.shape[0]
+    eps = np.finfo(A.dtype).eps
+    return max(np.linalg.norm(A @ V - V * w) / (np.linalg.norm(A) * n * eps),
+               np.linalg.norm(V.T @ V - np.eye(V.shape[1])) / (n * eps))
+
+
+def case_eigh() -> dict:
+    n, b = size(3000, 500), size(500, 100)
+    g = np.random.default_rng(14).standard_normal((n, n))
+    X = g + g.T
+    A = npw.BigMatrix.from_numpy(X, b)
+    (w, V), t = timed(lambda: npw.eigh(A))
+    (wr, Vr), tr = timed(lambda: np.linalg.eigh(X))
+    A.delete()
+    return {"algorithm": "eigh (w, V)", "shape": f"{n}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "max(‖AV−VΛ‖/‖A‖, ‖VᵀV−I‖)/(n eps)", "npw_err": eigh_error(X, w, V.numpy()),
+            "ref_err": eigh_error(X, wr, Vr)}
+
+
+
+CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd,
+         *CASES_LINALG, case_svd_values_large, case_eigvalsh, case_eigh]
 
 
 def print_row(row: dict) -> None:
@@ -298,14 +359,16 @@ def print_row(row: dict) -> None:
 
 
 def main() -> None:
-    global QUICK, REPEATS
+    global QUICK, REPEATS, SVD_N
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a check that everything runs)")
     parser.add_argument("--only", nargs="*", help="run only cases whose function name contains one of these")
     parser.add_argument("--executors", type=int, default=2, help="executor processes (default 2)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side, the best time is kept (default 2)")
+    parser.add_argument("--svd-n", type=int, default=SVD_N, help=f"size of the square all-singular-values row "
+                        f"(default {SVD_N})")
     args = parser.parse_args()
-    QUICK, REPEATS = args.quick, args.repeats
+    QUICK, REPEATS, SVD_N = args.quick, args.repeats, args.svd_n
     cases = list(CASES)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:

@@ -28,6 +28,8 @@ _CLIENT = (
     "current_runtime",
     "det",
     "diag",
+    "eigh",
+    "eigvalsh",
     "eye",
     "from_dask",
     "gemm",

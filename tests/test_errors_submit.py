@@ -414,6 +414,8 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
         npw.cholesky(S, block_size=b)
         npw.solve(S, rng.standard_normal((n, 2)), assume_a="pos", block_size=b)
         npw.inv(S, assume_a="pos", block_size=b)
+        npw.eigh(S, block_size=b)
+        npw.eigvalsh(S, block_size=b)
         for lower, trans in itertools.product([True, False], [0, 1]):
             T = np.tril(S) if lower else np.triu(S)
             npw.solve_triangular(T, rng.standard_normal(n), trans=trans, lower=lower, block_size=b)
@@ -439,7 +441,8 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
     assert {"cholesky", "posv", "spd_inverse", "trsm_forward", "trsm_backward", "qr_factor", "qr_form_q",
             "gemm", "tsqr", "band_reduction", "apply_reflectors", "randomized_range", "low_rank_factors", "tree_svd",
             "center_columns", "transpose_tiles", "householder_lu", "pivoted_qr_of", "svd_solve", "pinv_from_svd",
-            "column_norms", "row_norms"} <= names
+            "column_norms", "row_norms", "band_singular_values",
+            "sym_band_reduction", "sym_band_eigenvalues"} <= names
     loose = [(name, values, r) for name, values, r in reports
              if r.violation or r.searched or r.enumerated or r.unchecked]
     assert loose == []

@@ -10,6 +10,7 @@ import scipy.linalg
 import numpywren2 as npw
 from lambdapack import interpret
 from numpywren2.core import programs
+from numpywren2.core.kernels import band
 from numpywren2.core.tiling import grid_shape, join, split
 
 EPS = np.finfo(float).eps
@@ -176,6 +177,47 @@ def test_task_counts(M, N):
         assert bound.num_tasks() == randomized_range_task_count(M, N, qit)
 
 
+# --------------------------------------------------------------------------- the second stage: band → singular values
+
+
+def upper_band(n: int, b: int, seed: int, dtype=np.float64) -> np.ndarray:
+    a = np.triu(np.random.default_rng(seed).standard_normal((n, n)))
+    return (a - np.triu(a, b + 1)).astype(dtype)
+
+
+@pytest.mark.parametrize("n, b, d", [(50, 10, 5), (57, 13, 7), (100, 40, 20), (33, 32, 16), (10, 3, 2), (7, 6, 3)])
+def test_reduce_bandwidth_keeps_the_singular_values(n, b, d):
+    a = upper_band(n, b, seed=n + b)
+    s_ref = scipy.linalg.svdvals(a)
+    band.reduce_bandwidth(a, b, d)
+    assert not np.tril(a, -1).any() and not np.triu(a, d + 1).any(), "not upper banded with bandwidth d"
+    assert np.max(np.abs(scipy.linalg.svdvals(a) - s_ref)) <= 10 * n * EPS * s_ref[0]
+
+
+@pytest.mark.parametrize("n, b", [(1, 1), (2, 1), (5, 9), (64, 63), (130, 70), (201, 40), (150, 1)])
+def test_band_singular_values_kernel(n, b):
+    """Halving passes (bandwidths above SMALL_BAND), gbbrd and bdsqr against LAPACK's dense gesdd."""
+    a = upper_band(n, b, seed=n)
+    s_ref = scipy.linalg.svdvals(a)
+    s = band.band_singular_values(a.copy(), b)
+    assert s.shape == (n,) and np.all(np.diff(s) <= 0)
+    assert np.max(np.abs(s - s_ref)) <= 10 * n * EPS * s_ref[0]
+
+
+@pytest.mark.parametrize("n, b, dtype", [(1, 1, np.float64), (16, 4, np.float64), (17, 5, np.float64),
+                                         (40, 7, np.float64), (9, 9, np.float64), (45, 8, np.float32)])
+def test_band_singular_values_program(n, b, dtype):
+    """The band's tiles gathered into band storage up a tree, one task for the values (ragged, float32)."""
+    a = upper_band(n, b, seed=b, dtype=dtype)
+    N = grid_shape(a.shape, b)[0]
+    bound = programs.band_singular_values.bind(N=N, BS=b, validate="full")
+    assert bound.num_tasks() == 2 * N + tree_copies(N)
+    s = interpret(bound, {"B": split(a, b)})["S"][0, 0]
+    assert s.shape == (1, n) and s.dtype == dtype
+    s_ref = scipy.linalg.svdvals(a.astype(np.float64))
+    assert np.max(np.abs(s.ravel() - s_ref)) <= 10 * n * np.finfo(dtype).eps * s_ref[0]
+
+
 # --------------------------------------------------------------------------- npw.svd on the runtime
 
 
@@ -186,6 +228,14 @@ def test_band_singular_values(rt, m, n, b):
     assert isinstance(s, np.ndarray) and s.shape == (min(m, n),)
     s_ref = scipy.linalg.svdvals(X)
     assert np.max(np.abs(s - s_ref) / s_ref) <= 1e-10
+
+
+def test_band_singular_values_float32_ragged(rt):
+    X = well_conditioned(47, 41, seed=3).astype(np.float32)
+    s = npw.svd(X, compute_uv=False, block_size=9)
+    assert s.dtype == np.float32 and s.shape == (41,)
+    s_ref = scipy.linalg.svdvals(X.astype(np.float64))
+    assert np.max(np.abs(s - s_ref) / s_ref) <= 10 * 47 * np.finfo(np.float32).eps
 
 
 @pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (30, 23, 8, 5), (17, 29, 8, 13)])

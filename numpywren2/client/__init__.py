@@ -10,6 +10,7 @@ from .array_ops import MatrixView, diag, eye, zeros
 from .catalog import MatrixInfo, ls, open
 from .config import config
 from .decomposition import PCA, pca, svd
+from .eig import eigh, eigvalsh
 from .interop import from_dask
 from .job import Job, JobFailedError, TileSpace, last_job, submit
 from .jobs import JobInfo, attach, jobs
@@ -40,6 +41,8 @@ __all__ = [
     "current_runtime",
     "det",
     "diag",
+    "eigh",
+    "eigvalsh",
     "eye",
     "from_dask",
     "gemm",

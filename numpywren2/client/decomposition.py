@@ -22,6 +22,7 @@ import scipy.linalg
 from ..core import programs
 from ..core.deprecation import renamed_options
 from .arguments import real_array
+from .band import band_singular_values
 from .call import Call
 from .linalg import matmul
 from .matrix import BigMatrix
@@ -404,14 +405,14 @@ def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = Non
         # the reflectors (V, T) of both trees, kept for the back-transformations: 3-index tile spaces, no grid
         keep = {name: call.tile_space() for name in ("Vq", "Tq", "Vl", "Tl")}
     call.run(programs.band_reduction, A=A, B=B, M=M, N=N, **keep)
+    r = n if rank is None else rank
+    if not compute_uv:
+        return band_singular_values(call, B)[:r]
     band = np.zeros((n, n), dtype=A.dtype)
     for t in range(N):
         for j in (t, t + 1):
             if j < N:
                 band[t * b:(t + 1) * b, j * b:(j + 1) * b] = B.get_tile(t, j)
-    r = n if rank is None else rank
-    if not compute_uv:
-        return scipy.linalg.svdvals(band, check_finite=True)[:r]
     Ub, s, Vbt = scipy.linalg.svd(band, full_matrices=False, check_finite=True)
     # U = Q [Ub; 0] and Vt = (P Vb)ᵀ, for the leading r columns of Ub and Vb: two independent jobs
     cols = m if full else r

@@ -7,6 +7,15 @@ kernels a job description may name by reference (``numpywren2.core.jobspec``).
 
 import lambdapack as lp
 
+from .band import (
+    hstack,
+    lower_band_columns,
+    lower_band_columns_before,
+    symmetric_band_eigenvalues_of,
+    upper_band_columns,
+    upper_band_columns_after,
+    upper_band_singular_values,
+)
 from .blas import (
     add,
     chol,
@@ -30,6 +39,9 @@ from .checks import (
     diagonal_of,
     first_asymmetry,
     require_symmetric,
+)
+from .eig import (
+    symmetrized,
 )
 from .elementwise import (
     axpby,
@@ -113,6 +125,8 @@ BUILTIN: dict[str, lp.Kernel] = {k.fn.__name__: k for k in globals().values() if
 __all__ = ["BUILTIN", "add", "add_and_divide", "asymmetry", "center_tile", "chol", "column_means", "column_sums", "copy", "diagonal_of", "eye_tile", "first_asymmetry", "form_q", "form_q_pair", "gelqt", "gemlqt", "gemm_nt", "gemm_tn_add", "gemm_update", "gemqrt", "gemqrt_transposed", "geqrt", "identity", "left_vectors_of", "matmul", "matmul_nt", "matmul_tn", "merge_left_svd", "neg_matmul", "normal_tile", "require_symmetric", "right_vectors_of", "singular_values_of", "spd_tile", "stacked_qrt", "syrk", "transpose", "trsm", "trsm_left", "trtri_lower", "truncated_left_svd", "ttlqt", "ttmlqt", "ttmqrt", "ttqrt", "vstack"]  # noqa: E501
 __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_update", "permuted_rows", "pick_rows",
             "swap_rows", "tslu_leaf", "tslu_merge", "tslu_root", "tslu_tile", "unit_lower_of", "upper_of", "zeros_like"]
+__all__ += ["lower_band_columns", "lower_band_columns_before", "symmetric_band_eigenvalues_of"]
+__all__ += ["hstack", "symmetrized", "upper_band_columns", "upper_band_columns_after", "upper_band_singular_values"]
 __all__ += ["axpby", "cast", "cut", "diag_tile", "diagonal_column", "place", "read_block", "scale", "write_block",
             "zero_tile"]
 __all__ += ["column_parts", "pivoted_qr", "row_abs_sums", "scale_rows", "scaled_transpose"]

@@ -15,6 +15,7 @@ from numpywren2.core.kernels import (
     gemqrt,
     gemqrt_transposed,
     geqrt,
+    hstack,
     left_vectors_of,
     matmul,
     matmul_nt,
@@ -29,6 +30,9 @@ from numpywren2.core.kernels import (
     ttmlqt,
     ttmqrt,
     ttqrt,
+    upper_band_columns,
+    upper_band_columns_after,
+    upper_band_singular_values,
     vstack,
 )
 
@@ -319,3 +323,26 @@ def low_rank_factors(Q: lp.Matrix, Qb: lp.Matrix, Wl: lp.Matrix, Wrt: lp.Matrix,
         U[i, 0] = matmul(Q[i, 0], Wl[0, 0])
     for j in range(N):
         Vt[0, j] = matmul_nt(Wrt[0, 0], Qb[j, 0])
+
+
+@lp.program
+def band_singular_values(B: lp.Matrix, S: lp.Matrix, H: lp.Matrix, N: int, BS: int):
+    """S[0, 0] (1×n) = the singular values of the upper band matrix B (bandwidth BS, the tile size) on N×N
+    tiles, of which the diagonal tiles B[k, k] and those above them B[k-1, k] are read.
+
+    Each tile column's band storage (H[k, 0], (BS+1) rows) is cut from its two tiles, the pieces put
+    together up a binary tree of ``hstack`` (node k merges with k + 2**level, a node without partner
+    moves up with a copy), and one task computes the singular values of the whole band
+    (``upper_band_singular_values``: bandwidth halving, LAPACK ``gbbrd`` and ``bdsqr``).
+    """
+    d = ceil(log2(N))
+    H[0, 0] = upper_band_columns(B[0, 0], BS)
+    for k in range(1, N):
+        H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
+    for level in range(d):
+        for k in range(0, N, 2 ** (level + 1)):
+            if k + 2**level < N:
+                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
+            else:
+                H[k, level + 1] = copy(H[k, level])
+    S[0, 0] = upper_band_singular_values(H[0, d])

@@ -1,0 +1,323 @@
+"""Singular values of an upper band matrix: the second stage of the band SVD (``npw.svd``, method "band").
+
+``band_reduction`` leaves B = Qᵀ A P upper banded with bandwidth b, the tile size (entries B[i, j] with
+0 ≤ j − i ≤ b).  Its singular values come in three steps, all orthogonal (so backward stable):
+
+1. **bandwidth halving** (``reduce_bandwidth``), level-3 BLAS: while b > ``SMALL_BAND``, B becomes upper
+   banded with bandwidth d = ⌈b/2⌉ by bulge chasing with blocks.  Sweep r (rows r..r+d−1): an LQ of the
+   entries of those rows beyond the new band (columns r+d..r+d+b−1, compact WY ``geqrt`` on the
+   transpose) leaves a lower triangle; applied from the right to the rows below it fills the b×b block
+   under the diagonal (the bulge), which a QR removes; that QR, applied from the left, fills the block to
+   the right beyond the band, which an LQ removes, whose application fills the next diagonal block: the
+   bulge moves down b rows per QR/LQ pair until it leaves the matrix.  Each pass costs about 11·n²·b
+   flops in b×b blocks; all passes together about 22·n²·b for the first b.
+2. **band → bidiagonal** with LAPACK ``dgbbrd`` (Givens rotations, O(n²·b) flops but level-1 and slow
+   beyond narrow bands, hence step 1), called through scipy's ``cython_lapack`` function table.
+3. **bidiagonal → singular values** with LAPACK ``dbdsqr`` (no vectors: the dqds algorithm, high relative
+   accuracy for the bidiagonal).
+
+The whole computation is in float64 (a float32 band is converted).  The dense working copy is n×n.
+The kernels at the end gather the band's tiles into LAPACK band storage and run the three steps as one
+task (``programs.band_singular_values``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from scipy.linalg import cython_lapack, eig_banded
+
+import lambdapack as lp
+
+from .qr import _gemqrt, _geqrt
+
+SMALL_BAND = 32
+"""Bandwidth below which ``dgbbrd`` takes over from the blocked halving passes (it is fast on narrow bands:
+measured on this machine n = 2048, one thread: 0.44 s at bandwidth 32, 3.8 s at 128, 43 s at 512)."""
+
+
+def _capsule_pointer(capsule) -> int:
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+
+
+_ROUTINES: dict[str, ctypes._CFuncPtr] = {}
+
+
+def _routine(name: str, nargs: int):
+    """A LAPACK routine of scipy's ``cython_lapack`` as a ctypes function of ``nargs`` pointers (Fortran
+    convention: every argument by reference)."""
+    if name not in _ROUTINES:
+        ptr = _capsule_pointer(cython_lapack.__pyx_capi__[name])
+        _ROUTINES[name] = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * nargs))(ptr)
+    return _ROUTINES[name]
+
+
+def _int(x: int):
+    return ctypes.byref(ctypes.c_int(int(x)))
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def upper_band_storage(a: np.ndarray, ku: int) -> np.ndarray:
+    """LAPACK's band storage of an upper band matrix: ``ab[ku + i − j, j] = a[i, j]`` for 0 ≤ j − i ≤ ku,
+    Fortran order (as ``dgbbrd`` takes it with kl = 0)."""
+    n = a.shape[0]
+    ab = np.zeros((ku + 1, n), dtype=np.float64, order="F")
+    for off in range(min(ku, n - 1) + 1):
+        ab[ku - off, off:] = np.diagonal(a, off)
+    return ab
+
+
+def bidiagonal_of_band(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The upper bidiagonal (d, e) orthogonally equivalent to the upper band matrix in band storage ``ab``
+    ((ku+1)×n, ``upper_band_storage``): LAPACK ``dgbbrd`` without vectors."""
+    ab = np.asfortranarray(ab, dtype=np.float64).copy(order="F")
+    ku, n = ab.shape[0] - 1, ab.shape[1]
+    d, e = np.zeros(n), np.zeros(max(n - 1, 1))
+    work, unused, info = np.zeros(2 * n), np.zeros(1), ctypes.c_int(0)
+    _routine("dgbbrd", 18)(ctypes.c_char_p(b"N"), _int(n), _int(n), _int(0), _int(0), _int(ku), _ptr(ab),
+                           _int(ku + 1), _ptr(d), _ptr(e), _ptr(unused), _int(1), _ptr(unused), _int(1), _ptr(unused),
+                           _int(1), _ptr(work), ctypes.byref(info))
+    if info.value != 0:
+        raise ValueError(f"dgbbrd: LAPACK reported illegal argument {-info.value}")
+    return d, e[:n - 1]
+
+
+def bidiagonal_singular_values(d: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Singular values of the upper bidiagonal with diagonal d and superdiagonal e, decreasing: LAPACK
+    ``dbdsqr`` without vectors (dqds)."""
+    n = d.size
+    d = np.array(d, dtype=np.float64)
+    e = np.concatenate([np.asarray(e, dtype=np.float64), [0.0]])
+    work, unused, info = np.zeros(4 * n), np.zeros(1), ctypes.c_int(0)
+    _routine("dbdsqr", 15)(ctypes.c_char_p(b"U"), _int(n), _int(0), _int(0), _int(0), _ptr(d), _ptr(e), _ptr(unused),
+                           _int(1), _ptr(unused), _int(1), _ptr(unused), _int(1), _ptr(work), ctypes.byref(info))
+    if info.value < 0:
+        raise ValueError(f"dbdsqr: LAPACK reported illegal argument {-info.value}")
+    if info.value > 0:
+        raise np.linalg.LinAlgError(f"dbdsqr: the bidiagonal SVD did not converge ({info.value} superdiagonal "
+                                    "entries did not reach zero)")
+    return np.sort(np.abs(d))[::-1]
+
+
+def _right_lq(a: np.ndarray, rows: slice, cols: slice, below: slice) -> None:
+    """Make ``a[rows, cols]`` lower trapezoidal by an orthogonal Q on those columns from the right (the QR of
+    its transpose), and apply the same Q to ``a[below, cols]``."""
+    x = a[rows, cols]
+    v, t, r = _geqrt(np.ascontiguousarray(x.T))      # xᵀ = Q r, so x Q = rᵀ
+    k = r.shape[0]
+    x[...] = 0.0
+    x[:, :k] = r.T
+    blk = a[below, cols]
+    if blk.size:
+        blk[...] = _gemqrt(v, t, np.ascontiguousarray(blk.T), "T").T
+
+
+def _left_qr(a: np.ndarray, rows: slice, cols: slice, right: slice) -> None:
+    """Make ``a[rows, cols]`` upper trapezoidal by an orthogonal Qᵀ on those rows from the left, and apply
+    the same Qᵀ to ``a[rows, right]``."""
+    x = a[rows, cols]
+    v, t, r = _geqrt(np.ascontiguousarray(x))
+    k = r.shape[0]
+    x[...] = 0.0
+    x[:k] = r
+    blk = a[rows, right]
+    if blk.size:
+        blk[...] = _gemqrt(v, t, np.ascontiguousarray(blk), "T")
+
+
+def reduce_bandwidth(a: np.ndarray, b: int, d: int) -> None:
+    """In place: the n×n upper band matrix ``a`` of bandwidth ``b`` becomes upper banded with bandwidth
+    ``d`` < b, by orthogonal transformations from both sides (singular values kept); module docstring."""
+    n = a.shape[0]
+    for r in range(0, n - 1, d):
+        r1 = min(r + d, n)
+        q = min(r1 + b, n)            # rows r..r1-1 reach column r1 - 1 + b at most
+        if q <= r1:
+            break
+        _right_lq(a, slice(r, r1), slice(r1, q), slice(r1, q))
+        p = r1
+        while True:                   # the bulge: a[p:q, p:q] is dense below its diagonal
+            e = min(q + b, n)         # rows p..q-1 reach column q - 1 + b at most
+            _left_qr(a, slice(p, q), slice(p, q), slice(q, e))
+            if e <= q:
+                break
+            _right_lq(a, slice(p, q), slice(q, e), slice(q, e))
+            p, q = q, e
+
+
+def band_singular_values(a: np.ndarray, b: int) -> np.ndarray:
+    """All singular values, decreasing, of the n×n upper band matrix ``a`` (bandwidth ``b``; dense array,
+    overwritten): halving passes down to ``SMALL_BAND``, ``dgbbrd``, ``dbdsqr`` (module docstring)."""
+    n = a.shape[0]
+    b = max(0, min(b, n - 1))
+    while b > SMALL_BAND:
+        d = (b + 1) // 2
+        reduce_bandwidth(a, b, d)
+        b = d
+    d, e = bidiagonal_of_band(upper_band_storage(a, max(b, 1)))
+    return bidiagonal_singular_values(d, e)
+
+
+def dense_of_upper_band_storage(ab: np.ndarray) -> np.ndarray:
+    """The n×n float64 matrix of the upper band storage ``ab`` ((ku+1)×n, ``ab[ku + i − j, j] = a[i, j]``)."""
+    ku, n = ab.shape[0] - 1, ab.shape[1]
+    a = np.zeros((n, n))
+    for off in range(min(ku, n - 1) + 1):
+        i = np.arange(n - off)
+        a[i, i + off] = ab[ku - off, off:]
+    return a
+
+
+# ------------------------------------------------------------------ kernels: the band gathered, its singular values
+
+@lp.kernel(flops=lambda r, bs: 0)
+def upper_band_columns(r: np.ndarray, bs: int) -> np.ndarray:
+    """Band storage ((bs+1)×h, kl = 0, ku = bs) of the first tile column of an upper band matrix: its
+    diagonal tile ``r`` (upper triangular, h×h)."""
+    h = r.shape[1]
+    ab = np.zeros((bs + 1, h), dtype=r.dtype)
+    for off in range(min(bs, h - 1) + 1):
+        ab[bs - off, off:] = np.diagonal(r, off)
+    return ab
+
+
+@lp.kernel(flops=lambda l, r, bs: 0)
+def upper_band_columns_after(l: np.ndarray, r: np.ndarray, bs: int) -> np.ndarray:
+    """Band storage ((bs+1)×h) of tile column k ≥ 1 of an upper band matrix of bandwidth ``bs`` (the tile
+    size): ``l`` the tile above the diagonal (B[k−1, k], lower triangular, bs×h), ``r`` the diagonal
+    tile (B[k, k], upper triangular, h×h)."""
+    ab = upper_band_columns.fn(r, bs)
+    for off in range(l.shape[0]):  # entry (q + off, q) of l is band row off, column q
+        diag = np.diagonal(l, -off)
+        ab[off, :diag.size] = diag
+    return ab
+
+
+@lp.kernel(flops=lambda a, b: 0)
+def hstack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[a, b]``: band storage of consecutive column ranges put together up a binary tree."""
+    return np.hstack([a, b])
+
+
+@lp.kernel(flops=lambda ab: 22.0 * ab.shape[1] ** 2 * (ab.shape[0] - 1))
+def upper_band_singular_values(ab: np.ndarray) -> np.ndarray:
+    """All singular values (a 1×n row, decreasing, in ``ab``'s dtype) of the upper band matrix in band
+    storage ``ab`` ((ku+1)×n): ``band_singular_values`` on its dense n×n float64 copy."""
+    s = band_singular_values(dense_of_upper_band_storage(ab), ab.shape[0] - 1)
+    return s[None, :].astype(ab.dtype)
+
+
+# ------------------------------------------------------------------ the symmetric band: eigenvalues
+
+def _two_sided(a: np.ndarray, idx: slice, v: np.ndarray, t: np.ndarray) -> None:
+    """``a[idx, idx] = Qᵀ a[idx, idx] Q`` (kept exactly symmetric) for the Q = I − V T Vᵀ of a ``geqrt``."""
+    x = _gemqrt(v, t, np.ascontiguousarray(a[idx, idx]), "T")
+    x = _gemqrt(v, t, np.ascontiguousarray(x.T), "T")   # (Qᵀ (Qᵀ A)ᵀ) = Qᵀ A Q for a symmetric A
+    a[idx, idx] = (x + x.T) / 2
+
+
+def _set_lower_block(a: np.ndarray, rows: slice, cols: slice, x: np.ndarray) -> None:
+    a[rows, cols] = x
+    a[cols, rows] = x.T
+
+
+def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int) -> None:
+    """In place: the n×n symmetric band matrix ``a`` (both triangles stored) of half-bandwidth ``b`` becomes
+    one of half-bandwidth ``d`` < b by orthogonal similarity transformations (eigenvalues kept).
+
+    Sweep r (columns r..r+d−1): a QR of the panel below the new band (rows r+d..r+d+b−1) leaves a triangle;
+    its Q applied to both sides of the diagonal block and to the block below it fills that block (the
+    bulge), which the next QR removes, whose Q fills the next block below: b rows per step to the end.
+    """
+    n = a.shape[0]
+    for r in range(0, n - 1, d):
+        r1 = min(r + d, n)
+        q = min(r1 + b, n)            # columns r..r1-1 reach row r1 - 1 + b at most
+        if q <= r1:
+            break
+        rows, cols = slice(r1, q), slice(r, r1)
+        v, t, rr = _geqrt(np.ascontiguousarray(a[rows, cols]))
+        x = np.zeros((q - r1, r1 - r))
+        x[:rr.shape[0]] = rr
+        _set_lower_block(a, rows, cols, x)
+        _two_sided(a, rows, v, t)
+        p = r1
+        while True:
+            e = min(q + b, n)         # columns p..q-1 reach row q - 1 + b at most
+            if e <= q:
+                break
+            below, cols = slice(q, e), slice(p, q)
+            blk = _gemqrt(v, t, np.ascontiguousarray(a[below, cols].T), "T").T   # a[below, cols] Q
+            v, t, rr = _geqrt(np.ascontiguousarray(blk))
+            x = np.zeros(blk.shape)
+            x[:rr.shape[0]] = rr
+            _set_lower_block(a, below, cols, x)
+            _two_sided(a, below, v, t)
+            p, q = q, e
+
+
+def symmetric_band_eigenvalues(a: np.ndarray, b: int) -> np.ndarray:
+    """All eigenvalues, ascending, of the n×n symmetric band matrix ``a`` (half-bandwidth ``b``, both
+    triangles stored; overwritten): halving passes down to ``SMALL_BAND``, then LAPACK ``sbevd`` (band →
+    tridiagonal ``sbtrd``, then the tridiagonal eigenvalues) on the narrow band."""
+    n = a.shape[0]
+    b = max(0, min(b, n - 1))
+    while b > SMALL_BAND:
+        d = (b + 1) // 2
+        reduce_symmetric_bandwidth(a, b, d)
+        b = d
+    ab = np.zeros((b + 1, n))
+    for off in range(b + 1):
+        ab[off, :n - off] = np.diagonal(a, -off)
+    return eig_banded(ab, lower=True, eigvals_only=True, check_finite=False)
+
+
+def dense_of_lower_band_storage(ab: np.ndarray) -> np.ndarray:
+    """The n×n float64 symmetric matrix of the lower band storage ``ab`` ((kd+1)×n, ``ab[i − j, j] = a[i, j]``)."""
+    kd, n = ab.shape[0] - 1, ab.shape[1]
+    a = np.zeros((n, n))
+    for off in range(min(kd, n - 1) + 1):
+        i = np.arange(n - off)
+        a[i + off, i] = ab[off, :n - off]
+        a[i, i + off] = ab[off, :n - off]
+    return a
+
+
+@lp.kernel(flops=lambda d, bs: 0)
+def lower_band_columns(d: np.ndarray, bs: int) -> np.ndarray:
+    """Lower band storage ((bs+1)×h, ``ab[i − j, j]``) of the last tile column of a symmetric band matrix: its
+    diagonal tile ``d`` (h×h, the lower triangle is read)."""
+    h = d.shape[1]
+    ab = np.zeros((bs + 1, h), dtype=d.dtype)
+    for off in range(min(bs, h - 1) + 1):
+        ab[off, :h - off] = np.diagonal(d, -off)
+    return ab
+
+
+@lp.kernel(flops=lambda d, r, bs: 0)
+def lower_band_columns_before(d: np.ndarray, r: np.ndarray, bs: int) -> np.ndarray:
+    """Lower band storage ((bs+1)×bs) of tile column k < N − 1 of a symmetric band matrix of half-bandwidth
+    ``bs`` (the tile size): ``d`` the diagonal tile B[k, k], ``r`` the tile below it B[k + 1, k] (upper
+    triangular, h×bs)."""
+    ab = lower_band_columns.fn(d, bs)
+    for off in range(bs):  # entry (p, p + off) of r is band row bs − off, column p + off
+        diag = np.diagonal(r, off)
+        ab[bs - off, off:off + diag.size] = diag
+    return ab
+
+
+@lp.kernel(flops=lambda ab: 22.0 * ab.shape[1] ** 2 * (ab.shape[0] - 1))
+def symmetric_band_eigenvalues_of(ab: np.ndarray) -> np.ndarray:
+    """All eigenvalues (a 1×n row, ascending, in ``ab``'s dtype) of the symmetric band matrix in lower band
+    storage ``ab``: ``symmetric_band_eigenvalues`` on its dense n×n float64 copy."""
+    w = symmetric_band_eigenvalues(dense_of_lower_band_storage(ab), ab.shape[0] - 1)
+    return w[None, :].astype(ab.dtype)
