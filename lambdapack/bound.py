@@ -70,6 +70,7 @@ class BoundProgram:
         self._contains = [g[f"_contains_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
         self._count_cache: list[int] | None = None
+        self._count_methods: list[tuple[str, str]] = []
         if validate not in ("auto", "full", "none"):
             raise ValueError(f"validate must be 'auto', 'full' or 'none', not {validate!r}")
         if validate != "none":
@@ -84,10 +85,46 @@ class BoundProgram:
         return sum(self.stmt_counts())
 
     def stmt_counts(self) -> list[int]:
-        """Number of tasks of each statement (innermost rectangular loops in closed form)."""
+        """Number of tasks of each statement.
+
+        A statement whose loop nest is small (at most ``ENUMERATE_COUNT_LIMIT`` iterations of the
+        loops outside its innermost rectangular ones) is counted by running that nest.  A larger one
+        is counted from its symbolic count (``lambdapack.symbolic``): a sympy expression in the
+        program's parameters, derived once per program and statement and evaluated here, O(1) in the
+        parameters for a closed form.  A statement without one (``count_methods()`` says why), or
+        whose expression cannot be evaluated at these values, is enumerated in full.
+        """
         if self._count_cache is None:
-            self._count_cache = [c() for c in self._stmt_count]
+            counts, methods = [], []
+            for i, c in enumerate(self._stmt_count):
+                n = c(ENUMERATE_COUNT_LIMIT)
+                if n is not None:
+                    counts.append(n)
+                    methods.append(("enumeration", "small loop nest"))
+                    continue
+                sc = _symbolic_count(self.program, i)
+                if sc.expr is not None:
+                    try:
+                        counts.append(sc.evaluate(self.values))
+                        methods.append((sc.method, ""))
+                        continue
+                    except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+                        why = f"the {sc.method} cannot be evaluated here ({exc})"
+                else:
+                    why = sc.reason
+                counts.append(c())
+                methods.append(("enumeration", why))
+            self._count_cache, self._count_methods = counts, methods
         return list(self._count_cache)
+
+    def count_methods(self) -> list[tuple[str, str]]:
+        """How ``stmt_counts()`` got each statement's count: ``(method, reason)``.
+
+        ``method`` is "closed form", "finite sum" (a closed form summed term by term over a
+        loop such as a tree's ``level``) or "enumeration" (``reason`` says why).
+        """
+        self.stmt_counts()
+        return list(self._count_methods)
 
     def starters(self) -> Iterator[Task]:
         """Tasks with no parents: those of statements that read only input tile spaces."""
@@ -210,6 +247,16 @@ class BoundProgram:
         return f"<BoundProgram {self.program.name}({vals}): {len(self.stmts)} statements>"
 
 
+ENUMERATE_COUNT_LIMIT = 20_000  # outer-loop iterations: a statement with more is counted symbolically
+
+
+def _symbolic_count(program, stmt: int):
+    """Statement ``stmt``'s symbolic count (derived on first use, then cached on the program)."""
+    from . import symbolic  # sympy is imported only when a count needs it: executors never do
+
+    return symbolic.count_statement(program, stmt)
+
+
 # --------------------------------------------------------------------------- code generation
 
 
@@ -284,7 +331,10 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     out += _membership(s, names)
     depth = _closed_form_depth(s)
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
-    out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
+    out += [f"def _count_{i}(limit=None):", "    n = 0", "    steps = 0",
+            *_nest(s, tnames, [f"n += {count_expr}", "steps += 1",
+                               "if limit is not None and steps > limit:", "    return None"], depth),
+            "    return n", ""]
     return out
 
 
