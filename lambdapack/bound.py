@@ -247,7 +247,8 @@ class BoundProgram:
         return f"<BoundProgram {self.program.name}({vals}): {len(self.stmts)} statements>"
 
 
-ENUMERATE_COUNT_LIMIT = 20_000  # outer-loop iterations: a statement with more is counted symbolically
+ENUMERATE_COUNT_LIMIT = 20_000  # loop iterations (outside the innermost rectangular loops) before a statement
+# is counted symbolically instead
 
 
 def _symbolic_count(program, stmt: int):
@@ -331,10 +332,9 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     out += _membership(s, names)
     depth = _closed_form_depth(s)
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
+    tick = ["steps += 1", "if limit is not None and steps > limit:", "    return None"]
     out += [f"def _count_{i}(limit=None):", "    n = 0", "    steps = 0",
-            *_nest(s, tnames, [f"n += {count_expr}", "steps += 1",
-                               "if limit is not None and steps > limit:", "    return None"], depth),
-            "    return n", ""]
+            *_nest(s, tnames, [f"n += {count_expr}"], depth, tick), "    return n", ""]
     return out
 
 
@@ -414,8 +414,8 @@ def _pinned(var: str, outer: frozenset[str], guards: list[ir.Cond]) -> ir.Expr |
     return None
 
 
-def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int) -> list[str]:
-    """The statement's first ``depth`` loops with their guards, around ``leaf``."""
+def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int, tick: list[str] = ()) -> list[str]:
+    """The statement's first ``depth`` loops with their guards, around ``leaf``; ``tick`` runs in every loop body."""
     out = []
     pad = "    "
     for d in range(depth + 1):
@@ -426,6 +426,7 @@ def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int) -> li
         if d < depth:
             out.append(pad + f"for {names[s.loops[d].var]} in {range_code(s.loops[d], names)}:")
             pad += "    "
+            out += [pad + line for line in tick]
     return out + [pad + line for line in leaf]
 
 

@@ -85,6 +85,20 @@ class exact_log2(sympy.Function):  # noqa: N801
         return None
 
 
+class indicator(sympy.Function):  # noqa: N801
+    """1 where the condition holds, else 0: inside a ``Sum`` (unlike ``Piecewise``, sympy never folds it out)."""
+
+    is_integer = True
+
+    @classmethod
+    def eval(cls, cond):
+        if cond is sympy.true:
+            return sympy.Integer(1)
+        if cond is sympy.false:
+            return sympy.Integer(0)
+        return None
+
+
 def symbol(name: str) -> sympy.Symbol:
     """The sympy symbol of a parameter or loop variable (an integer)."""
     return sympy.Symbol(name, integer=True)
@@ -324,7 +338,7 @@ def _sum_piece(conds: list, w, x, lo, hi) -> list[tuple[list, object]]:
     if opaque or not _is_poly(w, x) or rounded:
         body = w
         for a in inner:
-            body = sympy.Piecewise((body, _relation(a)), (0, True))
+            body = body * indicator(_relation(a))
         return [(outer, sympy.Sum(body, (x, lo, hi)))]
     lowers = list(dict.fromkeys(lowers))
     uppers = list(dict.fromkeys(uppers))
@@ -434,7 +448,8 @@ def _prune(pieces):
                 others.append(a)
         kept = tuple(sorted([("ge", key + k) for key, k in strongest.items()] + others, key=str))
         merged[kept] = merged.get(kept, 0) + w
-    return [(list(c), sympy.expand(w)) for c, w in merged.items() if w != 0]
+    # (expand would fold a Piecewise inside a Sum out of it, past the variable it depends on)
+    return [(list(c), w if w.has(sympy.Sum) else sympy.expand(w)) for c, w in merged.items() if w != 0]
 
 
 # --------------------------------------------------------------------------- the program
@@ -519,6 +534,8 @@ def _py(e) -> str:
         return f"_flog2({_py(e.args[0])})"
     if isinstance(e, exact_log2):
         return f"_log2({_py(e.args[0])})"
+    if isinstance(e, indicator):
+        return f"(1 if {_py(e.args[0])} else 0)"
     if isinstance(e, sympy.Piecewise):
         out = "0"
         for val, cond in reversed(e.args):
@@ -535,9 +552,9 @@ def _py(e) -> str:
     if e is sympy.true or e is sympy.false:
         return repr(bool(e))
     if isinstance(e, sympy.Sum):
-        body = e.function
-        (v, lo, hi), = e.limits
-        return f"sum({_py(body)} for {v.name} in range(_floor({_py(lo)}), _floor({_py(hi)}) + 1))"
+        loops = " ".join(f"for {v.name} in range(_floor({_py(lo)}), _floor({_py(hi)}) + 1)"
+                         for v, lo, hi in reversed(e.limits))  # the first limit is the innermost
+        return f"sum({_py(e.function)} {loops})"
     raise TypeError(f"cannot evaluate {e!r} ({type(e).__name__})")
 
 
