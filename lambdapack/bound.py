@@ -14,7 +14,8 @@ parameters):
     the namespace of the generated Python: per tile space ``_writers_M(*index)``
     and ``_readers_M(*index)``; per statement ``_parents_S``, ``_children_S``,
     ``_reads_S``, ``_writes_S``, ``_args_S``, ``_sample_S``, ``_contains_S``, ``_tasks_S`` and
-    ``_count_S``; and the whole program's ``_tasks`` (program order) and ``_count``.
+    ``_count_S`` (and ``_bounded_count_S``, which gives up past a number of iterations); and
+    the whole program's ``_tasks`` (program order) and ``_count``.
 
 Queries (``parents``, ``children``, ``in_degree``...) dispatch on the task's
 statement id to the generated function: no symbolic work, no enumeration of
@@ -69,6 +70,7 @@ class BoundProgram:
         self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
         self._contains = [g[f"_contains_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
+        self._bounded_count = [g[f"_bounded_count_{i}"] for i in range(n)]  # None past a number of iterations
         self._count_cache: list[int] | None = None
         self._count_methods: list[tuple[str, str]] = []
         if validate not in ("auto", "full", "none"):
@@ -97,7 +99,7 @@ class BoundProgram:
         if self._count_cache is None:
             counts, methods = [], []
             for i, c in enumerate(self._stmt_count):
-                n = c(ENUMERATE_COUNT_LIMIT)
+                n = self._bounded_count[i](ENUMERATE_COUNT_LIMIT)
                 if n is not None:
                     counts.append(n)
                     methods.append(("enumeration", "small loop nest"))
@@ -332,8 +334,9 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     out += _membership(s, names)
     depth = _closed_form_depth(s)
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
-    tick = ["steps += 1", "if limit is not None and steps > limit:", "    return None"]
-    out += [f"def _count_{i}(limit=None):", "    n = 0", "    steps = 0",
+    tick = ["steps += 1", "if steps > limit:", "    return None"]
+    out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
+    out += [f"def _bounded_count_{i}(limit):", "    n = 0", "    steps = 0",
             *_nest(s, tnames, [f"n += {count_expr}"], depth, tick), "    return n", ""]
     return out
 
