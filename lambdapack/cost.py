@@ -127,8 +127,6 @@ def _number(x):
 
 def program_cost(program, block: int, itemsize: int = 8, bound=None, **params: int) -> Cost:
     """The cost of ``program`` for integer ``params`` and tiles of ``block × block`` (see the module docstring)."""
-    from .program import Kernel  # the program module imports this one
-
     if bound is None:
         bound = program.bind(validate="none", **params)
     values = dict(bound.values)
@@ -145,7 +143,7 @@ def program_cost(program, block: int, itemsize: int = 8, bound=None, **params: i
         s = stmts[i] if stmts is not None else None
         tasks_expr = symbolic.count_statement(program, i).expr
         kernel = kernels.get(fs.kernel)
-        per_task, note = _flops_per_task(kernel, s, syms, itemsize) if isinstance(kernel, Kernel) else (None, "")
+        per_task, note = _flops_per_task(kernel, s, syms, itemsize) if _is_kernel(kernel) else (None, "")
         if s is not None and per_task is not None:
             flops = symbolic.count_stmt(s, dict(syms), per_task)
         else:
@@ -176,6 +174,11 @@ def program_cost(program, block: int, itemsize: int = 8, bound=None, **params: i
     totals = {key: sum(s.values[key] for s in out) for key in ("tasks", "flops", "bytes_read", "bytes_written")}
     cp = critical_path(program, bound, int(block), itemsize)
     return Cost(dict(values, b=int(block)), out, exprs, totals, cp)
+
+
+def _is_kernel(k) -> bool:
+    """A kernel (``lp.Kernel``: a function with a ``flops`` formula or None); ``program`` imports this module."""
+    return k is not None and hasattr(k, "flops") and callable(k)
 
 
 def _flops_per_task(kernel, s, syms, itemsize):
@@ -236,8 +239,6 @@ def _evaluate(e, env):
 
 def task_flops(program, bound, block: int, itemsize: int = 8):
     """A function ``f(task) -> flops`` from the kernels' formulas on symbolic tiles."""
-    from .program import Kernel
-
     stmts = symbolic.symbolic_stmts(program)
     syms = {p: symbolic.symbol(p) for p in program.params}
     kernels = program.kernels()
@@ -245,7 +246,7 @@ def task_flops(program, bound, block: int, itemsize: int = 8):
     fns = []
     for s in stmts:
         k = kernels.get(s.kernel)
-        per, _ = _flops_per_task(k, s, dict(syms), itemsize) if isinstance(k, Kernel) else (sympy.Integer(0), "")
+        per, _ = _flops_per_task(k, s, dict(syms), itemsize) if _is_kernel(k) else (sympy.Integer(0), "")
         fns.append((symbolic.compile_expr(per if per is not None else sympy.Integer(0),
                                           sorted(set(env) | set(s.vars))), s.vars))
 
