@@ -57,3 +57,12 @@ def tsqr(A: lp.Matrix, Q: lp.Matrix, R: lp.Matrix, Y: lp.Matrix, Yb: lp.Matrix, 
     tsqr_up(A, Y, Yb, T, Rt, N)
     R[0, 0] = copy(Rt[0, ceil(log2(N))])
     tsqr_down(Y, Yb, T, Rt, C, Q, N)
+
+
+# The longest chain, d = ceil(log2(N)): a leaf QR, d merges up (qr_pair at node 0), the root's
+# identity, d matmuls down and the leaf's matmul: 2d + 3 tasks, 2b³ + 4b³ d + 2b³ d + 2b³ flops
+# (checked in tests/test_cost.py).
+tsqr.critical_path_formula = {
+    "tasks": "Piecewise((2*ceil_log2(N) + 3, N >= 1), (0, True))",
+    "flops": "Piecewise(((6*ceil_log2(N) + 4)*b**3, N >= 1), (0, True))",
+}
