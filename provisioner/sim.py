@@ -87,7 +87,8 @@ class SimConfig:
     ``lifetime_s`` (the platform ends an executor then; the executor stops leasing a little before, as
     ``time_limit``); ``idle_timeout_s``, ``lease_s`` (a killed executor's tasks are visible again after
     it), ``status_interval_s``, ``max_batch``, ``batch_target_s`` (``executor.decisions.Limits``);
-    ``cache_bytes`` of tiles kept per executor; ``memory_gb`` billed per executor.
+    ``exit_s`` from an executor's decision to stop to its last heartbeat (its threads joined, its records
+    flushed); ``cache_bytes`` of tiles kept per executor; ``memory_gb`` billed per executor.
     Provisioner: ``poll_interval_s``, ``timeline_interval_s``.
     Failures: at ``kill_at_s``, ``kill_fraction`` of the started executors are killed.
     Locality: ``locality`` (see the module docstring).
@@ -117,6 +118,7 @@ class SimConfig:
     status_interval_s: float = 1.0
     max_batch: int = 8
     batch_target_s: float = 0.02
+    exit_s: float = 0.0
     cache_bytes: int = 768 << 20
     memory_gb: float = 3.0
     poll_interval_s: float = 1.0
@@ -585,10 +587,11 @@ class Simulation:
                     best, best_key = ch, k
         return best
 
-    def _retire(self, e: _Executor) -> None:
+    def _retire(self, e: _Executor, at: float | None = None) -> None:
         if e.retired is not None:
             return
-        e.retired = e.last_seen = self.now
+        e.retired = self.now if at is None else at
+        e.last_seen = e.retired + (0.0 if e.dead or e.started is None else self.cfg.exit_s)
         e.token += 1
         self.execs.pop(e.id, None)
         self.gone.append(self._entry(e))
@@ -631,9 +634,11 @@ class Simulation:
     def _result(self) -> SimResult:
         c = self.cfg
         end = self.finished_at if self.finished_at is not None else self.now
-        for e in list(self.execs.values()):  # the job ended: idle executors see it at their next status read
-            e.last_seen = max(e.last_seen, end) if e.started is not None else e.last_seen
-            self._retire(e)
+        for e in list(self.execs.values()):  # the job ended: executors see it at their next status read
+            at = end
+            if e.started is not None:
+                at = max(end, min(e.loop.next_status, end + self.limits.status_interval))
+            self._retire(e, at)
         execs = self.gone
         executor_s = sum(max(0.0, x["last_seen"] - x["started"]) for x in execs)
         core_s = sum(max(0.0, x["last_seen"] - x["launched"]) for x in execs)
@@ -662,6 +667,38 @@ class Simulation:
                          finished=self.finished_at is not None)
 
 
+def calibrate(records: list[dict], stats: dict, cold_start_s: float, exit_s: float = 0.0,
+              base: SimConfig | None = None) -> SimConfig:
+    """A cost model measured on a real run: its task records and ``Job.stats()`` (and its executors' cold
+    start, seconds from launch to the first heartbeat, and ``exit_s``, from the job's end to their last
+    heartbeat).
+
+    Kernel rates are each kernel's flops over its seconds; the store's bandwidth is the bytes read and
+    written over the seconds spent reading and writing (no separate latency: small local tiles); the gap
+    between one task's end and the next task's start on the same executor (its completion, and the lease of
+    the next) is split into one queue operation each (the mean gap over two).  Everything else is
+    ``base`` (default: ``HOSTS`` with no lifetime, no scaling limit, the embedded runtime's poll interval).
+
+    >>> recs = [{"executor": "a", "start": 0.0, "end": 1.0}, {"executor": "a", "start": 1.2, "end": 2.0},
+    ...         {"executor": "a", "start": 2.2, "end": 3.0}]
+    >>> st = {"kernels": {"gemm": {"flops": 4e9, "kernel_s": 1.0}}, "bytes_read": 100, "bytes_written": 100,
+    ...       "read_s": 1.0, "write_s": 1.0}
+    >>> c = calibrate(recs, st, cold_start_s=0.5)
+    >>> c.kernel_flops_per_s["gemm"], c.executor_bandwidth, round(c.queue_latency_s, 3), c.cold_start_s
+    (4000000000.0, 100.0, 0.1, 0.5)
+    """
+    base = base or HOSTS.replace(poll_interval_s=0.5, memory_gb=2.0, task_overhead_s=0.0)
+    rates = {k: v["flops"] / v["kernel_s"] for k, v in stats["kernels"].items() if v.get("flops") and v["kernel_s"]}
+    io_s = stats["read_s"] + stats["write_s"]
+    bandwidth = (stats["bytes_read"] + stats["bytes_written"]) / io_s if io_s > 0 else base.executor_bandwidth
+    recs = sorted(records, key=lambda r: (r["executor"], r["start"]))
+    gaps = [b["start"] - a["end"] for a, b in itertools.pairwise(recs) if a["executor"] == b["executor"]]
+    gap = sum(gaps) / len(gaps) if gaps else 2 * base.queue_latency_s
+    return base.replace(kernel_flops_per_s=rates, executor_bandwidth=bandwidth, store_latency_s=0.0,
+                        queue_latency_s=max(0.0, gap / 2), state_op_s=0.0, cold_start_s=cold_start_s,
+                        cold_start_sigma=0.0, exit_s=exit_s)
+
+
 def simulate(bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
              max_executors: int = 1000, keep_records: bool = False, until: float = math.inf,
              **kw) -> SimResult:
@@ -675,4 +712,4 @@ def simulate(bound, block: int, config: SimConfig | None = None, policy: Scaling
     return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until)
 
 
-__all__ = ["HOSTS", "LAMBDA", "SimConfig", "SimResult", "Simulation", "simulate"]
+__all__ = ["HOSTS", "LAMBDA", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
