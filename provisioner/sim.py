@@ -93,7 +93,8 @@ class SimConfig:
     Failures: at ``kill_at_s``, ``kill_fraction`` of the started executors are killed.
     Locality: ``locality`` (see the module docstring).
     Prices: ``usd_per_gb_s`` and ``usd_per_invocation`` (Lambda), ``usd_per_put`` / ``usd_per_get``
-    (S3 standard), ``usd_per_queue_request`` (SQS standard).
+    (S3 standard), ``usd_per_queue_request`` (SQS standard).  ``seed`` seeds the cold starts and the
+    choice of executors killed (a run is a function of its inputs).
     """
 
     flops_per_s: float = 20e9
