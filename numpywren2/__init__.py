@@ -22,6 +22,7 @@ _CLIENT = ("BigMatrix", "Job", "JobFailedError", "JobInfo", "MatrixInfo", "Matri
            "gemm", "inv", "jobs", "ls", "lstsq", "matmul", "open", "pca", "qr", "random", "runtime", "solve",
            "solve_triangular", "submit", "svd", "tsqr", "zeros")
 _CLIENT += ("cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet")
+_CLIENT += ("Plan", "plan")
 _CORE = ("kernels", "programs")
 
 __all__ = [*_CLIENT, *_CORE]

@@ -15,6 +15,7 @@ from .jobs import JobInfo, attach, jobs
 from .linalg import cholesky, gemm, inv, lstsq, matmul, qr, solve, solve_triangular, tsqr
 from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
 from .matrix import BigMatrix, MatrixNotFoundError
+from .plan import Plan, plan
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
@@ -53,3 +54,4 @@ __all__ = [
     "zeros",
 ]
 __all__ += ["cho_factor", "cho_solve", "det", "lu", "lu_factor", "lu_solve", "slogdet"]
+__all__ += ["Plan", "plan"]
