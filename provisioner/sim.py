@@ -147,6 +147,12 @@ HOSTS = SimConfig(cold_start_s=1.0, cold_start_sigma=0.1, scale_burst=10**9, lif
 """Long-lived executors on rented hosts (one per core, no lifetime or scaling limit, priced per GB-s of
 an on-demand general-purpose instance); the store is S3 all the same."""
 
+PAPER = SimConfig(flops_per_s=20e9, executor_bandwidth=60e6, store_latency_s=0.05, queue_latency_s=0.05,
+                  state_op_s=0.002, cold_start_s=10.0, lease_s=10.0, idle_timeout_s=10.0, task_overhead_s=0.0)
+"""The numpywren paper's setup (2018-19 Lambda or its simulation on r4.16xlarge, S3, SQS, ElastiCache
+Redis): a slower core and link than today's, the 10 s start-up latency it reports, its 10 s lease and
+idle timeout (docs/scale.md gives the sources and the validation against its tables)."""
+
 # event kinds
 _POLL, _UP, _NEXT, _DONE, _VISIBLE, _IDLE, _KILL, _RETURN, _DEADLINE = range(9)
 _TIME_LIMIT_MARGIN_S = 30.0  # the executor's time limit: this much before the platform's lifetime
@@ -713,4 +719,4 @@ def simulate(bound, block: int, config: SimConfig | None = None, policy: Scaling
     return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until)
 
 
-__all__ = ["HOSTS", "LAMBDA", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
+__all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
