@@ -26,11 +26,12 @@ from dataclasses import asdict, dataclass, field
 
 import lambdapack as lp
 from numpywren2.core import programs
+from numpywren2.core.deprecation import renamed_options
 from provisioner import ProportionalPolicy
 from provisioner.sim import HOSTS, LAMBDA, SimConfig, simulate
 
 PLATFORMS = {"lambda": LAMBDA, "hosts": HOSTS}
-DEFAULT_MAX_WORKERS = {"lambda": 1000, "hosts": 64}
+DEFAULT_MAX_EXECUTORS = {"lambda": 1000, "hosts": 64}
 BLOCK_CANDIDATES = (1024, 2048, 4096, 8192)
 SIMULATE_LIMIT = 200_000  # tasks: above, the time is estimated from the totals
 # a task holds its input and output tiles at once, with a copy of each while it reads or writes
@@ -59,7 +60,7 @@ class Plan:
     params: dict
     block: int
     platform: str
-    max_workers: int
+    max_executors: int
     seconds: float
     core_seconds: float
     cost_usd: float
@@ -76,7 +77,7 @@ class Plan:
 
     def __str__(self) -> str:
         p = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        lines = [f"plan: {self.program}({p}), block {self.block}, {self.platform}, at most {self.max_workers} "
+        lines = [f"plan: {self.program}({p}), block {self.block}, {self.platform}, at most {self.max_executors} "
                  f"executors ({self.method})",
                  f"  time           {self.seconds:,.0f} s",
                  f"  core-seconds   {self.core_seconds:,.0f}",
@@ -115,8 +116,9 @@ def _params(program: lp.Program, algorithm: str | None, n: int | None, block: in
     raise ValueError(f"{program.name} has parameters {', '.join(program.params)}: give them by name")
 
 
+@renamed_options(max_workers="max_executors")
 def plan(program_or_name, n: int | None = None, block: int | None = 4096, platform: str = "lambda",
-         max_workers: int | None = None, sf: float = 1.0, config: SimConfig | None = None,
+         max_executors: int | None = None, sf: float = 1.0, config: SimConfig | None = None,
          simulate_limit: int = SIMULATE_LIMIT, **params: int) -> Plan:
     """Predict a run of a program: time, core-seconds, cost, peak executors, bytes, request rates.
 
@@ -131,8 +133,9 @@ def plan(program_or_name, n: int | None = None, block: int | None = 4096, platfo
         the fastest.
     platform : {"lambda", "hosts"}
         The cost model: ``provisioner.sim.LAMBDA`` or ``HOSTS``.
-    max_workers : int, optional
-        At most this many executors (default 1000 on Lambda, 64 on hosts).
+    max_executors : int, optional
+        At most this many executors (default 1000 on Lambda, 64 on hosts).  Its deprecated name
+        (``max_workers``) still works, with a warning, as everywhere in the API.
     sf : float
         The proportional policy's scaling factor.
     config : provisioner.sim.SimConfig, optional
@@ -148,26 +151,27 @@ def plan(program_or_name, n: int | None = None, block: int | None = 4096, platfo
 
     Examples
     --------
-    >>> p = plan("cholesky", n=16384, block=4096, max_workers=100)
+    >>> p = plan("cholesky", n=16384, block=4096, max_executors=100)
     >>> p.tasks, p.method, p.peak_executors <= 100
     (20, 'simulated', True)
     """
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
     cfg = config or PLATFORMS[platform]
-    max_workers = max_workers or DEFAULT_MAX_WORKERS[platform]
+    max_executors = max_executors or DEFAULT_MAX_EXECUTORS[platform]
     program, algorithm = _program(program_or_name)
     if block is not None:
-        return _plan_one(program, algorithm, n, block, platform, max_workers, sf, cfg, simulate_limit, params)
+        return _plan_one(program, algorithm, n, block, platform, max_executors, sf, cfg, simulate_limit, params)
     fits = [b for b in BLOCK_CANDIDATES if b * b * 8 * TILES_IN_MEMORY <= cfg.memory_gb * 1e9
             and (n is None or b <= n)] or [min(BLOCK_CANDIDATES)]
-    plans = [_plan_one(program, algorithm, n, b, platform, max_workers, sf, cfg, simulate_limit, params) for b in fits]
+    plans = [_plan_one(program, algorithm, n, b, platform, max_executors, sf, cfg, simulate_limit, params)
+             for b in fits]
     best = min(plans, key=lambda p: (p.seconds, p.cost_usd))
     best.alternatives = [(p.block, p.seconds, p.cost_usd) for p in plans if p is not best]
     return best
 
 
-def _plan_one(program, algorithm, n, block, platform, max_workers, sf, cfg, simulate_limit, params) -> Plan:
+def _plan_one(program, algorithm, n, block, platform, max_executors, sf, cfg, simulate_limit, params) -> Plan:
     values = _params(program, algorithm, n, block, params)
     cost = program.cost(block=block, **values)
     totals, cp = cost.values, cost.critical_path.values
@@ -177,14 +181,14 @@ def _plan_one(program, algorithm, n, block, platform, max_workers, sf, cfg, simu
         warnings.append(f"tiles of {block}² doubles ({block * block * 8 / 1e6:.0f} MB) may not fit an executor's "
                         f"{cfg.memory_gb:g} GB with a task's inputs and outputs")
     if tasks <= simulate_limit:
-        r = simulate(program.bind(**values), block, cfg, ProportionalPolicy(sf), max_workers)
+        r = simulate(program.bind(**values), block, cfg, ProportionalPolicy(sf), max_executors)
         s = r.stats()
         seconds, core_s, usd, peak = r.wall_s, s["core_s"], s["cost_usd"], s["peak_executors"]
         read, written = s["bytes_read"], s["bytes_written"]
         get_peak, put_peak = s["peak_get_per_prefix"], s["peak_put_per_prefix"]
         method = "simulated"
     else:
-        seconds, core_s, usd, peak, get_peak, put_peak = _estimate(cost, block, cfg, max_workers, sf)
+        seconds, core_s, usd, peak, get_peak, put_peak = _estimate(cost, block, cfg, max_executors, sf)
         read, written = int(totals["bytes_read"]), int(totals["bytes_written"])
         method = "estimate"
     for what, peak_rate, limit in (("GET", get_peak, cfg.get_limit_per_prefix),
@@ -193,14 +197,14 @@ def _plan_one(program, algorithm, n, block, platform, max_workers, sf, cfg, simu
             warnings.append(f"{what} requests would reach {peak_rate:,} per second on one store prefix, over the "
                             f"{limit:,.0f}/s it serves (503 SlowDown and retries): spread the tile keys over more "
                             f"prefixes (SimConfig.prefix_levels) or use larger tiles")
-    return Plan(program=program.name, params=values, block=block, platform=platform, max_workers=max_workers,
+    return Plan(program=program.name, params=values, block=block, platform=platform, max_executors=max_executors,
                 seconds=seconds, core_seconds=core_s, cost_usd=usd, peak_executors=peak, bytes_read=int(read),
                 bytes_written=int(written), peak_requests_per_prefix=int(max(get_peak, put_peak)), tasks=tasks,
                 flops=float(totals["flops"]), critical_path_tasks=cp.get("tasks"), method=method,
                 warnings=warnings)
 
 
-def _estimate(cost, block: int, cfg: SimConfig, max_workers: int, sf: float):
+def _estimate(cost, block: int, cfg: SimConfig, max_executors: int, sf: float):
     """Time and money from the totals: every task's work spread over the executors, or the critical path,
     whichever is longer (Brent's bound), with the same cost model as the simulator."""
     v, cp = cost.values, cost.critical_path.values
@@ -212,19 +216,19 @@ def _estimate(cost, block: int, cfg: SimConfig, max_workers: int, sf: float):
                       + cfg.store_latency_s * requests / tasks)
     work = v["flops"] / cfg.flops_per_s + io_s + tasks * per_task_fixed
     per_task = work / tasks
-    workers = max(1, min(max_workers, math.ceil(sf * tasks)))
+    width = max(1, min(max_executors, math.ceil(sf * tasks)))
     path = (cp.get("flops") or 0) / cfg.flops_per_s + (cp.get("tasks") or 0) * (per_task - v["flops"] / tasks
                                                                                  / cfg.flops_per_s)
-    seconds = cfg.cold_start_s + max(work / workers, path)
-    core_s = work + cfg.cold_start_s * workers
-    launches = workers * max(1, math.ceil(seconds / cfg.lifetime_s)) if math.isfinite(cfg.lifetime_s) else workers
+    seconds = cfg.cold_start_s + max(work / width, path)
+    core_s = work + cfg.cold_start_s * width
+    launches = width * max(1, math.ceil(seconds / cfg.lifetime_s)) if math.isfinite(cfg.lifetime_s) else width
     usd = (core_s * cfg.memory_gb * cfg.usd_per_gb_s + launches * cfg.usd_per_invocation
            + v["bytes_read"] / tile * cfg.usd_per_get + v["bytes_written"] / tile * cfg.usd_per_put
            + 3 * tasks * cfg.usd_per_queue_request)
-    rate = workers / per_task  # tasks per second at full width, all on one prefix at worst
+    rate = width / per_task  # tasks per second at full width, all on one prefix at worst
     gets = int(rate * v["bytes_read"] / tile / tasks)
     puts = int(rate * v["bytes_written"] / tile / tasks)
-    return seconds, core_s, usd, workers, gets, puts
+    return seconds, core_s, usd, width, gets, puts
 
 
 # --------------------------------------------------------------------------- commands
@@ -236,7 +240,7 @@ def build_plan_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, required=True, help="matrix size")
     p.add_argument("--block", default="4096", help="tile side, or 'auto' to recommend one")
     p.add_argument("--platform", choices=sorted(PLATFORMS), default="lambda")
-    p.add_argument("--max-workers", type=int, default=None)
+    p.add_argument("--max-executors", type=int, default=None)
     p.add_argument("--sf", type=float, default=1.0, help="scaling factor of the proportional policy")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     return p
@@ -245,7 +249,7 @@ def build_plan_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_plan(args: argparse.Namespace) -> int:
     """``npw plan``: print the plan; 0, or 1 when it carries warnings."""
     block = None if str(args.block) == "auto" else int(args.block)
-    p = plan(args.program, n=args.n, block=block, platform=args.platform, max_workers=args.max_workers, sf=args.sf)
+    p = plan(args.program, n=args.n, block=block, platform=args.platform, max_executors=args.max_executors, sf=args.sf)
     print(json.dumps(asdict(p), default=str) if args.json else p)
     return 1 if p.warnings else 0
 
@@ -261,7 +265,7 @@ def build_sim_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, required=True, help="matrix size")
     p.add_argument("--block", type=int, default=4096)
     p.add_argument("--platform", choices=sorted(PLATFORMS), default="lambda")
-    p.add_argument("--max-workers", type=int, default=None)
+    p.add_argument("--max-executors", type=int, default=None)
     p.add_argument("--sf", type=float, default=1.0)
     p.add_argument("--locality", action="store_true", help="executors run a child they made ready")
     p.add_argument("--kill-at", type=float, default=None, help="kill executors at this time (s)")
@@ -278,7 +282,7 @@ def run_sim(args: argparse.Namespace) -> int:
     cfg = PLATFORMS[args.platform].replace(locality=args.locality, kill_at_s=args.kill_at,
                                            kill_fraction=args.kill_fraction)
     r = simulate(program.bind(**values), args.block, cfg, ProportionalPolicy(args.sf),
-                 args.max_workers or DEFAULT_MAX_WORKERS[args.platform], keep_records=args.records is not None)
+                 args.max_executors or DEFAULT_MAX_EXECUTORS[args.platform], keep_records=args.records is not None)
     s = r.stats()
     s.pop("kernels")
     print(json.dumps({"program": program.name, "params": values, "block": args.block, **s}, indent=1, default=str))
