@@ -134,8 +134,8 @@ def plan(program_or_name, n: int | None = None, block: int | None = 4096, platfo
     platform : {"lambda", "hosts"}
         The cost model: ``provisioner.sim.LAMBDA`` or ``HOSTS``.
     max_executors : int, optional
-        At most this many executors (default 1000 on Lambda, 64 on hosts).  Its deprecated name
-        (``max_workers``) still works, with a warning, as everywhere in the API.
+        At most this many executors (default 1000 on Lambda, 64 on hosts).
+        Its deprecated name (``max_workers``) still works, with a warning, as everywhere in the API.
     sf : float
         The proportional policy's scaling factor.
     config : provisioner.sim.SimConfig, optional
