@@ -2,7 +2,8 @@
 
 Runs the simulator (provisioner/sim.py, the ``LAMBDA`` cost model) on the real bound program, once as the
 runtime is and once with locality (an executor runs a child it made ready when its inputs are in its
-cache), and prints per run: the simulator's own time and peak RSS, the predicted time, core-seconds, cost,
+cache), and prints per run: the simulator's own time (wall and CPU: the machine is shared) and peak
+RSS, the predicted time, core-seconds, cost,
 peak executors, requests and peak request rates per prefix.
 
     OPENBLAS_NUM_THREADS=1 python bench/sim_scale.py [--n 1048576] [--block 4096] [--max-executors 10000]
@@ -41,24 +42,25 @@ def main() -> None:
     bound = cholesky.bind(N=N)
     print(f"# cholesky n = {args.n}, block {args.block}: N = {N}, {bound.num_tasks():,} tasks; bind "
           f"{time.perf_counter() - t0:.1f} s; at most {args.max_executors} executors, sf = {args.sf}")
-    print(f"{'run':<10}{'sim s':>8}{'RSS MB':>8}{'time s':>9}{'core-s':>11}{'USD':>9}{'peak ex':>9}{'launched':>9}"
-          f"{'GB read':>10}{'GET/s/prefix':>13}{'PUT/s/prefix':>13}{'SlowDown':>10}{'local':>10}")
+    print(f"{'run':<10}{'sim s':>8}{'CPU s':>8}{'RSS MB':>8}{'time s':>9}{'core-s':>11}{'USD':>9}{'peak ex':>9}"
+          f"{'launched':>9}{'GB read':>10}{'GET/s/prefix':>13}{'PUT/s/prefix':>13}{'SlowDown':>10}{'local':>10}")
     results = {}
     for run in args.runs:
         cfg = LAMBDA.replace(locality=run == "locality")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = simulate(bound, block=args.block, config=cfg, policy=ProportionalPolicy(args.sf),
                      max_executors=args.max_executors)
-        sim_s = time.perf_counter() - t0
+        sim_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         s = r.stats()
         results[run] = (r, s)
         assert r.finished and s["tasks"] == r.num_tasks
-        print(f"{run:<10}{sim_s:>8.0f}{peak_rss_mb():>8.0f}{r.wall_s:>9.0f}{s['core_s']:>11.3g}{s['cost_usd']:>9.0f}"
+        print(f"{run:<10}{sim_s:>8.0f}{cpu_s:>8.0f}{peak_rss_mb():>8.0f}{r.wall_s:>9.0f}{s['core_s']:>11.3g}{s['cost_usd']:>9.0f}"
               f"{s['peak_executors']:>9}{s['executors']:>9}{s['bytes_read'] / 1e9:>10.0f}"
               f"{s['peak_get_per_prefix']:>13}{s['peak_put_per_prefix']:>13}{s['slowdowns']:>10}"
               f"{s['local_runs']:>10}", flush=True)
         print(f"#   events {s['events']:,}, peak tracked counters {s['peak_indeg']:,}, peak ready {s['peak_ready']:,}, "
-              f"hottest prefix {s['peak_prefix']}", flush=True)
+              f"hottest prefix {s['peak_prefix']}; load average now "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     if "base" in results and "locality" in results:
         (a, sa), (b, sb) = results["base"], results["locality"]
         print(f"# locality: time {b.wall_s / a.wall_s:.2f}x, core-s {sb['core_s'] / sa['core_s']:.2f}x, "
