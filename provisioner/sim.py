@@ -505,11 +505,14 @@ class Simulation:
         if reads:
             e.loop.read_s = moving_average(e.loop.read_s, t_read / len(reads))
         stmt = self.bound.stmts[task[0]]
-        args = self.bound.kernel_args(task)
-        key = (task[0], tuple(a for a in args if not isinstance(a, tuple)))
-        flops = self.flops_memo.get(key)
+        flops = self.flops_memo.get(task[0])  # a statement whose kernel takes tiles only: one count for all
         if flops is None:
-            flops = self.flops_memo[key] = _flops_of(self.kernels.get(stmt.kernel), args, tile, self.shape)
+            args = self.bound.kernel_args(task)
+            scalars = tuple(a for a in args if not isinstance(a, tuple))
+            key = (task[0], scalars) if scalars else task[0]
+            flops = self.flops_memo.get(key)
+            if flops is None:
+                flops = self.flops_memo[key] = _flops_of(self.kernels.get(stmt.kernel), args, tile, self.shape)
         rate = c.kernel_flops_per_s.get(stmt.kernel, c.flops_per_s)
         t_kernel = flops / rate + c.task_overhead_s
         writes = self.bound.writes(task)
