@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=4096)
     ap.add_argument("--max-executors", type=int, default=10_000)
     ap.add_argument("--sf", type=float, default=1.0)
+    ap.add_argument("--progress", action="store_true", help="print progress every 100,000 events")
     ap.add_argument("--runs", nargs="+", default=["base", "locality"], choices=["base", "locality"])
     args = ap.parse_args()
     N = args.n // args.block
@@ -48,8 +49,13 @@ def main() -> None:
     for run in args.runs:
         cfg = LAMBDA.replace(locality=run == "locality")
         t0, c0 = time.perf_counter(), time.process_time()
+        def progress(sim, c0=c0, t0=t0):
+            print(f"#   ... {sim.done:,} of {sim.num_tasks:,} tasks done at simulated {sim.now:,.0f} s; "
+                  f"{time.perf_counter() - t0:.0f} s, CPU {time.process_time() - c0:.0f} s, "
+                  f"RSS {peak_rss_mb():.0f} MB, {len(sim.execs):,} executors", flush=True)
+
         r = simulate(bound, block=args.block, config=cfg, policy=ProportionalPolicy(args.sf),
-                     max_executors=args.max_executors)
+                     max_executors=args.max_executors, progress=progress if args.progress else None)
         sim_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         s = r.stats()
         results[run] = (r, s)

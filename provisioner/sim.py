@@ -346,8 +346,9 @@ class Simulation:
     def _at(self, t: float, kind: int, a=None, b=None) -> None:
         heapq.heappush(self.events, (t, next(self.seq), kind, a, b))
 
-    def run(self, until: float = math.inf) -> SimResult:
-        """Run until every task is done (or simulated time ``until``); the result."""
+    def run(self, until: float = math.inf, progress=None, progress_every: int = 100_000) -> SimResult:
+        """Run until every task is done (or simulated time ``until``); the result.  ``progress(self)`` is
+        called every ``progress_every`` events, if given."""
         for t in self.bound.starters():
             self._push_ready(t)
         self._at(0.0, _POLL)
@@ -365,6 +366,8 @@ class Simulation:
             self.now = t
             self.n_events += 1
             handlers[kind](a, b)
+            if progress is not None and self.n_events % progress_every == 0:
+                progress(self)
         return self._result()
 
     # ------------------------------------------------------------------ the queue
@@ -710,7 +713,7 @@ def calibrate(records: list[dict], stats: dict, cold_start_s: float, exit_s: flo
 
 
 def simulate(bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
-             max_executors: int = 1000, keep_records: bool = False, until: float = math.inf,
+             max_executors: int = 1000, keep_records: bool = False, until: float = math.inf, progress=None,
              **kw) -> SimResult:
     """Simulate a run of ``bound`` (a ``BoundProgram``) with ``block × block`` tiles; see ``Simulation``.
 
@@ -719,7 +722,7 @@ def simulate(bound, block: int, config: SimConfig | None = None, policy: Scaling
     >>> r.stats()["tasks"], r.num_tasks
     (20, 20)
     """
-    return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until)
+    return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until, progress)
 
 
 __all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
