@@ -182,7 +182,7 @@ def test_prediction_of_a_real_embedded_run():
     predicts the run's time and executor-seconds.  The machine is shared, so the bound is generous (the
     bench, bench/sim_validation.py, reports the error); it still fails a simulator that ignores the
     dependencies (a perfectly parallel estimate is 2× too fast) or the executors' idle time."""
-    N, b = 8, 384
+    N, b = 10, 512
     with npw.runtime(executors=2) as rt:
         A = npw.BigMatrix.from_numpy(_spd(N * b), b)
         L = npw.BigMatrix.empty((N * b, N * b), b)
@@ -193,7 +193,11 @@ def test_prediction_of_a_real_embedded_run():
         end = job.finished - job.started
     cold = min(e["started"] for e in ex) - job.started
     tail = sum(e["last_seen"] - job.started - end for e in ex) / len(ex)
-    cfg = calibrate(recs, st, cold_start_s=cold, exit_s=max(0.0, tail - 0.5))
+    cfg = calibrate(recs, st, cold_start_s=cold)
+    # the exit time: what the real executors' tail after the job's end has beyond the simulated one
+    r = simulate(cholesky.bind(N=N), block=b, config=cfg, policy=ProportionalPolicy(1.0), max_executors=2)
+    sim_tail = sum(e["last_seen"] - r.wall_s for e in r.executors) / len(r.executors)
+    cfg = cfg.replace(exit_s=max(0.0, tail - sim_tail))
     r = simulate(cholesky.bind(N=N), block=b, config=cfg, policy=ProportionalPolicy(1.0), max_executors=2)
     sim = r.stats()
     assert sim["tasks"] == st["tasks"] == job.num_tasks
