@@ -14,7 +14,8 @@ parameters):
     the namespace of the generated Python: per tile space ``_writers_M(*index)``
     and ``_readers_M(*index)``; per statement ``_parents_S``, ``_children_S``,
     ``_reads_S``, ``_writes_S``, ``_args_S``, ``_sample_S``, ``_contains_S``, ``_tasks_S`` and
-    ``_count_S``; and the whole program's ``_tasks`` (program order) and ``_count``.
+    ``_count_S`` (and ``_bounded_count_S``, which gives up past a number of iterations); and
+    the whole program's ``_tasks`` (program order) and ``_count``.
 
 Queries (``parents``, ``children``, ``in_degree``...) dispatch on the task's
 statement id to the generated function: no symbolic work, no enumeration of
@@ -69,7 +70,9 @@ class BoundProgram:
         self._stmt_tasks = [g[f"_tasks_{i}"] for i in range(n)]
         self._contains = [g[f"_contains_{i}"] for i in range(n)]
         self._stmt_count = [g[f"_count_{i}"] for i in range(n)]
+        self._bounded_count = [g[f"_bounded_count_{i}"] for i in range(n)]  # None past a number of iterations
         self._count_cache: list[int] | None = None
+        self._count_methods: list[tuple[str, str]] = []
         if validate not in ("auto", "full", "none"):
             raise ValueError(f"validate must be 'auto', 'full' or 'none', not {validate!r}")
         if validate != "none":
@@ -84,10 +87,46 @@ class BoundProgram:
         return sum(self.stmt_counts())
 
     def stmt_counts(self) -> list[int]:
-        """Number of tasks of each statement (innermost rectangular loops in closed form)."""
+        """Number of tasks of each statement.
+
+        A statement whose loop nest is small (at most ``ENUMERATE_COUNT_LIMIT`` iterations of the
+        loops outside its innermost rectangular ones) is counted by running that nest.  A larger one
+        is counted from its symbolic count (``lambdapack.symbolic``): a sympy expression in the
+        program's parameters, derived once per program and statement and evaluated here, O(1) in the
+        parameters for a closed form.  A statement without one (``count_methods()`` says why), or
+        whose expression cannot be evaluated at these values, is enumerated in full.
+        """
         if self._count_cache is None:
-            self._count_cache = [c() for c in self._stmt_count]
+            counts, methods = [], []
+            for i, c in enumerate(self._stmt_count):
+                n = self._bounded_count[i](ENUMERATE_COUNT_LIMIT)
+                if n is not None:
+                    counts.append(n)
+                    methods.append(("enumeration", "small loop nest"))
+                    continue
+                sc = _symbolic_count(self.program, i)
+                if sc.expr is not None:
+                    try:
+                        counts.append(sc.evaluate(self.values))
+                        methods.append((sc.method, ""))
+                        continue
+                    except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+                        why = f"the {sc.method} cannot be evaluated here ({exc})"
+                else:
+                    why = sc.reason
+                counts.append(c())
+                methods.append(("enumeration", why))
+            self._count_cache, self._count_methods = counts, methods
         return list(self._count_cache)
+
+    def count_methods(self) -> list[tuple[str, str]]:
+        """How ``stmt_counts()`` got each statement's count: ``(method, reason)``.
+
+        ``method`` is "closed form", "finite sum" (a closed form summed term by term over a
+        loop such as a tree's ``level``) or "enumeration" (``reason`` says why).
+        """
+        self.stmt_counts()
+        return list(self._count_methods)
 
     def starters(self) -> Iterator[Task]:
         """Tasks with no parents: those of statements that read only input tile spaces."""
@@ -210,6 +249,17 @@ class BoundProgram:
         return f"<BoundProgram {self.program.name}({vals}): {len(self.stmts)} statements>"
 
 
+ENUMERATE_COUNT_LIMIT = 20_000  # loop iterations (outside the innermost rectangular loops) before a statement
+# is counted symbolically instead
+
+
+def _symbolic_count(program, stmt: int):
+    """Statement ``stmt``'s symbolic count (derived on first use, then cached on the program)."""
+    from . import symbolic  # sympy is imported only when a count needs it: executors never do
+
+    return symbolic.count_statement(program, stmt)
+
+
 # --------------------------------------------------------------------------- code generation
 
 
@@ -284,7 +334,10 @@ def _stmt_functions(b: BoundProgram, s: FlatStmt) -> list[str]:
     out += _membership(s, names)
     depth = _closed_form_depth(s)
     count_expr = " * ".join(f"len({range_code(lp, tnames)})" for lp in s.loops[depth:]) or "1"
+    tick = ["steps += 1", "if steps > limit:", "    return None"]
     out += [f"def _count_{i}():", "    n = 0", *_nest(s, tnames, [f"n += {count_expr}"], depth), "    return n", ""]
+    out += [f"def _bounded_count_{i}(limit):", "    n = 0", "    steps = 0",
+            *_nest(s, tnames, [f"n += {count_expr}"], depth, tick), "    return n", ""]
     return out
 
 
@@ -364,8 +417,8 @@ def _pinned(var: str, outer: frozenset[str], guards: list[ir.Cond]) -> ir.Expr |
     return None
 
 
-def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int) -> list[str]:
-    """The statement's first ``depth`` loops with their guards, around ``leaf``."""
+def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int, tick: list[str] = ()) -> list[str]:
+    """The statement's first ``depth`` loops with their guards, around ``leaf``; ``tick`` runs in every loop body."""
     out = []
     pad = "    "
     for d in range(depth + 1):
@@ -376,6 +429,7 @@ def _nest(s: FlatStmt, names: dict[str, str], leaf: list[str], depth: int) -> li
         if d < depth:
             out.append(pad + f"for {names[s.loops[d].var]} in {range_code(s.loops[d], names)}:")
             pad += "    "
+            out += [pad + line for line in tick]
     return out + [pad + line for line in leaf]
 
 

@@ -105,7 +105,14 @@ class Program:
         The compiled program: calls inlined, aliases resolved (``str(program)`` prints it).
     parsed : lambdapack.ir.Program or None
         The program as written (None for a program read back from JSON).
+    critical_path_formula : dict or None
+        A derived closed form of the critical path, ``{"tasks": ..., "flops": ...}``: sympy
+        expressions (or their text) in the integer parameters and the block size ``b``
+        (``ceil_log2`` and ``floor_log2`` may be used), for ``cost()``; None (the default) has the
+        critical path computed on the DAG.
     """
+
+    critical_path_formula: dict | None = None
 
     def __init__(self, source: str, filename: str = "<string>", firstlineno: int = 1,
                  namespace: dict[str, Any] | None = None):
@@ -222,6 +229,28 @@ class Program:
         if validate != "none" and self.alias_checks:
             compose.check_alias_writes(bound, self.alias_checks)
         return bound
+
+    # ------------------------------------------------------------------ analysis
+    def cost(self, block: int, itemsize: int = 8, **values: int):
+        """Tasks, flops, bytes read and written, and the critical path, for tiles of ``block × block``.
+
+        Returns a ``lambdapack.cost.Cost``: per statement and in total, sympy expressions in the
+        integer parameters and the block size ``b`` (``.exprs``) and their numbers for ``values``
+        (``.values``); ``.critical_path`` in tasks and flops.  Flops come from the kernels'
+        ``flops`` formulas applied to full ``b×b`` tiles (see ``lambdapack.cost``).
+
+        >>> src = ["def f(A: lp.Matrix, B: lp.Matrix, N: int):", "    for i in range(N):",
+        ...        "        for j in range(i + 1):", "            B[i, j] = g(A[i, j])"]
+        >>> p = Program.from_source(chr(10).join(src), {"g": kernel(lambda a: a, flops=lambda a: 2 * a.size)})
+        >>> c = p.cost(block=4, N=3)
+        >>> c.stmts[0].tasks, c.stmts[0].flops
+        (Piecewise((N**2/2 + N/2, N >= 1), (0, True)), Piecewise((N**2*b**2 + N*b**2, N >= 1), (0, True)))
+        >>> c.values["tasks"], c.values["flops"], c.values["bytes_read"], c.critical_path.values
+        (6, 192, 768, {'tasks': 1, 'flops': 32})
+        """
+        from .cost import program_cost
+
+        return program_cost(self, block, itemsize, **values)
 
     # ------------------------------------------------------------------ description
     def to_json(self) -> str:

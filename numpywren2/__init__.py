@@ -54,6 +54,8 @@ _CLIENT = (
     "PCA",
     "pca",
     "pinv",
+    "Plan",
+    "plan",
     "qr",
     "random",
     "Runtime",

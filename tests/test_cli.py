@@ -350,3 +350,18 @@ def test_aws_deploy_dry_run_prints_the_plan_and_provision_takes_every_launcher(e
     r = npw_cli(env, "provision", "--job", "no-such-job")
     assert r.returncode == EXIT["not found"], r.stderr
 
+
+
+def test_plan_and_sim_answer_before_anything_runs(env, tmp_path):
+    """``npw plan`` and ``npw sim`` (``numpywren2.client.plan``, tested in tests/test_plan.py and
+    tests/test_sim.py) as a user runs them: no backend is touched, the outputs parse."""
+    r = npw_cli(env, "plan", "cholesky", "--n", "65536", "--block", "4096", "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["seconds"] > 0 and plan["cost_usd"] > 0 and plan["peak_executors"] >= 1
+    assert plan["bytes_read"] > plan["bytes_written"] > 0
+    timeline = tmp_path / "timeline.jsonl"
+    r = npw_cli(env, "sim", "cholesky", "--n", "16384", "--block", "4096", "--timeline", str(timeline), timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout[r.stdout.index("{"):])
+    assert out["flops"] > 0 and timeline.read_text().count("\n") > 0

@@ -407,6 +407,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after --, the launcher's own options as python -m provisioner takes them "
                         "(--dask-scheduler ADDRESS, --image IMAGE --namespace NS, ...)")
 
+    from ..client.plan import build_plan_parser, build_sim_parser, run_plan, run_sim
+
+    p = sub.add_parser("plan", help="predict a job's time, core-seconds, cost, executors and bytes before running it",
+                       formatter_class=_formatter,
+                       description="Predict a built-in algorithm's time, core-seconds, cost, peak executors, bytes "
+                                   "and peak requests per store prefix (npw.plan; docs/scale.md), from the "
+                                   "program's symbolic cost and the simulator.  No backend is used.")
+    build_plan_parser(p)
+    p.set_defaults(fn=run_plan)
+    p = sub.add_parser("sim", help="simulate a job at scale; write its timeline and task records",
+                       formatter_class=_formatter,
+                       description="Simulate a built-in algorithm on a simulated clock (provisioner.sim): the "
+                                   "real program, scaling policy and executor decisions; prints the outcome and "
+                                   "writes the timeline and task records a real job writes.")
+    build_sim_parser(p)
+    p.set_defaults(fn=run_sim)
+
     from provisioner import aws_deploy
 
     p = sub.add_parser("aws", help="AWS Lambda: deploy the executor function", formatter_class=_formatter,

@@ -19,6 +19,7 @@ from .linalg import cholesky, gemm, inv, matmul, qr, solve, solve_triangular, ts
 from .lu import cho_factor, cho_solve, det, lu, lu_factor, lu_solve, slogdet
 from .matrix import BigMatrix, MatrixNotFoundError
 from .norms import cond, norm
+from .plan import Plan, plan
 from .runtime import Runtime, current_runtime, runtime
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MatrixInfo",
     "MatrixNotFoundError",
     "MatrixView",
+    "Plan",
     "Runtime",
     "TileSpace",
     "attach",
@@ -60,6 +62,7 @@ __all__ = [
     "open",
     "pca",
     "pinv",
+    "plan",
     "qr",
     "random",
     "runtime",

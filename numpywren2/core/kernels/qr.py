@@ -29,6 +29,20 @@ QR_INNER_BLOCK = 32
 """Inner block size of the T factors (LAPACK's nb of geqrt/tpqrt)."""
 
 
+def smallest(*xs):
+    """``min(xs)`` for numbers, ``sympy.Min`` when any is a sympy expression (a flops formula evaluated on
+    symbolic tiles by ``lambdapack.cost``, where the builtin's comparison has no truth value).
+
+    >>> smallest(3, 2)
+    2
+    """
+    if any(type(x).__module__.startswith("sympy") for x in xs):
+        import sympy  # only the analysis gives symbolic shapes: executors never import sympy here
+
+        return sympy.Min(*xs)
+    return min(xs)
+
+
 def _inner_block(k: int) -> int:
     return max(1, min(QR_INNER_BLOCK, k))
 
@@ -82,7 +96,7 @@ def _pad_rows(c: np.ndarray, rows: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ leaves and their application
 
-@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] * min(a.shape) - 2 * min(a.shape) ** 3 / 3)
+@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] * smallest(*a.shape) - 2 * smallest(*a.shape) ** 3 / 3)
 def geqrt(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Householder QR of one m×n tile: ``(V, T, R)``; V m×k (k = min(m, n)), R k×n upper trapezoidal."""
     return _geqrt(a)
@@ -112,7 +126,7 @@ def form_q(v: np.ndarray, t: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _gemqrt(v, t, _pad_rows(c, v.shape[0]), "N")
 
 
-@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] * min(a.shape) - 2 * min(a.shape) ** 3 / 3)
+@lp.kernel(flops=lambda a: 2 * a.shape[0] * a.shape[1] * smallest(*a.shape) - 2 * smallest(*a.shape) ** 3 / 3)
 def gelqt(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LQ of one m×n tile as the QR of its transpose: ``(V, T, L)`` with ``aᵀ = Q Lᵀ``, L m×min(m, n)."""
     v, t, r = _geqrt(a.T)
@@ -164,8 +178,8 @@ def ttmlqt(v: np.ndarray, t: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> tupl
 
 # ------------------------------------------------------------------ tree nodes: two trapezoids of any heights
 
-@lp.kernel(flops=lambda r1, r2: 2 * (r1.shape[0] + r2.shape[0]) * r1.shape[1] * min(r1.shape[0] + r2.shape[0],
-                                                                                      r1.shape[1]))
+@lp.kernel(flops=lambda r1, r2: 2 * (r1.shape[0] + r2.shape[0]) * r1.shape[1] * smallest(r1.shape[0] + r2.shape[0],
+                                                                                           r1.shape[1]))
 def stacked_qrt(r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """QR of ``[r1; r2]`` for two R factors with n columns and any numbers of rows: ``(V1, V2, T, R)``.
 

@@ -22,3 +22,12 @@ def cholesky(A: lp.Matrix, L: lp.Matrix, S: lp.Matrix, N: int):
             S[j, j, k + 1] = syrk(S[j, j, k], L[j, k])
             for i in range(j + 1, N):
                 S[i, j, k + 1] = gemm_nt(S[i, j, k], L[i, k], L[j, k])
+
+
+# The longest chain (checked against the unrolled graph in tests/test_cost.py): step k's chol, its
+# trsm of tile row k + 1 and that tile's syrk, then the next chol: 3N - 2 tasks.  In flops the
+# heaviest chain runs through the gemm updates instead (trsm, gemm_nt, trsm, ...): 3 b³ per step.
+cholesky.critical_path_formula = {
+    "tasks": "Piecewise((3*N - 2, N >= 1), (0, True))",
+    "flops": "Piecewise((b**3/3, Eq(N, 1)), (3*N*b**3 - 10*b**3/3, N >= 2), (0, True))",
+}

@@ -57,3 +57,14 @@ def tsqr(A: lp.Matrix, Q: lp.Matrix, R: lp.Matrix, Y: lp.Matrix, Yb: lp.Matrix, 
     tsqr_up(A, Y, Yb, T, Rt, N)
     R[0, 0] = copy(Rt[0, ceil(log2(N))])
     tsqr_down(Y, Yb, T, Rt, C, Q, N)
+
+
+# The longest chain, d = ceil(log2(N)): the leaf QR of tile 0 (geqrt, 4b³/3), the d merges up at node 0
+# (stacked_qrt of two b×b R factors, 4b³ each), the root's identity, the d merges down at node 0
+# (form_q_pair, 8b³ each) and the leaf's form_q (2b³): 2d + 3 tasks and (12d + 10/3) b³ flops.  Node 0
+# merges at every level, so no chain is longer or heavier (checked against the unrolled graph in
+# tests/test_cost.py).
+tsqr.critical_path_formula = {
+    "tasks": "Piecewise((2*ceil_log2(N) + 3, N >= 1), (0, True))",
+    "flops": "Piecewise(((12*ceil_log2(N) + 10/3)*b**3, N >= 1), (0, True))",
+}

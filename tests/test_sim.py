@@ -1,0 +1,205 @@
+"""The discrete-event simulator (provisioner/sim.py): the real program, policy and decisions on a simulated
+clock; its cost model's effects one by one; and its prediction of a real embedded run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numpywren2 as npw
+from numpywren2.core.programs import cholesky, gemm
+from provisioner import Observation, ProportionalPolicy
+from provisioner.sim import LAMBDA, SimConfig, calibrate, simulate
+
+FAST = LAMBDA.replace(cold_start_sigma=0.0)
+
+
+def _ends(records):
+    return {r["task"]: r for r in records}
+
+
+def test_every_task_runs_once_after_its_parents():
+    b = cholesky.bind(N=7)
+    r = simulate(b, block=1024, config=FAST, max_executors=16, keep_records=True)
+    recs = r.task_records()
+    assert r.finished and r.stats()["tasks"] == b.num_tasks() == len(recs)
+    assert len({x["task"] for x in recs}) == len(recs)
+    by = _ends(recs)
+    for t in b.tasks():
+        for p in b.parents(t):
+            assert by[str(p)]["end"] <= by[str(t)]["start"], (p, t)
+    # the bytes are the tiles each task read (less its cache hits) and wrote
+    tile = 1024 * 1024 * 8
+    st = r.stats()
+    assert st["bytes_written"] == tile * sum(len(b.writes(t)) for t in b.tasks())
+    assert 0 < st["bytes_read"] <= tile * sum(len(b.reads(t)) for t in b.tasks())
+    assert st["kernels"]["gemm_nt"]["tasks"] == 7 * 6 * 5 // 6
+    assert st["kernels"]["gemm_nt"]["flops"] == pytest.approx(35 * 2 * 1024**3)
+
+
+def test_the_time_of_one_executor_is_the_sum_of_its_tasks():
+    cfg = FAST.replace(task_overhead_s=0.0, queue_latency_s=0.0, state_op_s=0.0, store_latency_s=0.0)
+    r = simulate(cholesky.bind(N=3), block=1000, config=cfg, max_executors=1, keep_records=True)
+    tile = 1000 * 1000 * 8
+    # 3 chol (b³/3), 3 trsm (b³), 3 syrk (b³), 1 gemm (2b³); reads of tiles not cached + writes
+    flops = 3 * 1e9 / 3 + 3e9 + 3e9 + 2e9
+    st = r.stats()
+    io = (st["bytes_read"] + st["bytes_written"]) / cfg.executor_bandwidth
+    assert st["executors"] == 1
+    assert r.wall_s == pytest.approx(cfg.cold_start_s + flops / cfg.flops_per_s + io)
+    assert st["bytes_written"] == 10 * tile
+
+
+def test_the_policy_object_is_asked_every_poll_and_bounds_the_pool():
+    seen = []
+
+    class Recording(ProportionalPolicy):
+        def to_launch(self, obs: Observation, max_executors: int) -> int:
+            seen.append(obs)
+            return super().to_launch(obs, max_executors)
+
+    r = simulate(cholesky.bind(N=10), block=1024, config=FAST, policy=Recording(0.5), max_executors=12)
+    assert r.finished and seen
+    assert all(o.executors <= 12 for o in seen) and r.stats()["peak_executors"] <= 12
+    assert [o.elapsed for o in seen[:3]] == [0.0, 1.0, 2.0]  # one poll per poll_interval_s
+    assert max(o.ready + o.leased for o in seen) > 12  # more work than executors: the bound held
+    assert all(row["executors"] <= 12 for row in r.timeline())
+    # a smaller scaling factor keeps fewer executors and takes longer
+    wide = simulate(cholesky.bind(N=10), block=1024, config=FAST, policy=ProportionalPolicy(1.0), max_executors=200)
+    narrow = simulate(cholesky.bind(N=10), block=1024, config=FAST, policy=ProportionalPolicy(0.1),
+                      max_executors=200)
+    assert narrow.stats()["peak_executors"] < wide.stats()["peak_executors"]
+    assert narrow.wall_s > wide.wall_s and narrow.stats()["core_s"] < wide.stats()["core_s"]
+
+
+def test_the_platform_scaling_limit_delays_launches():
+    cfg = FAST.replace(scale_burst=5, scale_window_s=10.0)
+    r = simulate(gemm.bind(M=6, N=6, K=1), block=4096, config=cfg, max_executors=36)
+    launched = [(row["t"], row["launched"]) for row in r.timeline()]
+    assert all(n <= 5 for t, n in launched if t < 10.0)
+    assert max(n for _, n in launched) > 5
+    free = simulate(gemm.bind(M=6, N=6, K=1), block=4096, config=FAST, max_executors=36)
+    assert free.wall_s < r.wall_s
+
+
+def test_idle_executors_retire_after_the_idle_timeout():
+    # one task for four executors: three find nothing and retire (executor.decisions.after_idle)
+    cfg = FAST.replace(idle_timeout_s=5.0)
+
+    class Four(ProportionalPolicy):
+        def to_launch(self, obs, max_executors):
+            return 4 if obs.elapsed == 0 else 0
+
+    r = simulate(gemm.bind(M=1, N=1, K=1), block=4096, config=cfg, policy=Four(), max_executors=4)
+    assert r.finished and r.wall_s > 10.0
+    idle = [e for e in r.executors if e["tasks"] == 0]
+    assert len(idle) == 3
+    assert all(5.0 < e["last_seen"] - e["started"] < 5.0 + cfg.queue_latency_s + 0.01 for e in idle)
+
+
+def test_failures_are_recovered_after_the_lease():
+    ok = simulate(cholesky.bind(N=12), block=4096, config=FAST, max_executors=100)
+    cfg = FAST.replace(kill_at_s=60.0, kill_fraction=0.8, lease_s=10.0)
+    r = simulate(cholesky.bind(N=12), block=4096, config=cfg, max_executors=100, keep_records=True)
+    assert ok.wall_s > 120.0
+    st = r.stats()
+    assert r.finished and st["tasks"] == r.num_tasks
+    before = [row for row in r.timeline() if row["t"] < 60.0][-1]  # the kill comes first at t = 60
+    after = [row for row in r.timeline() if 60.0 <= row["t"] <= 61.5]
+    assert st["killed"] == round(0.8 * before["started"]) > 0
+    # the started executors dropped; the policy launched replacements at once, which started a cold start later
+    assert after[0]["started"] < before["started"] and after[0]["launched"] > before["launched"]
+    assert max(row["started"] for row in r.timeline() if 61.0 < row["t"] < 80.0) > after[0]["started"]
+    assert r.wall_s > ok.wall_s
+
+
+def test_lifetime_ends_executors_and_their_work_is_rerun():
+    cfg = FAST.replace(lifetime_s=40.0)
+    r = simulate(cholesky.bind(N=8), block=2048, config=cfg, max_executors=8)
+    assert r.finished
+    assert all(e["last_seen"] - e["launched"] <= 40.0 + 1e-9 for e in r.executors)
+    assert r.stats()["executors"] > 8  # replaced as they reached their lifetime
+
+
+def test_s3_request_limits_slow_down_a_hot_prefix():
+    cfg = FAST.replace(put_limit_per_prefix=3.0, get_limit_per_prefix=5.0)
+    hot = simulate(gemm.bind(M=8, N=8, K=1), block=256, config=cfg, max_executors=64)
+    st = hot.stats()
+    assert st["slowdowns"] > 0 and st["peak_put_per_prefix"] > 3
+    cold = simulate(gemm.bind(M=8, N=8, K=1), block=256, config=FAST, max_executors=64)
+    assert cold.stats()["slowdowns"] == 0 and hot.wall_s > cold.wall_s
+    # spreading the tile keys over more prefixes (one per tile row) spreads the requests
+    spread = simulate(gemm.bind(M=8, N=8, K=1), block=256, config=cfg.replace(prefix_levels=1), max_executors=64)
+    assert spread.stats()["slowdowns"] < st["slowdowns"] and spread.wall_s < hot.wall_s
+
+
+def test_locality_runs_children_where_their_inputs_are():
+    b = cholesky.bind(N=10)
+    base = simulate(b, block=2048, config=FAST, max_executors=50)
+    local = simulate(b, block=2048, config=FAST.replace(locality=True), max_executors=50)
+    s0, s1 = base.stats(), local.stats()
+    assert s0["local_runs"] == 0 < s1["local_runs"]
+    assert s1["bytes_read"] < s0["bytes_read"] and s1["queue_ops"] < s0["queue_ops"]
+    assert local.wall_s < base.wall_s and s1["tasks"] == s0["tasks"] == b.num_tasks()
+
+
+def test_state_is_bounded_by_the_frontier_not_the_program():
+    b = cholesky.bind(N=24)  # 2,600 tasks
+    r = simulate(b, block=4096, config=FAST, max_executors=500)
+    st = r.stats()
+    assert st["tasks"] == b.num_tasks() == 2600
+    assert st["peak_indeg"] < b.num_tasks() / 4 and st["peak_ready"] < b.num_tasks() / 4
+    assert r.task_records() == []  # records only when asked for
+
+
+def test_the_same_seed_gives_the_same_run():
+    cfg = LAMBDA.replace(seed=7, kill_at_s=30.0, kill_fraction=0.5)
+    a = simulate(cholesky.bind(N=8), block=2048, config=cfg, max_executors=30).stats()
+    b = simulate(cholesky.bind(N=8), block=2048, config=cfg, max_executors=30).stats()
+    c = simulate(cholesky.bind(N=8), block=2048, config=cfg.replace(seed=8), max_executors=30).stats()
+    assert a == b and a["wall_s"] != c["wall_s"]
+
+
+def test_config_is_one_documented_dataclass():
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(SimConfig)}
+    doc = SimConfig.__doc__
+    assert all(f"``{n}``" in doc for n in names), sorted(n for n in names if f"``{n}``" not in doc)
+
+
+# --------------------------------------------------------------------------- against a real embedded run
+
+
+def _spd(n):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, n))
+    return x @ x.T + n * np.eye(n)
+
+
+def test_prediction_of_a_real_embedded_run():
+    """Fed with the rates measured on a real run (kernels, store, queue gaps, cold start), the simulator
+    predicts the run's time and executor-seconds.  The machine is shared, so the bound is generous (the
+    bench, bench/sim_validation.py, reports the error); it still fails a simulator that ignores the
+    dependencies (a perfectly parallel estimate is 2× too fast) or the executors' idle time."""
+    N, b = 10, 512
+    with npw.runtime(executors=2) as rt:
+        A = npw.BigMatrix.from_numpy(_spd(N * b), b)
+        L = npw.BigMatrix.empty((N * b, N * b), b)
+        job = npw.submit(npw.programs.cholesky, A=A, L=L, N=N)
+        job.wait(timeout=300)
+        st, recs = job.stats(), job.task_records()
+        ex = rt.state.executors(job.id)
+        end = job.finished - job.started
+    cold = min(e["started"] for e in ex) - job.started
+    tail = sum(e["last_seen"] - job.started - end for e in ex) / len(ex)
+    cfg = calibrate(recs, st, cold_start_s=cold)
+    # the exit time: what the real executors' tail after the job's end has beyond the simulated one
+    r = simulate(cholesky.bind(N=N), block=b, config=cfg, policy=ProportionalPolicy(1.0), max_executors=2)
+    sim_tail = sum(e["last_seen"] - r.wall_s for e in r.executors) / len(r.executors)
+    cfg = cfg.replace(exit_s=max(0.0, tail - sim_tail))
+    r = simulate(cholesky.bind(N=N), block=b, config=cfg, policy=ProportionalPolicy(1.0), max_executors=2)
+    sim = r.stats()
+    assert sim["tasks"] == st["tasks"] == job.num_tasks
+    assert 0.6 < r.wall_s / st["wall_s"] < 1.5, (r.wall_s, st["wall_s"])
+    assert 0.6 < sim["executor_s"] / st["executor_s"] < 1.5, (sim["executor_s"], st["executor_s"])
