@@ -72,8 +72,8 @@ def dag_profile(bound, durations: dict[str, float] | None = None, limit: int = D
                 frontier.append(c)
             else:
                 waiting[c] = left - 1
-    return {"widths": widths, "levels": len(widths), "critical_tasks": len(widths), "critical_s": critical_s,
-            "tasks": seen}
+    # the longest chain has one task per level: its length in tasks is the number of levels
+    return {"widths": widths, "critical_tasks": len(widths), "critical_s": critical_s, "tasks": seen}
 
 
 def report_data(job) -> dict:
@@ -184,8 +184,8 @@ def write_report(job, path: str) -> str:
     if d["timeline"]:
         par.step([s["t"] for s in d["timeline"]], [s.get("ready", 0) + s.get("leased", 0) for s in d["timeline"]],
                  color="darkorange", legend_label="measured (ready + leased)", mode="after")
-    if d["dag"] and d["dag"]["levels"]:
-        span, levels = d["totals"]["span_s"] or 1.0, d["dag"]["levels"]
+    if d["dag"] and d["dag"]["widths"]:
+        span, levels = d["totals"]["span_s"] or 1.0, len(d["dag"]["widths"])
         par.step([k * span / levels for k in range(levels)], d["dag"]["widths"], color="purple",
                   legend_label="from the DAG (tasks per level)", mode="after")
     par.legend.location = "top_right"
