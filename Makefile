@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 test: $(STAMP) sysdeps lint
-	$(PY) -m pytest
+	# 4 worker processes: the tests mostly wait on executors and servers (one process used under half a core)
+	$(PY) -m pytest -n 4
 
 bench-analysis: $(STAMP)
 	$(PY) bench/analysis.py
