@@ -44,7 +44,9 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import json
 import math
+import os
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -226,6 +228,42 @@ class _PrefixLimiter:
                 del d[k]
 
 
+class _Sink:
+    """Where per-task records or per-executor entries go: kept in a list (``True``), dropped (``False``: only
+    the aggregates are kept), or appended to a file of JSON lines (a path), so that memory stays bounded by
+    the frontier however many tasks run and executors are launched."""
+
+    def __init__(self, where):
+        self.path = where if isinstance(where, str | os.PathLike) else None
+        self.rows: list[dict] | None = [] if where is True else None
+        self._f = open(self.path, "w") if self.path is not None else None  # closed in close()
+        self.count = 0
+
+    @property
+    def on(self) -> bool:
+        return self.rows is not None or self._f is not None
+
+    def add(self, row: dict) -> None:
+        self.count += 1
+        if self.rows is not None:
+            self.rows.append(row)
+        elif self._f is not None:
+            self._f.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def read(self) -> list[dict]:
+        if self.rows is not None:
+            return self.rows
+        if self.path is None:
+            return []
+        with open(self.path) as f:
+            return [json.loads(line) for line in f]
+
+
 @dataclass
 class SimResult:
     """A simulated run: what a real job reports (``timeline``, ``task_records``, ``stats``), simulated."""
@@ -237,11 +275,22 @@ class SimResult:
     wall_s: float
     num_tasks: int
     tasks_run: int
-    executors: list[dict]
+    executor_sink: _Sink
     samples: list[dict]
-    records: list[dict] | None
+    record_sink: _Sink
     counters: dict
     finished: bool
+
+    @property
+    def executors(self) -> list[dict]:
+        """One entry per executor launched (``executor``, ``launched``, ``started``, ``last_seen``,
+        ``retired``, ``tasks``, ``killed``): empty unless the run kept them (``keep_executors``; read back
+        from its file when it streamed them to one)."""
+        return self.executor_sink.read()
+
+    @property
+    def records(self) -> list[dict]:
+        return self.record_sink.read()
 
     def timeline(self) -> list[dict]:
         """The provisioner's samples, as ``Job.timeline()`` gives them: ``t`` (seconds since submit),
@@ -251,8 +300,9 @@ class SimResult:
     def task_records(self) -> list[dict]:
         """One record per task run, as ``Job.task_records()``: ``task``, ``kernel``, ``executor``,
         ``start``, ``end`` (seconds since submit), ``bytes``, ``kernel_s``, ``flops`` (empty unless the run
-        kept records: ``simulate(..., keep_records=True)``)."""
-        return [dict(r) for r in self.records or []]
+        kept records: ``simulate(..., keep_records=True)``, or read back from the file it streamed them to:
+        ``keep_records=path``)."""
+        return [dict(r) for r in self.records]
 
     def stats(self) -> dict:
         """The counters of ``Job.stats()`` (``wall_s``, ``core_s``, ``executor_s``, ``executors``,
@@ -288,14 +338,19 @@ class Simulation:
     max_executors : int
     kernels : dict, optional
         Kernel name -> ``lp.Kernel`` (default ``bound.program.kernels()``): their flops formulas.
-    keep_records : bool
-        Keep one record per task (memory grows with the tasks: off for large runs).
+    keep_records : bool or path
+        Keep one record per task: in memory (``True``: grows with the tasks, off for large runs), or streamed
+        to a file of JSON lines (a path: memory stays bounded).
+    keep_executors : bool or path
+        Keep one entry per executor launched (``SimResult.executors``): in memory (``True``, the default;
+        grows with the launches: a large run launches hundreds of thousands), not at all (``False``: the
+        statistics are aggregated as executors retire), or streamed to a file of JSON lines (a path).
     itemsize : int
     """
 
     def __init__(self, bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
-                 max_executors: int = 1000, kernels: dict | None = None, keep_records: bool = False,
-                 itemsize: int = 8):
+                 max_executors: int = 1000, kernels: dict | None = None, keep_records: bool | str = False,
+                 itemsize: int = 8, keep_executors: bool | str = True):
         self.bound, self.block, self.cfg = bound, block, config or LAMBDA
         self.policy = policy or ProportionalPolicy(1.0)
         self.max_executors = max_executors
@@ -316,7 +371,9 @@ class Simulation:
         self.ready: list = []
         self.indeg: dict = {}
         self.execs: dict[str, _Executor] = {}
-        self.gone: list[dict] = []
+        self.gone = _Sink(keep_executors)  # retired executors' entries (their state is dropped)
+        self.n_gone = 0
+        self.executor_s = self.core_s = 0.0
         self.waiters: deque = deque()
         self.launch_times: deque = deque()
         self.leased = 0
@@ -325,7 +382,7 @@ class Simulation:
         self.starting = 0
         self.finished_at: float | None = None
         self.samples: list[dict] = []
-        self.records: list[dict] | None = [] if keep_records else None
+        self.records = _Sink(keep_records)
         self.last_sample = -math.inf
         self.gets = _PrefixLimiter(c.get_limit_per_prefix, c.slowdown_backoff_s)
         self.puts = _PrefixLimiter(c.put_limit_per_prefix, c.slowdown_backoff_s)
@@ -537,8 +594,8 @@ class Simulation:
         kt[0] += 1
         kt[1] += t_kernel
         kt[2] += flops
-        if self.records is not None:
-            self.records.append({"task": str(task), "kernel": stmt.kernel, "executor": e.id, "start": now,
+        if self.records.on:
+            self.records.add({"task": str(task), "kernel": stmt.kernel, "executor": e.id, "start": now,
                                  "end": now + t_read + t_kernel + t_write,
                                  "bytes": (len(missing) + len(writes)) * nb, "kernel_s": t_kernel, "flops": flops,
                                  "local": local})
@@ -607,7 +664,16 @@ class Simulation:
         e.last_seen = e.retired + (0.0 if e.dead or e.started is None else self.cfg.exit_s)
         e.token += 1
         self.execs.pop(e.id, None)
-        self.gone.append(self._entry(e))
+        self.n_gone += 1
+        started = e.started if e.started is not None else e.launched
+        self.executor_s += max(0.0, e.last_seen - started)
+        self.core_s += max(0.0, e.last_seen - e.launched)
+        if self.gone.on:
+            self.gone.add(self._entry(e))
+        if e.waiting:  # its entry in ``waiters`` is skipped when reached; compact when they pile up
+            e.waiting = False
+            if len(self.waiters) > 64 and len(self.waiters) > 2 * len(self.execs):
+                self.waiters = deque(w for w in self.waiters if w.waiting and not w.dead)
 
     def _entry(self, e: _Executor) -> dict:
         return {"executor": e.id, "launched": e.launched, "started": e.started if e.started is not None else e.launched,
@@ -652,18 +718,18 @@ class Simulation:
             if e.started is not None:
                 at = max(end, min(e.loop.next_status, end + self.limits.status_interval))
             self._retire(e, at)
-        execs = self.gone
-        executor_s = sum(max(0.0, x["last_seen"] - x["started"]) for x in execs)
-        core_s = sum(max(0.0, x["last_seen"] - x["launched"]) for x in execs)
+        self.gone.close()
+        self.records.close()
+        n_execs, executor_s, core_s = self.n_gone, self.executor_s, self.core_s
         gets, puts = self.gets.requests, self.puts.requests
-        cost = (core_s * c.memory_gb * c.usd_per_gb_s + len(execs) * c.usd_per_invocation + gets * c.usd_per_get
+        cost = (core_s * c.memory_gb * c.usd_per_gb_s + n_execs * c.usd_per_invocation + gets * c.usd_per_get
                 + puts * c.usd_per_put + self.queue_ops * c.usd_per_queue_request)
         kernels = {k: {"tasks": v[0], "kernel_s": v[1], "flops": v[2], "gflops": v[2] / v[1] / 1e9 if v[1] else None}
                    for k, v in self.kernel_totals.items()}
         total_flops = sum(v[2] for v in self.kernel_totals.values())
         counters = {"kernel_s": self.kernel_s, "read_s": self.read_s, "write_s": self.write_s,
                     "bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
-                    "core_s": core_s, "executor_s": executor_s, "executors": len(execs), "cost_usd": cost,
+                    "core_s": core_s, "executor_s": executor_s, "executors": n_execs, "cost_usd": cost,
                     "peak_executors": self.peak_executors, "gets": gets, "puts": puts,
                     "slowdowns": self.gets.slowdowns + self.puts.slowdowns,
                     "peak_get_per_prefix": max(self.gets.peak.values(), default=0),
@@ -675,8 +741,8 @@ class Simulation:
                     "events": self.n_events, "kernels": kernels, "flops": total_flops,
                     "gflops": total_flops / end / 1e9 if end else 0.0}
         return SimResult(program=self.bound.program.name, params=dict(self.bound.values), block=self.block,
-                         config=c, wall_s=end, num_tasks=self.num_tasks, tasks_run=self.done, executors=execs,
-                         samples=self.samples, records=self.records, counters=counters,
+                         config=c, wall_s=end, num_tasks=self.num_tasks, tasks_run=self.done,
+                         executor_sink=self.gone, samples=self.samples, record_sink=self.records, counters=counters,
                          finished=self.finished_at is not None)
 
 
