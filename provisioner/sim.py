@@ -77,7 +77,9 @@ class SimConfig:
     Compute: ``flops_per_s`` per core for a kernel not in ``kernel_flops_per_s`` (name -> rate);
     ``task_overhead_s`` per task (dispatch, checks) on top of the kernel.
     Object store: ``store_latency_s`` per request (first byte), ``executor_bandwidth`` bytes/s per
-    executor (shared by concurrent reads), ``get_limit_per_prefix`` / ``put_limit_per_prefix`` requests
+    executor (shared by concurrent reads), ``write_bandwidth`` for writes if it differs (None: the same;
+    a local file store writes slower than it reads: the page cache's writeback),
+    ``get_limit_per_prefix`` / ``put_limit_per_prefix`` requests
     per second per key prefix (beyond them a request gets 503 SlowDown and is retried at the next second
     plus ``slowdown_backoff_s``); ``prefix_levels`` tile-index components in the prefix after the
     matrix's (0: one prefix per matrix, ``<job>/<matrix>``).
@@ -104,6 +106,7 @@ class SimConfig:
     task_overhead_s: float = 0.005
     store_latency_s: float = 0.03
     executor_bandwidth: float = 90e6
+    write_bandwidth: float | None = None
     get_limit_per_prefix: float = 5500.0
     put_limit_per_prefix: float = 3500.0
     slowdown_backoff_s: float = 0.05
@@ -578,8 +581,9 @@ class Simulation:
         writes = self.bound.writes(task)
         t0_write = now + t_read + t_kernel
         t_write = 0.0
+        wbw = c.write_bandwidth or c.executor_bandwidth
         for m, idx in writes:
-            t_write += c.store_latency_s + nb / c.executor_bandwidth + self.puts.delay(self._prefix(m, idx),
+            t_write += c.store_latency_s + nb / wbw + self.puts.delay(self._prefix(m, idx),
                                                                                         t0_write + t_write)
             e.cache.put((m, idx), tile)
         self.bytes_written += len(writes) * nb
@@ -598,7 +602,7 @@ class Simulation:
             self.records.add({"task": str(task), "kernel": stmt.kernel, "executor": e.id, "start": now,
                                  "end": now + t_read + t_kernel + t_write,
                                  "bytes": (len(missing) + len(writes)) * nb, "kernel_s": t_kernel, "flops": flops,
-                                 "local": local})
+                                 "read_s": t_read, "write_s": t_write, "local": local})
         e.token += 1
         self._at(end, _DONE, e, (task, e.token, now))
 
@@ -750,32 +754,61 @@ def calibrate(records: list[dict], stats: dict, cold_start_s: float, exit_s: flo
               base: SimConfig | None = None) -> SimConfig:
     """A cost model measured on a real run: its task records and ``Job.stats()`` (and its executors' cold
     start, seconds from launch to the first heartbeat, and ``exit_s``, from the job's end to their last
-    heartbeat).
+    heartbeat; ``calibrate_run`` measures both).
 
-    Kernel rates are each kernel's flops over its seconds; the store's bandwidth is the bytes read and
-    written over the seconds spent reading and writing (no separate latency: small local tiles); the gap
-    between one task's end and the next task's start on the same executor (its completion, and the lease of
-    the next) is split into one queue operation each (the mean gap over two).  Everything else is
-    ``base`` (default: ``HOSTS`` with no lifetime, no scaling limit, the embedded runtime's poll interval).
+    - kernel rates: each kernel's flops over its seconds (same-size tiles: one rate per kernel);
+    - reads: the bytes fetched from the store (``bytes_fetched``, not the cache hits in ``bytes_read``) over
+      the seconds spent reading; writes: the bytes written over the seconds spent writing, a bandwidth of
+      their own (``write_bandwidth``): a file store's writes are slower than its reads once the page cache
+      writes back, and one bandwidth for both made the writes 2-3x too fast;
+    - the gap between one task's end and the next task's start on the same executor (its completion, and
+      the lease of the next) is one queue operation each: the *median* gap over two, as the mean also counts
+      the waits for a parent to finish, which the simulator derives from the DAG itself.
+
+    Everything else is ``base`` (default: ``HOSTS`` with no lifetime, no scaling limit, the embedded
+    runtime's poll interval).
 
     >>> recs = [{"executor": "a", "start": 0.0, "end": 1.0}, {"executor": "a", "start": 1.2, "end": 2.0},
-    ...         {"executor": "a", "start": 2.2, "end": 3.0}]
-    >>> st = {"kernels": {"gemm": {"flops": 4e9, "kernel_s": 1.0}}, "bytes_read": 100, "bytes_written": 100,
-    ...       "read_s": 1.0, "write_s": 1.0}
+    ...         {"executor": "a", "start": 2.2, "end": 3.0}, {"executor": "a", "start": 5.0, "end": 6.0}]
+    >>> st = {"kernels": {"gemm": {"flops": 4e9, "kernel_s": 1.0}}, "bytes_read": 300, "bytes_fetched": 100,
+    ...       "bytes_written": 100, "read_s": 1.0, "write_s": 2.0}
     >>> c = calibrate(recs, st, cold_start_s=0.5)
-    >>> c.kernel_flops_per_s["gemm"], c.executor_bandwidth, round(c.queue_latency_s, 3), c.cold_start_s
-    (4000000000.0, 100.0, 0.1, 0.5)
+    >>> c.kernel_flops_per_s["gemm"], c.executor_bandwidth, c.write_bandwidth, round(c.queue_latency_s, 3)
+    (4000000000.0, 100.0, 50.0, 0.1)
     """
     base = base or HOSTS.replace(poll_interval_s=0.5, memory_gb=2.0, task_overhead_s=0.0)
     rates = {k: v["flops"] / v["kernel_s"] for k, v in stats["kernels"].items() if v.get("flops") and v["kernel_s"]}
-    io_s = stats["read_s"] + stats["write_s"]
-    bandwidth = (stats["bytes_read"] + stats["bytes_written"]) / io_s if io_s > 0 else base.executor_bandwidth
+    fetched = stats.get("bytes_fetched", stats["bytes_read"])
+    read_bw = fetched / stats["read_s"] if stats["read_s"] > 0 and fetched else base.executor_bandwidth
+    write_bw = stats["bytes_written"] / stats["write_s"] if stats["write_s"] > 0 else None
     recs = sorted(records, key=lambda r: (r["executor"], r["start"]))
-    gaps = [b["start"] - a["end"] for a, b in itertools.pairwise(recs) if a["executor"] == b["executor"]]
-    gap = sum(gaps) / len(gaps) if gaps else 2 * base.queue_latency_s
-    return base.replace(kernel_flops_per_s=rates, executor_bandwidth=bandwidth, store_latency_s=0.0,
-                        queue_latency_s=max(0.0, gap / 2), state_op_s=0.0, cold_start_s=cold_start_s,
-                        cold_start_sigma=0.0, exit_s=exit_s)
+    gaps = sorted(b["start"] - a["end"] for a, b in itertools.pairwise(recs) if a["executor"] == b["executor"])
+    gap = gaps[len(gaps) // 2] if gaps else 2 * base.queue_latency_s
+    return base.replace(kernel_flops_per_s=rates, executor_bandwidth=read_bw, write_bandwidth=write_bw,
+                        store_latency_s=0.0, queue_latency_s=max(0.0, gap / 2), state_op_s=0.0,
+                        cold_start_s=cold_start_s, cold_start_sigma=0.0, exit_s=exit_s)
+
+
+def calibrate_run(bound, block: int, records: list[dict], stats: dict, executors: list[dict], started: float,
+                  finished: float, max_executors: int, policy: ScalingPolicy | None = None,
+                  base: SimConfig | None = None) -> SimConfig:
+    """``calibrate`` on a real run of ``bound`` (``block`` tiles, at most ``max_executors``), measuring its
+    cold start and exit too: ``executors`` are the run's ``StateStore.executors`` entries (``started``,
+    ``last_seen`` on the same clock as ``started``/``finished``, the job's submit and end).
+
+    The cold start is the first heartbeat after submit.  The exit time is fitted: the run is simulated once
+    with ``exit_s = 0``, and ``exit_s`` is what the real executors' mean tail after the job's end (status
+    reads, the idle receive, joining threads, flushing records) has beyond the simulated one.  The run
+    predicted must be another one (another size or program): predicting the calibration run itself only
+    checks the fit.
+    """
+    end = finished - started
+    cold = max(0.0, min(e["started"] for e in executors) - started)
+    tail = sum(e["last_seen"] - started - end for e in executors) / len(executors)
+    cfg = calibrate(records, stats, cold_start_s=cold, base=base)
+    r = simulate(bound, block, cfg, policy or ProportionalPolicy(1.0), max_executors, keep_executors=True)
+    sim_tail = sum(e["last_seen"] - r.wall_s for e in r.executors) / len(r.executors)
+    return cfg.replace(exit_s=max(0.0, tail - sim_tail))
 
 
 def simulate(bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
@@ -791,4 +824,5 @@ def simulate(bound, block: int, config: SimConfig | None = None, policy: Scaling
     return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until, progress)
 
 
-__all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
+__all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "calibrate_run",
+           "simulate"]
