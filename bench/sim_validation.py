@@ -79,7 +79,9 @@ def paper_rows() -> list[tuple]:
     weak = {}
     for n_k, N, cores in ((64, 16, 57), (128, 32, 228), (256, 64, 912), (512, 128, 1800)):
         weak[n_k] = simulate(cholesky.bind(N=N), 4096, PAPER, ProportionalPolicy(1.0), cores).wall_s
-    ideal = {64: 1.0, 128: 2.0, 256: 4.0, 512: 8.0 * 912 / 1800 * 2}  # 512k has 1800 cores, not 4 × 912
+    # work / cores relative to 64k on 57 cores: (n / 64k)³ / (cores / 57); 512k has 1800 cores, not 4 × 912, so
+    # its ideal is 512 / (1800 / 57) = 16.2 (this row compared against 8.1 before: half the ideal)
+    ideal = {n_k: (n_k / 64) ** 3 / (cores / 57) for n_k, cores in ((64, 57), (128, 228), (256, 912), (512, 1800))}
     for n_k in (128, 256, 512):
         rows.append(row(f"Figure 8c: weak scaling, time({n_k}k) / time(64k)", ideal[n_k], weak[n_k] / weak[64],
                         f"{weak[n_k]:.0f} s vs {weak[64]:.0f} s; ideal = work / cores"))
