@@ -152,6 +152,22 @@ def test_state_is_bounded_by_the_frontier_not_the_program():
     assert r.task_records() == []  # records only when asked for
 
 
+def test_records_and_executor_entries_stream_to_files_or_are_aggregated(tmp_path):
+    """Memory that would grow with tasks or launches is optional: the entries go to a list, a JSON-lines
+    file, or nowhere (aggregated as executors retire); the statistics are the same every way."""
+    cfg = FAST.replace(idle_timeout_s=2.0)
+    b = cholesky.bind(N=8)
+    kept = simulate(b, 2048, cfg, max_executors=20, keep_records=True)
+    streamed = simulate(b, 2048, cfg, max_executors=20, keep_records=str(tmp_path / "r.jsonl"),
+                        keep_executors=str(tmp_path / "e.jsonl"))
+    dropped = simulate(b, 2048, cfg, max_executors=20, keep_executors=False)
+    assert kept.stats() == streamed.stats() == dropped.stats()
+    assert kept.task_records() == streamed.task_records() and len(kept.task_records()) == b.num_tasks()
+    assert kept.executors == streamed.executors and len(kept.executors) == kept.stats()["executors"] > 20
+    assert dropped.executors == [] and dropped.task_records() == []
+    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == kept.stats()["executors"]
+
+
 def test_the_same_seed_gives_the_same_run():
     cfg = LAMBDA.replace(seed=7, kill_at_s=30.0, kill_fraction=0.5)
     a = simulate(cholesky.bind(N=8), block=2048, config=cfg, max_executors=30).stats()
