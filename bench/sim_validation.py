@@ -11,7 +11,7 @@ comparing wall time and core-seconds (the runtime's accounting: executor-seconds
 
     OPENBLAS_NUM_THREADS=1 python bench/sim_validation.py [--skip-paper] [--skip-embedded] [--write]
 
-``--write`` appends the tables to bench/RESULTS.md.
+``--write`` adds the tables to bench/RESULTS.md as its first section.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--skip-paper", action="store_true")
     ap.add_argument("--skip-embedded", action="store_true")
-    ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
+    ap.add_argument("--write", action="store_true", help="add the tables to bench/RESULTS.md (first section)")
     args = ap.parse_args()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     head = [f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -215,10 +215,12 @@ def main() -> None:
     print(text)
     if args.write:
         path = Path(__file__).with_name("RESULTS.md")
-        with path.open("a") as f:
-            f.write(f"\n## The simulator against the paper and against real runs (`bench/sim_validation.py`)\n\n"
-                    f"- Date: {datetime.date.today()}\n- Command: `OPENBLAS_NUM_THREADS=1 .venv/bin/python "
-                    f"bench/sim_validation.py --write`\n\n```\n{head[0]}\n```\n" + "\n".join(lines) + "\n")
+        section = (f"## The simulator against the paper and against real runs (`bench/sim_validation.py`)\n\n"
+                   f"- Date: {datetime.date.today()}\n- Command: `OPENBLAS_NUM_THREADS=1 .venv/bin/python "
+                   f"bench/sim_validation.py --write`\n\n```\n{head[0]}\n```\n" + "\n".join(lines) + "\n\n")
+        text = path.read_text()
+        at = text.find("\n## ") + 1 or len(text)  # new sections go first, after the header paragraph
+        path.write_text(text[:at] + section + text[at:])
 
 
 if __name__ == "__main__":
