@@ -16,6 +16,7 @@ Each built-in program is written with composition (calls, local scratch, aliases
 can be set side by side.
 
     python bench/analysis.py [--samples 5000] [--seed 0] [--compare]
+    python bench/analysis.py --count-tables [PROGRAM ...]   # docs/analysis.md's closed-form tables
 """
 
 from __future__ import annotations
@@ -131,13 +132,53 @@ def interleaved_per_edge(bounds: list, samples: int, seed: int, rounds: int = 20
     return [sorted(x) for x in out]
 
 
+INLINE_CHARS = 160  # a longer closed form is shown by its length
+
+
+def count_table(p) -> list[str]:
+    """Markdown of ``p``'s symbolic task counts, one row per statement (docs/analysis.md)."""
+    import sympy
+
+    from lambdapack import symbolic
+
+    rows, closed, sums = [], 0, 0
+    for c in symbolic.count_program(p):
+        if c.expr is None:
+            text = f"enumerated ({c.reason})"
+        elif c.method == "finite sum":
+            sums += 1
+            over = []
+            for node in sympy.preorder_traversal(c.expr):
+                if isinstance(node, sympy.Sum):
+                    over += [str(lim[0]) for lim in node.limits if str(lim[0]) not in over]
+            text = "finite sum over " + ", ".join(over)
+        else:
+            closed += 1
+            e = str(c.expr)
+            text = f"`{e}`" if len(e) <= INLINE_CHARS else f"closed form ({len(e)} characters)"
+        rows.append(f"| {c.label} | {text} |")
+    n = len(rows)
+    rest = n - closed - sums
+    tail = (f", {sums} as finite sums" if sums else "") + (f", {rest} enumerated" if rest else "")
+    head = f"**{p.name}**({', '.join(p.params)}): {closed} of {n} statements in closed form{tail}."
+    return [head, "", "| statement | count |", "|---|---|", *rows, ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count-tables", nargs="*", metavar="PROGRAM",
+                    help="print the symbolic count tables of these built-in programs (none named: all) and exit")
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare", action="store_true",
                     help="also time the hand-written programs of tests/handwritten_programs.py")
     args = ap.parse_args()
+    if args.count_tables is not None:
+        for name in args.count_tables or sorted(programs.__all__):
+            p = getattr(programs, name)
+            if hasattr(p, "bind") and hasattr(p, "params"):
+                print("\n".join(count_table(p)))
+        return
     variants = [("", programs)]
     if args.compare:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))

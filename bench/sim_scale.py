@@ -55,7 +55,8 @@ def main() -> None:
                   f"RSS {peak_rss_mb():.0f} MB, {len(sim.execs):,} executors", flush=True)
 
         r = simulate(bound, block=args.block, config=cfg, policy=ProportionalPolicy(args.sf),
-                     max_executors=args.max_executors, progress=progress if args.progress else None)
+                     max_executors=args.max_executors, keep_executors=False,
+                     progress=progress if args.progress else None)
         sim_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         s = r.stats()
         results[run] = (r, s)

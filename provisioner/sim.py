@@ -44,7 +44,9 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import json
 import math
+import os
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -75,7 +77,9 @@ class SimConfig:
     Compute: ``flops_per_s`` per core for a kernel not in ``kernel_flops_per_s`` (name -> rate);
     ``task_overhead_s`` per task (dispatch, checks) on top of the kernel.
     Object store: ``store_latency_s`` per request (first byte), ``executor_bandwidth`` bytes/s per
-    executor (shared by concurrent reads), ``get_limit_per_prefix`` / ``put_limit_per_prefix`` requests
+    executor (shared by concurrent reads), ``write_bandwidth`` for writes if it differs (None: the same;
+    a local file store writes slower than it reads: the page cache's writeback),
+    ``get_limit_per_prefix`` / ``put_limit_per_prefix`` requests
     per second per key prefix (beyond them a request gets 503 SlowDown and is retried at the next second
     plus ``slowdown_backoff_s``); ``prefix_levels`` tile-index components in the prefix after the
     matrix's (0: one prefix per matrix, ``<job>/<matrix>``).
@@ -102,6 +106,7 @@ class SimConfig:
     task_overhead_s: float = 0.005
     store_latency_s: float = 0.03
     executor_bandwidth: float = 90e6
+    write_bandwidth: float | None = None
     get_limit_per_prefix: float = 5500.0
     put_limit_per_prefix: float = 3500.0
     slowdown_backoff_s: float = 0.05
@@ -226,6 +231,42 @@ class _PrefixLimiter:
                 del d[k]
 
 
+class _Sink:
+    """Where per-task records or per-executor entries go: kept in a list (``True``), dropped (``False``: only
+    the aggregates are kept), or appended to a file of JSON lines (a path), so that memory stays bounded by
+    the frontier however many tasks run and executors are launched."""
+
+    def __init__(self, where):
+        self.path = where if isinstance(where, str | os.PathLike) else None
+        self.rows: list[dict] | None = [] if where is True else None
+        self._f = open(self.path, "w") if self.path is not None else None  # closed in close()
+        self.count = 0
+
+    @property
+    def on(self) -> bool:
+        return self.rows is not None or self._f is not None
+
+    def add(self, row: dict) -> None:
+        self.count += 1
+        if self.rows is not None:
+            self.rows.append(row)
+        elif self._f is not None:
+            self._f.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def read(self) -> list[dict]:
+        if self.rows is not None:
+            return self.rows
+        if self.path is None:
+            return []
+        with open(self.path) as f:
+            return [json.loads(line) for line in f]
+
+
 @dataclass
 class SimResult:
     """A simulated run: what a real job reports (``timeline``, ``task_records``, ``stats``), simulated."""
@@ -237,11 +278,22 @@ class SimResult:
     wall_s: float
     num_tasks: int
     tasks_run: int
-    executors: list[dict]
+    executor_sink: _Sink
     samples: list[dict]
-    records: list[dict] | None
+    record_sink: _Sink
     counters: dict
     finished: bool
+
+    @property
+    def executors(self) -> list[dict]:
+        """One entry per executor launched (``executor``, ``launched``, ``started``, ``last_seen``,
+        ``retired``, ``tasks``, ``killed``): empty unless the run kept them (``keep_executors``; read back
+        from its file when it streamed them to one)."""
+        return self.executor_sink.read()
+
+    @property
+    def records(self) -> list[dict]:
+        return self.record_sink.read()
 
     def timeline(self) -> list[dict]:
         """The provisioner's samples, as ``Job.timeline()`` gives them: ``t`` (seconds since submit),
@@ -251,8 +303,9 @@ class SimResult:
     def task_records(self) -> list[dict]:
         """One record per task run, as ``Job.task_records()``: ``task``, ``kernel``, ``executor``,
         ``start``, ``end`` (seconds since submit), ``bytes``, ``kernel_s``, ``flops`` (empty unless the run
-        kept records: ``simulate(..., keep_records=True)``)."""
-        return [dict(r) for r in self.records or []]
+        kept records: ``simulate(..., keep_records=True)``, or read back from the file it streamed them to:
+        ``keep_records=path``)."""
+        return [dict(r) for r in self.records]
 
     def stats(self) -> dict:
         """The counters of ``Job.stats()`` (``wall_s``, ``core_s``, ``executor_s``, ``executors``,
@@ -288,14 +341,19 @@ class Simulation:
     max_executors : int
     kernels : dict, optional
         Kernel name -> ``lp.Kernel`` (default ``bound.program.kernels()``): their flops formulas.
-    keep_records : bool
-        Keep one record per task (memory grows with the tasks: off for large runs).
+    keep_records : bool or path
+        Keep one record per task: in memory (``True``: grows with the tasks, off for large runs), or streamed
+        to a file of JSON lines (a path: memory stays bounded).
+    keep_executors : bool or path
+        Keep one entry per executor launched (``SimResult.executors``): in memory (``True``, the default;
+        grows with the launches: a large run launches hundreds of thousands), not at all (``False``: the
+        statistics are aggregated as executors retire), or streamed to a file of JSON lines (a path).
     itemsize : int
     """
 
     def __init__(self, bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
-                 max_executors: int = 1000, kernels: dict | None = None, keep_records: bool = False,
-                 itemsize: int = 8):
+                 max_executors: int = 1000, kernels: dict | None = None, keep_records: bool | str = False,
+                 itemsize: int = 8, keep_executors: bool | str = True):
         self.bound, self.block, self.cfg = bound, block, config or LAMBDA
         self.policy = policy or ProportionalPolicy(1.0)
         self.max_executors = max_executors
@@ -316,7 +374,9 @@ class Simulation:
         self.ready: list = []
         self.indeg: dict = {}
         self.execs: dict[str, _Executor] = {}
-        self.gone: list[dict] = []
+        self.gone = _Sink(keep_executors)  # retired executors' entries (their state is dropped)
+        self.n_gone = 0
+        self.executor_s = self.core_s = 0.0
         self.waiters: deque = deque()
         self.launch_times: deque = deque()
         self.leased = 0
@@ -325,7 +385,7 @@ class Simulation:
         self.starting = 0
         self.finished_at: float | None = None
         self.samples: list[dict] = []
-        self.records: list[dict] | None = [] if keep_records else None
+        self.records = _Sink(keep_records)
         self.last_sample = -math.inf
         self.gets = _PrefixLimiter(c.get_limit_per_prefix, c.slowdown_backoff_s)
         self.puts = _PrefixLimiter(c.put_limit_per_prefix, c.slowdown_backoff_s)
@@ -521,8 +581,9 @@ class Simulation:
         writes = self.bound.writes(task)
         t0_write = now + t_read + t_kernel
         t_write = 0.0
+        wbw = c.write_bandwidth or c.executor_bandwidth
         for m, idx in writes:
-            t_write += c.store_latency_s + nb / c.executor_bandwidth + self.puts.delay(self._prefix(m, idx),
+            t_write += c.store_latency_s + nb / wbw + self.puts.delay(self._prefix(m, idx),
                                                                                         t0_write + t_write)
             e.cache.put((m, idx), tile)
         self.bytes_written += len(writes) * nb
@@ -537,11 +598,11 @@ class Simulation:
         kt[0] += 1
         kt[1] += t_kernel
         kt[2] += flops
-        if self.records is not None:
-            self.records.append({"task": str(task), "kernel": stmt.kernel, "executor": e.id, "start": now,
+        if self.records.on:
+            self.records.add({"task": str(task), "kernel": stmt.kernel, "executor": e.id, "start": now,
                                  "end": now + t_read + t_kernel + t_write,
                                  "bytes": (len(missing) + len(writes)) * nb, "kernel_s": t_kernel, "flops": flops,
-                                 "local": local})
+                                 "read_s": t_read, "write_s": t_write, "local": local})
         e.token += 1
         self._at(end, _DONE, e, (task, e.token, now))
 
@@ -607,7 +668,16 @@ class Simulation:
         e.last_seen = e.retired + (0.0 if e.dead or e.started is None else self.cfg.exit_s)
         e.token += 1
         self.execs.pop(e.id, None)
-        self.gone.append(self._entry(e))
+        self.n_gone += 1
+        started = e.started if e.started is not None else e.launched
+        self.executor_s += max(0.0, e.last_seen - started)
+        self.core_s += max(0.0, e.last_seen - e.launched)
+        if self.gone.on:
+            self.gone.add(self._entry(e))
+        if e.waiting:  # its entry in ``waiters`` is skipped when reached; compact when they pile up
+            e.waiting = False
+            if len(self.waiters) > 64 and len(self.waiters) > 2 * len(self.execs):
+                self.waiters = deque(w for w in self.waiters if w.waiting and not w.dead)
 
     def _entry(self, e: _Executor) -> dict:
         return {"executor": e.id, "launched": e.launched, "started": e.started if e.started is not None else e.launched,
@@ -652,18 +722,18 @@ class Simulation:
             if e.started is not None:
                 at = max(end, min(e.loop.next_status, end + self.limits.status_interval))
             self._retire(e, at)
-        execs = self.gone
-        executor_s = sum(max(0.0, x["last_seen"] - x["started"]) for x in execs)
-        core_s = sum(max(0.0, x["last_seen"] - x["launched"]) for x in execs)
+        self.gone.close()
+        self.records.close()
+        n_execs, executor_s, core_s = self.n_gone, self.executor_s, self.core_s
         gets, puts = self.gets.requests, self.puts.requests
-        cost = (core_s * c.memory_gb * c.usd_per_gb_s + len(execs) * c.usd_per_invocation + gets * c.usd_per_get
+        cost = (core_s * c.memory_gb * c.usd_per_gb_s + n_execs * c.usd_per_invocation + gets * c.usd_per_get
                 + puts * c.usd_per_put + self.queue_ops * c.usd_per_queue_request)
         kernels = {k: {"tasks": v[0], "kernel_s": v[1], "flops": v[2], "gflops": v[2] / v[1] / 1e9 if v[1] else None}
                    for k, v in self.kernel_totals.items()}
         total_flops = sum(v[2] for v in self.kernel_totals.values())
         counters = {"kernel_s": self.kernel_s, "read_s": self.read_s, "write_s": self.write_s,
                     "bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
-                    "core_s": core_s, "executor_s": executor_s, "executors": len(execs), "cost_usd": cost,
+                    "core_s": core_s, "executor_s": executor_s, "executors": n_execs, "cost_usd": cost,
                     "peak_executors": self.peak_executors, "gets": gets, "puts": puts,
                     "slowdowns": self.gets.slowdowns + self.puts.slowdowns,
                     "peak_get_per_prefix": max(self.gets.peak.values(), default=0),
@@ -675,8 +745,8 @@ class Simulation:
                     "events": self.n_events, "kernels": kernels, "flops": total_flops,
                     "gflops": total_flops / end / 1e9 if end else 0.0}
         return SimResult(program=self.bound.program.name, params=dict(self.bound.values), block=self.block,
-                         config=c, wall_s=end, num_tasks=self.num_tasks, tasks_run=self.done, executors=execs,
-                         samples=self.samples, records=self.records, counters=counters,
+                         config=c, wall_s=end, num_tasks=self.num_tasks, tasks_run=self.done,
+                         executor_sink=self.gone, samples=self.samples, record_sink=self.records, counters=counters,
                          finished=self.finished_at is not None)
 
 
@@ -684,32 +754,61 @@ def calibrate(records: list[dict], stats: dict, cold_start_s: float, exit_s: flo
               base: SimConfig | None = None) -> SimConfig:
     """A cost model measured on a real run: its task records and ``Job.stats()`` (and its executors' cold
     start, seconds from launch to the first heartbeat, and ``exit_s``, from the job's end to their last
-    heartbeat).
+    heartbeat; ``calibrate_run`` measures both).
 
-    Kernel rates are each kernel's flops over its seconds; the store's bandwidth is the bytes read and
-    written over the seconds spent reading and writing (no separate latency: small local tiles); the gap
-    between one task's end and the next task's start on the same executor (its completion, and the lease of
-    the next) is split into one queue operation each (the mean gap over two).  Everything else is
-    ``base`` (default: ``HOSTS`` with no lifetime, no scaling limit, the embedded runtime's poll interval).
+    - kernel rates: each kernel's flops over its seconds (same-size tiles: one rate per kernel);
+    - reads: the bytes fetched from the store (``bytes_fetched``, not the cache hits in ``bytes_read``) over
+      the seconds spent reading; writes: the bytes written over the seconds spent writing, a bandwidth of
+      their own (``write_bandwidth``): a file store's writes are slower than its reads once the page cache
+      writes back, and one bandwidth for both made the writes 2-3x too fast;
+    - the gap between one task's end and the next task's start on the same executor (its completion, and
+      the lease of the next) is one queue operation each: the *median* gap over two, as the mean also counts
+      the waits for a parent to finish, which the simulator derives from the DAG itself.
+
+    Everything else is ``base`` (default: ``HOSTS`` with no lifetime, no scaling limit, the embedded
+    runtime's poll interval).
 
     >>> recs = [{"executor": "a", "start": 0.0, "end": 1.0}, {"executor": "a", "start": 1.2, "end": 2.0},
-    ...         {"executor": "a", "start": 2.2, "end": 3.0}]
-    >>> st = {"kernels": {"gemm": {"flops": 4e9, "kernel_s": 1.0}}, "bytes_read": 100, "bytes_written": 100,
-    ...       "read_s": 1.0, "write_s": 1.0}
+    ...         {"executor": "a", "start": 2.2, "end": 3.0}, {"executor": "a", "start": 5.0, "end": 6.0}]
+    >>> st = {"kernels": {"gemm": {"flops": 4e9, "kernel_s": 1.0}}, "bytes_read": 300, "bytes_fetched": 100,
+    ...       "bytes_written": 100, "read_s": 1.0, "write_s": 2.0}
     >>> c = calibrate(recs, st, cold_start_s=0.5)
-    >>> c.kernel_flops_per_s["gemm"], c.executor_bandwidth, round(c.queue_latency_s, 3), c.cold_start_s
-    (4000000000.0, 100.0, 0.1, 0.5)
+    >>> c.kernel_flops_per_s["gemm"], c.executor_bandwidth, c.write_bandwidth, round(c.queue_latency_s, 3)
+    (4000000000.0, 100.0, 50.0, 0.1)
     """
     base = base or HOSTS.replace(poll_interval_s=0.5, memory_gb=2.0, task_overhead_s=0.0)
     rates = {k: v["flops"] / v["kernel_s"] for k, v in stats["kernels"].items() if v.get("flops") and v["kernel_s"]}
-    io_s = stats["read_s"] + stats["write_s"]
-    bandwidth = (stats["bytes_read"] + stats["bytes_written"]) / io_s if io_s > 0 else base.executor_bandwidth
+    fetched = stats.get("bytes_fetched", stats["bytes_read"])
+    read_bw = fetched / stats["read_s"] if stats["read_s"] > 0 and fetched else base.executor_bandwidth
+    write_bw = stats["bytes_written"] / stats["write_s"] if stats["write_s"] > 0 else None
     recs = sorted(records, key=lambda r: (r["executor"], r["start"]))
-    gaps = [b["start"] - a["end"] for a, b in itertools.pairwise(recs) if a["executor"] == b["executor"]]
-    gap = sum(gaps) / len(gaps) if gaps else 2 * base.queue_latency_s
-    return base.replace(kernel_flops_per_s=rates, executor_bandwidth=bandwidth, store_latency_s=0.0,
-                        queue_latency_s=max(0.0, gap / 2), state_op_s=0.0, cold_start_s=cold_start_s,
-                        cold_start_sigma=0.0, exit_s=exit_s)
+    gaps = sorted(b["start"] - a["end"] for a, b in itertools.pairwise(recs) if a["executor"] == b["executor"])
+    gap = gaps[len(gaps) // 2] if gaps else 2 * base.queue_latency_s
+    return base.replace(kernel_flops_per_s=rates, executor_bandwidth=read_bw, write_bandwidth=write_bw,
+                        store_latency_s=0.0, queue_latency_s=max(0.0, gap / 2), state_op_s=0.0,
+                        cold_start_s=cold_start_s, cold_start_sigma=0.0, exit_s=exit_s)
+
+
+def calibrate_run(bound, block: int, records: list[dict], stats: dict, executors: list[dict], started: float,
+                  finished: float, max_executors: int, policy: ScalingPolicy | None = None,
+                  base: SimConfig | None = None) -> SimConfig:
+    """``calibrate`` on a real run of ``bound`` (``block`` tiles, at most ``max_executors``), measuring its
+    cold start and exit too: ``executors`` are the run's ``StateStore.executors`` entries (``started``,
+    ``last_seen`` on the same clock as ``started``/``finished``, the job's submit and end).
+
+    The cold start is the first heartbeat after submit.  The exit time is fitted: the run is simulated once
+    with ``exit_s = 0``, and ``exit_s`` is what the real executors' mean tail after the job's end (status
+    reads, the idle receive, joining threads, flushing records) has beyond the simulated one.  The run
+    predicted must be another one (another size or program): predicting the calibration run itself only
+    checks the fit.
+    """
+    end = finished - started
+    cold = max(0.0, min(e["started"] for e in executors) - started)
+    tail = sum(e["last_seen"] - started - end for e in executors) / len(executors)
+    cfg = calibrate(records, stats, cold_start_s=cold, base=base)
+    r = simulate(bound, block, cfg, policy or ProportionalPolicy(1.0), max_executors, keep_executors=True)
+    sim_tail = sum(e["last_seen"] - r.wall_s for e in r.executors) / len(r.executors)
+    return cfg.replace(exit_s=max(0.0, tail - sim_tail))
 
 
 def simulate(bound, block: int, config: SimConfig | None = None, policy: ScalingPolicy | None = None,
@@ -725,4 +824,5 @@ def simulate(bound, block: int, config: SimConfig | None = None, policy: Scaling
     return Simulation(bound, block, config, policy, max_executors, keep_records=keep_records, **kw).run(until, progress)
 
 
-__all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "simulate"]
+__all__ = ["HOSTS", "LAMBDA", "PAPER", "SimConfig", "SimResult", "Simulation", "calibrate", "calibrate_run",
+           "simulate"]

@@ -181,7 +181,7 @@ def _plan_one(program, algorithm, n, block, platform, max_executors, sf, cfg, si
         warnings.append(f"tiles of {block}² doubles ({block * block * 8 / 1e6:.0f} MB) may not fit an executor's "
                         f"{cfg.memory_gb:g} GB with a task's inputs and outputs")
     if tasks <= simulate_limit:
-        r = simulate(program.bind(**values), block, cfg, ProportionalPolicy(sf), max_executors)
+        r = simulate(program.bind(**values), block, cfg, ProportionalPolicy(sf), max_executors, keep_executors=False)
         s = r.stats()
         seconds, core_s, usd, peak = r.wall_s, s["core_s"], s["cost_usd"], s["peak_executors"]
         read, written = s["bytes_read"], s["bytes_written"]
@@ -282,14 +282,14 @@ def run_sim(args: argparse.Namespace) -> int:
     cfg = PLATFORMS[args.platform].replace(locality=args.locality, kill_at_s=args.kill_at,
                                            kill_fraction=args.kill_fraction)
     r = simulate(program.bind(**values), args.block, cfg, ProportionalPolicy(args.sf),
-                 args.max_executors or DEFAULT_MAX_EXECUTORS[args.platform], keep_records=args.records is not None)
+                 args.max_executors or DEFAULT_MAX_EXECUTORS[args.platform], keep_records=args.records or False,
+                 keep_executors=False)  # records streamed to their file: memory stays bounded
     s = r.stats()
     s.pop("kernels")
     print(json.dumps({"program": program.name, "params": values, "block": args.block, **s}, indent=1, default=str))
-    for path, rows in ((args.timeline, r.timeline()), (args.records, r.task_records())):
-        if path:
-            with open(path, "w") as f:
-                f.writelines(json.dumps(row) + "\n" for row in rows)
+    if args.timeline:
+        with open(args.timeline, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in r.timeline())
     return 0 if r.finished else 1
 
 
