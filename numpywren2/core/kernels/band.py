@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
+import scipy.linalg
 from scipy.linalg import cython_lapack, eig_banded
 
 import lambdapack as lp
@@ -225,18 +226,27 @@ def _two_sided(a: np.ndarray, idx: slice, v: np.ndarray, t: np.ndarray) -> None:
     a[idx, idx] = (x + x.T) / 2
 
 
+def _accumulate(q: np.ndarray | None, idx: slice, v: np.ndarray, t: np.ndarray) -> None:
+    """``q[:, idx] = q[:, idx] Q`` for the Q = I − V T Vᵀ of a ``geqrt`` (nothing without ``q``)."""
+    if q is not None:
+        q[:, idx] = _gemqrt(v, t, np.ascontiguousarray(q[:, idx].T), "T").T
+
+
 def _set_lower_block(a: np.ndarray, rows: slice, cols: slice, x: np.ndarray) -> None:
     a[rows, cols] = x
     a[cols, rows] = x.T
 
 
-def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int) -> None:
+def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int, acc: np.ndarray | None = None) -> None:
     """In place: the n×n symmetric band matrix ``a`` (both triangles stored) of half-bandwidth ``b`` becomes
     one of half-bandwidth ``d`` < b by orthogonal similarity transformations (eigenvalues kept).
 
     Sweep r (columns r..r+d−1): a QR of the panel below the new band (rows r+d..r+d+b−1) leaves a triangle;
     its Q applied to both sides of the diagonal block and to the block below it fills that block (the
     bulge), which the next QR removes, whose Q fills the next block below: b rows per step to the end.
+
+    With ``acc`` (n×n, float64) every similarity a ← Qᵀ a Q is accumulated into it as acc ← acc Q, so
+    that acc a accᵀ is unchanged.
     """
     n = a.shape[0]
     for r in range(0, n - 1, d):
@@ -250,6 +260,7 @@ def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int) -> None:
         x[:rr.shape[0]] = rr
         _set_lower_block(a, rows, cols, x)
         _two_sided(a, rows, v, t)
+        _accumulate(acc, rows, v, t)
         p = r1
         while True:
             e = min(q + b, n)         # columns p..q-1 reach row q - 1 + b at most
@@ -262,6 +273,7 @@ def reduce_symmetric_bandwidth(a: np.ndarray, b: int, d: int) -> None:
             x[:rr.shape[0]] = rr
             _set_lower_block(a, below, cols, x)
             _two_sided(a, below, v, t)
+            _accumulate(acc, below, v, t)
             p, q = q, e
 
 
@@ -321,3 +333,107 @@ def symmetric_band_eigenvalues_of(ab: np.ndarray) -> np.ndarray:
     storage ``ab``: ``symmetric_band_eigenvalues`` on its dense n×n float64 copy."""
     w = symmetric_band_eigenvalues(dense_of_lower_band_storage(ab), ab.shape[0] - 1)
     return w[None, :].astype(ab.dtype)
+
+
+# ------------------------------------------------------------------ the symmetric band: eigenvectors
+
+def band_to_tridiagonal(a: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d, e, q) with a = q T qᵀ, T the symmetric tridiagonal of diagonal d and off-diagonal e, for the n×n
+    symmetric band matrix ``a`` (half-bandwidth ``b``, both triangles, float64; overwritten).
+
+    The halving passes of ``reduce_symmetric_bandwidth`` accumulate their transforms into q (level-3 BLAS,
+    about 8·n³ flops a pass), then LAPACK ``dsbtrd`` (vect = 'U') reduces the narrow band to tridiagonal
+    form and multiplies its rotations into q.
+    """
+    n = a.shape[0]
+    b = max(0, min(b, n - 1))
+    q = np.eye(n)
+    while b > SMALL_BAND:
+        d = (b + 1) // 2
+        reduce_symmetric_bandwidth(a, b, d, q)
+        b = d
+    kd = max(b, 1)
+    ab = np.zeros((kd + 1, n), order="F")
+    for off in range(min(kd, n - 1) + 1):
+        ab[off, :n - off] = np.diagonal(a, -off)
+    qf = np.asfortranarray(q)
+    d, e = np.zeros(n), np.zeros(max(n - 1, 1))
+    work, info = np.zeros(max(n, 1)), ctypes.c_int(0)
+    _routine("dsbtrd", 12)(ctypes.c_char_p(b"U"), ctypes.c_char_p(b"L"), _int(n), _int(kd), _ptr(ab), _int(kd + 1),
+                           _ptr(d), _ptr(e), _ptr(qf), _int(n), _ptr(work), ctypes.byref(info))
+    if info.value != 0:
+        raise ValueError(f"dsbtrd: LAPACK reported illegal argument {-info.value}")
+    return d, e[:n - 1], np.ascontiguousarray(qf)
+
+
+@lp.kernel(flops=lambda ab: 30.0 * ab.shape[1] ** 3)
+def symmetric_band_tridiagonal_of(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, Q): the tridiagonal T (2×n: the diagonal, then the off-diagonal with a trailing 0) and the n×n
+    orthogonal Q with B = Q T Qᵀ, of the symmetric band B in lower band storage ``ab``
+    (``band_to_tridiagonal`` in float64; both results in ``ab``'s dtype)."""
+    n = ab.shape[1]
+    d, e, q = band_to_tridiagonal(dense_of_lower_band_storage(ab), ab.shape[0] - 1)
+    t = np.zeros((2, n), dtype=ab.dtype)
+    t[0], t[1, :n - 1] = d, e
+    return t, q.astype(ab.dtype, copy=False)
+
+
+@lp.kernel(flops=lambda q, i, bs: 0)
+def row_block(q: np.ndarray, i: int, bs: int) -> np.ndarray:
+    """Rows i·bs .. (i+1)·bs − 1 of ``q`` (fewer in the last block)."""
+    return np.ascontiguousarray(q[i * bs:(i + 1) * bs])
+
+
+def tridiagonal_eigenpairs(t: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues lo..hi (0-based, ascending, both included) and their eigenvectors of the symmetric
+    tridiagonal in ``t`` (2×n as ``symmetric_band_tridiagonal_of`` writes it), in float64.
+
+    LAPACK bisection and inverse iteration (``stebz``/``stein``).  Inverse iteration keeps vectors of close
+    eigenvalues (gaps ≤ 10⁻³‖T‖₁, LAPACK's clusters) orthogonal only within one call, so a cluster cut by
+    lo or hi is computed whole by a call of its own: the same call, with the same result, in the task of
+    the range on either side.  Vectors of separate ranges are then orthogonal to working accuracy.
+    """
+    n = t.shape[1]
+    d, e = t[0].astype(np.float64), t[1, :n - 1].astype(np.float64)
+    if n == 1:
+        return d.copy(), np.ones((1, 1))
+    w = scipy.linalg.eigh_tridiagonal(d, e, eigvals_only=True, check_finite=False)
+    tol = 1e-3 * float(np.max(np.abs(d) + np.r_[np.abs(e), 0.0] + np.r_[0.0, np.abs(e)]))
+    close = np.diff(w) <= tol                  # close[k]: w[k] and w[k + 1] in one cluster
+
+    def cluster(k: int) -> tuple[int, int]:
+        a, b = k, k
+        while a > 0 and close[a - 1]:
+            a -= 1
+        while b < n - 1 and close[b]:
+            b += 1
+        return a, b
+
+    pieces, k = [], lo
+    while k <= hi:
+        a, b = cluster(k)
+        if a < k or b > hi:                    # a cluster cut by the range: computed whole
+            pieces.append((a, b, k, min(b, hi)))
+            k = min(b, hi) + 1
+            continue
+        end = k                                # the longest run from k of clusters inside lo..hi
+        while end < hi and cluster(end + 1)[1] <= hi:
+            end = cluster(end + 1)[1]
+        pieces.append((k, end, k, end))
+        k = end + 1
+    ws, zs = [], []
+    for a, b, u, v in pieces:
+        wp, zp = scipy.linalg.eigh_tridiagonal(d, e, select="i", select_range=(a, b), check_finite=False,
+                                               lapack_driver="stebz")
+        ws.append(wp[u - a:v - a + 1])
+        zs.append(zp[:, u - a:v - a + 1])
+    return np.concatenate(ws), np.hstack(zs)
+
+
+@lp.kernel(flops=lambda t, j, lo, r, bs: 4.0 * t.shape[1] * min(bs, r - j * bs) ** 2 + 30.0 * t.shape[1] * bs)
+def tridiagonal_eigenvectors(t: np.ndarray, j: int, lo: int, r: int, bs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(w, Z): block j of the r eigenpairs of indices lo .. lo + r − 1 of the tridiagonal ``t``, the pairs
+    lo + j·bs .. lo + min((j+1)·bs, r) − 1: w a 1×c row, Z n×c (``tridiagonal_eigenpairs``; ``t``'s dtype)."""
+    first, last = lo + j * bs, lo + min((j + 1) * bs, r) - 1
+    w, z = tridiagonal_eigenpairs(t, first, last)
+    return w[None, :].astype(t.dtype), z.astype(t.dtype)
