@@ -114,7 +114,8 @@ def eigvalsh(a, b=None, *, lower: bool = True, overwrite_a: bool = False, check_
 
 
 def _subset(subset_by_index, subset_by_value, n: int) -> tuple[str, tuple | None]:
-    """(``select``, ``select_range``) in LAPACK's terms ("a", "i" or "v") for scipy's subset arguments (scipy's checks and words)."""
+    """(``select``, ``select_range``) in LAPACK's terms ("a", "i" or "v") for scipy's subset arguments
+    (scipy's checks and words)."""
     if subset_by_index is not None and subset_by_value is not None:
         raise ValueError("Either index or value subset can be requested.")
     if subset_by_index is not None:
