@@ -133,6 +133,57 @@ def test_sym_band_eigenvalues_program(n, b, dtype):
     assert np.max(np.abs(w.ravel() - w_ref)) <= 10 * n * np.finfo(dtype).eps * np.abs(w_ref).max()
 
 
+def sym_band_eigenvectors_task_count(N: int, NC: int) -> int:
+    """The band gathered (2N − 1 + copies), one tridiagonalization, N row blocks of Q₂, NC eigenvector
+    tasks, N·NC products."""
+    return 2 * N + tree_copies(N) + N + NC + N * NC
+
+
+@pytest.mark.parametrize("n, b, lo, r, dtype", [(1, 1, 0, 1, np.float64), (17, 5, 0, 17, np.float64),
+                                                (150, 40, 0, 150, np.float64), (45, 8, 0, 45, np.float32),
+                                                (33, 9, 4, 13, np.float64), (20, 20, 3, 2, np.float32)])
+def test_sym_band_eigenvectors_program(n, b, lo, r, dtype):
+    """Band → tridiagonal with Q₂ in one task, tridiagonal eigenvectors per index block, Z = Q₂ Z_T by tiles:
+    the band's eigenpairs lo..lo+r−1 within c·n·eps of numpy's (halving passes run above SMALL_BAND)."""
+    a = symmetric_band(n, b, seed=b + lo).astype(dtype)
+    N, NC = grid_shape(a.shape, b)[0], -(-r // b)
+    bound = programs.sym_band_eigenvectors.bind(N=N, NC=NC, BS=b, LO=lo, R=r, validate="full")
+    assert bound.num_tasks() == sym_band_eigenvectors_task_count(N, NC)
+    out = interpret(bound, {"B": split(np.tril(a), b)})
+    w = np.hstack([out["W"][0, j] for j in range(NC)]).ravel()
+    Z = join({(i, j): out["Z"][i, j] for i in range(N) for j in range(NC)}, (n, r), b)
+    assert w.dtype == dtype and Z.dtype == dtype and Z.shape == (n, r)
+    w_ref = np.linalg.eigvalsh(a.astype(np.float64))[lo:lo + r]
+    eps = np.finfo(dtype).eps
+    assert np.max(np.abs(w - w_ref)) <= 10 * n * eps * np.abs(w_ref).max()
+    ours = residuals(a, w, Z)
+    assert ours[0] <= 10 and ours[1] <= 10, ours
+
+
+def test_tridiagonal_eigenpairs_keeps_a_cluster_cut_by_the_ranges_orthogonal():
+    """Eigenvalues in clusters of 40 (gaps 1e-12) with range boundaries inside them: the vectors of
+    separate ranges are orthogonal (a cluster is computed whole by a call of its own)."""
+    n = 200
+    rng = np.random.default_rng(3)
+    lam = np.repeat(np.arange(5.0), 40) + 1e-12 * np.arange(n)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    H = scipy.linalg.hessenberg((Q * lam) @ Q.T)
+    t = np.zeros((2, n))
+    t[0], t[1, :n - 1] = np.diag(H), np.diag(H, -1)
+    parts = [band.tridiagonal_eigenpairs(t, lo, min(lo + 30, n) - 1) for lo in range(0, n, 30)]
+    w = np.concatenate([p[0] for p in parts])
+    Z = np.hstack([p[1] for p in parts])
+    T = np.diag(t[0]) + np.diag(t[1, :n - 1], 1) + np.diag(t[1, :n - 1], -1)
+    assert Z.shape == (n, n)
+    assert np.max(np.abs(w - lam)) <= 10 * n * np.finfo(float).eps * 5
+    ours = residuals(T, w, Z)
+    assert ours[0] <= 10 and ours[1] <= 100, ours
+    naive = np.hstack([scipy.linalg.eigh_tridiagonal(t[0], t[1, :n - 1], select="i",
+                                                     select_range=(lo, min(lo + 30, n) - 1))[1]
+                       for lo in range(0, n, 30)])
+    assert residuals(T, w, naive)[1] > 1e3   # cutting the clusters would lose orthogonality
+
+
 # --------------------------------------------------------------------------- npw.eigh on the runtime
 
 
@@ -172,6 +223,12 @@ def test_eigh_subsets(rt):
     lo, hi = (w_ref[20] + w_ref[21]) / 2, (w_ref[25] + w_ref[26]) / 2
     w = npw.eigvalsh(A, subset_by_value=(lo, hi), block_size=9)
     assert np.max(np.abs(w - w_ref[21:26])) <= tol
+    w, V = npw.eigh(A, subset_by_value=(lo, hi), block_size=9)
+    assert w.shape == (5,) and V.shape == (33, 5) and np.max(np.abs(w - w_ref[21:26])) <= tol
+    ours = residuals(A, w, V.numpy())
+    assert ours[0] <= 10 and ours[1] <= 10, ours
+    w, V = npw.eigh(A, subset_by_value=(w_ref[-1] + 1, w_ref[-1] + 2), block_size=9)
+    assert w.shape == (0,) and V.shape == (33, 0)
     assert np.allclose(npw.eigvalsh(A, subset_by_index=(32, 32), block_size=9), w_ref[32:], rtol=1e-12)
 
 

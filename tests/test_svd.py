@@ -218,6 +218,70 @@ def test_band_singular_values_program(n, b, dtype):
     assert np.max(np.abs(s.ravel() - s_ref)) <= 10 * n * np.finfo(dtype).eps * s_ref[0]
 
 
+def band_singular_vectors_task_count(M: int, N: int, NCU: int, NCR: int) -> int:
+    """The band gathered (2N − 1 + copies), one bidiagonalization, M + N row blocks, NCU triplet or zero
+    blocks, M·NCU + N·NCR products."""
+    return 2 * N + tree_copies(N) + M + N + NCU + M * NCU + N * NCR
+
+
+def triplet_errors(a: np.ndarray, U: np.ndarray, s: np.ndarray, V: np.ndarray) -> tuple[float, float, float]:
+    """(‖aV − US‖/‖a‖, ‖UᵀU − I‖, ‖VᵀV − I‖), each over n·eps of a's precision, in float64."""
+    n, eps = a.shape[0], np.finfo(a.dtype).eps
+    a, U, s, V = (x.astype(np.float64) for x in (a, U, s, V))
+    r = V.shape[1]
+    return (np.linalg.norm(a @ V - U[:, :r] * s) / np.linalg.norm(a) / (n * eps),
+            np.linalg.norm(U.T @ U - np.eye(U.shape[1])) / (n * eps), np.linalg.norm(V.T @ V - np.eye(r)) / (n * eps))
+
+
+@pytest.mark.parametrize("n, b, r, m, full, dtype", [(1, 1, 1, 1, False, np.float64),
+                                                     (17, 5, 17, 17, False, np.float64),
+                                                     (150, 40, 150, 150, False, np.float64),
+                                                     (45, 8, 45, 45, False, np.float32),
+                                                     (33, 9, 13, 33, False, np.float64),
+                                                     (23, 6, 23, 31, True, np.float64),
+                                                     (19, 4, 7, 26, False, np.float32)])
+def test_band_singular_vectors_program(n, b, r, m, full, dtype):
+    """Band → bidiagonal keeping both transforms in one task, triplets per block of BS indices (Golub–Kahan),
+    Cu = [[L Ub, 0], [0, I]] (m rows, full or r columns) and Cv = R Vb by tiles; ragged, float32; the
+    random triangular bands are ill-conditioned, so the tiny singular values' cluster is exercised."""
+    a = upper_band(n, b, seed=n + r, dtype=dtype)
+    cols = m if full else r
+    M, N = grid_shape((m, n), b)
+    NCU, NCR = -(-cols // b), -(-r // b)
+    bound = programs.band_singular_vectors.bind(M=M, N=N, NCU=NCU, NCR=NCR, BS=b, R=r, ROWS=m, COLS=cols, NB=n,
+                                                validate="full")
+    assert bound.num_tasks() == band_singular_vectors_task_count(M, N, NCU, NCR)
+    out = interpret(bound, {"B": split(a, b)})
+    s = np.hstack([out["S"][0, j] for j in range(NCR)]).ravel()
+    Cu = join(out["Cu"], (m, cols), b)
+    V = join(out["Cv"], (n, r), b)
+    assert s.dtype == dtype and Cu.dtype == dtype and V.dtype == dtype
+    s_ref = scipy.linalg.svdvals(a.astype(np.float64))[:r]
+    eps = np.finfo(dtype).eps
+    assert np.all(np.diff(s) <= 0) and np.max(np.abs(s - s_ref)) <= 10 * n * eps * s_ref[0]
+    assert np.all(Cu[n:, :min(cols, n)] == 0)
+    if full:
+        assert np.array_equal(Cu[n:, n:], np.eye(m - n)) and np.all(Cu[:n, n:] == 0)
+    res = triplet_errors(a, Cu[:n, :min(cols, n)], s, V)
+    assert max(res) <= 10, res
+
+
+def test_band_singular_vectors_of_a_rank_deficient_band():
+    """Exact zero singular values (a band with zero rows): ±0 of the Golub–Kahan matrix cluster and their
+    vectors are recovered from the spans of the cluster's odd and even entries."""
+    n, b = 40, 6
+    a = upper_band(n, b, seed=1)
+    a[[3, 17, 18, 30]] = 0.0
+    N = grid_shape(a.shape, b)[0]
+    bound = programs.band_singular_vectors.bind(M=N, N=N, NCU=N, NCR=N, BS=b, R=n, ROWS=n, COLS=n, NB=n)
+    out = interpret(bound, {"B": split(a, b)})
+    s = np.hstack([out["S"][0, j] for j in range(N)]).ravel()
+    U, V = join(out["Cu"], (n, n), b), join(out["Cv"], (n, n), b)
+    assert np.max(np.abs(s[-4:])) <= 10 * n * EPS * s[0]
+    res = triplet_errors(a, U, s, V)
+    assert max(res) <= 10, res
+
+
 # --------------------------------------------------------------------------- npw.svd on the runtime
 
 
@@ -238,7 +302,7 @@ def test_band_singular_values_float32_ragged(rt):
     assert np.max(np.abs(s - s_ref) / s_ref) <= 10 * 47 * np.finfo(np.float32).eps
 
 
-@pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (30, 23, 8, 5), (17, 29, 8, 13)])
+@pytest.mark.parametrize("m, n, b, k", [(50, 33, 12, None), (30, 23, 8, 5), (17, 29, 8, 13), (20, 20, 20, None)])
 def test_band_svd_vectors(rt, m, n, b, k):
     X = np.random.default_rng(7).standard_normal((m, n))
     U, s, Vt = npw.svd(npw.BigMatrix.from_numpy(X, b), k=k, method="band")
@@ -252,6 +316,30 @@ def test_band_svd_vectors(rt, m, n, b, k):
     assert abs(np.linalg.norm(X - (U * s) @ Vt) - best) / np.linalg.norm(X) <= tol
     assert np.linalg.norm(U.T @ U - np.eye(r)) <= tol and np.linalg.norm(Vt @ Vt.T - np.eye(r)) <= tol
     assert np.allclose(s, s_ref[:r], rtol=1e-12)
+
+
+@pytest.mark.parametrize("m, n, b, full", [(41, 29, 9, False), (29, 41, 9, True), (38, 25, 8, True)])
+def test_band_svd_vectors_float32_and_full(rt, m, n, b, full):
+    """float32, ragged tiles, wide and tall, full_matrices: backward error and orthogonality within c·n·eps
+    of numpy's on the same matrix."""
+    X = well_conditioned(m, n, seed=m * n, cond=1e3).astype(np.float32)
+    U, s, Vt = npw.svd(X, full_matrices=full, block_size=b)
+    U, Vt = U.numpy(), Vt.numpy()
+    assert U.dtype == np.float32 and s.dtype == np.float32 and Vt.dtype == np.float32
+    r = min(m, n)
+    assert U.shape == ((m, m) if full else (m, r)) and Vt.shape == ((n, n) if full else (r, n))
+    Ur, sr, Vtr = np.linalg.svd(X, full_matrices=full)
+    eps = np.finfo(np.float32).eps
+
+    def errs(U, s, Vt):
+        X64 = X.astype(np.float64)
+        U, s, Vt = U.astype(np.float64), s.astype(np.float64), Vt.astype(np.float64)
+        return (np.linalg.norm(X64 - (U[:, :r] * s) @ Vt[:r]) / np.linalg.norm(X64) / (max(m, n) * eps),
+                np.linalg.norm(U.T @ U - np.eye(U.shape[1])) / (max(m, n) * eps),
+                np.linalg.norm(Vt @ Vt.T - np.eye(Vt.shape[0])) / (max(m, n) * eps))
+    for ours, ref in zip(errs(U, s, Vt), errs(Ur, sr, Vtr), strict=True):
+        assert ours <= 10 * max(ref, 1.0), (ours, ref)
+    assert np.max(np.abs(s - sr) / sr) <= 10 * max(m, n) * eps
 
 
 @pytest.mark.parametrize("m, n, block", [(120, 80, (32, 24)), (70, 110, (25, 40)), (90, 90, (40, 40))])

@@ -4,8 +4,10 @@ Three ways to an SVD, each a sequence of LAmbdaPACK jobs (``numpywren2.core.prog
 
 - ``method="band"`` (all singular values, the default without ``k``): reduction to upper band form
   by alternating QR and LQ panel factorizations with TSQR trees (``band_reduction``), then the
-  singular values of the band matrix with LAPACK on the client.  With ``compute_uv`` the kept
-  Householder reflectors are applied to the band matrix's singular vectors (``apply_reflectors``).
+  singular values of the band matrix in one executor task.  With ``compute_uv`` the band's singular
+  vectors come from ``band_singular_vectors`` (band → bidiagonal in one task that keeps its transforms,
+  the bidiagonal's triplets per block of indices in separate tasks, the products tile by tile) and the
+  kept Householder reflectors are applied to them (``apply_reflectors``): no O(n³) work on the client.
 - ``method="randomized"`` (the default with ``k``): the randomized range finder of Halko, Martinsson
   and Tropp with ``p`` oversampling columns and ``q`` power iterations, orthonormalised by TSQR after
   every product: one job (``randomized_range``) made of the reduction trees of ``gemm`` and the trees
@@ -44,9 +46,9 @@ def svd(A, compute_uv: bool = True, k: int | None = None, method: str | None = N
     A : (m, n) array_like or BigMatrix
         Any shape (tall, wide or square); float32 or float64.
     compute_uv : bool
-        Also return the singular vectors (default).  For the band method this costs a second
-        distributed pass as large as the reduction plus a dense SVD of the n×n band matrix on the
-        client (n = min(m, n)); see ``docs/algorithms.md (SVD and PCA)`` for when that is sensible.
+        Also return the singular vectors (default).  For the band method this costs a job for the band's
+        vectors (its O(n³) steps in executor tasks, n = min(m, n)) and a second distributed pass as
+        large as the reduction; see ``docs/algorithms.md (SVD and PCA)``.
     k : int, optional
         Number of leading singular triplets.  None: all ``min(m, n)`` of them.
     method : {"band", "randomized", "tree"}, optional
@@ -408,31 +410,27 @@ def _band_svd(call: Call, A: BigMatrix, compute_uv: bool, rank: int | None = Non
     r = n if rank is None else rank
     if not compute_uv:
         return band_singular_values(call, B)[:r]
-    band = np.zeros((n, n), dtype=A.dtype)
-    for t in range(N):
-        for j in (t, t + 1):
-            if j < N:
-                band[t * b:(t + 1) * b, j * b:(j + 1) * b] = B.get_tile(t, j)
-    Ub, s, Vbt = scipy.linalg.svd(band, full_matrices=False, check_finite=True)
-    # U = Q [Ub; 0] and Vt = (P Vb)ᵀ, for the leading r columns of Ub and Vb: two independent jobs
+    # the band's triplets by one job (nothing but the r singular values to the client), then
+    # U = Q [[Ub, 0], [0, I]] and Vt = (P Vb)ᵀ for the leading r columns of Ub and Vb: two independent jobs
     cols = m if full else r
-    C = np.zeros((m, cols), dtype=A.dtype)
-    C[:n, :r] = Ub[:, :r]
-    if full:
-        C[n:, n:] = np.eye(m - n, dtype=A.dtype)
-    Cu = call.upload(C, b)
-    Cv = call.upload(np.ascontiguousarray(Vbt[:r].T), b)
+    S = call.empty((1, r), (1, b), A.dtype)
+    Cu = call.empty((m, cols), b, A.dtype)
+    Cv = call.empty((n, r), b, A.dtype)
+    NCR = Cv.grid[1]
+    call.run(programs.band_singular_vectors, B=B, S=S, Cu=Cu, Cv=Cv, M=M, N=N, NCU=Cu.grid[1], NCR=NCR, BS=b, R=r,
+             ROWS=m, COLS=cols, NB=n)
+    call.delete(B)
+    s = S.numpy().ravel()
     flip = int(transposed)
     U = call.empty((cols, m) if transposed else (m, cols), b, A.dtype)
     Vt = call.empty((n, r) if transposed else (r, n), b, A.dtype)
-    NC = Cu.grid[1]
-    jobs = [call.submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], T=keep["Tq"], Out=U, R=M, NC=NC, K=N, OFF=0,
-                        TRANS=flip)]
+    jobs = [call.submit(programs.apply_reflectors, C=Cu, V=keep["Vq"], T=keep["Tq"], Out=U, R=M, NC=Cu.grid[1], K=N,
+                        OFF=0, TRANS=flip)]
     if N > 1:
         jobs.append(call.submit(programs.apply_reflectors, C=Cv, V=keep["Vl"], T=keep["Tl"], Out=Vt, R=N,
-                                NC=Cv.grid[1], K=N - 1, OFF=1, TRANS=1 - flip))
+                                NC=NCR, K=N - 1, OFF=1, TRANS=1 - flip))
     else:
-        Vt.put_tile(0, 0, Vbt[:r].T if transposed else Vbt[:r])
+        Vt.put_tile(0, 0, Cv.get_tile(0, 0) if transposed else Cv.get_tile(0, 0).T)
     for job in jobs:
         call.wait(job)
     call.keep(U, Vt)

@@ -5,13 +5,14 @@ Two stages, as LAPACK's two-stage ``syevd_2stage``:
 1. **symmetric → band** (executors): ``programs.sym_band_reduction`` reduces A to a symmetric band
    matrix B = Qᵀ A Q of half-bandwidth b (the tile size) by TSQR trees of Householder reflectors on the
    panels below the diagonal, each applied to both sides of the trailing matrix;
-2. **band → tridiagonal → eigenvalues** (client): the 2N − 1 band tiles (O(n·b) numbers) are read into
-   LAPACK's band storage and ``scipy.linalg.eig_banded`` reduces the band to tridiagonal form and solves
-   the tridiagonal problem (``sbevd``, or ``sbevx`` for a subset): O(n²·b) flops on the client, O(n·b)
-   memory for the values only;
-3. **vectors** (executors, with ``eigvals_only=False``): the band's eigenvectors Z (n×r, computed on the
-   client in step 2, O(n²) memory) are uploaded and the kept reflectors applied to them,
-   V = Q Z (``programs.apply_reflectors`` with ``OFF = 1``, the back-transformation of the band SVD).
+2. **band → eigenvalues** (``eigvals_only``, executors): one task of ``programs.sym_band_eigenvalues``
+   (bandwidth halving, LAPACK ``sbevd``); the client reads n numbers;
+3. **band → eigenvectors** (executors): ``programs.sym_band_eigenvectors`` reduces the band to tridiagonal
+   form T = Q₂ᵀ B Q₂ in one task that keeps Q₂, computes the tridiagonal's eigenvectors in tasks of one
+   tile column of indices each (bisection and inverse iteration), and multiplies Z = Q₂ Z_T tile by tile;
+   then the kept reflectors are applied, V = Q Z (``programs.apply_reflectors`` with ``OFF = 1``, the
+   back-transformation of the band SVD).  The client reads the r eigenvalues only: no O(n³) work and no
+   n×n data on the client.
 
 Conventions as ``numpywren2.client.linalg``: numpy or BigMatrix arguments, the eigenvalues as a numpy
 array (ascending, in the matrix's dtype), the eigenvectors as a BigMatrix tiled like ``a``.
@@ -21,7 +22,6 @@ Algorithm, task counts and accuracy: ``docs/algorithms.md`` ("Symmetric eigenpro
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ..core import programs
 from ..core.deprecation import renamed_options
@@ -114,7 +114,8 @@ def eigvalsh(a, b=None, *, lower: bool = True, overwrite_a: bool = False, check_
 
 
 def _subset(subset_by_index, subset_by_value, n: int) -> tuple[str, tuple | None]:
-    """eig_banded's ``select`` and ``select_range`` for scipy's subset arguments (scipy's checks and words)."""
+    """(``select``, ``select_range``) in LAPACK's terms ("a", "i" or "v") for scipy's subset arguments
+    (scipy's checks and words)."""
     if subset_by_index is not None and subset_by_value is not None:
         raise ValueError("Either index or value subset can be requested.")
     if subset_by_index is not None:
@@ -158,13 +159,25 @@ def _eigh(call: Call, a, lower: bool, eigvals_only: bool, subset_by_index, subse
         if select == "v":
             return w[(w > select_range[0]) & (w <= select_range[1])]
         return w
-    band = lower_band_storage(B)
+    if select == "a":
+        lo, r = 0, n
+    elif select == "i":
+        lo, r = select_range[0], select_range[1] - select_range[0] + 1
+    else:  # a value range: the eigenvalues first (one task, n numbers to the client), then its indices
+        W = call.empty((1, n), (1, n), A.dtype)
+        call.run(programs.sym_band_eigenvalues, B=B, W=W, N=N, BS=bs)
+        w_all = W.numpy().ravel()
+        call.delete(W)
+        lo = int(np.searchsorted(w_all, select_range[0], side="right"))
+        r = int(np.searchsorted(w_all, select_range[1], side="right")) - lo
+    if r == 0:
+        return np.zeros(0, dtype=A.dtype), call.keep(call.empty((n, 0), bs, A.dtype))
+    W = call.empty((1, r), (1, bs), A.dtype)
+    Z = call.empty((n, r), bs, A.dtype)
+    call.run(programs.sym_band_eigenvectors, B=B, W=W, Z=Z, N=N, NC=Z.grid[1], BS=bs, LO=lo, R=r)
     call.delete(B)
-    w, z = scipy.linalg.eig_banded(band, lower=True, select=select, select_range=select_range, check_finite=False)
-    w = w.astype(A.dtype, copy=False)
-    r = w.size
-    Z = call.upload(np.ascontiguousarray(z, dtype=A.dtype), bs) if r else call.empty((n, 0), bs, A.dtype)
-    if N == 1 or r == 0:  # one tile: no reflectors, Z is the answer
+    w = W.numpy().ravel()
+    if N == 1:  # one tile: no reflectors, Z is the answer
         return w, call.keep(Z)
     V = call.empty((n, r), bs, A.dtype)
     call.run(programs.apply_reflectors, C=Z, V=keep["Vq"], T=keep["Tq"], Out=V, R=N, NC=Z.grid[1], K=N - 1, OFF=1,

@@ -8,13 +8,21 @@ kernels a job description may name by reference (``numpywren2.core.jobspec``).
 import lambdapack as lp
 
 from .band import (
+    bidiagonal_vectors,
+    embedded_product,
     hstack,
     lower_band_columns,
     lower_band_columns_before,
+    padded_row_block,
+    row_block,
     symmetric_band_eigenvalues_of,
+    symmetric_band_tridiagonal_of,
+    tridiagonal_eigenvectors,
+    upper_band_bidiagonal_of,
     upper_band_columns,
     upper_band_columns_after,
     upper_band_singular_values,
+    zero_columns,
 )
 from .blas import (
     add,
@@ -126,6 +134,8 @@ __all__ = ["BUILTIN", "add", "add_and_divide", "asymmetry", "center_tile", "chol
 __all__ += ["add_solve_unit_lower", "lu_diagonal", "lu_panel", "lu_pivots", "lu_update", "permuted_rows", "pick_rows",
             "swap_rows", "tslu_leaf", "tslu_merge", "tslu_root", "tslu_tile", "unit_lower_of", "upper_of", "zeros_like"]
 __all__ += ["lower_band_columns", "lower_band_columns_before", "symmetric_band_eigenvalues_of"]
+__all__ += ["row_block", "symmetric_band_tridiagonal_of", "tridiagonal_eigenvectors"]
+__all__ += ["bidiagonal_vectors", "embedded_product", "padded_row_block", "upper_band_bidiagonal_of", "zero_columns"]
 __all__ += ["hstack", "symmetrized", "upper_band_columns", "upper_band_columns_after", "upper_band_singular_values"]
 __all__ += ["axpby", "cast", "cut", "diag_tile", "diagonal_column", "place", "read_block", "scale", "write_block",
             "zero_tile"]

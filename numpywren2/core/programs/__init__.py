@@ -24,7 +24,7 @@ from .arrays import (
 )
 from .checks import check_symmetric
 from .cholesky import cholesky
-from .eig import sym_band_eigenvalues, sym_band_reduction
+from .eig import sym_band_eigenvalues, sym_band_eigenvectors, sym_band_reduction
 from .gemm import gemm
 from .generators import eye, normal, spd
 from .householder import householder_lu, pivoted_qr_of
@@ -36,6 +36,7 @@ from .svd import (
     apply_reflectors,
     band_reduction,
     band_singular_values,
+    band_singular_vectors,
     center_columns,
     gemm_tn,
     low_rank_factors,
@@ -54,7 +55,8 @@ __all__ = [
     "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles",
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
 ]
-__all__ += ["band_singular_values", "sym_band_eigenvalues", "sym_band_reduction"]
+__all__ += ["band_singular_values", "band_singular_vectors", "sym_band_eigenvalues", "sym_band_eigenvectors",
+            "sym_band_reduction"]
 __all__ += ["lu", "lu_solve", "lu_split", "permute_rows"]
 __all__ += ["column_norms", "pinv_from_svd", "pivoted_qr_of", "row_norms", "scale_rows_by", "scaled_transpose_of",
             "svd_solve"]

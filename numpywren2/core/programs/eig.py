@@ -1,5 +1,5 @@
-"""Programs of the symmetric eigenproblem: the two-sided reduction of a symmetric matrix to band form, and
-the eigenvalues of that band in one task.
+"""Programs of the symmetric eigenproblem: the two-sided reduction of a symmetric matrix to band form, the
+eigenvalues of that band in one task, and its eigenvectors (``sym_band_eigenvectors``).
 
 The eigenvectors are back-transformed by ``apply_reflectors`` (``programs.svd``) with ``OFF = 1``: the
 reflectors this reduction keeps are indexed as the band SVD's right-hand (LQ) ones.
@@ -15,9 +15,13 @@ from numpywren2.core.kernels import (
     hstack,
     lower_band_columns,
     lower_band_columns_before,
+    matmul,
+    row_block,
     symmetric_band_eigenvalues_of,
+    symmetric_band_tridiagonal_of,
     symmetrized,
     transpose,
+    tridiagonal_eigenvectors,
     ttmlqt,
     ttmqrt,
     ttqrt,
@@ -135,3 +139,35 @@ def sym_band_eigenvalues(B: lp.Matrix, W: lp.Matrix, H: lp.Matrix, N: int, BS: i
             else:
                 H[k, level + 1] = copy(H[k, level])
     W[0, 0] = symmetric_band_eigenvalues_of(H[0, d])
+
+
+@lp.program
+def sym_band_eigenvectors(B: lp.Matrix, W: lp.Matrix, Z: lp.Matrix, H: lp.Matrix, T: lp.Matrix, Q: lp.Matrix,
+                          Qr: lp.Matrix, Zt: lp.Matrix, N: int, NC: int, BS: int, LO: int, R: int):
+    """W (1×R, tiles 1×BS) and Z (n×R, BS×BS tiles) = the eigenpairs LO .. LO+R−1 (ascending) of the
+    symmetric band matrix whose lower band ``sym_band_reduction`` wrote to B, NC = ⌈R/BS⌉.
+
+    The band is gathered as in ``sym_band_eigenvalues`` (H); one task reduces it to tridiagonal form T and
+    accumulates the orthogonal Q (n×n) of that reduction (``symmetric_band_tridiagonal_of``: halving passes
+    and LAPACK ``sbtrd``); N tasks cut Q into row blocks Qr[i]; NC tasks compute the tridiagonal's
+    eigenvectors of one block of BS indices each (Zt[j], n×BS, ``tridiagonal_eigenvectors``); N·NC tasks
+    multiply Z[i, j] = Qr[i] Zt[j].  Every O(n³) step runs in tasks; nothing goes to the client but W.
+    """
+    d = ceil(log2(N))
+    for k in range(N - 1):
+        H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
+    H[N - 1, 0] = lower_band_columns(B[N - 1, N - 1], BS)
+    for level in range(d):
+        for k in range(0, N, 2 ** (level + 1)):
+            if k + 2**level < N:
+                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
+            else:
+                H[k, level + 1] = copy(H[k, level])
+    T[0, 0], Q[0, 0] = symmetric_band_tridiagonal_of(H[0, d])
+    for i in range(N):
+        Qr[i, 0] = row_block(Q[0, 0], i, BS)
+    for j in range(NC):
+        W[0, j], Zt[j, 0] = tridiagonal_eigenvectors(T[0, 0], j, LO, R, BS)
+    for i in range(N):
+        for j in range(NC):
+            Z[i, j] = matmul(Qr[i, 0], Zt[j, 0])

@@ -6,10 +6,12 @@ from lambdapack import ceil, log2
 from numpywren2.core.kernels import (
     add,
     add_and_divide,
+    bidiagonal_vectors,
     center_tile,
     column_means,
     column_sums,
     copy,
+    embedded_product,
     gelqt,
     gemlqt,
     gemqrt,
@@ -22,7 +24,9 @@ from numpywren2.core.kernels import (
     matmul_tn,
     merge_left_svd,
     normal_tile,
+    padded_row_block,
     right_vectors_of,
+    row_block,
     singular_values_of,
     transpose,
     truncated_left_svd,
@@ -30,10 +34,12 @@ from numpywren2.core.kernels import (
     ttmlqt,
     ttmqrt,
     ttqrt,
+    upper_band_bidiagonal_of,
     upper_band_columns,
     upper_band_columns_after,
     upper_band_singular_values,
     vstack,
+    zero_columns,
 )
 
 from .trees import sum_tree
@@ -346,3 +352,45 @@ def band_singular_values(B: lp.Matrix, S: lp.Matrix, H: lp.Matrix, N: int, BS: i
             else:
                 H[k, level + 1] = copy(H[k, level])
     S[0, 0] = upper_band_singular_values(H[0, d])
+
+
+@lp.program
+def band_singular_vectors(B: lp.Matrix, S: lp.Matrix, Cu: lp.Matrix, Cv: lp.Matrix, H: lp.Matrix, T: lp.Matrix,
+                          L: lp.Matrix, Rt: lp.Matrix, Lr: lp.Matrix, Rr: lp.Matrix, Uz: lp.Matrix, Vz: lp.Matrix,
+                          M: int, N: int, NCU: int, NCR: int, BS: int, R: int, ROWS: int, COLS: int, NB: int):
+    """The leading R singular triplets of the n×n upper band matrix B (bandwidth BS, tiles B[k, k] and
+    B[k-1, k], n = NB): S (1×R, tiles 1×BS), Cv (n×R) = the right vectors, and Cu (ROWS×COLS on M×NCU
+    tiles) = [[L Ub, 0], [0, I]] cut to COLS columns: the left vectors on top of zero rows, and with
+    COLS = ROWS (a full U) the identity on the rows and columns ≥ n.  NCR = ⌈R/BS⌉.
+
+    The band is gathered as in ``band_singular_values`` (H); one task reduces it to bidiagonal form
+    B = L Bd Rtᵀ and keeps L and Rt (``upper_band_bidiagonal_of``: halving passes, LAPACK ``gbbrd``);
+    M + N tasks cut L and Rt into row blocks; NCR tasks compute BS triplets of the bidiagonal each (the
+    Golub–Kahan tridiagonal, ``bidiagonal_vectors``); M·NCU + N·NCR tasks multiply Cu = L Ub and Cv = Rt Vb
+    tile by tile.  The client reads S only.
+    """
+    d = ceil(log2(N))
+    H[0, 0] = upper_band_columns(B[0, 0], BS)
+    for k in range(1, N):
+        H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
+    for level in range(d):
+        for k in range(0, N, 2 ** (level + 1)):
+            if k + 2**level < N:
+                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
+            else:
+                H[k, level + 1] = copy(H[k, level])
+    T[0, 0], L[0, 0], Rt[0, 0] = upper_band_bidiagonal_of(H[0, d])
+    for i in range(M):
+        Lr[i, 0] = padded_row_block(L[0, 0], i, BS, ROWS)
+    for i in range(N):
+        Rr[i, 0] = row_block(Rt[0, 0], i, BS)
+    for j in range(NCR):
+        S[0, j], Uz[j, 0], Vz[j, 0] = bidiagonal_vectors(T[0, 0], j, R, COLS, BS)
+    for j in range(NCR, NCU):
+        Uz[j, 0] = zero_columns(T[0, 0], j, COLS, BS)
+    for i in range(M):
+        for j in range(NCU):
+            Cu[i, j] = embedded_product(Lr[i, 0], Uz[j, 0], i, j, NB, BS)
+    for i in range(N):
+        for j in range(NCR):
+            Cv[i, j] = matmul(Rr[i, 0], Vz[j, 0])
