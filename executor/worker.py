@@ -290,7 +290,7 @@ def check_finite_inputs(check: dict[str, str], args: list, call: list) -> None:
 class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = DEFAULT_LEASE,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, time_limit: float | None = None, io_threads: int = 4,
-                 cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
+                 cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 32,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None,
