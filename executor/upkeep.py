@@ -263,6 +263,10 @@ class TaskWatchdog:
         with self._lock:
             self._task = None
 
+    def join(self) -> None:
+        """Wait until the watchdog's thread has ended (after a fired watchdog: its ``on_overrun`` has returned)."""
+        self._thread.join()
+
     def _loop(self) -> None:
         while not self._stop.wait(min(1.0, self.timeout / 20)):
             with self._lock:

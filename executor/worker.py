@@ -865,4 +865,7 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
                   lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
                   task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
-    return ex.run()
+    n = ex.run()
+    if ex.watchdog.fired:  # the abandoned kernel returned first: the overrun's handling ends the process (its code)
+        ex.watchdog.join()
+    return n
