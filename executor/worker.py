@@ -308,6 +308,9 @@ class Executor:
         self.matrices = self.spec.matrices
         # where the job's scratch tiles live, swept when a task completes after the job ended
         self.scratch_root = self.spec.scratch_root(job)
+        never_packed = getattr(store, "never_packed", None)  # the embedded store: scratch tiles are plain files
+        if never_packed is not None:
+            never_packed(self.spec.prefixes[m] for m in self.scratch)
         self.check_finite = self.spec.check_finite
         self.hooks = dict(hooks or {})
         self.pool = ThreadPoolExecutor(io_threads)
