@@ -96,7 +96,7 @@ class Limits:
     idle_timeout: float
     time_limit: float | None = None
     status_interval: float = 1.0
-    max_batch: int = 8  # messages
+    max_batch: int = 32  # messages (no-op tasks: fewer round trips per task; batch_target bounds the work held)
     batch_target: float = 0.02
 
 
@@ -125,8 +125,8 @@ def batch_size(task_s: float | None, limits: Limits) -> int:
     ``batch_target`` seconds, at most ``max_batch``.
 
     >>> limits = Limits(idle_timeout=10)
-    >>> batch_size(None, limits), batch_size(0.001, limits), batch_size(0.005, limits), batch_size(2.0, limits)
-    (1, 8, 4, 1)
+    >>> batch_size(None, limits), batch_size(0.0001, limits), batch_size(0.001, limits), batch_size(2.0, limits)
+    (1, 32, 20, 1)
     """
     if task_s is None:
         return 1
@@ -139,7 +139,7 @@ def next_step(state: LoopState, limits: Limits, now: float) -> Decision:
 
     >>> limits = Limits(idle_timeout=10, time_limit=60)
     >>> next_step(LoopState(started=0, last_work=0, next_status=5, task_s=0.001), limits, now=1).n
-    8
+    20
     >>> next_step(LoopState(started=0, last_work=0, next_status=5), limits, now=5).action
     <Action.STATUS: 'status'>
     >>> next_step(LoopState(started=0, last_work=0, next_status=70, task_s=0.001), limits, now=59).n
@@ -168,7 +168,7 @@ def claim_count(state: LoopState, limits: Limits, now: float) -> int:
 
     >>> limits = Limits(idle_timeout=10, time_limit=60)
     >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=1), claim_count(LoopState(0, 0, 0), limits, now=1)
-    (8, 1)
+    (20, 1)
     >>> claim_count(LoopState(0, 0, 0, task_s=0.001), limits, now=59)
     0
     """

@@ -263,6 +263,10 @@ class TaskWatchdog:
         with self._lock:
             self._task = None
 
+    def join(self) -> None:
+        """Wait until the watchdog's thread has ended (after a fired watchdog: its ``on_overrun`` has returned)."""
+        self._thread.join()
+
     def _loop(self) -> None:
         while not self._stop.wait(min(1.0, self.timeout / 20)):
             with self._lock:
@@ -429,6 +433,7 @@ class PendingCompletions:
         self.error: BaseException | None = None
         self._since: float | None = None  # perf_counter() when the task running now began
         self._busy = False
+        self._wakes_at = float("inf")  # perf_counter() when the thread's current wait ends (inf: not waiting)
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="pending-completions")
 
@@ -454,8 +459,10 @@ class PendingCompletions:
 
     def begin(self) -> None:
         with self._cond:
-            self._since = time.perf_counter()
-            if self.items:
+            self._since = now = time.perf_counter()
+            # wake the thread only if it would sleep past this task's due time (it is idle): one wake-up per
+            # batch, not per task (each costs the executor's thread a switch of the interpreter lock)
+            if self.items and self._wakes_at > now + self.wait_s:
                 self._cond.notify()
 
     def end(self) -> None:
@@ -471,13 +478,17 @@ class PendingCompletions:
     def _loop(self) -> None:
         while not self._stop.is_set():
             with self._cond:
+                now = time.perf_counter()
                 if self._since is None or not self.items:
+                    self._wakes_at = now + 0.5
                     self._cond.wait(0.5)
                     continue
-                due = self._since + self.wait_s - time.perf_counter()
+                due = self._since + self.wait_s - now
                 if due > 0:
+                    self._wakes_at = now + due
                     self._cond.wait(due)
                     continue
+                self._wakes_at = float("inf")  # completing: ``begin`` need not wake it
                 items, self.items, self._busy = self.items, [], True
             try:
                 if self._complete(items) is None:

@@ -290,7 +290,7 @@ def check_finite_inputs(check: dict[str, str], args: list, call: list) -> None:
 class Executor:
     def __init__(self, store: TileStore, queue: TaskQueue, state: StateStore, job: str, lease: float = DEFAULT_LEASE,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, time_limit: float | None = None, io_threads: int = 4,
-                 cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 8,
+                 cache_bytes: int | None = None, status_interval: float = 1.0, max_batch: int = 32,
                  batch_target: float = 0.02, counter_interval: float = 0.5, executor_id: str | None = None,
                  report_s: float = 1.0, heartbeat_ttl: float = 5.0,
                  hooks: Mapping[str, Callable[[Task], object]] | None = None, secret: bytes | None = None,
@@ -308,6 +308,9 @@ class Executor:
         self.matrices = self.spec.matrices
         # where the job's scratch tiles live, swept when a task completes after the job ended
         self.scratch_root = self.spec.scratch_root(job)
+        never_packed = getattr(store, "never_packed", None)  # the embedded store: scratch tiles are plain files
+        if never_packed is not None:
+            never_packed(self.spec.prefixes[m] for m in self.scratch)
         self.check_finite = self.spec.check_finite
         self.hooks = dict(hooks or {})
         self.pool = ThreadPoolExecutor(io_threads)
@@ -325,6 +328,10 @@ class Executor:
         # what this executor has seen of the job's progress: the highest completed count, and the last task it
         # finished (both must still be there at every status read, or the state store went back in time)
         self.watermark = Watermark(f"executor {self.executor_id}")
+        # held from a reading of the store's progress (a completion step's, a status read's) to its check against
+        # ``watermark``: the executor's thread and ``pending``'s may both read, and a reading checked after a
+        # later one would look like a store gone back in time
+        self._reading = threading.Lock()
         self.last_done: tuple[str, Task] | None = None
         self._keys: dict[Task, str] = {}  # canonical keys of recently seen tasks (``_key``)
         self._next: Task | None = None  # the next leased task, whose inputs are prefetched (``_prefetch``)
@@ -409,14 +416,15 @@ class Executor:
         """Whether the job is running, and its state store is not behind what this executor saw of it: its
         ``completed`` counter below the highest this executor was told, or the last task this executor
         finished not done (``_rolled_back``).  One round trip (``StateStore.progress``)."""
-        key = self.last_done[0] if self.last_done is not None else None
-        try:
-            p = with_retries(self.state.progress, self.job, key)
-        except KeyError:  # the job record is gone (deleted, or a state server lost it)
-            return False
-        if p.status != RUNNING:
-            return False
-        reason = self.watermark.check(p.completed, p.status)
+        with self._reading:  # not interleaved with a completion step of ``pending``'s thread (``_finish``)
+            key = self.last_done[0] if self.last_done is not None else None
+            try:
+                p = with_retries(self.state.progress, self.job, key)
+            except KeyError:  # the job record is gone (deleted, or a state server lost it)
+                return False
+            if p.status != RUNNING:
+                return False
+            reason = self.watermark.check(p.completed, p.status)
         if reason is None and p.task_done is False:
             reason = rollback_reason(self.watermark.who, self.watermark.seen, p.completed, task=str(self.last_done[1]))
         if reason is not None:
@@ -598,15 +606,16 @@ class Executor:
                     tasks[body] = c
             items.append(Finish(p.key, children, p.msg.receipt, tuple(wanted)))
         counters = self.counters.take_due(time.monotonic())
-        try:
-            out = self.ledger.finish_many(self.job, items, counters, claim if tasks else 0, self.lease)
-        finally:
-            self.counters.add(counters)  # what was not added (finish drains what it adds)
+        with self._reading:  # the step and the check of its reading, in the order the store saw them
+            try:
+                out = self.ledger.finish_many(self.job, items, counters, claim if tasks else 0, self.lease)
+            finally:
+                self.counters.add(counters)  # what was not added (finish drains what it adds)
+            completions = out.completions
+            last = completions[-1] if completions else None
+            reason = None if last is None else self.watermark.check(last.completed, last.status or "")
         if out.claimed:
             self.counters.add({"tasks_claimed": len(out.claimed)})
-        completions = out.completions
-        last = completions[-1] if completions else None
-        reason = None if last is None else self.watermark.check(last.completed, last.status or "")
         if reason is not None:  # the store went back in time: the job fails, whatever this step found
             self._rolled_back(reason)
             return [c._replace(status=FAILED) for c in completions], []
@@ -859,4 +868,7 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
                   lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
                   task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
-    return ex.run()
+    n = ex.run()
+    if ex.watchdog.fired:  # the abandoned kernel returned first: the overrun's handling ends the process (its code)
+        ex.watchdog.join()
+    return n

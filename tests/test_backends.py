@@ -770,3 +770,18 @@ def test_records_are_appended_concurrently_and_deleted_with_the_job(state):
     state.heartbeat("j", "e", ttl=5)
     state.delete_job("j")
     assert state.records("j", "tasks") == [] and state.records("j", "timeline") == [] and state.executors("j") == []
+
+
+def test_tiles_of_a_never_packed_prefix_are_files_of_their_own_and_packs_elsewhere_are_kept(tmp_path):
+    store = LocalFileStore(tmp_path)
+    store.allocate_matrix("m", (4, 4), (2, 2), np.float64)  # tiles m/<i>/<j>: slots of m/.pack
+    store.never_packed(["job-1/S"])
+    a, b = np.arange(4.0).reshape(2, 2), np.ones((2, 2))
+    store.put("m/1/0", a)
+    store.put("job-1/S/0/0", b)
+    assert store.tile_location("m/1/0")[0].endswith("/m/.pack")
+    assert not store.tile_location("job-1/S/0/0")[0].endswith(".pack")
+    assert np.array_equal(store.get("m/1/0"), a) and np.array_equal(store.get("job-1/S/0/0"), b)
+    assert store.delete("job-1/S/0/0") and not store.exists("job-1/S/0/0")
+    with pytest.raises(TileNotFoundError):
+        store.get("job-1/S/0/0")

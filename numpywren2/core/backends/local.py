@@ -178,6 +178,7 @@ class LocalFileStore(TileStore):
         self.url = f"file://{self.root}"
         self._dirs: set[str] = set()  # directories known to exist (a mkdir per put costs a system call)
         self._prefix = str(self.root) + "/"
+        self._unpacked: set[str] = set()  # prefixes whose tiles are never slots of a pack (``never_packed``)
 
     def _path(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -192,12 +193,18 @@ class LocalFileStore(TileStore):
         self._dirs.add(parent)
         _Pack.create(path, shape, block_size, dtype)
 
+    def never_packed(self, prefixes) -> None:
+        """Tiles ``<p>/<i>/<j>`` of these prefixes are files of their own, never slots of a pack (a job's scratch
+        spaces: only ``allocate_matrix`` makes a pack, and nothing allocates them): reading and writing them
+        skips the look for a pack (an ``open`` that fails, per tile)."""
+        self._unpacked.update(prefixes)
+
     def _pack(self, key: str, write: bool = False) -> tuple[_Pack, int, int] | None:
         """The pack holding ``key``'s slot (open, for writing if ``write``: the caller closes it), or None for
         a tile of its own."""
         head, _, j = key.rpartition("/")
         prefix, sep, i = head.rpartition("/")
-        if not sep or not (i.isdigit() and j.isdigit()):
+        if not sep or prefix in self._unpacked or not (i.isdigit() and j.isdigit()):
             return None
         try:
             fd = os.open(self._prefix + prefix + "/" + _PACK, os.O_RDWR if write else os.O_RDONLY)
