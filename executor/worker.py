@@ -52,7 +52,17 @@ Per message:
      (a copy sent by hand; the real one is enqueued when its inputs are): drop it
      (``tasks_premature``);
    - otherwise the tile is lost (an input deleted or never uploaded, an intermediate deleted
-     behind the job's back), after one re-read in case its writer finished meanwhile: the job fails.
+     behind the job's back), after one re-read in case its writer finished meanwhile: the job fails;
+     unless the tile store holds a watermark (below) above the store's ``completed`` count: then the
+     state store went back in time after the tile was freed (an older snapshot restored), and the job
+     fails with that reason, as in ``_rolled_back``.
+   Freed scratch tiles leave a trace that a state store restored from a snapshot cannot take back:
+   before an executor deletes consumed scratch tiles it writes its watermark (the highest
+   ``completed`` count it was told, which counts the completions that freed them) to
+   ``<job>/_watermark/<executor>`` in the tile store.  To keep this off the per-task path, the
+   deletes are gathered and done with one watermark write at most every ``status_interval`` (the
+   first at once; the rest at the next free past the interval, when idle, and when the executor
+   stops); a killed executor's gathered tiles go with the job's scratch prefix when it ends.
 4. The job fails at once, with the task, its source line and the cause in the job record (the
    first failure wins; ``Job.wait`` raises it), and the executor stops, when: a kernel raises; a
    kernel's output does not fit its slot (``KernelOutputError``); an input tile is lost
@@ -330,6 +340,12 @@ class Executor:
         self._next: Task | None = None  # the next leased task, whose inputs are prefetched (``_prefetch``)
         self._fetching: dict[str, object] = {}  # tile key -> the read pool's future of a prefetched tile
         self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
+        # consumed scratch tiles gathered for deletion, deleted after this executor's watermark is written to the
+        # tile store (``_free_gathered``); the watermark value last written, and when the last deletes were done
+        self._to_free: list[str] = []
+        self._free_lock = threading.Lock()
+        self._durable_seen = 0
+        self._freed_at = -float("inf")
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -361,6 +377,7 @@ class Executor:
                         break
                     raise
                 if not msgs:
+                    self._free_gathered(force=True)
                     self.counters.flush(self.state, self.job)
                     if after_idle(loop, limits, time.monotonic()).action is Action.STOP or self._abandoned():
                         break
@@ -375,6 +392,10 @@ class Executor:
         finally:
             self._stop.set()
             self.pool.shutdown(wait=False)
+            try:
+                self._free_gathered(force=True)
+            except Exception as e:  # what is left goes with the job's scratch prefix when it ends
+                log.warning("executor %s: job %s: gathered scratch tiles not freed: %s", self.executor_id, self.job, e)
             self.counters.add({"executor_s": time.monotonic() - loop.started, "executors": 1})
             self.counters.flush(self.state, self.job)
             log.info("executor %s: job %s: stopped after %d task(s)", self.executor_id, self.job, self.tasks_run)
@@ -636,7 +657,49 @@ class Executor:
         writers = self.bound.writers_of(miss.matrix, miss.idx)
         writers_done = with_retries(self.state.done_many, self.job, [w.to_json() for w in writers])
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
-        return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
+        d = after_missing_input(where, task_done, running, writers, writers_done, may_retry)
+        if d.action is Action.FAIL and writers:  # freed by a completion the state store no longer has?
+            reason = self._rolled_back_by_tile_store()
+            if reason is not None:
+                self._rolled_back(reason)
+                return Decision(Action.STOP, message=reason)
+        return d
+
+    def _status_is_running(self) -> bool:
+        try:
+            return with_retries(self.state.status, self.job) == RUNNING
+        except KeyError:  # the job record is gone
+            return False
+
+    def _watermark_key(self, executor_id: str) -> str:
+        return f"{self.scratch_root}_watermark/{executor_id}"
+
+    def _rolled_back_by_tile_store(self) -> str | None:
+        """The rollback reason if an executor's watermark in the tile store (written before it freed scratch
+        tiles) is above the ``completed`` count the state store reports now, else None.  This is how an
+        executor that started after a restore, and so saw none of the lost progress, tells a freed tile from
+        one deleted behind the job's back."""
+        if self.scratch_root is None:
+            return None
+        prefix = self._watermark_key("")
+        best, who = 0, None
+        for k in with_retries(self.store.list, prefix):
+            try:
+                seen = int(with_retries(self.store.get, k).ravel()[0])
+            except Exception:  # freed meanwhile (the job ended), or unreadable: no evidence
+                continue
+            if seen > best:
+                best, who = seen, k[len(prefix):]
+        if who is None:
+            return None
+        try:
+            p = with_retries(self.state.progress, self.job, None)
+        except KeyError:
+            return None
+        if p.status != RUNNING or p.completed is None or int(p.completed) >= best:
+            return None
+        return rollback_reason(f"executor {who}, by the watermark it wrote to the tile store before freeing "
+                               "scratch tiles,", best, int(p.completed))
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
@@ -700,11 +763,38 @@ class Executor:
             return
         others = sorted({r for _, _, rs in tiles for r in rs})
         done = dict(zip(others, with_retries(self.state.done_many, self.job, others))) if others else {}
-        freed = 0
-        for m, idx in freeable(tiles, done):
-            k = self.spec.tile_key(m, idx)
+        keys = [self.spec.tile_key(m, idx) for m, idx in freeable(tiles, done)]
+        for k in keys:
             self.cache.forget(k)
-            freed += with_retries(self.store.delete, k)
+        if self.scratch_root is None:  # no prefix for a watermark: delete at once
+            freed = sum(with_retries(self.store.delete, k) for k in keys)
+            if freed:
+                self.counters.add({"tiles_freed": freed})
+            return
+        with self._free_lock:
+            self._to_free.extend(keys)
+        self._free_gathered(force=False)
+
+    def _free_gathered(self, force: bool) -> None:
+        """Delete the gathered scratch tiles (``_free_consumed``), first writing this executor's watermark to the
+        tile store if it grew since the last write (see the module docstring); unless ``force``, at most every
+        ``status_interval``."""
+        with self._free_lock:
+            if not self._to_free or (not force and time.monotonic() - self._freed_at < self.limits.status_interval):
+                return
+            keys, self._to_free = self._to_free, []
+            seen, wrote = self.watermark.seen, False
+            if seen > self._durable_seen:
+                with_retries(self.store.put, self._watermark_key(self.executor_id),
+                             np.array([[float(seen)]], dtype=np.float64))
+                self._durable_seen, wrote = seen, True
+            freed = sum(with_retries(self.store.delete, k) for k in keys)
+            self._freed_at = time.monotonic()
+            # a write after the job's clean-up would be left behind: as for a late scratch output (the module
+            # docstring), the status read after the write either comes before the job's end (whose clean-up
+            # then deletes the watermark) or reads the end, and the watermark is deleted here
+            if wrote and not self._status_is_running():
+                with_retries(self.store.delete, self._watermark_key(self.executor_id))
         if freed:
             self.counters.add({"tiles_freed": freed})
 
