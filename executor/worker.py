@@ -946,7 +946,35 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     (a Lambda handler knows its deadline only when invoked).
     """
     limit = time_limit if time_limit is not None else spec.time_limit
-    ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
+    store, queue, state = open_backends(spec)
+    ex = Executor(store, queue, state, spec.job,
                   lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
                   task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
     return ex.run()
+
+
+def open_backends(spec: ExecutorSpec, on_unreachable: Callable[[BaseException], object] | None = None):
+    """The spec's tile store, queue and state store, opened riding out an outage: a server that cannot be
+    reached (``base.outage_errors`` behind the ``BackendError`` of a connection check) is tried again with
+    capped backoff and jitter for up to ``outage_s()`` seconds, as every later call is (an executor the
+    provisioner starts while Redis is down waits for it instead of exiting).  ``on_unreachable`` is called
+    with each such error (a hook for the tests)."""
+    import random
+
+    from numpywren2.core.backends.base import BackendError, outage_errors, outage_s
+
+    first, attempt = None, 0
+    while True:
+        try:
+            return open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state)
+        except BackendError as e:
+            if not isinstance(e.__cause__, outage_errors()):
+                raise
+            now = time.monotonic()
+            first = now if first is None else first
+            if now - first >= outage_s():
+                raise
+            if on_unreachable is not None:
+                on_unreachable(e)
+            attempt += 1
+            time.sleep(min(2.0, 0.05 * 2 ** min(attempt - 1, 32)) * (0.5 + random.random() / 2))
