@@ -911,7 +911,7 @@ def load_verified(state: StateStore, job: str, secret: bytes | None = None):
     or unpickled and the program bound.  A refusal marks the job failed with the reason and raises
     ``JobRefusedError``; the key never appears in either.
     """
-    text = state.job(job)["description"]
+    text = with_retries(state.job, job)["description"]  # an outage at start is ridden out too
     spec = JobSpec.from_json(text, job=job)  # JSON and its version only: nothing imported or unpickled
     try:
         key = secret if secret is not None else load_secret(state.url)
