@@ -52,7 +52,17 @@ Per message:
      (a copy sent by hand; the real one is enqueued when its inputs are): drop it
      (``tasks_premature``);
    - otherwise the tile is lost (an input deleted or never uploaded, an intermediate deleted
-     behind the job's back), after one re-read in case its writer finished meanwhile: the job fails.
+     behind the job's back), after one re-read in case its writer finished meanwhile: the job fails;
+     unless the tile store holds a watermark (below) above the store's ``completed`` count: then the
+     state store went back in time after the tile was freed (an older snapshot restored), and the job
+     fails with that reason, as in ``_rolled_back``.
+   Freed scratch tiles leave a trace that a state store restored from a snapshot cannot take back:
+   before an executor deletes consumed scratch tiles it writes its watermark (the highest
+   ``completed`` count it was told, which counts the completions that freed them) to
+   ``<job>/_watermark/<executor>`` in the tile store.  To keep this off the per-task path, the
+   deletes are gathered and done with one watermark write at most every ``status_interval`` (the
+   first at once; the rest at the next free past the interval, when idle, and when the executor
+   stops); a killed executor's gathered tiles go with the job's scratch prefix when it ends.
 4. The job fails at once, with the task, its source line and the cause in the job record (the
    first failure wins; ``Job.wait`` raises it), and the executor stops, when: a kernel raises; a
    kernel's output does not fit its slot (``KernelOutputError``); an input tile is lost
@@ -337,6 +347,12 @@ class Executor:
         self._next: Task | None = None  # the next leased task, whose inputs are prefetched (``_prefetch``)
         self._fetching: dict[str, object] = {}  # tile key -> the read pool's future of a prefetched tile
         self.next_abandon_check = 0.0  # time.monotonic() of the next look for an abandoned job, while idle
+        # consumed scratch tiles gathered for deletion, deleted after this executor's watermark is written to the
+        # tile store (``_free_gathered``); the watermark value last written, and when the last deletes were done
+        self._to_free: list[str] = []
+        self._free_lock = threading.Lock()
+        self._durable_seen = 0
+        self._freed_at = -float("inf")
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -368,6 +384,7 @@ class Executor:
                         break
                     raise
                 if not msgs:
+                    self._free_gathered(force=True)
                     self.counters.flush(self.state, self.job)
                     if after_idle(loop, limits, time.monotonic()).action is Action.STOP or self._abandoned():
                         break
@@ -382,6 +399,10 @@ class Executor:
         finally:
             self._stop.set()
             self.pool.shutdown(wait=False)
+            try:
+                self._free_gathered(force=True)
+            except Exception as e:  # what is left goes with the job's scratch prefix when it ends
+                log.warning("executor %s: job %s: gathered scratch tiles not freed: %s", self.executor_id, self.job, e)
             self.counters.add({"executor_s": time.monotonic() - loop.started, "executors": 1})
             self.counters.flush(self.state, self.job)
             log.info("executor %s: job %s: stopped after %d task(s)", self.executor_id, self.job, self.tasks_run)
@@ -645,7 +666,49 @@ class Executor:
         writers = self.bound.writers_of(miss.matrix, miss.idx)
         writers_done = with_retries(self.state.done_many, self.job, [w.to_json() for w in writers])
         where = f"tile {miss.key!r} (matrix {miss.matrix}, tile {miss.idx})"
-        return after_missing_input(where, task_done, running, writers, writers_done, may_retry)
+        d = after_missing_input(where, task_done, running, writers, writers_done, may_retry)
+        if d.action is Action.FAIL and writers:  # freed by a completion the state store no longer has?
+            reason = self._rolled_back_by_tile_store()
+            if reason is not None:
+                self._rolled_back(reason)
+                return Decision(Action.STOP, message=reason)
+        return d
+
+    def _status_is_running(self) -> bool:
+        try:
+            return with_retries(self.state.status, self.job) == RUNNING
+        except KeyError:  # the job record is gone
+            return False
+
+    def _watermark_key(self, executor_id: str) -> str:
+        return f"{self.scratch_root}_watermark/{executor_id}"
+
+    def _rolled_back_by_tile_store(self) -> str | None:
+        """The rollback reason if an executor's watermark in the tile store (written before it freed scratch
+        tiles) is above the ``completed`` count the state store reports now, else None.  This is how an
+        executor that started after a restore, and so saw none of the lost progress, tells a freed tile from
+        one deleted behind the job's back."""
+        if self.scratch_root is None:
+            return None
+        prefix = self._watermark_key("")
+        best, who = 0, None
+        for k in with_retries(self.store.list, prefix):
+            try:
+                seen = int(with_retries(self.store.get, k).ravel()[0])
+            except Exception:  # freed meanwhile (the job ended), or unreadable: no evidence
+                continue
+            if seen > best:
+                best, who = seen, k[len(prefix):]
+        if who is None:
+            return None
+        try:
+            p = with_retries(self.state.progress, self.job, None)
+        except KeyError:
+            return None
+        if p.status != RUNNING or p.completed is None or int(p.completed) >= best:
+            return None
+        return rollback_reason(f"executor {who}, by the watermark it wrote to the tile store before freeing "
+                               "scratch tiles,", best, int(p.completed))
 
     def _discard(self, task: Task, written: list[str]) -> None:
         """The job ended while ``task`` ran (its completion said so): delete the scratch tiles it wrote, which
@@ -709,11 +772,38 @@ class Executor:
             return
         others = sorted({r for _, _, rs in tiles for r in rs})
         done = dict(zip(others, with_retries(self.state.done_many, self.job, others))) if others else {}
-        freed = 0
-        for m, idx in freeable(tiles, done):
-            k = self.spec.tile_key(m, idx)
+        keys = [self.spec.tile_key(m, idx) for m, idx in freeable(tiles, done)]
+        for k in keys:
             self.cache.forget(k)
-            freed += with_retries(self.store.delete, k)
+        if self.scratch_root is None:  # no prefix for a watermark: delete at once
+            freed = sum(with_retries(self.store.delete, k) for k in keys)
+            if freed:
+                self.counters.add({"tiles_freed": freed})
+            return
+        with self._free_lock:
+            self._to_free.extend(keys)
+        self._free_gathered(force=False)
+
+    def _free_gathered(self, force: bool) -> None:
+        """Delete the gathered scratch tiles (``_free_consumed``), first writing this executor's watermark to the
+        tile store if it grew since the last write (see the module docstring); unless ``force``, at most every
+        ``status_interval``."""
+        with self._free_lock:
+            if not self._to_free or (not force and time.monotonic() - self._freed_at < self.limits.status_interval):
+                return
+            keys, self._to_free = self._to_free, []
+            seen, wrote = self.watermark.seen, False
+            if seen > self._durable_seen:
+                with_retries(self.store.put, self._watermark_key(self.executor_id),
+                             np.array([[float(seen)]], dtype=np.float64))
+                self._durable_seen, wrote = seen, True
+            freed = sum(with_retries(self.store.delete, k) for k in keys)
+            self._freed_at = time.monotonic()
+            # a write after the job's clean-up would be left behind: as for a late scratch output (the module
+            # docstring), the status read after the write either comes before the job's end (whose clean-up
+            # then deletes the watermark) or reads the end, and the watermark is deleted here
+            if wrote and not self._status_is_running():
+                with_retries(self.store.delete, self._watermark_key(self.executor_id))
         if freed:
             self.counters.add({"tiles_freed": freed})
 
@@ -830,7 +920,7 @@ def load_verified(state: StateStore, job: str, secret: bytes | None = None):
     or unpickled and the program bound.  A refusal marks the job failed with the reason and raises
     ``JobRefusedError``; the key never appears in either.
     """
-    text = state.job(job)["description"]
+    text = with_retries(state.job, job)["description"]  # an outage at start is ridden out too
     spec = JobSpec.from_json(text, job=job)  # JSON and its version only: nothing imported or unpickled
     try:
         key = secret if secret is not None else load_secret(state.url)
@@ -865,10 +955,38 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     (a Lambda handler knows its deadline only when invoked).
     """
     limit = time_limit if time_limit is not None else spec.time_limit
-    ex = Executor(open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state), spec.job,
+    store, queue, state = open_backends(spec)
+    ex = Executor(store, queue, state, spec.job,
                   lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
                   task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)
     n = ex.run()
     if ex.watchdog.fired:  # the abandoned kernel returned first: the overrun's handling ends the process (its code)
         ex.watchdog.join()
     return n
+
+
+def open_backends(spec: ExecutorSpec, on_unreachable: Callable[[BaseException], object] | None = None):
+    """The spec's tile store, queue and state store, opened riding out an outage: a server that cannot be
+    reached (``base.outage_errors`` behind the ``BackendError`` of a connection check) is tried again with
+    capped backoff and jitter for up to ``outage_s()`` seconds, as every later call is (an executor the
+    provisioner starts while Redis is down waits for it instead of exiting).  ``on_unreachable`` is called
+    with each such error (a hook for the tests)."""
+    import random
+
+    from numpywren2.core.backends.base import BackendError, outage_errors, outage_s
+
+    first, attempt = None, 0
+    while True:
+        try:
+            return open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state)
+        except BackendError as e:
+            if not isinstance(e.__cause__, outage_errors()):
+                raise
+            now = time.monotonic()
+            first = now if first is None else first
+            if now - first >= outage_s():
+                raise
+            if on_unreachable is not None:
+                on_unreachable(e)
+            attempt += 1
+            time.sleep(min(2.0, 0.05 * 2 ** min(attempt - 1, 32)) * (0.5 + random.random() / 2))

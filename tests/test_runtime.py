@@ -224,7 +224,9 @@ def test_scratch_tiles_are_freed_once_consumed_and_result(rt):
     assert job.result(timeout=120) == {"L": L}
     d = npw.programs.cholesky.bind(N=5)
     s_tiles = sum(1 for t in d.tasks() for m, _ in d.writes(t) if m == "S")
-    assert job.stats()["tiles_freed"] == s_tiles  # each S tile deleted by the executor of its reader
+    # S tiles are deleted by the executors of their readers while the job runs, gathered and deleted at most every
+    # status_interval after a watermark write (the first at once); the last ones gathered may go with the clean-up
+    assert 1 <= job.stats()["tiles_freed"] <= s_tiles
     assert rt.store.list(f"{job.id}/") == []
 
 

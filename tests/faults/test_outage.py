@@ -91,3 +91,43 @@ def test_an_outage_longer_than_outage_s_fails_the_job_with_that_reason(tmp_path,
                 assert p.wait(timeout=WAIT) is not None, "its executors stopped"
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_an_executor_started_while_redis_is_down_waits_for_it(tmp_path):
+    """An executor the provisioner starts during an outage (found by the long soak: it exited at its first
+    connection check with "cannot reach Redis") opens its backends once the server is back, within
+    ``outage_s``.  The server is started only after the executor has failed to reach it (the hook's event)."""
+    import socket
+    import threading
+
+    from executor.spec import ExecutorSpec
+    from executor.worker import open_backends
+
+    with socket.socket() as s:  # a free port on loopback, nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    spec = ExecutorSpec(f"file://{tmp_path / 'tiles'}", url, url, "job-1")
+    refused, opened, errors = threading.Event(), [], []
+
+    def opener():
+        try:
+            opened.append(open_backends(spec, on_unreachable=lambda e: refused.set()))
+        except Exception as e:  # reported below
+            errors.append(e)
+            refused.set()
+
+    thread = threading.Thread(target=opener, daemon=True)
+    thread.start()
+    assert refused.wait(WAIT) and not errors, f"the executor's first try was refused: {errors}"
+    assert not opened
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", port=port)
+    try:
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive() and not errors, errors
+        _, queue, state = opened[0]
+        assert queue.depth() == 0 and state.job_ids() == []
+    finally:
+        server.stop()

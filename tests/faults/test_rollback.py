@@ -175,6 +175,60 @@ def test_executors_notice_a_rolled_back_store_with_no_client_watching(tmp_path, 
 
 
 @pytest.mark.timeout(120)
+def test_an_executor_started_after_the_restore_names_the_rollback(tmp_path, gates):
+    """The executor that saw the lost progress is held in Z's kernel (gate 2) and the client read nothing, so
+    the only executor that runs after the restore is one started after it, whose watermark is 0: it runs Y
+    again and finds T's tile freed.  Its writer is done and Y is not, as when a tile is deleted behind the job's
+    back; but the executor that freed it first wrote its watermark (2 completions) to the tile store, which the
+    restore did not touch, and the state store says 1: the job fails naming the rollback, not a lost tile, and
+    its scratch tiles (the watermark with them) and queue are deleted."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         executors=0) as rt:
+            job = submit_chain()
+
+            def executor(name, **hooks):
+                return Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
+                                open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
+                                status_interval=0.1, executor_id=name, hooks=hooks)
+
+            first = executor("x-before")
+            threads = [threading.Thread(target=first.run, daemon=True)]
+            threads[0].start()
+            marks = [f"{job.id}/_watermark/x-before"]
+            server = go_back_in_time(rt, job, gates, server, tmp_path,
+                                     before_restart=lambda: wait_for(lambda: rt.store.list(marks[0]) == marks,
+                                                                     "the freeing executor's watermark"))
+            y, misses = job.bound.task(1, (0,)), []
+            late = executor("x-after", start=misses.append)
+            assert late.watermark.seen == 0
+            threads.append(threading.Thread(target=late.run, daemon=True))
+            threads[1].start()
+            threads[1].join(timeout=WAIT)
+            assert not threads[1].is_alive(), "the executor started after the restore noticed and stopped"
+            assert misses == [y, y], "it ran Y again and read its input twice (one re-read), nothing else"
+            error = rt.state.job(job.id)["error"]
+            assert ("state store rolled back (executor x-before, by the watermark it wrote to the tile store before "
+                    "freeing scratch tiles, saw 2 completions, store says 1)") in error
+            assert "deleted while the job ran" not in error and "went back in time" in error
+            assert rt.store.list(f"{job.id}/") == [], "its scratch tiles and the watermark were deleted"
+            assert rt.queue(job.id).depth() == 0, "and its queue"
+            assert job.watermark.seen == 0, "the client had read nothing"
+            with pytest.raises(npw.JobFailedError, match=r"state store rolled back \(executor x-before, by the "
+                                                         r"watermark .* saw 2 completions, store says 1\)"):
+                job.wait(timeout=WAIT)
+            gates.open(2)  # the held executor finishes Z, finds the job failed and stops
+            threads[0].join(timeout=WAIT)
+            assert not threads[0].is_alive(), "the held executor stopped"
+            assert_cleaned(rt, job)
+    finally:
+        gates.open_all()
+        server.stop()
+
+
+@pytest.mark.timeout(120)
 def test_a_lost_job_is_the_clear_error_from_every_accessor(tmp_path, gates):
     """A server restarted without persistence has lost the job: ``wait``, ``status``, ``completed``,
     ``stats``, ``timeline`` and ``task_records`` all raise the lost-job error (no ``KeyError``), and the job's
