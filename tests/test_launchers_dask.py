@@ -60,6 +60,12 @@ def dask_cluster(tmp_path_factory):
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         with distributed.Client(address) as client:
             client.wait_for_workers(WORKERS, timeout=60)
+            # a worker is listed before its resources are: wait until the scheduler reports every executor slot
+            deadline = time.monotonic() + 60
+            while sum(w.get("resources", {}).get("npw_executor", 0)
+                      for w in client.scheduler_info()["workers"].values()) < WORKERS:
+                assert time.monotonic() < deadline, "the dask workers' npw_executor resources were not reported in 60 s"
+                time.sleep(0.05)
             yield address, client
     finally:
         for p in reversed(procs):
