@@ -12,7 +12,6 @@ from numpywren2.core.kernels import (
     gemlqt,
     gemqrt,
     geqrt,
-    hstack,
     lower_band_columns,
     lower_band_columns_before,
     matmul,
@@ -26,6 +25,8 @@ from numpywren2.core.kernels import (
     ttmqrt,
     ttqrt,
 )
+
+from .trees import hstack_tree
 
 
 @lp.program
@@ -132,12 +133,7 @@ def sym_band_eigenvalues(B: lp.Matrix, W: lp.Matrix, H: lp.Matrix, N: int, BS: i
     for k in range(N - 1):
         H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
     H[N - 1, 0] = lower_band_columns(B[N - 1, N - 1], BS)
-    for level in range(d):
-        for k in range(0, N, 2 ** (level + 1)):
-            if k + 2**level < N:
-                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
-            else:
-                H[k, level + 1] = copy(H[k, level])
+    hstack_tree(H, N)
     W[0, 0] = symmetric_band_eigenvalues_of(H[0, d])
 
 
@@ -157,12 +153,7 @@ def sym_band_eigenvectors(B: lp.Matrix, W: lp.Matrix, Z: lp.Matrix, H: lp.Matrix
     for k in range(N - 1):
         H[k, 0] = lower_band_columns_before(B[k, k], B[k + 1, k], BS)
     H[N - 1, 0] = lower_band_columns(B[N - 1, N - 1], BS)
-    for level in range(d):
-        for k in range(0, N, 2 ** (level + 1)):
-            if k + 2**level < N:
-                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
-            else:
-                H[k, level + 1] = copy(H[k, level])
+    hstack_tree(H, N)
     T[0, 0], Q[0, 0] = symmetric_band_tridiagonal_of(H[0, d])
     for i in range(N):
         Qr[i, 0] = row_block(Q[0, 0], i, BS)

@@ -17,7 +17,6 @@ from numpywren2.core.kernels import (
     gemqrt,
     gemqrt_transposed,
     geqrt,
-    hstack,
     left_vectors_of,
     matmul,
     matmul_nt,
@@ -42,7 +41,7 @@ from numpywren2.core.kernels import (
     zero_columns,
 )
 
-from .trees import sum_tree
+from .trees import hstack_tree, sum_tree
 from .tsqr import tsqr_down, tsqr_up
 
 
@@ -345,12 +344,7 @@ def band_singular_values(B: lp.Matrix, S: lp.Matrix, H: lp.Matrix, N: int, BS: i
     H[0, 0] = upper_band_columns(B[0, 0], BS)
     for k in range(1, N):
         H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
-    for level in range(d):
-        for k in range(0, N, 2 ** (level + 1)):
-            if k + 2**level < N:
-                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
-            else:
-                H[k, level + 1] = copy(H[k, level])
+    hstack_tree(H, N)
     S[0, 0] = upper_band_singular_values(H[0, d])
 
 
@@ -373,12 +367,7 @@ def band_singular_vectors(B: lp.Matrix, S: lp.Matrix, Cu: lp.Matrix, Cv: lp.Matr
     H[0, 0] = upper_band_columns(B[0, 0], BS)
     for k in range(1, N):
         H[k, 0] = upper_band_columns_after(B[k - 1, k], B[k, k], BS)
-    for level in range(d):
-        for k in range(0, N, 2 ** (level + 1)):
-            if k + 2**level < N:
-                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
-            else:
-                H[k, level + 1] = copy(H[k, level])
+    hstack_tree(H, N)
     T[0, 0], L[0, 0], Rt[0, 0] = upper_band_bidiagonal_of(H[0, d])
     for i in range(M):
         Lr[i, 0] = padded_row_block(L[0, 0], i, BS, ROWS)

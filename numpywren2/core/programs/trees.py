@@ -2,7 +2,7 @@
 
 import lambdapack as lp
 from lambdapack import ceil, log2
-from numpywren2.core.kernels import add, copy
+from numpywren2.core.kernels import add, copy, hstack
 
 
 @lp.program
@@ -23,3 +23,18 @@ def sum_tree(T: lp.Matrix, Out: lp.Matrix, N: int):
                 T[node, level + 1] = add(T[node, level], T[node + 2**level, level])
             else:
                 T[node, level + 1] = copy(T[node, level])
+
+
+@lp.program
+def hstack_tree(H: lp.Matrix, N: int):
+    """H[0, ceil(log2(N))] = the N pieces H[0, 0] .. H[N - 1, 0] side by side, up a binary tree of ``hstack``.
+
+    Node k of level + 1 joins nodes k and k + 2**level; a node without a partner moves up with a copy
+    (N = 1 writes nothing: the root is H[0, 0]). The band programs gather a band's storage so.
+    """
+    for level in range(ceil(log2(N))):
+        for k in range(0, N, 2 ** (level + 1)):
+            if k + 2**level < N:
+                H[k, level + 1] = hstack(H[k, level], H[k + 2**level, level])
+            else:
+                H[k, level + 1] = copy(H[k, level])
