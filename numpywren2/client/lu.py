@@ -66,16 +66,18 @@ def permutation_sign(perm: np.ndarray) -> int:
     return -1 if swaps % 2 else 1
 
 
-def permutation_of_steps(winners: np.ndarray, bs: int) -> np.ndarray:
-    """``perm`` with ``A[perm] = L @ U`` from each step's winners (global rows of the current matrix, in the
-    order they enter tile row k; ``numpywren2.core.kernels.lu`` gives the rule for the rows they displace).
+def permutation_of_steps(winners: np.ndarray, bs: int, rows: int | None = None) -> np.ndarray:
+    """``perm`` with ``A[perm] = L @ U`` (over ``rows`` rows, default ``winners.size``) from each step's
+    winners (global rows of the current matrix, in the order they enter tile row k, min(bs, ...) per step;
+    ``numpywren2.core.kernels.lu`` gives the rule for the rows they displace).
 
     >>> permutation_of_steps(np.array([2, 0, 2]), 2)  # step 0 moves rows 2, 0 up; step 1 keeps row 2
     array([2, 0, 1])
+    >>> permutation_of_steps(np.array([3]), 2, 4)  # a 4×1 matrix: row 3 is the pivot
+    array([3, 1, 2, 0])
     """
-    n = winners.size
-    perm = np.arange(n)
-    for top0 in range(0, n, bs):
+    perm = np.arange(winners.size if rows is None else rows)
+    for top0 in range(0, winners.size, bs):
         win = winners[top0:top0 + bs]
         top = np.arange(top0, top0 + win.size)
         sources, targets = np.setdiff1d(top, win), np.sort(win[win >= top0 + win.size])
