@@ -16,9 +16,10 @@ row p the global numbers of the winners g_0..g_{p-1} in pivot order (then -1 whe
 defines the permutation π_k of step k (new row x = old row π_k(x)) on the rows of tile rows ≥ k;
 T = t0..t0+p-1 are the first p rows of tile row k:
 
-- π_k(t0 + r) = g_r: the first p rows of tile row k receive the winners, in pivot order;
-- the rows of T that are not winners (sorted) go, in order, to the winners' old places outside T
-  (sorted); every other row stays.
+- π_k is LAPACK's: for r = 0..p-1 in order, row t0 + r is interchanged with the row where winner
+  g_r is now (``step_swaps``, getrf's ipiv), so the first p rows of tile row k receive the winners in
+  pivot order, the winners' old places after T receive rows of T (the rows of T that are not
+  winners, and no other), and every other row stays.
 
 So a tile below tile row k changes only where it held a winner (it receives a row of the old tile
 row k: ``swap_rows``), and the first p rows of the new tile row k gather rows from any tile at or
@@ -152,18 +153,39 @@ def _upper(d: np.ndarray) -> np.ndarray:
     return u
 
 
+def step_swaps(winners, top0: int) -> list[tuple[int, int]]:
+    """The row interchanges of one step, in order, as LAPACK's ipiv: for r = 0..p-1, position top0 + r is
+    interchanged with the position ``b_r`` ≥ top0 + r where winner g_r is after the earlier interchanges
+    (global positions; ``winners``: positions at the start of the step).
+
+    >>> step_swaps([3, 0], 0)  # row 3 up to position 0; row 0, now at position 3, up to position 1
+    [(0, 3), (1, 3)]
+    """
+    where: dict[int, int] = {}  # a row (by its position at the start of the step) -> where it is now
+    at: dict[int, int] = {}     # a position -> the row now there
+    swaps = []
+    for r, g in enumerate(int(w) for w in winners):
+        a, b = top0 + r, where.get(g, g)
+        if b < a or at.get(b, b) != g:
+            raise ValueError(f"factor tile of rows {top0}..: winners {list(winners)} are not distinct rows at or "
+                             "below the panel")
+        ra = at.get(a, a)
+        at[a], at[b] = g, ra
+        where[g], where[ra] = a, b
+        swaps.append((a, b))
+    return swaps
+
+
 def _moves(d: np.ndarray, top0: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(targets, sources)``: the first p rows of tile row k that are not winners (sources, sorted) and
-    the winners' places outside those rows they move to (targets, sorted), as global row numbers."""
+    """``(targets, sources)``: the places at or after position top0 + p whose rows step k changes
+    (targets, sorted) and the rows of the first p rows of tile row k they receive (sources), as global
+    row numbers."""
     p = _pivots(d)
-    winners = _winners(d)
-    top = np.arange(top0, top0 + p)
-    sources = np.setdiff1d(top, winners)
-    targets = np.sort(winners[winners >= top0 + p])
-    if sources.size != targets.size:
-        raise ValueError(f"factor tile of rows {top0}..: winners {winners.tolist()} are not distinct rows at or "
-                         "below the panel")
-    return targets, sources
+    at: dict[int, int] = {}
+    for a, b in step_swaps(_winners(d), top0):
+        at[a], at[b] = at.get(b, b), at.get(a, a)
+    moved = sorted(x for x, row in at.items() if x >= top0 + p and row != x)
+    return np.array(moved, dtype=np.int64), np.array([at[x] for x in moved], dtype=np.int64)
 
 
 def _swapped(x: np.ndarray, xk: np.ndarray, d: np.ndarray, top0: int, row0: int) -> np.ndarray:
