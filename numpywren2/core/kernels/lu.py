@@ -2,10 +2,11 @@
 
 How a panel's row permutation is represented across tiles
 --------------------------------------------------------
-Step k of the factorization factors tile column k (the *panel*, w columns, tile rows k..N-1 of
-the trailing matrix).  A tournament picks its w pivot rows: each tile of the panel offers the rows
-partial pivoting (LAPACK getrf) picks in it, pairs of offers are merged by getrf on the stacked
-rows, and the root's getrf gives both the w winners, in pivot order, and their factors L_kk, U_kk.
+Step k of the factorization factors tile column k (the *panel*, w columns, tile rows k..M-1 of
+the trailing matrix).  A tournament picks its p pivot rows (p = w but in a wide matrix's last step):
+each tile of the panel offers the rows partial pivoting (LAPACK getrf) picks in it, pairs of offers
+are merged by getrf on the stacked rows, and the root's getrf gives both the p winners, in pivot
+order, and their factors L_kk, U_kk.
 
 A **candidate tile** is c×(w+1): c rows of the panel (their current values) and, in the last
 column, each row's global row number (exact in float32 up to 2**24 rows).
