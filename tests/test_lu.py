@@ -150,13 +150,10 @@ def test_lu_programs_implicit_dag_matches_the_unrolled_graph(m, n, bs):
     MT, NT = -(-m // bs), -(-n // bs)
     assert_analysis_matches(programs.lu.bind(MT=MT, NT=NT, BS=bs, ZERO_PIVOTS=0))
     assert_analysis_matches(programs.lu_split.bind(MT=MT, NT=NT, K=min(m, n), BS=bs))
-    if m != n:
-        return
-    N = MT
     for C in (1, 2):
-        assert_analysis_matches(programs.permute_rows.bind(N=N, C=C, BS=bs))
-        for trans in (0, 1):
-            assert_analysis_matches(programs.lu_solve.bind(N=N, C=C, TRANS=trans, BS=bs))
+        assert_analysis_matches(programs.permute_rows.bind(N=MT, C=C, BS=bs))  # P @ L has m rows
+        for trans in (0, 1) if m == n else ():  # the solves: square matrices only
+            assert_analysis_matches(programs.lu_solve.bind(N=MT, C=C, TRANS=trans, BS=bs))
 
 
 def lu_task_count(MT: int, NT: int) -> int:
