@@ -370,6 +370,9 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
     (array([1, 0]), array([[1.  , 0.  ],
            [0.25, 1.  ]]), array([[4. , 2. ],
            [0. , 1.5]]))
+    >>> p, L, U = npw.lu(np.array([[1.0, 2.0], [4.0, 2.0], [2.0, 0.0]]), p_indices=True, block_size=1)
+    >>> p, L.shape, U.shape  # a tall matrix: L is 3×2, U 2×2, as scipy's
+    (array([1, 0, 2]), (3, 2), (2, 2))
     """
     del overwrite_a
     with Call("lu", check_finite, executors, progress) as call:
