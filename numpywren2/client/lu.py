@@ -154,8 +154,8 @@ def factor(call: Call, A: BigMatrix, what: str = "a", zero_pivots: bool = False)
 
 
 def _rectangular_factor(call: Call, A: BigMatrix) -> Factorization:
-    """``factor`` with scipy's rule for zero pivots: a square ``A`` raises (this module's docstring), a
-    rectangular one keeps them."""
+    """``factor`` with this module's rule for exactly zero pivots (its docstring): a square ``A`` raises
+    ``LinAlgError``, a rectangular one keeps them, as scipy does."""
     return factor(call, A, zero_pivots=A.shape[0] != A.shape[1])
 
 
