@@ -56,7 +56,7 @@ def lu(A: lp.Matrix, LU: lp.Matrix, P: lp.Matrix, S: lp.Matrix, C: lp.Matrix, D:
     """
     S[:, :, 0] = A
     for k in range(min(MT, NT)):
-        depth = ceil(log2(MT - k))
+        depth = ceil(log2(max(MT - k, 1)))  # max: symbolic counts evaluate every case of min(MT, NT)
         for t in range(MT - k):
             if k < MT - 1:
                 C[k, t, 0] = tslu_leaf(S[k + t, k, k], (k + t) * BS)
