@@ -136,6 +136,33 @@ def case_solve_spd() -> dict:
             "metric": "‖Ax−b‖/(‖A‖‖x‖)", "npw_err": err(x), "ref_err": err(xr)}
 
 
+def lu_error(A: np.ndarray, p: np.ndarray, L: np.ndarray, U: np.ndarray) -> float:
+    """‖A − L[p] U‖_F / ‖A‖_F (scipy's p_indices form: A = L[p] @ U)."""
+    return float(np.linalg.norm(A - L[p] @ U) / np.linalg.norm(A))
+
+
+def _case_lu(m: int, n: int, b: int, seed: int) -> dict:
+    X = np.random.default_rng(seed).standard_normal((m, n))
+    A = npw.BigMatrix.from_numpy(X, b)
+    (p, L, U), t = timed(lambda: npw.lu(A, p_indices=True))
+    (pr, Lr, Ur), tr = timed(lambda: sl.lu(X, p_indices=True))
+    A.delete()
+    err = lu_error(X, p, L.numpy(), U.numpy())
+    _delete_matrices((L, U))
+    return {"algorithm": "lu (p, L, U)", "shape": f"{m}x{n}", "block": b, "npw_s": t, "ref_s": tr,
+            "metric": "‖A−L[p]U‖/‖A‖", "npw_err": err, "ref_err": lu_error(X, pr, Lr, Ur)}
+
+
+def case_lu_tall() -> dict:
+    """A rectangular LU (tall): tournament pivoting over 6 tile rows, beside scipy.linalg.lu (getrf)."""
+    return _case_lu(size(6000, 800), size(3000, 300), size(1000, 200), 21)
+
+
+def case_lu_wide() -> dict:
+    """A rectangular LU (wide): the last steps' rows solved into U's right part, beside scipy.linalg.lu."""
+    return _case_lu(size(3000, 300), size(6000, 800), size(1000, 200), 22)
+
+
 def case_inv_spd() -> dict:
     n, b = size(4000, 600), size(1000, 150)
     Ax = spd_matrix(n, 7)
@@ -349,6 +376,7 @@ def case_eigh() -> dict:
 
 
 CASES = [case_qr_square, case_qr_tall, case_qr_r, case_solve_triangular, case_solve_spd, case_inv_spd,
+         case_lu_tall, case_lu_wide,
          *CASES_LINALG, case_svd_values_large, case_eigvalsh, case_eigh]
 
 

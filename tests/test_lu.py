@@ -31,16 +31,20 @@ def eps(dtype) -> float:
     return float(np.finfo(dtype).eps)
 
 
-def factor_serially(A: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(perm, L, U)`` with ``A[perm] ≈ L U`` from ``programs.lu`` run by the serial interpreter."""
-    n = A.shape[0]
-    N = -(-n // bs)
-    out = interpret(programs.lu.bind(N=N, BS=bs), {"A": split(A, (bs, bs))})
-    LU = np.zeros((n, n), dtype=A.dtype)
+def factor_serially(A: np.ndarray, bs: int, zero_pivots: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(perm, L, U)`` with ``A[perm] ≈ L U`` (L m×k, U k×n) from ``programs.lu`` run by the serial
+    interpreter; every tile of LU and of P must be written."""
+    (m, n), k = A.shape, min(A.shape)
+    MT, NT = -(-m // bs), -(-n // bs)
+    out = interpret(programs.lu.bind(MT=MT, NT=NT, BS=bs, ZERO_PIVOTS=zero_pivots), {"A": split(A, (bs, bs))})
+    LU = np.full((m, n), np.nan, dtype=A.dtype)
     for (i, j), t in out["LU"].items():
         LU[i * bs:i * bs + t.shape[0], j * bs:j * bs + t.shape[1]] = t
-    winners = np.concatenate([out["P"][(0, k)][0] for k in range(N)]).astype(np.int64)
-    return permutation_of_steps(winners, bs), np.tril(LU, -1) + np.eye(n, dtype=A.dtype), np.triu(LU)
+    assert not np.isnan(LU).any() and sorted(out["P"]) == [(0, s) for s in range(min(MT, NT))]
+    winners = np.concatenate([out["P"][(0, s)][0] for s in range(min(MT, NT))]).astype(np.int64)
+    assert winners.size == k
+    L = np.tril(LU, -1)[:, :k] + np.eye(m, k, dtype=A.dtype)
+    return permutation_of_steps(winners, bs, m), L, np.triu(LU)[:k]
 
 
 def backward_error(A, perm, L, U) -> float:
@@ -107,38 +111,76 @@ def test_a_matrix_needing_a_swap_in_every_column(n, bs, dtype):
     assert np.abs(L).max() <= 1 + 1e-6  # here the tournament's pivots are partial pivoting's
 
 
-@pytest.mark.parametrize("n, bs", [(1, 1), (1, 3), (2, 1), (3, 2), (5, 2), (6, 3), (9, 4)])
-def test_lu_programs_implicit_dag_matches_the_unrolled_graph(n, bs):
-    N = -(-n // bs)
-    assert_analysis_matches(programs.lu.bind(N=N, BS=bs))
-    assert_analysis_matches(programs.lu_split.bind(N=N))
+# tall, wide, ragged in either dimension or both, one tile row or column, the last step one tile or not
+RECTANGULAR = [(13, 9, 4), (9, 13, 4), (10, 9, 4), (9, 10, 4), (16, 8, 4), (8, 16, 4), (23, 7, 5), (7, 23, 5),
+               (30, 11, 3), (5, 1, 2), (1, 5, 2), (3, 2, 4), (2, 3, 4), (12, 4, 12)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, n, bs", RECTANGULAR)
+def test_backward_error_and_growth_on_rectangular_matrices(m, n, bs, dtype):
+    A = np.random.default_rng(m * n + bs).standard_normal((m, n)).astype(dtype)
+    perm, L, U = factor_serially(A, bs)
+    k = min(m, n)
+    assert sorted(perm.tolist()) == list(range(m)) and L.shape == (m, k) and U.shape == (k, n)
+    assert L.dtype == dtype and U.dtype == dtype
+    err = backward_error(A, perm, L, U)
+    assert err <= max(m, n) * eps(dtype), (err, scipy_backward_error(A))
+    _, _, U0 = sl.lu(A)
+    assert growth(A, U) <= 4 * growth(A, U0)
+
+
+@pytest.mark.parametrize("m, n, bs, column", [(13, 9, 4, 0), (13, 9, 4, 5), (13, 9, 4, 8), (9, 13, 4, 3),
+                                              (9, 13, 4, 11), (10, 3, 2, 2)])
+def test_rectangular_zero_pivots_are_kept_where_getrf_keeps_them(m, n, bs, column):
+    A = np.random.default_rng(column).standard_normal((m, n))
+    A[:, column] = 0.0
+    perm, L, U = factor_serially(A, bs, zero_pivots=1)
+    _, _, U0 = sl.lu(A)
+    assert np.array_equal(np.flatnonzero(np.diag(U) == 0), np.flatnonzero(np.diag(U0) == 0))
+    assert np.isfinite(L).all() and backward_error(A, perm, L, U) <= max(m, n) * eps(np.float64)
+    ones = np.ones((m, n))  # rank one: every pivot after the first is exactly zero, as getrf's
+    perm, L, U = factor_serially(ones, bs, zero_pivots=1)
+    assert np.array_equal(np.diag(U), np.diag(sl.lu(ones)[2])) and backward_error(ones, perm, L, U) == 0.0
+
+
+@pytest.mark.parametrize("m, n, bs", [(1, 1, 1), (1, 1, 3), (2, 2, 1), (3, 3, 2), (5, 5, 2), (6, 6, 3), (9, 9, 4),
+                                      (9, 4, 2), (4, 9, 2), (7, 3, 2), (3, 7, 2), (10, 3, 4), (1, 3, 3), (5, 2, 2)])
+def test_lu_programs_implicit_dag_matches_the_unrolled_graph(m, n, bs):
+    MT, NT = -(-m // bs), -(-n // bs)
+    assert_analysis_matches(programs.lu.bind(MT=MT, NT=NT, BS=bs, ZERO_PIVOTS=0))
+    assert_analysis_matches(programs.lu_split.bind(MT=MT, NT=NT, K=min(m, n), BS=bs))
     for C in (1, 2):
-        assert_analysis_matches(programs.permute_rows.bind(N=N, C=C, BS=bs))
-        for trans in (0, 1):
-            assert_analysis_matches(programs.lu_solve.bind(N=N, C=C, TRANS=trans, BS=bs))
+        assert_analysis_matches(programs.permute_rows.bind(N=MT, C=C, BS=bs))  # P @ L has m rows
+        for trans in (0, 1) if m == n else ():  # the solves: square matrices only
+            assert_analysis_matches(programs.lu_solve.bind(N=MT, C=C, TRANS=trans, BS=bs))
 
 
-def lu_task_count(N: int) -> int:
-    """Tasks of ``programs.lu`` on N×N tiles, counted from the algorithm: per step k (K = N - k tile rows),
-    a tournament of K leaves and T(K) matches (a binary tree: the unpaired node of a level is copied up),
-    the diagonal and pivot tiles, K - 1 panel tiles and, per other tile column, a gather tree of K picks
-    and T(K) sums and K - 1 swaps or updates. The last step factors its one tile and picks rows directly."""
-    def tree(K: int) -> int:
-        return sum(-(-K // 2 ** (level + 1)) for level in range(int(np.ceil(np.log2(K))))) if K > 1 else 0
+def lu_task_count(MT: int, NT: int) -> int:
+    """Tasks of ``programs.lu`` on MT×NT tiles, counted from the algorithm: per step k < min(MT, NT)
+    (R = MT - k tile rows), a tournament of R leaves and T(R) matches (a binary tree: the unpaired node
+    of a level is copied up), the diagonal and pivot tiles, R - 1 panel tiles and, per other tile
+    column, a gather tree of R picks and T(R) sums and R - 1 swaps or updates. A step of one tile row
+    factors its one tile and settles the rows of each other tile column in one task."""
+    def tree(R: int) -> int:
+        return sum(-(-R // 2 ** (level + 1)) for level in range(int(np.ceil(np.log2(R))))) if R > 1 else 0
     total = 0
-    for k in range(N):
-        K = N - k
-        if K == 1:
-            total += 1 + 2 + (N - 1)
+    for k in range(min(MT, NT)):
+        R = MT - k
+        if R == 1:
+            total += 1 + 2 + (NT - 1)
         else:
-            total += K + tree(K) + 2 + (K - 1) + (N - 1) * (K + tree(K) + K - 1)
+            total += R + tree(R) + 2 + (R - 1) + (NT - 1) * (R + tree(R) + R - 1)
     return total
 
 
 def test_task_count_of_the_lu_program():
-    for N in range(1, 9):
-        assert programs.lu.bind(N=N, BS=4).num_tasks() == lu_task_count(N)
-    assert lu_task_count(8) == 792  # docs/algorithms.md
+    for MT, NT in [(1, 1), (1, 4), (4, 1), (2, 3), (3, 2), (5, 3), (3, 5), (4, 4), (6, 2), (2, 6)]:
+        assert programs.lu.bind(MT=MT, NT=NT, BS=4, ZERO_PIVOTS=0).num_tasks() == lu_task_count(MT, NT)
+    assert programs.lu.bind(MT=8, NT=8, BS=4, ZERO_PIVOTS=0).num_tasks() == lu_task_count(8, 8) == 792
+    counts = [lu_task_count(*grid) for grid in ((4, 2), (2, 4), (6, 3), (3, 6))]
+    assert counts == [40, 24, 132, 84]  # docs/algorithms.md
+    assert programs.lu_split.bind(MT=4, NT=2, K=8, BS=4).num_tasks() == 4 * 2 + 2 * 2
 
 
 def test_permutation_helpers_round_trip():
@@ -152,6 +194,12 @@ def test_permutation_helpers_round_trip():
     assert np.array_equal(pivots_of(permutation_of_pivots(piv, 9)), piv)
     with pytest.raises(ValueError, match=r"piv\[1\] = 0 is not a row index"):
         permutation_of_pivots(np.array([1, 0]), 2)
+    for m, n in ((9, 4), (4, 9)):  # a rectangular matrix's first min(m, n) pivots, as getrf's
+        B = rng.standard_normal((m, n))
+        p0, _, _ = sl.lu(B, p_indices=True)
+        inv = np.empty_like(p0)
+        inv[p0] = np.arange(m)
+        assert np.array_equal(pivots_of(inv, min(m, n)), sl.lu_factor(B)[1])
 
 
 # ------------------------------------------------------------------ singular matrices
@@ -234,8 +282,8 @@ def test_lu_solve_takes_scipys_factors_and_checks_its_arguments(rt):
         npw.lu_solve(sl.lu_factor(A), b, trans=3)
     with pytest.raises(ValueError, match="b has 8 rows, the matrix has 9"):
         npw.lu_solve(sl.lu_factor(A), b[:8], block_size=4)
-    with pytest.raises(ValueError, match=r"must be square|needs a square matrix"):
-        npw.lu_factor(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="needs a square matrix lu, got shape"):
+        npw.lu_solve(npw.lu_factor(A[:, :7], block_size=4), b)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -279,3 +327,56 @@ def test_solve_and_inv_go_through_lu(rt):
     assert np.linalg.norm(A @ X - np.eye(n)) <= 10 * n * eps(np.float64) * np.linalg.cond(A)
     W = wilkinson(n)  # a solve where every column pivots exactly as LAPACK's
     assert np.allclose(npw.solve(W, b, block_size=6), sl.solve(W, b), rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------------------ rectangular matrices on executors
+
+@pytest.mark.parametrize("m, n", [(13, 9), (9, 13)])
+def test_rectangular_lu_returns_scipys_shapes_and_forms(rt, m, n):
+    A = np.random.default_rng(m).standard_normal((m, n))
+    k, tol = min(m, n), max(m, n) * eps(np.float64) * np.linalg.norm(A)
+    P, L, U = (x.numpy() for x in npw.lu(npw.BigMatrix.from_numpy(A, 4)))
+    P0, L0, U0 = sl.lu(A)
+    assert (P.shape, L.shape, U.shape) == (P0.shape, L0.shape, U0.shape) == ((m, m), (m, k), (k, n))
+    assert np.array_equal(P @ P.T, np.eye(m)) and set(np.unique(P)) == {0.0, 1.0}
+    assert np.array_equal(np.diag(L), np.ones(k)) and np.array_equal(L, np.tril(L)) and np.array_equal(U, np.triu(U))
+    assert np.linalg.norm(P @ L @ U - A) <= tol
+    p, L2, U2 = npw.lu(A, p_indices=True, block_size=4)
+    assert p.shape == sl.lu(A, p_indices=True)[0].shape == (m,) and p.dtype.kind == "i"
+    assert np.array_equal(L2.numpy()[p], P @ L) and np.array_equal(U2.numpy(), U)
+    PL, U3 = npw.lu(A, permute_l=True, block_size=4)
+    assert np.array_equal(U3.numpy(), U)
+    assert PL.shape == sl.lu(A, permute_l=True)[0].shape and np.array_equal(PL.numpy(), P @ L)
+    lu, piv = npw.lu_factor(A, block_size=4)
+    lu0, piv0 = sl.lu_factor(A)
+    assert lu.shape == lu0.shape and piv.shape == piv0.shape == (k,) and piv.dtype == piv0.dtype
+    assert np.array_equal(np.tril(lu.numpy(), -1)[:, :k] + np.eye(m, k), L2.numpy())  # packed as getrf
+    assert np.array_equal(pivoted_order(piv, m), np.argsort(p))  # piv means what scipy's means
+    lu1, piv1 = npw.lu_factor(A, block_size=16)  # one tile: the tournament is getrf, the factors scipy's
+    assert np.array_equal(piv1, piv0) and np.allclose(lu1.numpy(), lu0, rtol=0, atol=10 * n * eps(np.float64))
+
+
+def pivoted_order(piv: np.ndarray, m: int) -> np.ndarray:
+    """The rows of A in the order of P A, from (fewer than m) LAPACK pivots."""
+    order = np.arange(m)
+    for r, q in enumerate(piv):
+        order[[r, q]] = order[[q, r]]
+    return order
+
+
+def test_rectangular_float32_and_singular_inputs_follow_scipy(rt):
+    A = np.random.default_rng(12).standard_normal((17, 6)).astype(np.float32)
+    p, L, U = npw.lu(A, p_indices=True, block_size=4)
+    assert L.dtype == U.dtype == np.float32
+    assert backward_error(A, np.argsort(p), L.numpy(), U.numpy()) <= 17 * eps(np.float32)
+    S = np.random.default_rng(13).standard_normal((6, 17))
+    S[:, 2] = 0.0  # getrf: U[2, 2] is exactly zero; scipy's lu returns it, its lu_factor warns
+    p, L, U = npw.lu(S, p_indices=True, block_size=4)
+    assert U.numpy()[2, 2] == 0.0 and np.linalg.norm(L.numpy()[p] @ U.numpy() - S) <= 17 * eps(np.float64) * 10
+    with pytest.warns(sl.LinAlgWarning, match="Diagonal number 3 is exactly zero. Singular matrix."):
+        lu, piv = npw.lu_factor(S, block_size=4)
+    with pytest.warns(sl.LinAlgWarning, match="Diagonal number 3 is exactly zero. Singular matrix."):
+        sl.lu_factor(S)
+    assert lu.shape == S.shape and piv.shape == (6,)
+    with pytest.raises(np.linalg.LinAlgError, match=r"lu: a is singular: .*pivot of column 2 is exactly zero"):
+        npw.lu(S[:, :6], block_size=4)  # square: the clear error stays

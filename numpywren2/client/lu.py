@@ -9,17 +9,23 @@ derives scipy's pivot indices, the permutation's sign and the determinant. Conve
 ``numpywren2.client.linalg``: numpy or BigMatrix arguments, matrices returned as BigMatrix, vectors
 (pivots, the solution of a vector right-hand side) as numpy arrays, scalars as numpy scalars.
 
-Unlike scipy, which returns factors with an exactly zero pivot (and warns in ``lu_factor``), an exactly
-singular matrix is a ``numpy.linalg.LinAlgError`` naming the column whose pivot is zero (``det``
-returns 0 and ``slogdet`` (0, -inf) for it, as numpy).
+``lu`` and ``lu_factor`` accept rectangular M×N matrices as scipy does (P M×M, L M×K, U K×N, K = min(M,
+N)). Unlike scipy, which returns factors with an exactly zero pivot (and warns in ``lu_factor``), an
+exactly singular square matrix is a ``numpy.linalg.LinAlgError`` naming the column whose pivot is zero
+(``det`` returns 0 and ``slogdet`` (0, -inf) for it, as numpy); a rectangular one is factored as
+scipy does, the zero pivot kept in U (``lu_factor`` warns as scipy, ``LinAlgWarning``).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy.linalg import LinAlgWarning
 
 from ..core import programs
 from ..core.deprecation import renamed_options
+from ..core.kernels.lu import step_swaps
 from .call import Call
 from .matrix import BigMatrix
 
@@ -30,7 +36,8 @@ _MAX_FLOAT32_ROWS = 2**24  # row numbers travel in tiles of the matrix's dtype (
 
 
 class Factorization:
-    """The result of one LU job: the packed factors (kept by the caller or not) and the permutation."""
+    """The result of one LU job: the packed factors (kept by the caller or not), the permutation of A's
+    rows (``A[perm] = L @ U``) and U's diagonal (min(M, N) numbers)."""
 
     def __init__(self, LU: BigMatrix, perm: np.ndarray, diagonal: np.ndarray):
         self.LU, self.perm, self.diagonal = LU, perm, diagonal
@@ -66,38 +73,37 @@ def permutation_sign(perm: np.ndarray) -> int:
     return -1 if swaps % 2 else 1
 
 
-def permutation_of_steps(winners: np.ndarray, bs: int) -> np.ndarray:
-    """``perm`` with ``A[perm] = L @ U`` from each step's winners (global rows of the current matrix, in the
-    order they enter tile row k; ``numpywren2.core.kernels.lu`` gives the rule for the rows they displace).
+def permutation_of_steps(winners: np.ndarray, bs: int, rows: int | None = None) -> np.ndarray:
+    """``perm`` with ``A[perm] = L @ U`` (over ``rows`` rows, default ``winners.size``) from each step's
+    winners (global rows of the current matrix, in the order they enter tile row k, min(bs, ...) per step;
+    each step interchanges rows as LAPACK's getrf does: ``numpywren2.core.kernels.lu.step_swaps``).
 
     >>> permutation_of_steps(np.array([2, 0, 2]), 2)  # step 0 moves rows 2, 0 up; step 1 keeps row 2
     array([2, 0, 1])
+    >>> permutation_of_steps(np.array([3]), 2, 4)  # a 4×1 matrix: row 3 is the pivot
+    array([3, 1, 2, 0])
     """
-    n = winners.size
-    perm = np.arange(n)
-    for top0 in range(0, n, bs):
-        win = winners[top0:top0 + bs]
-        top = np.arange(top0, top0 + win.size)
-        sources, targets = np.setdiff1d(top, win), np.sort(win[win >= top0 + win.size])
-        new = perm.copy()
-        new[top] = perm[win]
-        new[targets] = perm[sources]
-        perm = new
+    perm = np.arange(winners.size if rows is None else rows)
+    for top0 in range(0, winners.size, bs):
+        for a, b in step_swaps(winners[top0:top0 + bs], top0):
+            perm[[a, b]] = perm[[b, a]]
     return perm
 
 
-def pivots_of(perm: np.ndarray) -> np.ndarray:
+def pivots_of(perm: np.ndarray, count: int | None = None) -> np.ndarray:
     """LAPACK's pivot indices (0-based, as ``scipy.linalg.lu_factor``): row i was interchanged with row
-    piv[i], in order, for the permutation ``perm`` (``A[perm] = L @ U``).
+    piv[i], in order, for the permutation ``perm`` (``A[perm] = L @ U``); the first ``count`` of them
+    (default all: an M×N matrix has min(M, N)).
 
     >>> pivots_of(np.array([2, 0, 1]))
     array([2, 2, 2], dtype=int32)
     """
     n = perm.size
+    count = n if count is None else count
     order = np.arange(n)     # order[r]: the row of A now at position r
     where = np.arange(n)     # where[row]: its position
-    piv = np.empty(n, dtype=np.int32)
-    for r in range(n):
+    piv = np.empty(count, dtype=np.int32)
+    for r in range(count):
         p = where[perm[r]]
         piv[r] = p
         a, b = order[r], order[p]
@@ -124,24 +130,37 @@ def permutation_of_pivots(piv, n: int) -> np.ndarray:
     return perm
 
 
-def factor(call: Call, A: BigMatrix, what: str = "a") -> Factorization:
-    """One job of ``programs.lu`` on a square BigMatrix with square tiles; the packed factors belong to ``call``.
+def factor(call: Call, A: BigMatrix, what: str = "a", zero_pivots: bool = False) -> Factorization:
+    """One job of ``programs.lu`` on an M×N BigMatrix with square tiles; the packed factors belong to ``call``.
 
-    An exactly singular ``A`` raises ``LinAlgError`` naming the column with the zero pivot.
+    An exactly zero pivot raises ``LinAlgError`` naming its column, or with ``zero_pivots`` is kept (a
+    zero on U's diagonal, as getrf).
     """
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{call.what}: {what} must be square, got shape {A.shape} (the tiled LU factors square "
-                         "matrices only)")
+    if A.block_size[0] != A.block_size[1]:
+        raise ValueError(f"{call.what}: {what} ({A.name}) must have square tiles ({_LU_TILES}), got "
+                         f"{A.block_size}")
     if A.dtype == np.float32 and A.shape[0] >= _MAX_FLOAT32_ROWS:
         raise ValueError(f"{call.what}: a float32 matrix of {A.shape[0]} rows is too large for the LU's row "
                          f"numbers (at most {_MAX_FLOAT32_ROWS - 1}); use float64")
-    n, bs, N = A.shape[0], A.block_size[0], A.grid[0]
+    bs, (MT, NT) = A.block_size[0], A.grid
     LU = call.empty(A.shape, A.block_size, A.dtype)
-    P = call.empty((2, n), (2, bs), np.float64)
-    call.run(programs.lu, {LinAlgError: f"{what} is singular: "}, A=A, LU=LU, P=P, N=N, BS=bs)
+    P = call.empty((2, min(A.shape)), (2, bs), np.float64)
+    call.run(programs.lu, {LinAlgError: f"{what} is singular: "}, A=A, LU=LU, P=P, MT=MT, NT=NT, BS=bs,
+             ZERO_PIVOTS=int(zero_pivots))
     steps = P.numpy()
     call.delete(P)
-    return Factorization(LU, permutation_of_steps(steps[0].astype(np.int64), bs), steps[1].astype(A.dtype))
+    perm = permutation_of_steps(steps[0].astype(np.int64), bs, A.shape[0])
+    return Factorization(LU, perm, steps[1].astype(A.dtype))
+
+
+def _rectangular_factor(call: Call, A: BigMatrix) -> Factorization:
+    """``factor`` with this module's rule for exactly zero pivots (its docstring): a square ``A`` raises
+    ``LinAlgError``, a rectangular one keeps them, as scipy does."""
+    return factor(call, A, zero_pivots=A.shape[0] != A.shape[1])
+
+
+def _any_matrix(call: Call, a, block_size) -> BigMatrix:
+    return call.matrix(a, "a", block_size, square=_LU_TILES)
 
 
 def _square_matrix(call: Call, a, block_size, name: str = "a") -> BigMatrix:
@@ -207,8 +226,8 @@ def lu_factor(a, block_size: int | None = None, executors: int | None = None, ch
 
     Parameters
     ----------
-    a : (n, n) array_like or BigMatrix
-        Square (rectangular matrices are not implemented).
+    a : (m, n) array_like or BigMatrix
+        Square or rectangular (``lu_solve`` needs a square one).
     block_size : int, optional
         Tile size when ``a`` is a numpy array; square tiles only.
     executors : int, optional
@@ -220,18 +239,24 @@ def lu_factor(a, block_size: int | None = None, executors: int | None = None, ch
 
     Returns
     -------
-    lu : BigMatrix
+    lu : BigMatrix, (m, n)
         L (unit lower, its diagonal not stored) and U packed as LAPACK's getrf does, tiled like ``a``.
-    piv : numpy.ndarray of int32, (n,)
+    piv : numpy.ndarray of int32, (min(m, n),)
         Pivot indices: row i was interchanged with row ``piv[i]`` (0-based), in order.
 
     Raises
     ------
     numpy.linalg.LinAlgError
-        If ``a`` is exactly singular; the message names the column whose pivot is zero (scipy warns and
-        returns the factors instead).
+        If a square ``a`` is exactly singular; the message names the column whose pivot is zero (scipy
+        warns and returns the factors instead).
     ValueError
-        For a non-square ``a`` or tiles, or infs and NaNs.
+        For non-square tiles, or infs and NaNs.
+
+    Warns
+    -----
+    scipy.linalg.LinAlgWarning
+        For a rectangular ``a`` with an exactly zero pivot, as scipy: the factors are returned, U with a
+        zero on its diagonal.
 
     Examples
     --------
@@ -243,8 +268,12 @@ def lu_factor(a, block_size: int | None = None, executors: int | None = None, ch
     """
     del overwrite_a
     with Call("lu_factor", check_finite, executors, progress) as call:
-        f = factor(call, _square_matrix(call, a, block_size))
-        return call.keep(f.LU), pivots_of(f.perm)
+        f = _rectangular_factor(call, _any_matrix(call, a, block_size))
+        zeros = np.flatnonzero(f.diagonal == 0)
+        if zeros.size:  # only a rectangular a gets here with a zero pivot
+            warnings.warn(f"Diagonal number {zeros[0] + 1} is exactly zero. Singular matrix.", LinAlgWarning,
+                          stacklevel=3)
+        return call.keep(f.LU), pivots_of(f.perm, f.diagonal.size)
 
 
 @renamed_options(workers="executors")
@@ -305,8 +334,8 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
 
     Parameters
     ----------
-    a : (n, n) array_like or BigMatrix
-        Square (rectangular matrices are not implemented).
+    a : (m, n) array_like or BigMatrix
+        Square or rectangular.
     permute_l : bool
         Return ``(P @ L, U)`` (the rows of L permuted by the executors).
     overwrite_a : bool
@@ -323,14 +352,15 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
     Returns
     -------
     (P, L, U), (p, L, U) or (PL, U)
-        P a BigMatrix permutation matrix, p a numpy int array; L unit lower triangular and U upper
-        triangular BigMatrices, tiled like ``a``.
+        P an (m, m) BigMatrix permutation matrix, p a numpy int array of m row indices; L (m, k) unit
+        lower triangular (trapezoidal) and U (k, n) upper triangular BigMatrices, k = min(m, n), tiled
+        like ``a``.
 
     Raises
     ------
     numpy.linalg.LinAlgError
-        If ``a`` is exactly singular, naming the column whose pivot is zero (scipy returns a U with a
-        zero on its diagonal).
+        If a square ``a`` is exactly singular, naming the column whose pivot is zero (scipy returns a U
+        with a zero on its diagonal; for a rectangular ``a`` so does this function).
 
     Examples
     --------
@@ -340,24 +370,29 @@ def lu(a, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool
     (array([1, 0]), array([[1.  , 0.  ],
            [0.25, 1.  ]]), array([[4. , 2. ],
            [0. , 1.5]]))
+    >>> p, L, U = npw.lu(np.array([[1.0, 2.0], [4.0, 2.0], [2.0, 0.0]]), p_indices=True, block_size=1)
+    >>> p, L.shape, U.shape  # a tall matrix: L is 3×2, U 2×2, as scipy's
+    (array([1, 0, 2]), (3, 2), (2, 2))
     """
     del overwrite_a
     with Call("lu", check_finite, executors, progress) as call:
-        A = _square_matrix(call, a, block_size)
-        f = factor(call, A)
-        L = call.empty(A.shape, A.block_size, A.dtype)
-        U = call.empty(A.shape, A.block_size, A.dtype)
-        call.run(programs.lu_split, LU=f.LU, L=L, U=U, N=A.grid[0])
+        A = _any_matrix(call, a, block_size)
+        f = _rectangular_factor(call, A)
+        (m, n), bs, (MT, NT) = A.shape, A.block_size[0], A.grid
+        k = min(m, n)
+        L = call.empty((m, k), A.block_size, A.dtype)
+        U = call.empty((k, n), A.block_size, A.dtype)
+        call.run(programs.lu_split, LU=f.LU, L=L, U=U, MT=MT, NT=NT, K=k, BS=bs)
         call.delete(f.LU)
         p = f.inverse
         if permute_l:
-            rows = call.upload(p[None, :].astype(np.float64), (1, A.block_size[0]))
-            PL = call.empty(A.shape, A.block_size, A.dtype)
-            call.run(programs.permute_rows, B=L, Perm=rows, X=PL, N=A.grid[0], C=A.grid[1], BS=A.block_size[0])
+            rows = call.upload(p[None, :].astype(np.float64), (1, bs))
+            PL = call.empty(L.shape, A.block_size, A.dtype)
+            call.run(programs.permute_rows, B=L, Perm=rows, X=PL, N=MT, C=L.grid[1], BS=bs)
             return call.keep(PL, U)
         if p_indices:
             return p, *call.keep(L, U)
-        P = BigMatrix.from_numpy(np.eye(A.shape[0], dtype=A.dtype)[p], A.block_size)
+        P = BigMatrix.from_numpy(np.eye(m, dtype=A.dtype)[p], A.block_size)
         return P, *call.keep(L, U)
 
 
