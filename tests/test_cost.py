@@ -135,7 +135,8 @@ def flops_oracle(bound, block: int) -> tuple[float, int, int]:
 
 
 COST_CASES = [
-    ("cholesky", {"N": 5}), ("gemm", {"M": 2, "N": 3, "K": 5}), ("tsqr", {"N": 7}), ("posv", {"N": 4, "C": 2, "BS": 3}),
+    ("cholesky", {"N": 5}), ("gemm", {"M": 2, "N": 3, "K": 5}), ("gemm_chain", {"M": 2, "N": 3, "K": 5}),
+    ("tsqr", {"N": 7}), ("posv", {"N": 4, "C": 2, "BS": 3}),
     ("qr_factor", {"M": 5, "N": 3, "C": 1}), ("tsqr_up", {"N": 6}), ("check_symmetric", {"N": 5, "BS": 3}),
     ("spd_inverse", {"N": 4, "BS": 3}), ("tree_svd", {"M": 3, "N": 5, "RANK": 2, "K": 2, "BR": 3, "ROWS": 8, "VEC": 1}),
 ]
@@ -183,6 +184,7 @@ def longest_path_oracle(bound, block: int) -> tuple[int, float]:
 @pytest.mark.parametrize("name, make", [
     ("cholesky", lambda n: {"N": n}), ("tsqr", lambda n: {"N": n}),
     ("gemm", lambda n: {"M": 1 + n % 3, "N": 2, "K": n}),
+    ("gemm_chain", lambda n: {"M": 1 + n % 3, "N": 2, "K": n}),
 ])
 def test_critical_path_closed_forms_equal_the_unrolled_graph(name, make):
     p = getattr(programs, name)

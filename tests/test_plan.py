@@ -88,3 +88,14 @@ def test_the_deprecated_name_of_max_executors_still_works():
     with pytest.warns(DeprecationWarning, match="max_executors"):
         p = npw.plan("cholesky", n=4 * 4096, max_workers=3)  # deprecated name
     assert p.max_executors == 3 and p.peak_executors <= 3
+
+
+def test_a_gemm_plan_is_of_the_program_matmul_would_run():
+    chain = npw.plan("gemm", n=8 * 4096, block=4096, max_executors=32)  # 64 output tiles >= 2 x 32
+    tree = npw.plan("gemm", n=8 * 4096, block=4096, max_executors=33)
+    assert (chain.program, chain.tasks) == ("gemm_chain", 8**3)
+    assert tree.program == "gemm" and tree.tasks > 8**3
+    from numpywren2.core import programs
+
+    explicit = npw.plan(programs.gemm, block=4096, M=8, N=8, K=8, max_executors=32)  # the tree, asked for by name
+    assert explicit.program == "gemm" and explicit.tasks == tree.tasks

@@ -231,6 +231,19 @@ class Call:
 
 
     # ------------------------------------------------------------------ jobs
+    def job_executors(self) -> int:
+        """How many executors a job of this call may use: ``executors`` if given, else the runtime's
+        provisioner setting ``max_executors``, else the runtime's ``executors`` (at least 1)."""
+        if self.executors:
+            return self.executors
+        from .runtime import current_runtime
+
+        rt = current_runtime()
+        settings = rt.provisioner_settings
+        if settings is not None and settings.max_executors:
+            return settings.max_executors
+        return max(1, rt.executors or 1)
+
     def submit(self, program, **arguments) -> Job:
         """Submit one job; BigMatrix arguments not yet checked are checked for infs and NaNs by its executors."""
         check = {}

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core import programs
 from ..core.deprecation import renamed_options
+from ..core.programs.gemm import gemm_program
 from ..core.tiling import grid_shape
 from . import lu as _lu
 from .arguments import block_size_arg
@@ -157,6 +158,13 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int
     BigMatrix
         (m, n), tiled (A's row tiles, B's column tiles), of dtype ``result_type(A, B)``.
 
+    Notes
+    -----
+    The job is ``programs.gemm.gemm_program(M, N, K, executors)``: with at least two output tiles per
+    executor, ``gemm_chain`` (each output tile accumulated along the inner dimension, K tasks and
+    half the tile traffic of the tree); otherwise ``gemm`` (the K products of a tile at once, summed
+    by a binary tree of adds).
+
     Examples
     --------
     >>> import numpy as np, numpywren2 as npw
@@ -183,7 +191,8 @@ def matmul(A, B, block_size: int | tuple[int, int] | None = None, executors: int
             B = call.retiled(B, (A.block_size[1], B.block_size[1]))
         A, B = call.dense(A), call.dense(B)  # tiles nobody wrote (a triangular factor's) as zero tiles
         C = call.empty((A.shape[0], B.shape[1]), (A.block_size[0], B.block_size[1]), np.result_type(A.dtype, B.dtype))
-        call.run(programs.gemm, A=A, B=B, C=C, M=A.grid[0], N=B.grid[1], K=A.grid[1])
+        M, N, K = A.grid[0], B.grid[1], A.grid[1]
+        call.run(gemm_program(M, N, K, call.job_executors()), A=A, B=B, C=C, M=M, N=N, K=K)
         return call.keep(C)
 
 
@@ -445,7 +454,8 @@ def _pivoted(call: Call, Q0: BigMatrix | None, R0: BigMatrix, complete: bool):
     else:
         Q1b = call.retiled(Q1, bs)
     Q = call.empty((Q0.shape[0], Q1b.shape[1]), bs, R0.dtype)
-    call.run(programs.gemm, A=Q0, B=Q1b, C=Q, M=Q0.grid[0], N=Q1b.grid[1], K=Q0.grid[1])
+    M, N, K = Q0.grid[0], Q1b.grid[1], Q0.grid[1]
+    call.run(gemm_program(M, N, K, call.job_executors()), A=Q0, B=Q1b, C=Q, M=M, N=N, K=K)
     return Q, R, perm
 
 

@@ -115,6 +115,13 @@ def gemm_update(c: np.ndarray, a: np.ndarray, x: np.ndarray, trans: int) -> np.n
     return f(-1.0, a, x, beta=1.0, c=c, trans_a=trans)
 
 
+@lp.kernel(flops=lambda c, a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
+def gemm_add(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c + a @ b``: one step of a product accumulated along the inner dimension (``gemm_chain``)."""
+    f = _blas("gemm", c, a, b)
+    return f(1.0, a, b, beta=1.0, c=c)
+
+
 @lp.kernel(flops=lambda a, x: 2 * a.shape[0] * a.shape[1] * x.shape[1])
 def neg_matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``-a @ x``: the first update of a substitution whose right-hand side tile is zero."""

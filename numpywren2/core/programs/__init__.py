@@ -25,7 +25,7 @@ from .arrays import (
 from .checks import check_symmetric
 from .cholesky import cholesky
 from .eig import sym_band_eigenvalues, sym_band_eigenvectors, sym_band_reduction
-from .gemm import gemm
+from .gemm import gemm, gemm_chain
 from .generators import eye, normal, spd
 from .householder import householder_lu, pivoted_qr_of
 from .least_squares import pinv_from_svd, scale_rows_by, scaled_transpose_of, svd_solve
@@ -50,7 +50,8 @@ from .tsqr import tsqr, tsqr_down, tsqr_up
 
 __all__ = [
     "apply_reflectors", "astype", "band_reduction", "center_columns", "check_symmetric", "cholesky", "combine",
-    "copy_all", "densify", "diag_matrix", "diagonal", "eye", "eye_rect", "gemm", "gemm_tn", "load",
+    "copy_all", "densify", "diag_matrix", "diagonal", "eye", "eye_rect", "gemm", "gemm_chain",
+    "gemm_tn", "load",
     "low_rank_factors", "normal", "posv", "qr_factor", "qr_form_q", "qr_lstsq", "randomized_range", "retile",
     "save", "scaled", "spd", "spd_inverse", "sum_tree", "transpose_all", "transpose_lower", "transpose_tiles",
     "tree_svd", "trsm_backward", "trsm_forward", "tsqr", "tsqr_down", "tsqr_up", "zeros",
