@@ -152,6 +152,7 @@ import numpy as np
 from lambdapack import Kernel, Task
 from numpywren2.core.backends import (
     Finish,
+    QueueLostError,
     StateStore,
     TaskQueue,
     TileLostError,
@@ -379,8 +380,13 @@ class Executor:
                     break
                 try:
                     msgs = with_retries(self._receive, step.n)
-                except Exception:
+                except Exception as e:
                     if not self._running():  # the job ended meanwhile and its queue was deleted (SQS)
+                        break
+                    if isinstance(e, QueueLostError):  # lost while the job runs: its tasks are gone
+                        msg = f"job {self.job} failed: {e}"
+                        print(f"executor {self.executor_id}: {msg}", file=sys.stderr, flush=True)
+                        with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg}))
                         break
                     raise
                 if not msgs:
@@ -978,7 +984,7 @@ def open_backends(spec: ExecutorSpec, on_unreachable: Callable[[BaseException], 
     first, attempt = None, 0
     while True:
         try:
-            return open_store(spec.store), open_queue(spec.queue, spec.job), open_state(spec.state)
+            return open_store(spec.store), open_queue(spec.queue, spec.job, create=False), open_state(spec.state)
         except BackendError as e:
             if not isinstance(e.__cause__, outage_errors()):
                 raise

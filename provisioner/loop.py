@@ -53,7 +53,14 @@ import time
 from collections.abc import Callable
 
 from executor.spec import EXIT_TASK_TIMEOUT
-from numpywren2.core.backends import open_queue, open_state, open_store, transient_errors, with_retries
+from numpywren2.core.backends import (
+    QueueLostError,
+    open_queue,
+    open_state,
+    open_store,
+    transient_errors,
+    with_retries,
+)
 from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
 from numpywren2.core.signing import redact_url
@@ -279,7 +286,9 @@ class Provisioner:
         except BaseException as e:
             self.error = e
             try:
-                self.state.set_status(self.job, "failed", json.dumps({"message": f"the provisioner failed: {e!r}"}))
+                msg = (f"job {self.job} failed: {e}" if isinstance(e, QueueLostError) else
+                       f"the provisioner failed: {e!r}")
+                self.state.set_status(self.job, "failed", json.dumps({"message": msg}))
             except transient_errors():
                 pass
             raise

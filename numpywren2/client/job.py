@@ -310,6 +310,9 @@ def _source_excerpt(src) -> str:
     return f"  {src}: {text}" if text else f"  {src}"
 
 
+CLEANUP_OUTAGES = 10  # after an outage past outage_s, the job's record and queue are cleaned within this many more
+
+
 class Job:
     """A submitted job: ``wait()``, ``status()``, ``cancel()``, ``stats()``."""
 
@@ -323,6 +326,11 @@ class Job:
         self.started = time.time()
         self.finished: float | None = None
         self._cleaned = False
+        # After an outage past outage_s: whether the record and the queue on the unreachable server were
+        # cleaned once it came back (a thread of ``_end_unreachable`` tries), and the last error meanwhile.
+        self.cleaned: bool | None = None
+        self.cleanup_error: str | None = None
+        self.cleanup_thread = None
         self.watermark = Watermark("the client")  # the highest completed count this object was told
 
     def _record(self) -> dict:
@@ -503,7 +511,7 @@ class Job:
     def _end_unreachable(self) -> None:
         """The state store stayed unreachable past ``outage_s``: stop this job's provisioner and executors and
         delete its scratch tiles (the tile store may still be there); the record and the queue, on the
-        unreachable server, are left to its expiry or a later clean-up."""
+        unreachable server, are cleaned by a thread once it is back (``_clean_when_back``)."""
         if self._cleaned:
             return
         self._cleaned = True
@@ -513,9 +521,35 @@ class Job:
             self.provisioner.stop(stop_executors=True)
         with contextlib.suppress(Exception):
             self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
-        with contextlib.suppress(Exception):  # one try: the server may be back already
-            self.runtime.state.set_status(self.id, "failed", json.dumps(
-                {"message": f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"}))
+        import threading
+
+        self.cleaned = False
+        self.cleanup_thread = threading.Thread(target=self._clean_when_back, daemon=True,
+                                               name=f"cleanup-{self.id}")
+        self.cleanup_thread.start()
+
+    def _clean_when_back(self) -> None:
+        """Once the unreachable server answers again (tried with backoff for up to ``CLEANUP_OUTAGES`` times
+        ``outage_s``, at least a minute): mark the job failed with the outage's reason (an executor still
+        running stops at its next status read) and delete its queue; ``cleaned`` says whether it was done,
+        ``cleanup_error`` the last error."""
+        msg = f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"
+        deadline = time.monotonic() + max(60.0, CLEANUP_OUTAGES * outage_s())
+        while True:
+            try:
+                with contextlib.suppress(KeyError):  # a record lost with the server: nothing to mark
+                    with_retries(self.runtime.state.set_status, self.id, "failed", json.dumps({"message": msg}))
+                with_retries(self.queue.delete)
+            except OutageError as e:
+                self.cleanup_error = f"{type(e).__name__}: {e}"
+                if time.monotonic() < deadline:
+                    continue
+                return  # still down: left to the server's expiry, or to npw.jobs()
+            except Exception as e:
+                self.cleanup_error = f"{type(e).__name__}: {e}"
+                return
+            self.cleaned, self.cleanup_error = True, None
+            return
 
     def stats(self, cost_model=None) -> dict:
         """Counters of the job.

@@ -93,6 +93,32 @@ def test_an_outage_longer_than_outage_s_fails_the_job_with_that_reason(tmp_path,
         server.stop()
 
 
+def test_after_an_outage_past_outage_s_the_record_and_queue_are_cleaned_when_redis_is_back(tmp_path, gates,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("NPW_OUTAGE_S", "2")
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
+                         executors=1) as rt:
+            job, _, _ = fan(2, free=1)
+            wait_for(lambda: completed(rt, job) >= 1 and gates.started(1), "a task completed, one at the gate")
+            server.stop()
+            with pytest.raises(npw.JobFailedError, match=r"unreachable for longer than outage_s \(2 s"):
+                job.wait(timeout=WAIT)
+            assert job.cleaned is False, "not cleaned while the server is down"
+            server = RedisServer(tmp_path / "redis", port=server.port, persistent=True)  # back, same state
+            job.cleanup_thread.join(timeout=WAIT)
+            assert job.cleaned is True, job.cleanup_error
+            rec = rt.state.job(job.id)
+            assert rec["status"] == "failed" and "outage_s" in rec["error"], rec
+            assert job.queue.depth() == 0, "no queue left"
+            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+            gates.open(1)
+    finally:
+        server.stop()
+
+
 @pytest.mark.timeout(120)
 def test_an_executor_started_while_redis_is_down_waits_for_it(tmp_path):
     """An executor the provisioner starts during an outage (found by the long soak: it exited at its first

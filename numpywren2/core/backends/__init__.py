@@ -10,6 +10,7 @@ from .base import (
     Message,
     OutageError,
     Progress,
+    QueueLostError,
     StateStore,
     TaskQueue,
     TileLostError,
@@ -30,7 +31,7 @@ from .urls import open_queue, open_state, open_store
 
 __all__ = [
     "BackendError", "Completion", "CorruptTileError", "Finish", "Finished", "Ledger", "LocalFileStore", "Message",
-    "OutageError", "Progress", "SQLiteStateStore",
+    "OutageError", "Progress", "QueueLostError", "SQLiteStateStore",
     "SQLiteTaskQueue", "StateStore", "TaskQueue", "TileLostError", "TileNotFoundError", "TileStore", "decode_tile",
     "encode_tile", "is_permanent", "open_queue", "open_state", "open_store", "outage_errors", "outage_s",
     "plan_claims", "transient_errors", "with_retries",

@@ -8,7 +8,14 @@ URLs::
 
 Retries: botocore's "standard" retry mode retries throttling, 5xx and
 connection errors with exponential backoff, up to ``retries`` attempts
-(``?retries=``, default 8); the executor adds its own bounded retries on top.
+(``?retries=``, default 8 for S3, 3 for SQS); the executor adds its own bounded retries on top
+(``with_retries``, which rides out a server that cannot be reached for up to ``outage_s``).
+SQS's default is low because botocore's backoff grows to 20 s between attempts: with 8 attempts a client
+that met an outage of the queue slept up to 20 s after the server was back (a ride-out of a short SQS
+outage took 30-40 s); with 3 its sleeps add up to at most 3 s and ``with_retries`` (at most 2 s apart)
+does the rest.  SQS's read timeout (``?read_timeout=``) defaults to 25 s, the longest long poll (20 s)
+plus a margin, instead of 60 s (S3's): a request whose connection was dropped without a reset fails, and is
+retried, within a lease (default 30 s) instead of after it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from .base import (
     BackendError,
     CorruptTileError,
     Message,
+    QueueLostError,
     TaskQueue,
     TileNotFoundError,
     TileStore,
@@ -36,14 +44,15 @@ from .base import (
 )
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
+LONG_POLL_S = 20  # SQS's longest receive wait (WaitTimeSeconds)
 
 
-def _options(url: str) -> tuple:
+def _options(url: str, retries: int = 8, read_timeout: float = 60.0) -> tuple:
     u = urlparse(url)
     q = {k: v[0] for k, v in parse_qs(u.query).items()}
-    cfg = Config(retries={"max_attempts": int(q.get("retries", 8)), "mode": "standard"},
+    cfg = Config(retries={"max_attempts": int(q.get("retries", retries)), "mode": "standard"},
                  max_pool_connections=int(q.get("pool", 32)), connect_timeout=float(q.get("connect_timeout", 5)),
-                 read_timeout=float(q.get("read_timeout", 60)))
+                 read_timeout=float(q.get("read_timeout", read_timeout)))
     kw = {"config": cfg, "region_name": q.get("region", "us-east-1")}
     if "endpoint_url" in q:
         kw["endpoint_url"] = q["endpoint_url"]
@@ -187,27 +196,53 @@ class SQSTaskQueue(TaskQueue):
     strict_leases = False
     ordered = False
 
-    def __init__(self, url: str, name: str):
-        _, q, kw = _options(url)
+    LOST = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")  # error codes of a missing queue
+
+    def __init__(self, url: str, name: str, create: bool = True):
+        _, q, kw = _options(url, retries=3, read_timeout=LONG_POLL_S + 5)  # see the module docstring
         self.url = url
+        self.endpoint = kw.get("endpoint_url", "AWS")
         self.client = boto3.client("sqs", **kw)
         self.name = re.sub(r"[^A-Za-z0-9_-]", "-", q.get("prefix", "npw-") + name)[:80]
         try:
-            self.queue_url = self.client.create_queue(QueueName=self.name)["QueueUrl"]
-        except (BotoCoreError, ClientError) as e:
-            raise BackendError(f"cannot create SQS queue {self.name} at {kw.get('endpoint_url', 'AWS')}: {e}") from e
+            if create:
+                self.queue_url = self.client.create_queue(QueueName=self.name)["QueueUrl"]
+            else:
+                self.queue_url = self.client.get_queue_url(QueueName=self.name)["QueueUrl"]
+        except ClientError as e:
+            if not create and self._lost(e):
+                raise self._lost_error() from None
+            raise BackendError(f"cannot open SQS queue {self.name} at {self.endpoint}: {e}") from e
+        except BotoCoreError as e:
+            raise BackendError(f"cannot open SQS queue {self.name} at {self.endpoint}: {e}") from e
+
+    def _lost(self, e: ClientError) -> bool:
+        return e.response.get("Error", {}).get("Code") in self.LOST
+
+    def _lost_error(self) -> QueueLostError:
+        return QueueLostError(f"the SQS queue {self.name} at {self.endpoint} does not exist: lost (deleted, or its "
+                              "server restarted without its state); the tasks queued in it are gone")
+
+    def _call(self, op: str, **kw):
+        """``client.<op>(QueueUrl=..., **kw)``; a missing queue is ``QueueLostError``."""
+        try:
+            return getattr(self.client, op)(QueueUrl=self.queue_url, **kw)
+        except ClientError as e:
+            if self._lost(e):
+                raise self._lost_error() from None
+            raise
 
     def send(self, bodies: list[str], priority: int = 0) -> None:
         for i in range(0, len(bodies), 10):
             entries = [{"Id": str(k), "MessageBody": b} for k, b in enumerate(bodies[i:i + 10])]
-            resp = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            resp = self._call("send_message_batch", Entries=entries)
             if resp.get("Failed"):
                 raise BackendError(f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0]}")
 
     def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
-        resp = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max(1, min(n, 10)),
+        resp = self._call("receive_message", MaxNumberOfMessages=max(1, min(n, 10)),
                                            VisibilityTimeout=max(1, math.ceil(lease)),
-                                           WaitTimeSeconds=min(20, max(0, math.ceil(wait))))
+                                           WaitTimeSeconds=min(LONG_POLL_S, max(0, math.ceil(wait))))
         return [Message(m["Body"], m["ReceiptHandle"]) for m in resp.get("Messages", [])]
 
     def renew(self, receipt: str, lease: float) -> bool:
@@ -226,12 +261,14 @@ class SQSTaskQueue(TaskQueue):
             return False
 
     def depth(self) -> int:
-        a = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        a = self._call("get_queue_attributes", AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]).get("Attributes")
+        if a is None:  # seen from moto_server restarted without its state: an answer that names no queue
+            raise self._lost_error()
         return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
 
     def purge(self) -> None:
-        self.client.purge_queue(QueueUrl=self.queue_url)
+        self._call("purge_queue")
 
     def delete(self) -> None:
         try:
@@ -240,7 +277,9 @@ class SQSTaskQueue(TaskQueue):
             pass
 
     def counts(self) -> tuple[int, int]:
-        a = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        a = self._call("get_queue_attributes", AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]).get("Attributes")
+        if a is None:  # seen from moto_server restarted without its state: an answer that names no queue
+            raise self._lost_error()
         return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
 

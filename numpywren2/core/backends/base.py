@@ -83,13 +83,18 @@ def transient_errors() -> tuple[type[BaseException], ...]:
         if redis is not None:
             found += [redis.ConnectionError, redis.TimeoutError]
         if boto is not None:
-            found.append(boto.ConnectionError)
+            found += _boto_unreachable(boto)
         errors = _TRANSIENT[key] = tuple(found)
     return errors
 
 
 DEFAULT_OUTAGE_S = 60.0
 OUTAGE_ENV = "NPW_OUTAGE_S"
+
+
+class QueueLostError(BackendError):
+    """A job's queue no longer exists on a server that answers (deleted, or the server restarted without its
+    state, like moto_server, which keeps its queues in memory): the tasks in it are gone."""
 
 
 class OutageError(BackendError):
@@ -106,8 +111,15 @@ def outage_errors() -> tuple[type[BaseException], ...]:
     if redis is not None:
         found += [redis.ConnectionError, redis.TimeoutError]
     if boto is not None:
-        found.append(boto.ConnectionError)
+        found += _boto_unreachable(boto)
     return tuple(found)
+
+
+def _boto_unreachable(boto) -> list[type[BaseException]]:
+    """botocore's errors for a server that cannot be reached: refused or timed-out connections
+    (``ConnectionError``) and, outside that class, a connection dropped before the answer
+    (``ConnectionClosedError``: a server stopped or a link cut mid-request) and a read timeout."""
+    return [boto.ConnectionError, boto.ConnectionClosedError, boto.ReadTimeoutError]
 
 
 def outage_s() -> float:

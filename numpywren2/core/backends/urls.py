@@ -51,8 +51,9 @@ def open_state(url: str) -> StateStore:
     raise ValueError(f"unsupported state store URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB)")
 
 
-def open_queue(url: str, name: str) -> TaskQueue:
-    """The queue of one job: ``name`` is the job id."""
+def open_queue(url: str, name: str, create: bool = True) -> TaskQueue:
+    """The queue of one job: ``name`` is the job id.  ``create=False`` (executors): an SQS queue that does
+    not exist is lost (``QueueLostError``), not created empty (the other queues live with the job's state)."""
     u = urlparse(url)
     if u.scheme == "sqlite":
         prefix = parse_qs(u.query).get("prefix", [""])[0]
@@ -68,5 +69,5 @@ def open_queue(url: str, name: str) -> TaskQueue:
     if u.scheme == "sqs":
         from .aws import SQSTaskQueue
 
-        return SQSTaskQueue(url, name)
+        return SQSTaskQueue(url, name, create=create)
     raise ValueError(f"unsupported queue URL {redact_url(url)!r} (supported: sqlite://PATH, redis://HOST:PORT/DB, sqs://)")
