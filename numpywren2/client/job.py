@@ -20,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import weakref
@@ -521,8 +522,6 @@ class Job:
             self.provisioner.stop(stop_executors=True)
         with contextlib.suppress(Exception):
             self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
-        import threading
-
         self.cleaned = False
         self.cleanup_thread = threading.Thread(target=self._clean_when_back, daemon=True,
                                                name=f"cleanup-{self.id}")
