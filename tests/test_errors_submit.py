@@ -423,7 +423,9 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
             X = rng.standard_normal((m, n))
             for mode in ("reduced", "r", "complete"):
                 npw.qr(X, mode=mode, block_size=b)
-            npw.matmul(X, rng.standard_normal((n, 5)), block_size=b)
+            npw.matmul(X, rng.standard_normal((n, 5)), block_size=b)  # gemm_chain or gemm, by the grid
+            npw.matmul(X, rng.standard_normal((n, 5)), block_size=b, executors=64)  # gemm: few output tiles
+            npw.matmul(X, rng.standard_normal((n, 5)), block_size=b, executors=1)  # gemm_chain
             npw.tsqr(X, block_size=max(b, n))
             npw.svd(X, compute_uv=False, block_size=b)
             npw.svd(npw.BigMatrix.from_numpy(X, b), k=1, method="band")
@@ -439,7 +441,8 @@ def test_every_builtin_entry_point_is_proved_inside_its_grids_by_the_bound_alone
         npw.lstsq(rng.standard_normal((9, 5)), rng.standard_normal((9, 2)), block_size=b)
     names = {name for name, _, _ in reports}
     assert {"cholesky", "posv", "spd_inverse", "trsm_forward", "trsm_backward", "qr_factor", "qr_form_q",
-            "gemm", "tsqr", "band_reduction", "apply_reflectors", "randomized_range", "low_rank_factors", "tree_svd",
+            "gemm", "gemm_chain", "tsqr", "band_reduction", "apply_reflectors", "randomized_range", "low_rank_factors",
+            "tree_svd",
             "center_columns", "transpose_tiles", "householder_lu", "pivoted_qr_of", "svd_solve", "pinv_from_svd",
             "column_norms", "row_norms", "band_singular_values",
             "sym_band_reduction", "sym_band_eigenvalues"} <= names

@@ -293,3 +293,43 @@ def test_a_lost_completion_made_up_by_the_count_is_noticed_by_the_last_task(tmp_
                "not done)" in error
         with pytest.raises(npw.JobFailedError, match="state store rolled back"):
             job.wait(timeout=WAIT)
+
+
+@pytest.mark.timeout(120)
+def test_an_embedded_database_restored_from_a_backup_fails_the_job_with_the_reason(tmp_path, gates):
+    """The embedded backends (one SQLite file for the queue and the state): a backup of the live database is
+    taken at 1 completion (SQLite's online backup API, as ``sqlite3 .backup`` does), Y completes and frees T,
+    and the backup is restored into the live file (the same API the other way: every open connection sees
+    it).  The client, which saw 2 completions, fails the job with the rollback's reason at its next read, and
+    the job's scratch tiles are deleted — never Y run again on a freed tile."""
+    import sqlite3
+
+    db = tmp_path / "state.db"
+    settings = ProvisionerSettings(lease=2.0, poll_interval=0.1, idle_timeout=30.0, max_executors=1)
+    with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
+                     provisioner=settings) as rt:
+        job = submit_chain()
+        gates.wait_started(1, 1, timeout=WAIT)
+        assert count(rt, job) == 1
+        backup = sqlite3.connect(tmp_path / "at-1-completion.db")
+        with sqlite3.connect(db) as live:
+            live.backup(backup)
+        gates.open(1)
+        gates.wait_started(2, 1, timeout=WAIT)
+        wait_for(lambda: count(rt, job) == 2 and not rt.store.exists(scratch_tile(job)), "Y completed, T freed")
+        wait_for(lambda: job.completed() == 2, "the client seeing 2 completions")
+        with sqlite3.connect(db) as live:
+            backup.backup(live)
+        backup.close()
+        y = job.bound.task(1, (0,)).to_json()
+        assert count(rt, job) == 1 and not rt.state.is_done(job.id, y), "the database went back in time"
+        t0 = time.monotonic()
+        with pytest.raises(npw.JobFailedError, match=r"state store rolled back \(the (client|provisioner) saw 2 "
+                                                     r"completions, store says 1\)"):
+            job.wait(timeout=WAIT)
+        assert time.monotonic() - t0 < QUICK, "reported at once, no hang"
+        gates.open(2)  # the executor held in Z's kernel finishes it, finds the job failed, and stops
+        for p in job.local_executors:
+            assert p.wait(timeout=WAIT) is not None, "its executor stopped"
+        assert rt.state.status(job.id) == "failed"
+        assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
