@@ -387,6 +387,14 @@ CALLS = {  # one call of every entry point, numpy inputs: what it returns (BigMa
 }
 
 
+def _wait_for_executors(rt, timeout: float = 60) -> None:
+    """Wait for every executor process the runtime's provisioners launched to exit (each exits once it
+    reads its job's end)."""
+    for prov in rt.provisioners:
+        for proc in list(prov.launcher.processes.values()):
+            proc.wait(timeout=timeout)
+
+
 @pytest.mark.parametrize("name", list(CALLS))
 def test_entry_points_free_what_they_uploaded_and_created(rt, name):
     """After a call, the store holds only the tiles of the BigMatrices it returned (success or error)."""
@@ -399,6 +407,7 @@ def test_entry_points_free_what_they_uploaded_and_created(rt, name):
         returned = CALLS[name]()
     results = [m for m in (returned if isinstance(returned, tuple) else (returned,)) if isinstance(m, npw.BigMatrix)]
     owned = {m.name for m in results}
+    _wait_for_executors(rt)  # one that wrote after the job's clean-up (a watermark) deletes it before it exits
     new = set(rt.store.list("")) - before
     assert {k.split("/")[0] for k in new} == owned, name
     for m in results:
