@@ -6,7 +6,7 @@ import numpy as np
 
 import lambdapack as lp
 
-from ._lapack import _blas, _check_info, _lapack
+from ._lapack import _blas, _check_info, _lapack, c_order, gemm_c, trsm_c
 
 
 @lp.kernel(flops=lambda a: a.shape[0] ** 3 / 3)
@@ -103,23 +103,19 @@ def trsm_left(t: np.ndarray, b: np.ndarray, lower: int, trans: int, unit: int, t
     """
     if not unit:
         _singular_tile(t, tile, row0)
-    rhs = b[:t.shape[1]]
-    f = _blas("trsm", t, rhs)
-    return f(1.0, t, rhs, side=0, lower=lower, trans_a=trans, diag=unit)
+    return trsm_c(1.0, t, c_order(b[:t.shape[1]]), side=0, lower=lower, trans=trans, diag=unit)
 
 
 @lp.kernel(flops=lambda c, a, x, trans: 2 * c.shape[0] * c.shape[1] * x.shape[0])
 def gemm_update(c: np.ndarray, a: np.ndarray, x: np.ndarray, trans: int) -> np.ndarray:
     """``c - a @ x`` (trans=0) or ``c - a.T @ x`` (trans=1): a substitution update."""
-    f = _blas("gemm", c, a, x)
-    return f(-1.0, a, x, beta=1.0, c=c, trans_a=trans)
+    return gemm_c(-1.0, a, x, 1.0, c_order(c), trans_a=trans)
 
 
 @lp.kernel(flops=lambda c, a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
 def gemm_add(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``c + a @ b``: one step of a product accumulated along the inner dimension (``gemm_chain``)."""
-    f = _blas("gemm", c, a, b)
-    return f(1.0, a, b, beta=1.0, c=c)
+    return gemm_c(1.0, a, b, 1.0, c_order(c))
 
 
 @lp.kernel(flops=lambda a, x: 2 * a.shape[0] * a.shape[1] * x.shape[1])
@@ -137,8 +133,7 @@ def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @lp.kernel(flops=lambda c, a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
 def gemm_tn_add(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``c + a.T @ b``."""
-    f = _blas("gemm", c, a, b)
-    return f(1.0, a, b, beta=1.0, c=c, trans_a=1)
+    return gemm_c(1.0, a, b, 1.0, c_order(c), trans_a=1)
 
 
 @lp.kernel(flops=lambda l, tile, row0: l.shape[0] ** 3 / 3)

@@ -48,7 +48,7 @@ import numpy as np
 
 import lambdapack as lp
 
-from ._lapack import _blas, _check_info, _lapack
+from ._lapack import _check_info, _lapack, c_order, gemm_c, trsm_c
 
 
 def _getrf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -140,14 +140,14 @@ def _winners(d: np.ndarray) -> np.ndarray:
 
 def _unit_lower(d: np.ndarray) -> np.ndarray:
     p = _pivots(d)
-    return np.array(d[:p, :p], order="F")
+    return np.array(d[:p, :p], order="C")
 
 
 def _upper(d: np.ndarray) -> np.ndarray:
     """U_kk (p×p, the panel's first p columns) for a triangular solve: an exactly zero pivot (kept by
     ``zero_pivots``) is taken as 1, so that the column of L below it is getrf's undivided residual."""
     p = _pivots(d)
-    u = np.array(d[:p, :p], order="F")
+    u = np.array(d[:p, :p], order="C")
     diagonal = np.diagonal(u).copy()
     if not diagonal.all():
         u[np.diag_indices(p)] = np.where(diagonal == 0, 1, diagonal)
@@ -236,11 +236,11 @@ def add_solve_unit_lower(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndar
 
 
 def _solve_unit_lower(d: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _blas("trsm", d, y)(1.0, _unit_lower(d), y, side=0, lower=1, diag=1)
+    return trsm_c(1.0, _unit_lower(d), c_order(y), side=0, lower=1, diag=1)
 
 
 def _times_upper_inverse(d: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _blas("trsm", d, y)(1.0, _upper(d), y, side=1, lower=0)
+    return trsm_c(1.0, _upper(d), c_order(y), side=1, lower=0)
 
 
 @lp.kernel(flops=lambda x, xk, d, top0, row0: x.shape[0] * x.shape[1] ** 2)
@@ -307,7 +307,7 @@ def lu_update(x: np.ndarray, xk: np.ndarray, d: np.ndarray, lik: np.ndarray, ukj
               row0: int) -> np.ndarray:
     """A trailing tile after step k: the row permutation of step k, then ``- L_ik U_kj``."""
     y = _swapped(x, xk, d, top0, row0)
-    return _blas("gemm", y, lik, ukj)(-1.0, lik, ukj, beta=1.0, c=y)
+    return gemm_c(-1.0, lik, ukj, 1.0, y)  # y: _swapped's own C-ordered copy
 
 
 @lp.kernel(flops=lambda d: 0)
