@@ -19,7 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if profile_dir:
             import cProfile
+            import signal
 
+            # a launcher stops its executors with SIGTERM when the runtime closes: exit through the finally
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             prof = cProfile.Profile()
             try:
                 prof.runcall(run, spec, executor_id)
