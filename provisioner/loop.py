@@ -62,7 +62,7 @@ from numpywren2.core.backends import (
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec
-from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
+from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, replaced_error, rollback_error
 from numpywren2.core.signing import redact_url
 
 from .launchers import ExecutorSpec, Launcher
@@ -155,13 +155,18 @@ class Provisioner:
 
     def _record(self) -> dict:
         """The job record; one whose completed counter is below what this provisioner observed (the state
-        store went back in time: ``core.outcome.Watermark``) fails the job, and its scratch tiles and queue are
-        deleted (a detached job may have no client to do it)."""
+        store went back in time: ``core.outcome.Watermark``), or whose state database file its path no longer
+        names (``StateStore.replaced``), fails the job, and its scratch tiles and queue are deleted (a detached
+        job may have no client to do it)."""
         rec = with_retries(self.state.job, self.job)
+        replaced = self.state.replaced() if rec["status"] == "running" else None
         reason = self.watermark.check(rec["counters"].get("completed", 0), rec["status"])
-        if reason is None:
+        if replaced is not None:
+            msg = replaced_error(self.job, replaced, self.watermark.who)
+        elif reason is not None:
+            msg = rollback_error(self.job, reason, redact_url(self.state.url))
+        else:
             return rec
-        msg = rollback_error(self.job, reason, redact_url(self.state.url))
         log.warning("%s", msg)
         if with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg})):
             root = self.jobspec.scratch_root(self.job)

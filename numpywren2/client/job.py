@@ -33,7 +33,17 @@ from lambdapack.validate import validate_bound
 from ..core.backends import OutageError, TileStore, outage_s, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
-from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
+from ..core.outcome import (
+    ABANDONED,
+    CANCELLED,
+    DONE,
+    FAILED,
+    JobOutcome,
+    Watermark,
+    job_outcome,
+    replaced_error,
+    rollback_error,
+)
 from ..core.signing import redact_url, seal_message, sign_description, task_key
 from .arguments import block_size_arg, real_array
 from .config import config
@@ -336,8 +346,12 @@ class Job:
 
     def _record(self) -> dict:
         """The job record, riding out brief outages; a lost record is a clear error, and a record behind what
-        this client saw (fewer completions: the store went back in time) fails the job (``_rolled_back``)."""
+        this client saw (fewer completions: the store went back in time) fails the job (``_rolled_back``), as
+        does a state database file that its path no longer names (``StateStore.replaced``: renamed over)."""
         rec = self._read_record()
+        replaced = self.runtime.state.replaced() if rec["status"] == "running" else None
+        if replaced is not None:
+            return self._untrusted(replaced_error(self.id, replaced, self.watermark.who))
         reason = self.watermark.check(rec.get("counters", {}).get("completed", 0), rec["status"])
         if reason is None:
             return rec
@@ -346,9 +360,12 @@ class Job:
     def _rolled_back(self, reason: str) -> dict:
         """Record the job as failed because its state store went back in time (unless it has ended meanwhile);
         the record as it now stands, for the caller to act on (``wait`` ends the job and raises)."""
-        state = self.runtime.state
-        msg = rollback_error(self.id, reason, redact_url(state.url))
-        with_retries(state.set_status, self.id, FAILED, json.dumps({"message": msg}))
+        return self._untrusted(rollback_error(self.id, reason, redact_url(self.runtime.state.url)))
+
+    def _untrusted(self, msg: str) -> dict:
+        """Record the job as failed with ``msg`` because its state store cannot be trusted (unless it has
+        ended meanwhile); the record as it now stands."""
+        with_retries(self.runtime.state.set_status, self.id, FAILED, json.dumps({"message": msg}))
         return self._read_record()
 
     def _read_record(self) -> dict:
