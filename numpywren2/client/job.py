@@ -45,6 +45,7 @@ from ..core.outcome import (
     rollback_error,
 )
 from ..core.signing import redact_url, seal_message, sign_description, task_key
+from ..core.tombstone import outage_reason, tombstone_key, write_tombstone
 from .arguments import block_size_arg, real_array
 from .config import config
 from .matrix import BigMatrix
@@ -539,6 +540,10 @@ class Job:
             self.provisioner.stop(stop_executors=True)
         with contextlib.suppress(Exception):
             self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
+        # for whoever reads the record next, if the server comes back after this client stopped trying
+        # (``core.tombstone``)
+        with contextlib.suppress(Exception):
+            with_retries(write_tombstone, self.runtime.store, self.id, outage_s())
         self.cleaned = False
         self.cleanup_thread = threading.Thread(target=self._clean_when_back, daemon=True,
                                                name=f"cleanup-{self.id}")
@@ -547,15 +552,18 @@ class Job:
     def _clean_when_back(self) -> None:
         """Once the unreachable server answers again (tried with backoff for up to ``CLEANUP_OUTAGES`` times
         ``outage_s``, at least a minute): mark the job failed with the outage's reason (an executor still
-        running stops at its next status read) and delete its queue; ``cleaned`` says whether it was done,
-        ``cleanup_error`` the last error."""
-        msg = f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"
+        running stops at its next status read), delete its queue and its tombstone (``core.tombstone``: past
+        the deadline, or if this process exits, whoever reads the record next does it); ``cleaned`` says
+        whether it was done, ``cleanup_error`` the last error."""
+        msg = outage_reason(outage_s())
         deadline = time.monotonic() + max(60.0, CLEANUP_OUTAGES * outage_s())
         while True:
             try:
                 with contextlib.suppress(KeyError):  # a record lost with the server: nothing to mark
                     with_retries(self.runtime.state.set_status, self.id, "failed", json.dumps({"message": msg}))
                 with_retries(self.queue.delete)
+                with contextlib.suppress(Exception):  # a tombstone left is harmless: the record is final
+                    with_retries(self.runtime.store.delete, tombstone_key(self.id))
             except OutageError as e:
                 self.cleanup_error = f"{type(e).__name__}: {e}"
                 if time.monotonic() < deadline:
