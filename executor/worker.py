@@ -171,6 +171,7 @@ from numpywren2.core.outcome import (
     abandon_s,
     is_abandoned,
     last_sample,
+    replaced_error,
     rollback_error,
     rollback_reason,
 )
@@ -442,7 +443,12 @@ class Executor:
     def _running(self) -> bool:
         """Whether the job is running, and its state store is not behind what this executor saw of it: its
         ``completed`` counter below the highest this executor was told, or the last task this executor
-        finished not done (``_rolled_back``).  One round trip (``StateStore.progress``)."""
+        finished not done (``_rolled_back``), nor its database file renamed over (``StateStore.replaced``: one
+        ``stat``, here and not per task).  One round trip (``StateStore.progress``)."""
+        replaced = self.state.replaced()
+        if replaced is not None and self._status_is_running():
+            self._untrusted(replaced_error(self.job, replaced, self.watermark.who))
+            return False
         with self._reading:  # not interleaved with a completion step of ``pending``'s thread (``_finish``)
             key = self.last_done[0] if self.last_done is not None else None
             try:
@@ -464,7 +470,11 @@ class Executor:
         written, and scratch tiles it thinks are needed may have been freed.  Fail the job with ``reason``; the
         first to record it deletes the job's scratch tiles and its queue (the client, if there is one, does
         too)."""
-        msg = rollback_error(self.job, reason, redact_url(self.state.url))
+        self._untrusted(rollback_error(self.job, reason, redact_url(self.state.url)))
+
+    def _untrusted(self, msg: str) -> None:
+        """Fail the job with ``msg``: its state store cannot be trusted (``_rolled_back``, or its database file
+        replaced: ``StateStore.replaced``); the first to record it deletes the job's scratch tiles and queue."""
         print(f"executor {self.executor_id}: {msg}", file=sys.stderr, flush=True)
         if with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg})):
             if self.scratch_root is not None:

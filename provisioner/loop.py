@@ -54,16 +54,19 @@ from collections.abc import Callable
 
 from executor.spec import EXIT_TASK_TIMEOUT
 from numpywren2.core.backends import (
+    OutageError,
     QueueLostError,
     open_queue,
     open_state,
     open_store,
+    outage_s,
     transient_errors,
     with_retries,
 )
 from numpywren2.core.jobspec import JobSpec
-from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
+from numpywren2.core.outcome import DONE, FAILED, JobOutcome, Watermark, job_outcome, replaced_error, rollback_error
 from numpywren2.core.signing import redact_url
+from numpywren2.core.tombstone import write_tombstone
 
 from .launchers import ExecutorSpec, Launcher
 from .policy import Observation, ScalingPolicy
@@ -155,13 +158,18 @@ class Provisioner:
 
     def _record(self) -> dict:
         """The job record; one whose completed counter is below what this provisioner observed (the state
-        store went back in time: ``core.outcome.Watermark``) fails the job, and its scratch tiles and queue are
-        deleted (a detached job may have no client to do it)."""
+        store went back in time: ``core.outcome.Watermark``), or whose state database file its path no longer
+        names (``StateStore.replaced``), fails the job, and its scratch tiles and queue are deleted (a detached
+        job may have no client to do it)."""
         rec = with_retries(self.state.job, self.job)
+        replaced = self.state.replaced() if rec["status"] == "running" else None
         reason = self.watermark.check(rec["counters"].get("completed", 0), rec["status"])
-        if reason is None:
+        if replaced is not None:
+            msg = replaced_error(self.job, replaced, self.watermark.who)
+        elif reason is not None:
+            msg = rollback_error(self.job, reason, redact_url(self.state.url))
+        else:
             return rec
-        msg = rollback_error(self.job, reason, redact_url(self.state.url))
         log.warning("%s", msg)
         if with_retries(self.state.set_status, self.job, FAILED, json.dumps({"message": msg})):
             root = self.jobspec.scratch_root(self.job)
@@ -285,6 +293,8 @@ class Provisioner:
             self.step(launch=False)  # stopped from outside: a last timeline sample
         except BaseException as e:
             self.error = e
+            if isinstance(e, OutageError):
+                self._gave_up()
             try:
                 msg = (f"job {self.job} failed: {e}" if isinstance(e, QueueLostError) else
                        f"the provisioner failed: {e!r}")
@@ -292,6 +302,23 @@ class Provisioner:
             except transient_errors():
                 pass
             raise
+
+    def _gave_up(self) -> None:
+        """The state store stayed unreachable past ``outage_s``: delete the job's scratch tiles and leave its
+        tombstone in the tile store (``core.tombstone``), for whoever reads its record once the server is back
+        (the record and the queue are on it; a detached job may have no client to clean them)."""
+        store = None
+        try:
+            store = open_store(self.urls["store"])
+            root = self.jobspec.scratch_root(self.job)
+            if root is not None:
+                with_retries(store.delete_prefix, root)
+            with_retries(write_tombstone, store, self.job, outage_s())
+        except Exception as e:  # the tile store is down too: the abandonment rule is left (client/jobs.py)
+            log.warning("job %s: no tombstone left after the outage: %s", self.job, e)
+        finally:
+            if store is not None:
+                store.close()
 
     def start(self) -> Provisioner:
         """Run the loop in a daemon thread of this process."""

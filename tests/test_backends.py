@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import multiprocessing as mp
+import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -354,6 +356,31 @@ def test_job_records(state):
     state.delete_job("j1")
     with pytest.raises(KeyError):
         state.job("j1")
+
+
+def test_a_sqlite_state_database_renamed_over_or_deleted_is_reported_by_replaced(tmp_path):
+    """``replaced`` compares the file the path names with the one the store opened (its inode and device): a
+    file renamed over the path (``os.replace``, as when a backup is moved into place) or its removal is
+    reported with the path; a store opened afterwards is on the new file and reports nothing."""
+    db = tmp_path / "state.db"
+    state = SQLiteStateStore(db)
+    assert state.replaced() is None
+    shutil.copyfile(db, tmp_path / "state.db.tmp")
+    os.replace(tmp_path / "state.db.tmp", db)
+    fact = state.replaced()
+    assert fact is not None and fact.startswith(f"the state database {db} was replaced while the job ran (opened as "
+                                                "inode "), fact
+    later = SQLiteStateStore(db)
+    assert later.replaced() is None, "a store that opened the new file"
+    os.unlink(db)
+    assert "was deleted while the job ran" in later.replaced() and "the path names no file now" in later.replaced()
+    state.close()
+    later.close()
+
+
+def test_no_state_store_reports_a_replacement_while_nothing_is_replaced(state):
+    state.create_job("j", "{}")
+    assert state.replaced() is None
 
 
 def test_complete_counts_each_edge_once(state):

@@ -144,6 +144,28 @@ def test_stale_jobs_are_marked_failed_and_removed(env):
     assert npw_cli(env, "status", job).returncode == EXIT["not found"]
 
 
+def test_npw_jobs_settles_a_running_job_with_a_tombstone(env):
+    """A running job whose client gave up on it in an outage left a tombstone in the tile store
+    (``core.tombstone``; written here by hand, the outage itself is tests/faults/test_outage.py): ``npw jobs``
+    lists it failed with the outage's reason and deletes its queue and its prefix."""
+    from numpywren2.core.backends import open_queue, open_state, open_store
+    from numpywren2.core.tombstone import write_tombstone
+
+    job, _ = submit_detached(env)
+    store = open_store(env["NPW_STORE"])
+    write_tombstone(store, job, 60.0)
+    r = npw_cli(env, "jobs", "--json")
+    assert r.returncode == 0, r.stderr
+    row = {j["job"]: j for j in json.loads(r.stdout)}[job]
+    assert row["status"] == "failed", row
+    assert "unreachable for longer than outage_s (60 s)" in row["error"] and "recorded by npw jobs" in row["error"]
+    assert store.list(f"{job}/") == [], "no tombstone left"
+    state, queue = open_state(env["NPW_STATE"]), open_queue(env["NPW_QUEUE"], job)
+    assert queue.depth() == 0, "no queue left"
+    state.close()
+    queue.close()
+
+
 def test_usage_errors_missing_jobs_and_backend_precedence(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPW_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")

@@ -18,6 +18,7 @@ import time
 
 from provisioner.__main__ import LAUNCHERS
 
+from ..client.jobs import settle
 from ..core.backends import BackendError
 from .backends import UsageError, backends
 from .jobs import STALE_AFTER, JobNotFoundError, delete_job, is_stale, job_info, list_jobs, load_job
@@ -93,6 +94,9 @@ def cmd_jobs(args) -> int:
     rt = _runtime(args)
     try:
         rows = list_jobs(rt.state)
+        # a running job given up on in an outage (its tombstone in the tile store) is recorded failed, cleaned
+        if any([settle(rt, r["job"], "npw jobs") for r in rows if r["status"] == "running"]):
+            rows = list_jobs(rt.state)
         if args.status:
             rows = [r for r in rows if r["status"] == args.status]
         if args.json:

@@ -33,8 +33,19 @@ from lambdapack.validate import validate_bound
 from ..core.backends import OutageError, TileStore, outage_s, with_retries
 from ..core.deprecation import renamed_options
 from ..core.jobspec import JobSpec, MatrixMeta, encode_kernels, scratch_prefix
-from ..core.outcome import ABANDONED, CANCELLED, DONE, FAILED, JobOutcome, Watermark, job_outcome, rollback_error
+from ..core.outcome import (
+    ABANDONED,
+    CANCELLED,
+    DONE,
+    FAILED,
+    JobOutcome,
+    Watermark,
+    job_outcome,
+    replaced_error,
+    rollback_error,
+)
 from ..core.signing import redact_url, seal_message, sign_description, task_key
+from ..core.tombstone import outage_reason, tombstone_key, write_tombstone
 from .arguments import block_size_arg, real_array
 from .config import config
 from .matrix import BigMatrix
@@ -336,8 +347,12 @@ class Job:
 
     def _record(self) -> dict:
         """The job record, riding out brief outages; a lost record is a clear error, and a record behind what
-        this client saw (fewer completions: the store went back in time) fails the job (``_rolled_back``)."""
+        this client saw (fewer completions: the store went back in time) fails the job (``_rolled_back``), as
+        does a state database file that its path no longer names (``StateStore.replaced``: renamed over)."""
         rec = self._read_record()
+        replaced = self.runtime.state.replaced() if rec["status"] == "running" else None
+        if replaced is not None:
+            return self._untrusted(replaced_error(self.id, replaced, self.watermark.who))
         reason = self.watermark.check(rec.get("counters", {}).get("completed", 0), rec["status"])
         if reason is None:
             return rec
@@ -346,9 +361,12 @@ class Job:
     def _rolled_back(self, reason: str) -> dict:
         """Record the job as failed because its state store went back in time (unless it has ended meanwhile);
         the record as it now stands, for the caller to act on (``wait`` ends the job and raises)."""
-        state = self.runtime.state
-        msg = rollback_error(self.id, reason, redact_url(state.url))
-        with_retries(state.set_status, self.id, FAILED, json.dumps({"message": msg}))
+        return self._untrusted(rollback_error(self.id, reason, redact_url(self.runtime.state.url)))
+
+    def _untrusted(self, msg: str) -> dict:
+        """Record the job as failed with ``msg`` because its state store cannot be trusted (unless it has
+        ended meanwhile); the record as it now stands."""
+        with_retries(self.runtime.state.set_status, self.id, FAILED, json.dumps({"message": msg}))
         return self._read_record()
 
     def _read_record(self) -> dict:
@@ -522,6 +540,10 @@ class Job:
             self.provisioner.stop(stop_executors=True)
         with contextlib.suppress(Exception):
             self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))
+        # for whoever reads the record next, if the server comes back after this client stopped trying
+        # (``core.tombstone``)
+        with contextlib.suppress(Exception):
+            with_retries(write_tombstone, self.runtime.store, self.id, outage_s())
         self.cleaned = False
         self.cleanup_thread = threading.Thread(target=self._clean_when_back, daemon=True,
                                                name=f"cleanup-{self.id}")
@@ -530,15 +552,18 @@ class Job:
     def _clean_when_back(self) -> None:
         """Once the unreachable server answers again (tried with backoff for up to ``CLEANUP_OUTAGES`` times
         ``outage_s``, at least a minute): mark the job failed with the outage's reason (an executor still
-        running stops at its next status read) and delete its queue; ``cleaned`` says whether it was done,
-        ``cleanup_error`` the last error."""
-        msg = f"the state store was unreachable for longer than outage_s ({outage_s():g} s)"
+        running stops at its next status read), delete its queue and its tombstone (``core.tombstone``: past
+        the deadline, or if this process exits, whoever reads the record next does it); ``cleaned`` says
+        whether it was done, ``cleanup_error`` the last error."""
+        msg = outage_reason(outage_s())
         deadline = time.monotonic() + max(60.0, CLEANUP_OUTAGES * outage_s())
         while True:
             try:
                 with contextlib.suppress(KeyError):  # a record lost with the server: nothing to mark
                     with_retries(self.runtime.state.set_status, self.id, "failed", json.dumps({"message": msg}))
                 with_retries(self.queue.delete)
+                with contextlib.suppress(Exception):  # a tombstone left is harmless: the record is final
+                    with_retries(self.runtime.store.delete, tombstone_key(self.id))
             except OutageError as e:
                 self.cleanup_error = f"{type(e).__name__}: {e}"
                 if time.monotonic() < deadline:

@@ -11,6 +11,10 @@ seconds (``NPW_ABANDON_S``, default 300) is abandoned: its client and its provis
 first to notice — ``jobs``, ``attach`` or one of the job's executors — records the final status
 ``"abandoned"`` (``set_status`` moves only a running job, so it happens once), which stops its executors,
 and deletes its queue and scratch tiles (``abandon``).
+
+A running job whose client or provisioner gave up on it during an outage of its state store past ``outage_s``
+has a tombstone in the tile store (``core.tombstone``): ``jobs`` and ``attach`` record it failed with the outage's
+reason and delete its queue and scratch tiles at once (``settle``), whenever the server came back.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from dataclasses import dataclass
 
 from ..core.backends import with_retries
 from ..core.jobspec import JobSpec, scratch_prefix
-from ..core.outcome import ABANDONED, abandon_s, is_abandoned, job_outcome, last_sample
+from ..core.outcome import ABANDONED, FAILED, RUNNING, abandon_s, is_abandoned, job_outcome, last_sample
+from ..core.tombstone import gave_up_error, read_tombstone
 from .job import Job
 from .runtime import Runtime, current_runtime
 
-__all__ = ["JobInfo", "abandon", "attach", "jobs"]
+__all__ = ["JobInfo", "abandon", "attach", "jobs", "settle"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,31 @@ def abandon(runtime: Runtime, job_id: str, spec: JobSpec | None = None) -> bool:
     return bool(moved)
 
 
-def _check_abandoned(runtime: Runtime, job_id: str, record: dict, spec: JobSpec) -> dict:
-    """``record``, after abandoning the job if the rule says so (the record as it is then)."""
-    sample = last_sample(runtime.state.records(job_id, "timeline"))
+def settle(runtime: Runtime, job_id: str, who: str) -> bool:
+    """Finish the clean-up of a job whose client or provisioner gave up on it during an outage past
+    ``outage_s`` and left its tombstone (``core.tombstone``): record it failed with the outage's reason if it is
+    still running (True if this call did), then delete its queue and its prefix ``<job>/`` (scratch tiles and the
+    tombstone).  False, and nothing done, if it has no tombstone."""
+    mark = with_retries(read_tombstone, runtime.store, job_id)
+    if mark is None:
+        return False
+    msg = gave_up_error(job_id, mark[0], mark[1], who)
+    moved = with_retries(runtime.state.set_status, job_id, FAILED, json.dumps({"message": msg}))
+    with contextlib.suppress(Exception):
+        runtime.queue(job_id).delete()
+    runtime.store.delete_prefix(scratch_prefix(job_id, ""))
+    return bool(moved)
+
+
+def _check_abandoned(runtime: Runtime, job_id: str, record: dict, spec: JobSpec, who: str = "npw.jobs()") -> dict:
+    """``record``, after settling the job if its tombstone says it was given up on (``settle``) or abandoning it
+    if the rule says so (the record as it is then)."""
     status = job_outcome(record, spec.num_tasks).status
+    if status != RUNNING:
+        return record
+    if settle(runtime, job_id, who):
+        return with_retries(runtime.state.job, job_id)
+    sample = last_sample(runtime.state.records(job_id, "timeline"))
     if is_abandoned(status, sample, time.time(), abandon_s()):
         abandon(runtime, job_id, spec)
         record = with_retries(runtime.state.job, job_id)
@@ -127,7 +153,7 @@ def attach(job_id: str, runtime: Runtime | None = None) -> Job:
     rt = runtime or current_runtime()
     record = with_retries(rt.state.job, job_id)
     spec = JobSpec.from_json(record["description"], job=job_id)
-    _check_abandoned(rt, job_id, record, spec)
+    _check_abandoned(rt, job_id, record, spec, who="npw.attach()")
     bound, _ = spec.bind()
     j = Job(rt, job_id, bound, spec.num_tasks, rt.queue(job_id), spec)
     created = _client_record(rt, job_id).get("created")

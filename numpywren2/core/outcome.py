@@ -176,3 +176,21 @@ trusted; its executors stop and its scratch tiles are deleted: submit it again
     return (f"job {job} failed: {reason}; the state store {url} went back in time (an older snapshot restored?) and "
             "the job's progress cannot be trusted; its executors stop and its scratch tiles are deleted: submit it "
             "again")
+
+
+# --------------------------------------------------------------------------- the state database replaced
+
+def replaced_error(job: str, fact: str, who: str) -> str:
+    """The message of the job's failure when ``who`` found that the database file of its state store is no
+    longer the one its path names (``StateStore.replaced`` says how: ``fact``).
+
+    >>> print(replaced_error("job-1", "the state database /d/state.db was replaced while the job ran (opened "
+    ...                      "as inode 12 of device 0:40, the path names inode 13 now)", "the client"))
+    job job-1 failed: the state database /d/state.db was replaced while the job ran (opened as inode 12 of \
+device 0:40, the path names inode 13 now), noticed by the client; the processes that opened it before go on \
+with the old file and those that open it now read the new one, so the job's progress cannot be trusted; its \
+executors stop and its scratch tiles are deleted: submit it again
+    """
+    return (f"job {job} failed: {fact}, noticed by {who}; the processes that opened it before go on with the old "
+            "file and those that open it now read the new one, so the job's progress cannot be trusted; its "
+            "executors stop and its scratch tiles are deleted: submit it again")

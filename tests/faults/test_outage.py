@@ -157,3 +157,78 @@ def test_an_executor_started_while_redis_is_down_waits_for_it(tmp_path):
         assert queue.depth() == 0 and state.job_ids() == []
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_job_given_up_on_is_cleaned_by_a_later_client_once_the_server_is_back(tmp_path, gates, monkeypatch):
+    """The client is a process of its own (``outage_client.py``); the server is stopped while a task waits at a
+    gate, the client's ``wait`` gives up past ``outage_s`` (its executor stopped, its scratch tiles deleted, its
+    tombstone left in the tile store: ``core.tombstone``), and the client is killed while the server is still
+    down, so its clean-up thread never sees it back.  The server comes back (persistent) with the job's record
+    "running" and its queue; a later client's ``npw.jobs()`` records the job failed with the outage's reason and
+    deletes its queue and its prefix (the tombstone with it), at once: no ``NPW_ABANDON_S`` to wait for."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from numpywren2.core.backends import LocalFileStore, open_queue, open_state
+    from numpywren2.core.tombstone import read_tombstone
+
+    monkeypatch.setenv("NPW_OUTAGE_S", "2")
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "client").mkdir()
+    tiles, out = tmp_path / "tiles", tmp_path / "client"
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    client = subprocess.Popen([sys.executable, str(Path(__file__).with_name("outage_client.py")), str(tiles),
+                               server.url, str(out)], env=dict(os.environ))
+    try:
+        wait_for(lambda: (out / "job").exists() or client.poll() is not None, "the client submitting its job")
+        job_id = (out / "job").read_text()
+        state = open_state(server.url)
+        wait_for(lambda: int(state.job(job_id)["counters"].get("completed", 0)) >= 3 and gates.started(1),
+                 "3 tasks completed, Y[1] at the gate")
+        state.close()
+        executor_pid = gates.started(1)[0]
+        server.stop()
+        wait_for(lambda: (out / "failed").exists() or client.poll() is not None, "the client giving up")
+        assert "unreachable for longer than outage_s (2 s" in (out / "failed").read_text()
+        client.send_signal(signal.SIGKILL)  # the client exits before the server is back
+        client.wait(timeout=WAIT)
+        wait_for(lambda: not _alive(executor_pid), "the client's executor stopped (the client stopped it)")
+        store = LocalFileStore(str(tiles))
+        assert read_tombstone(store, job_id) is not None, "the client left its tombstone"
+        assert store.list(f"{job_id}/") == [f"{job_id}/_ended"], "and deleted the scratch tiles"
+
+        server = RedisServer(tmp_path / "redis", port=server.port, persistent=True)  # back, same state
+        state, queue = open_state(server.url), open_queue(server.url, job_id)
+        assert state.status(job_id) == "running" and queue.depth() == 1, "nobody cleaned the record or the queue"
+        state.close()
+        queue.close()
+
+        with npw.runtime(store=f"file://{tiles}", queue=server.url, state=server.url, executors=0) as rt:
+            info = {j.id: j for j in npw.jobs(rt)}[job_id]
+            assert info.status == "failed"
+            error = rt.state.job(job_id)["error"]
+            assert "the state store was unreachable for longer than outage_s (2 s)" in error, error
+            assert "recorded by npw.jobs()" in error, error
+            assert rt.queue(job_id).depth() == 0, "no queue left"
+            assert rt.store.list(f"{job_id}/") == [], "no scratch tile, no tombstone left"
+            with pytest.raises(npw.JobFailedError, match=r"unreachable for longer than outage_s \(2 s\)"):
+                npw.attach(job_id, rt).wait(timeout=WAIT)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        server.stop()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

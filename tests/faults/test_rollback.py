@@ -15,6 +15,9 @@ Nothing here waits for time: every step waits for a gate's mark, a counter, a ti
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import textwrap
 import threading
 import time
@@ -333,3 +336,94 @@ def test_an_embedded_database_restored_from_a_backup_fails_the_job_with_the_reas
             assert p.wait(timeout=WAIT) is not None, "its executor stopped"
         assert rt.state.status(job.id) == "failed"
         assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+
+
+def backup_to(db, path) -> None:
+    """A consistent copy of the live database ``db`` in the file ``path`` (SQLite's online backup API)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as live, sqlite3.connect(path) as copy:
+        live.backup(copy)
+    copy.close()
+
+
+@pytest.mark.timeout(120)
+def test_an_embedded_database_renamed_over_by_a_backup_fails_the_job_naming_the_file(tmp_path, gates):
+    """The embedded backends, and a backup restored the other common way: copied to ``state.db.tmp`` at 1
+    completion and renamed over the live ``state.db`` (``os.replace``) once Y has completed and freed T.  The
+    client, the provisioner and the executor keep the old file open, and a process that opens the path now gets
+    the new one; whichever of the client and the provisioner reads first finds that the path names another file
+    than the one it opened (``StateStore.replaced``) and fails the job naming the file; ``wait`` raises at once,
+    the executor held in Z's kernel stops after it, and no scratch tile is left."""
+    db = tmp_path / "state.db"
+    settings = ProvisionerSettings(lease=2.0, poll_interval=0.1, idle_timeout=30.0, max_executors=1)
+    with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
+                     provisioner=settings) as rt:
+        job = submit_chain()
+        gates.wait_started(1, 1, timeout=WAIT)
+        assert count(rt, job) == 1
+        backup_to(db, tmp_path / "state.db.tmp")
+        gates.open(1)
+        gates.wait_started(2, 1, timeout=WAIT)
+        wait_for(lambda: count(rt, job) == 2 and not rt.store.exists(scratch_tile(job)), "Y completed, T freed")
+        wait_for(lambda: job.completed() == 2, "the client seeing 2 completions")
+        os.replace(tmp_path / "state.db.tmp", db)
+        t0 = time.monotonic()
+        with pytest.raises(npw.JobFailedError, match=rf"the state database {re.escape(str(db))} was replaced while "
+                                                     r"the job ran \(opened as inode \d+ of device [\d:]+, the path "
+                                                     r"names inode \d+ of device [\d:]+ now\), noticed by the "
+                                                     r"(client|provisioner)"):
+            job.wait(timeout=WAIT)
+        assert time.monotonic() - t0 < QUICK, "reported at once, no hang"
+        gates.open(2)  # the executor held in Z's kernel finishes it, finds the job failed, and stops
+        for p in job.local_executors:
+            assert p.wait(timeout=WAIT) is not None, "its executor stopped"
+        assert rt.state.status(job.id) == "failed"
+        assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+        assert job.queue.depth() == 0, "no message left"
+
+
+@pytest.mark.timeout(120)
+def test_executors_notice_an_embedded_database_renamed_over_with_no_client_watching(tmp_path, gates):
+    """No provisioner, and a client that read nothing: two executors (in threads of this process, each with
+    the database open) are the only observers when a copy is renamed over the live file.  The one not held in
+    Y's kernel (gate 1) notices at its next status read, fails the job naming the file, deletes its scratch
+    tiles and queue, and stops; the held one stops after its kernel returns."""
+    db = tmp_path / "state.db"
+    with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
+                     executors=0) as rt:
+        job = submit_chain()
+        started: dict[str, list] = {"a": [], "b": []}
+        executors = {name: Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
+                                    open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
+                                    status_interval=0.1, executor_id=f"x-{name}",
+                                    hooks={"start": lambda t, name=name: started[name].append(t)})
+                     for name in started}
+        threads = {n: threading.Thread(target=x.run, daemon=True) for n, x in executors.items()}
+        for t in threads.values():
+            t.start()
+        try:
+            gates.wait_started(1, 1, timeout=WAIT)
+            y = job.bound.task(1, (0,))
+            held = [n for n, ts in started.items() if ts and ts[-1] == y]
+            assert len(held) == 1
+            free = next(n for n in executors if n not in held)
+            shutil.copyfile(db, tmp_path / "state.db.tmp")  # a copy of the file as it is (its last commits in
+            os.replace(tmp_path / "state.db.tmp", db)      # the -wal file): what is in it does not matter here
+            threads[free].join(timeout=WAIT)
+            assert not threads[free].is_alive(), "the free executor noticed and stopped"
+            error = rt.state.job(job.id)["error"]
+            assert (f"the state database {db} was replaced while the job ran" in error
+                    and f"noticed by executor x-{free}" in error), error
+            assert rt.store.list(f"{job.id}/") == [], "the executor deleted the scratch tiles"
+            assert job.queue.depth() == 0, "and the queue"
+            assert job.watermark.seen == 0, "the client had read nothing"
+            gates.open_all()
+            for t in threads.values():
+                t.join(timeout=WAIT)
+                assert not t.is_alive(), "every executor stopped"
+            assert rt.store.list(f"{job.id}/") == [], "nothing left after the held executor's late write"
+            with pytest.raises(npw.JobFailedError, match=r"was replaced while the job ran .* noticed by executor"):
+                job.wait(timeout=WAIT)
+        finally:
+            gates.open_all()

@@ -531,6 +531,15 @@ class StateStore(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
 
+    def replaced(self) -> str | None:
+        """For a store kept in a file (SQLite): a text saying that the path it opened names another file now
+        (renamed over it, e.g. a backup moved into place) or none, else None.  Processes that opened the old
+        file go on using it, those that open the path later use the new one, so the job's observers (the
+        client, the provisioner, its executors) ask at each status read and fail the job when it is not
+        None (``core.outcome.replaced_error``).  One ``stat`` call: cheap, but not per task.  Always None for
+        a store on a server."""
+        return None
+
     # ------------------------------------------------------- executors and records (provisioning)
     def job_ids(self) -> list[str]:
         """The ids of every job this store holds a record of, in no particular order."""

@@ -132,14 +132,53 @@ def _busy_retry(fn, *args):
             delay = min(delay * 2, 2e-3)
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file ``path`` names; None if it names none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _show_id(file_id: tuple[int, int]) -> str:
+    """A file's identity as ``ls -i`` and ``stat`` show it.
+
+    >>> _show_id((64768, 12))
+    'inode 12 of device 253:0'
+    """
+    dev, ino = file_id
+    return f"inode {ino} of device {os.major(dev)}:{os.minor(dev)}"
+
+
 class _SQLite:
-    """One connection per process and thread (connections must not cross a fork)."""
+    """One connection per process and thread (connections must not cross a fork).
+
+    ``opened`` is the identity (device, inode) of the database file as this object first opened it;
+    ``replaced`` compares it with what the path names now.  Every connection of the object, in any
+    thread or forked process, must be to that file: one opened after the path was renamed over would be
+    to the new file, so ``replaced`` keeps answering for the object, whichever connection asks.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(Path(path).resolve())
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         _busy_retry(self._conn().executescript, _SCHEMA)  # idempotent; manages its own transaction
+        # the file the connection opened: SQLite does not show its descriptor, so the path's identity is read
+        # right after the connection opened the file (the schema script above reads and writes it)
+        self.opened = _file_id(self.path)
+
+    def replaced(self) -> str | None:
+        """A text if ``path`` names another file than the one this object opened, or no file (see
+        ``StateStore.replaced``)."""
+        now = _file_id(self.path)
+        if now == self.opened or self.opened is None:
+            return None
+        where = "names no file now" if now is None else f"names {_show_id(now)} now"
+        what = "deleted" if now is None else "replaced"
+        return (f"the state database {self.path} was {what} while the job ran (opened as {_show_id(self.opened)}, "
+                f"the path {where})")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
