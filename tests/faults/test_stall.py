@@ -1,4 +1,5 @@
-"""A link that drops packets silently (no reset): Redis (state and queue) behind a stalled ``TcpProxy``.
+"""A link that drops packets silently (no reset): Redis (state and queue), or the SQS queue, behind a stalled
+``TcpProxy``.
 
 The proxy's ``stall()`` keeps every connection and accepts new ones but forwards no byte, and no close, until
 ``restore()`` delivers what it held (as TCP's retransmissions would): a client learns of it only by its read
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -112,5 +114,40 @@ def test_a_redis_stall_shorter_than_outage_s_is_ridden_out(tmp_path, redis_serve
                 assert p.wait(timeout=WAIT) == 0, "no executor gave up during the stall"
             assert len(executors) == 2, "no executor replaced"
             assert elapsed < 20, f"the job took {elapsed:.1f} s after the stall began"
+    finally:
+        proxy.close()
+
+
+@pytest.mark.timeout(120)
+def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(redis_server, moto_server, gates,
+                                                                              monkeypatch):
+    """The SQS endpoint stalled (S3 and Redis up).  Its read timeout is the URL's ``read_timeout=5`` (an existing
+    setting; the default, 25 s, is the longest long poll plus a margin, and executors poll 1 s at most), so
+    that calls are abandoned within the test's time: botocore tries each 3 times, then ``with_retries``."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    proxy = TcpProxy(moto_server.port)
+    tag = uuid.uuid4().hex[:10]
+    try:
+        with npw.runtime(store=f"s3://npw-stall-{tag}/t?endpoint_url={moto_server.endpoint}&create=1",
+                         queue=f"sqs://?endpoint_url={proxy.endpoint}&prefix=s{tag}-&read_timeout=5",
+                         state=f"{redis_server.url}?prefix=s{tag}:", executors=2,
+                         provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
+            N = 6
+            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
+            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
+            t0 = time.monotonic()
+            proxy.stall()
+            gates.open(1)
+            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
+            assert proxy.wait_stalled(requests=4, abandoned=3, timeout=WAIT), (proxy.swallowed, proxy.abandoned)
+            proxy.restore()
+            job.wait(timeout=WAIT)
+            elapsed = time.monotonic() - t0
+            assert np.array_equal(Y.numpy(), 2 * X.numpy())
+            assert completed(rt, job) == N
+            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+            for p in job.local_executors:
+                assert p.wait(timeout=WAIT) == 0, "no executor gave up during the stall"
+            assert elapsed < 40, f"the job took {elapsed:.1f} s after the stall began"
     finally:
         proxy.close()
