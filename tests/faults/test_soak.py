@@ -46,7 +46,7 @@ def test_soak_short(tmp_path, gates):
     assert {r.fault for r in results if r.what == "cholesky"} == {"none", "duplicate"}
 
 
-# 8 jobs with seed 2026 inject every fault at least once (asserted below); 39 s under a load average of 11-12
+# 8 jobs with seed 2026 inject every fault at least once (asserted below); 29-39 s under load averages of 6-12
 SQS_JOBS = int(os.environ.get("NPW_SOAK_SQS_JOBS", "8"))
 
 
