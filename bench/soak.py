@@ -1,9 +1,11 @@
-"""The long soak: consecutive small jobs under seeded random faults, on the embedded backend and on
-Redis + moto S3 (``numpywren2.testing.soak`` describes the jobs, the faults and the checks after each job).
+"""The long soak: consecutive small jobs under seeded random faults, on the embedded backend, on
+Redis + moto S3, and on Redis state + moto SQS queues + moto S3 (``numpywren2.testing.soak`` describes the
+jobs, the faults and the checks after each job).
 
-    python bench/soak.py                       # 200 jobs: 100 embedded, 100 on Redis (persistent) + moto S3
+    python bench/soak.py                       # 200 jobs, shared: embedded, Redis (persistent) + moto S3,
+                                               # and Redis state + moto SQS + moto S3
     python bench/soak.py --jobs 40 --seed 7    # fewer, another seed
-    python bench/soak.py --backends redis-s3   # one backend only
+    python bench/soak.py --backends sqs-s3     # one backend only
 
 Prints one line per job and a table per backend, then a JSON summary (jobs, problems, wrong answers,
 hangs, seconds, per fault and per algorithm) and the machine's load averages before and after: the numbers
@@ -32,7 +34,7 @@ from numpywren2.testing.gates import ENV, Gates
 from numpywren2.testing.soak import Soak, print_table
 from provisioner import ProvisionerSettings
 
-BACKENDS = ("embedded", "redis-s3")
+BACKENDS = ("embedded", "redis-s3", "sqs-s3")
 
 
 def load() -> str:
@@ -57,7 +59,10 @@ def soak_embedded(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -
     return soak
 
 
-def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -> Soak:
+def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float, sqs: bool = False) -> Soak:
+    """Redis (persistent) state and moto S3 tiles; the queues on Redis too, or (``sqs``) on moto's SQS, on the
+    same moto server (``outage`` faults restart Redis: the state store only, with SQS queues)."""
+    name = "sqs-s3" if sqs else "redis-s3"
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(k, v)
@@ -75,17 +80,23 @@ def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -
 
     url = holder["redis"].url
     store = f"s3://{bucket}/tiles?endpoint_url={moto.endpoint}"
+    prefix = f"soak{uuid.uuid4().hex[:6]}-"
+    queue = f"sqs://?endpoint_url={moto.endpoint}&prefix={prefix}" if sqs else url
     try:
-        with npw.runtime(store=store, queue=url, state=url, executors=2, provisioner=settings()) as rt:
+        with npw.runtime(store=store, queue=queue, state=url, executors=2, provisioner=settings()) as rt:
             soak = Soak(rt, gates, seed, wait=wait, restart=restart,
-                        log=lambda s: print(f"redis-s3 {s}", flush=True))
+                        log=lambda s: print(f"{name} {s}", flush=True))
             soak.run(jobs)
             client = rt.state.client
-            queues = [k.decode() for k in client.scan_iter(match="npw:q:*", count=1000)]
+            if sqs:
+                listed = boto3.client("sqs", endpoint_url=moto.endpoint).list_queues(QueueNamePrefix=prefix)
+                queues = listed.get("QueueUrls", [])
+            else:
+                queues = [k.decode() for k in client.scan_iter(match="npw:q:*", count=1000)]
             running = [j for j in rt.state.job_ids() if rt.state.status(j) == "running"]
-            soak.final = {"queue_keys": len(queues), "jobs_running": len(running),
+            soak.final = {"sqs_queues" if sqs else "queue_keys": len(queues), "jobs_running": len(running),
                           "job_records": len(rt.state.job_ids()), "tiles": len(rt.store.list(""))}
-            print(f"redis-s3 at the end: {soak.final}", flush=True)
+            print(f"{name} at the end: {soak.final}", flush=True)
     finally:
         holder["redis"].stop()
         moto.stop()
@@ -115,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             gates = Gates(root / "gates")  # gates of its own: gate numbers start again at 1
             gates.dir.mkdir()
             os.environ[ENV] = str(gates.dir)  # before this backend's executors start: they inherit it
-            run = soak_embedded if backend == "embedded" else soak_redis_s3
             try:
-                soak = run(root, gates, jobs, a.seed, a.wait)
+                if backend == "embedded":
+                    soak = soak_embedded(root, gates, jobs, a.seed, a.wait)
+                else:
+                    soak = soak_redis_s3(root, gates, jobs, a.seed, a.wait, sqs=backend == "sqs-s3")
             finally:
                 gates.open_all()
             print_table(soak.results)

@@ -963,6 +963,23 @@ def refuse(state: StateStore, job: str, e: BaseException) -> None:
         pass
 
 
+def queue_missing_at_start(spec: ExecutorSpec, e: QueueLostError) -> None:
+    """The job's queue did not exist when this executor opened it (SQS: opened without creating it).  If the
+    job has ended, that is its queue deleted with it (an executor launched as the job ended, found by the long
+    soak: it exited with a traceback): nothing to do.  If it runs, the queue is lost with its tasks: fail the
+    job with the reason, as an executor that meets it later does."""
+    state = open_state(spec.state)
+    try:
+        if with_retries(state.status, spec.job) == RUNNING:
+            msg = f"job {spec.job} failed: {e}"
+            print(f"executor: {msg}", file=sys.stderr, flush=True)
+            with_retries(state.set_status, spec.job, FAILED, json.dumps({"message": msg}))
+    except KeyError:  # no job record: nothing to run, nothing to fail
+        pass
+    finally:
+        state.close()
+
+
 def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | None = None) -> int:
     """Open the spec's backends and run one executor until it stops; returns the number of tasks it ran.
 
@@ -971,7 +988,11 @@ def run(spec: ExecutorSpec, executor_id: str | None = None, time_limit: float | 
     (a Lambda handler knows its deadline only when invoked).
     """
     limit = time_limit if time_limit is not None else spec.time_limit
-    store, queue, state = open_backends(spec)
+    try:
+        store, queue, state = open_backends(spec)
+    except QueueLostError as e:
+        queue_missing_at_start(spec, e)
+        return 0
     ex = Executor(store, queue, state, spec.job,
                   lease=spec.lease, idle_timeout=spec.idle_timeout, time_limit=limit, executor_id=executor_id,
                   task_timeout=spec.task_timeout, task_attempts=spec.task_attempts, exit_on_overrun=True)

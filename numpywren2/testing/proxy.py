@@ -1,4 +1,4 @@
-"""A TCP forwarder on loopback that a test can cut: an outage of a server that keeps its state.
+"""A TCP forwarder on loopback that a test can cut or stall: an outage of a server that keeps its state.
 
 ``TcpProxy(port)`` listens on a free port of 127.0.0.1 and forwards every connection to 127.0.0.1:``port``
 (two threads per connection, one per direction).  ``cut()`` starts an outage: the connections open now are
@@ -9,10 +9,25 @@ connections reset while cut, and ``wait_refused(n)`` returns once ``n`` of them 
 for: clients have met the outage and are retrying), so the length of an outage is counted in refused
 connections rather than seconds.
 
+``stall()`` starts the other kind of outage, a link that drops packets silently (no reset): connections open
+now and new ones are kept (new ones are accepted and connected to the server), but no byte is forwarded in
+either direction, nor a close, until ``restore()``; a client learns of it only through its own timeouts.
+What the proxy reads meanwhile is held, and ``restore()`` delivers it in order, as TCP's retransmissions
+would once the link is back: a request whose client has given up meanwhile still reaches the server late,
+and so do the closes of the connections the clients dropped.  ``swallowed`` counts the chunks of bytes sent
+towards the server while stalled (requests, each read of the client's side one), ``swallowed_bytes`` the
+bytes of both directions, ``stalled_connections`` the connections that had a request swallowed, and
+``abandoned`` the connections their clients closed while stalled with a request held on them (a client
+that gave a call up at its read timeout; retried, the call makes a new stalled connection; a close after an
+answer that arrived before the stall is not counted).  ``wait_stalled(requests, connections,
+abandoned)`` returns once each count reached its number (since the last ``stall()``), so a stall's length,
+too, is counted in what it did to the clients rather than in seconds.
+
 Usage::
 
     proxy = TcpProxy(moto.port)          # clients use proxy.endpoint instead of moto.endpoint
     proxy.cut(); proxy.wait_refused(5); proxy.restore()
+    proxy.stall(); proxy.wait_stalled(requests=3, abandoned=1); proxy.restore()
     proxy.close()
 """
 
@@ -37,7 +52,8 @@ def _reset(sock: socket.socket) -> None:
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``self.port`` to 127.0.0.1:``target_port`` until ``cut()``; see the module docstring."""
+    """Forwards 127.0.0.1:``self.port`` to 127.0.0.1:``target_port`` until ``cut()`` or ``stall()``; see the
+    module docstring."""
 
     def __init__(self, target_port: int, host: str = "127.0.0.1"):
         self.target = (host, target_port)
@@ -48,10 +64,18 @@ class TcpProxy:
         self.host, self.port = host, self.listener.getsockname()[1]
         self._lock = threading.Condition()
         self._cut = False
+        self._stalled = False
         self._closed = False
         self._open: set[socket.socket] = set()  # both ends of every forwarded connection
+        # per direction, by its source socket: the lock that orders its sends, what a stall held back, and
+        # the socket it sends to
+        self._directions: dict[socket.socket, tuple[threading.Lock, list[bytes], socket.socket]] = {}
+        self._stalled_clients: set[socket.socket] = set()  # the client sockets that had a request swallowed
         self.refused = 0  # connections reset while cut (the ones open at the cut included)
         self.forwarded = 0  # connections forwarded
+        self.swallowed = 0  # chunks of bytes towards the server held while stalled (since the last stall())
+        self.swallowed_bytes = 0  # bytes of both directions held while stalled (since the last stall())
+        self.abandoned = 0  # connections closed by their clients with a request held (since the last stall())
         self._thread = threading.Thread(target=self._accept, name=f"tcp-proxy-{self.port}", daemon=True)
         self._thread.start()
 
@@ -70,20 +94,50 @@ class TcpProxy:
         for s in doomed:
             _reset(s)
 
+    def stall(self) -> None:
+        """Start a silent outage: keep every connection, forward nothing (bytes or closes) until ``restore()``."""
+        with self._lock:
+            self._stalled = True
+            self._stalled_clients = set()
+            self.swallowed = self.swallowed_bytes = self.abandoned = 0
+            self._lock.notify_all()
+
+    @property
+    def stalled_connections(self) -> int:
+        """Connections that had a request swallowed since the last ``stall()``."""
+        with self._lock:
+            return len(self._stalled_clients)
+
     def restore(self) -> None:
-        """End the outage: new connections are forwarded again."""
+        """End the outage: new connections are forwarded again; after a stall, what was held is delivered, in
+        order, and held closes are passed on."""
         with self._lock:
             self._cut = False
+            self._stalled = False
+            directions = list(self._directions.items())
+            self._lock.notify_all()
+        for _, (order, held, dst) in directions:
+            with order:
+                self._flush(held, dst)
 
     def wait_refused(self, n: int, timeout: float = 120.0) -> bool:
         """Whether ``n`` connections were refused (reset during the outage) within ``timeout`` seconds."""
         with self._lock:
             return self._lock.wait_for(lambda: self.refused >= n, timeout)
 
+    def wait_stalled(self, requests: int = 1, connections: int = 0, abandoned: int = 0,
+                     timeout: float = 120.0) -> bool:
+        """Whether, within ``timeout`` seconds, the current stall swallowed ``requests`` requests on at least
+        ``connections`` connections and its clients abandoned ``abandoned`` connections."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.swallowed >= requests and self.abandoned >= abandoned
+                                       and len(self._stalled_clients) >= connections, timeout)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             doomed, self._open = self._open, set()
+            self._lock.notify_all()
         _reset(self.listener)
         for s in doomed:
             _reset(s)
@@ -119,21 +173,57 @@ class TcpProxy:
                     continue
                 self._open |= {client, server}
                 self.forwarded += 1
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                for src, dst in ((client, server), (server, client)):
+                    self._directions[src] = (threading.Lock(), [], dst)
+            for a, b, up in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, up), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    @staticmethod
+    def _flush(held: list[bytes], dst: socket.socket) -> None:
+        """Send to ``dst`` what a stall held back on its direction (whose order lock the caller holds)."""
+        if held:
+            data, held[:] = b"".join(held), []
+            with contextlib.suppress(OSError):
+                dst.sendall(data)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
+        """Forward ``src`` to ``dst``; while stalled, hold what is read (and, at the end, the close)."""
+        with self._lock:
+            order, held, _ = self._directions.get(src, (threading.Lock(), [], dst))
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                with order:
+                    with self._lock:
+                        stalled = self._stalled
+                        if stalled:
+                            held.append(data)
+                            self.swallowed_bytes += len(data)
+                            if upstream:
+                                self.swallowed += 1
+                                self._stalled_clients.add(src)
+                            self._lock.notify_all()
+                    if not stalled:
+                        self._flush(held, dst)
+                        dst.sendall(data)
         except OSError:
             pass
+        with self._lock:  # a close while stalled is held too: the peer learns of it once the link is back
+            if self._stalled and upstream and src in self._open and src in self._stalled_clients:
+                self.abandoned += 1  # closed with a request held: its client gave the call up
+                self._lock.notify_all()
+            self._lock.wait_for(lambda: not self._stalled or self._closed or src not in self._open)
+        with order:
+            with self._lock:
+                flush = src in self._open
+            if flush:
+                self._flush(held, dst)
         with self._lock:
             mine = src in self._open  # not yet closed by the other direction or reset by a cut
             self._open -= {src, dst}
+            self._directions.pop(src, None)
         if mine:  # one side closed: close both (the other direction's pump then ends)
             for s in (src, dst):
                 with contextlib.suppress(OSError):

@@ -1,7 +1,8 @@
 """Soaks: consecutive small jobs under seeded random faults, each checked for its answer and for leftovers.
 
 Shared by the short soak (``tests/faults/test_soak.py``, about 20 jobs) and the long one (``bench/soak.py``,
-200 jobs on the embedded backend and on Redis + moto S3).  Two kinds of job:
+200 jobs on the embedded backend, on Redis + moto S3, and on Redis state + moto SQS queues + moto S3).
+Two kinds of job:
 
 *gated fans* (``fan``): ``T[i] = 2 X[i]; Y[i] = 2 T[i]``, whose last task waits at a gate of its own.  While it
 waits, one fault of ``GATED_FAULTS`` is injected into the executor running it or into its queue: ``kill``
@@ -41,6 +42,7 @@ import numpy as np
 
 import lambdapack as lp
 import numpywren2 as npw
+from numpywren2.core.backends import QueueLostError, open_queue
 from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.signing import seal_message, task_key
 from provisioner import LocalProcessLauncher
@@ -270,11 +272,17 @@ class Soak:
                 problems.append(f"job {job_id} still running")
             elif rec["status"] == "done" and done != num:
                 problems.append(f"job {job_id}: {done} completions of {num} tasks")
-            queue = rt.queue(job_id)
-            try:
-                depth = queue.depth()
-            finally:
-                queue.close()
+            try:  # opened without creating it: an SQS queue is deleted with its job (gone is nothing left)
+                queue = open_queue(rt.urls["queue"], job_id, create=False)
+            except QueueLostError:
+                depth = 0
+            else:
+                try:
+                    depth = queue.depth()
+                except QueueLostError:
+                    depth = 0
+                finally:
+                    queue.close()
             if depth:
                 problems.append(f"job {job_id}: {depth} messages left in its queue")
             self._checked_jobs.add(job_id)

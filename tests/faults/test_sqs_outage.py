@@ -10,18 +10,26 @@ cannot know the answer was lost), so the test uses a lease of ``LEASE`` seconds 
 
 Lost: the moto server serving SQS is restarted on its port (moto keeps its state in memory, so the job's
 queue is gone); the job fails with a reason naming the queue, never a hang or a wrong answer.
+
+Missing at an executor's start: an executor launched as its job ended finds the job's queue deleted with the
+job; it exits quietly (found by the long soak: it exited with a traceback).  One whose running job's queue is
+gone fails the job naming the queue, as any executor that meets the lost queue later does.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
+import boto3
 import numpy as np
 import pytest
 from test_outage import completed, fan, wait_for
 
 import numpywren2 as npw
+from executor.spec import ExecutorSpec
 from numpywren2.testing import MotoServer, TcpProxy
 from provisioner import ProvisionerSettings
 
@@ -89,3 +97,42 @@ def test_an_sqs_server_restarted_without_its_queue_fails_the_job_naming_it(redis
             assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
     finally:
         sqs.stop()
+
+
+def late_executor(rt, job_id: str) -> subprocess.CompletedProcess:
+    """A ``python -m executor`` for ``job_id`` started by hand (as a provisioner launches one), run to its end
+    (the spec made here: a ``Provisioner`` would open, so create, the job's queue)."""
+    spec = ExecutorSpec(rt.urls["store"], rt.urls["queue"], rt.urls["state"], job_id, idle_timeout=2.0)
+    return subprocess.run([sys.executable, "-m", "executor", *spec.cli_args("x-late")], capture_output=True,
+                          text=True, timeout=WAIT)
+
+
+@pytest.mark.timeout(120)
+def test_an_executor_started_after_its_job_ended_and_its_queue_was_deleted_exits_quietly(redis_server, moto_server,
+                                                                                         gates, monkeypatch):
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    with npw.runtime(**backends(moto_server, moto_server.endpoint, redis_server.url), executors=1) as rt:
+        job, X, Y = fan(2, free=2)  # no gate
+        job.wait(timeout=WAIT)
+        assert np.array_equal(Y.numpy(), 2 * X.numpy())
+        late = late_executor(rt, job.id)
+        assert late.returncode == 0 and "Traceback" not in late.stderr, late.stderr
+        assert rt.state.status(job.id) == "done" and completed(rt, job) == 2, "the ended job is unchanged"
+        sqs = boto3.client("sqs", endpoint_url=moto_server.endpoint)
+        assert sqs.list_queues(QueueNamePrefix=job.queue.name).get("QueueUrls", []) == [], "no queue re-created"
+
+
+@pytest.mark.timeout(120)
+def test_an_executor_that_finds_its_running_jobs_queue_gone_fails_the_job_naming_it(redis_server, moto_server,
+                                                                                   gates, monkeypatch):
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    with npw.runtime(**backends(moto_server, moto_server.endpoint, redis_server.url), executors=1) as rt:
+        job, _, _ = fan(2, free=1)  # task 1 waits at gate 1
+        wait_for(lambda: completed(rt, job) >= 1 and gates.started(1), "a task completed, one at the gate")
+        name = job.queue.name
+        boto3.client("sqs", endpoint_url=moto_server.endpoint).delete_queue(QueueUrl=job.queue.queue_url)
+        late = late_executor(rt, job.id)
+        assert late.returncode == 0 and "Traceback" not in late.stderr, late.stderr
+        gates.open(1)
+        with pytest.raises(npw.JobFailedError, match=rf"queue {name}.* does not exist"):
+            job.wait(timeout=WAIT)

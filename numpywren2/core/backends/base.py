@@ -139,8 +139,11 @@ def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_del
     ``TileNotFoundError`` is never retried: a missing tile is an answer, not a glitch; nor is a
     permanent OS error (``is_permanent``: a full disk, a read-only store...), raised as it is.
     After ``attempts`` failures the last error is raised as ``BackendError``; but while the error says
-    the server cannot be reached (``outage_errors``), the retries go on until ``outage_s()`` seconds
-    have passed since the first failure, then raise ``OutageError``.
+    the server cannot be reached (``outage_errors``), the retries go on, however many, until ``outage_s()``
+    seconds have passed since the first failed attempt began, then raise ``OutageError``.  The time counts from the
+    attempt's start, not its failure: an attempt that waited for its client's read timeout on a link that
+    drops packets was spent in the outage, so such a call gives up at most one attempt (one timeout) and
+    one backoff after ``outage_s``.
     """
     import random
     import time
@@ -149,6 +152,7 @@ def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_del
         retry_on = transient_errors()
     first, attempt = None, 0
     while True:
+        began = time.monotonic()
         try:
             return fn(*args)
         except TileNotFoundError:
@@ -157,11 +161,13 @@ def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_del
             if is_permanent(e):
                 raise
             now = time.monotonic()
-            first = now if first is None else first
+            first = began if first is None else first
             attempt += 1
             outage = isinstance(e, outage_errors())
             budget = outage_s() if outage else 0.0
-            if attempt >= attempts and now - first >= budget:
+            # an outage is ridden out for its time budget alone: a floor of attempts would add that many
+            # read timeouts on a link that drops packets (6 of 15 s: 90 s past an outage_s of 60)
+            if (outage or attempt >= attempts) and now - first >= budget:
                 name = getattr(fn, "__qualname__", fn)
                 if outage:
                     raise OutageError(f"{name}: the server was unreachable for {now - first:.1f} s, longer than "

@@ -46,13 +46,36 @@ from .base import (
     Progress,
     StateStore,
     TaskQueue,
+    outage_s,
     with_retries,
 )
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
-SOCKET_TIMEOUT = 30.0  # seconds to wait for any reply afterwards
-# No command used here blocks on the server (the queue's ``receive(wait=...)`` polls with short
-# scripts and sleeps on the client), so any reply longer than this means a stuck server or network.
+SOCKET_TIMEOUT = 30.0  # the longest wait for any reply afterwards (``socket_timeout``)
+MIN_SOCKET_TIMEOUT = 1.0
+# No command used here blocks on the server (no BLPOP or BZPOPMIN: the queue's ``receive(wait=...)`` polls
+# with short scripts and sleeps on the client), so any reply later than the socket timeout means a stuck
+# server or a link that drops packets silently.
+
+
+def socket_timeout(url: str) -> float:
+    """Seconds a client of ``url`` waits for a reply before it gives the call up (``redis.TimeoutError``,
+    the connection closed): the URL's ``?socket_timeout=`` if it gives one, else a quarter of ``outage_s()``
+    between ``MIN_SOCKET_TIMEOUT`` and ``SOCKET_TIMEOUT`` (15 s for the default outage_s of 60 s).
+
+    A timeout is an outage error (``base.outage_errors``): ``with_retries`` tries the call again on a new
+    connection until ``outage_s`` has passed since the first failed attempt began, so a call on a link that
+    drops packets without a reset gives up after at most ``outage_s`` plus one socket timeout and one
+    backoff (2 s), never waits for ever (redis-py's default has no timeout).  A quarter leaves a stall
+    shorter than outage_s several tries to be ridden out.
+
+    >>> socket_timeout("redis://h:6379/0?socket_timeout=2.5")
+    2.5
+    """
+    given = parse_qs(urlparse(url).query).get("socket_timeout")
+    if given:
+        return float(given[0])
+    return min(SOCKET_TIMEOUT, max(MIN_SOCKET_TIMEOUT, outage_s() / 4))
 
 
 def redact(url: str) -> str:
@@ -72,7 +95,7 @@ def connect(url: str) -> tuple[redis.Redis, str]:
 
     A server that cannot be reached, or that accepts the connection but does not answer, is a
     ``BackendError`` naming the URL after at most ``CONNECT_TIMEOUT`` seconds (the check uses a
-    client of its own with that socket timeout; the returned client waits ``SOCKET_TIMEOUT``).
+    client of its own with that socket timeout; the returned client waits ``socket_timeout(url)``).
     """
     u = urlparse(url)
     query = parse_qs(u.query)
@@ -97,8 +120,11 @@ def connect(url: str) -> tuple[redis.Redis, str]:
                            "is redis-server running and the URL right?") from e
     finally:
         probe.close()
-    client = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT,
-                                  health_check_interval=30, **auth)
+    timeout = socket_timeout(url)
+    # one try per call (redis-py's Retry with 0 retries): a timed-out call is retried by ``with_retries``, which
+    # counts the time against ``outage_s``; connections idle for ``timeout`` are checked with a PING first
+    client = redis.Redis.from_url(clean, socket_connect_timeout=min(CONNECT_TIMEOUT, timeout), socket_timeout=timeout,
+                                  health_check_interval=max(1, int(timeout)), retry=Retry(NoBackoff(), 0), **auth)
     return client, prefix
 
 
