@@ -48,6 +48,25 @@ def completed(rt, job) -> int:
     return int(rt.state.job(job.id)["counters"].get("completed", 0))
 
 
+def assert_ridden_out(rt, job, X, Y, N: int, t0: float, within: float, fault: str, executors: int | None = 2,
+                      wait: float = WAIT) -> float:
+    """After a fault that began at ``t0`` (monotonic): the fan job finishes right, within ``within`` s of it, with no
+    scratch tile left, every executor exiting 0 (none gave up during ``fault``) and, unless ``executors`` is None,
+    that many launched (none replaced); returns the seconds from ``t0`` to the job's end."""
+    job.wait(timeout=wait)
+    elapsed = time.monotonic() - t0
+    assert np.array_equal(Y.numpy(), 2 * X.numpy())
+    assert completed(rt, job) == N
+    assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+    launched = job.local_executors
+    for p in launched:
+        assert p.wait(timeout=wait) == 0, f"no executor gave up during {fault}"
+    if executors is not None:
+        assert len(launched) == executors, "no executor replaced"
+    assert elapsed < within, f"the job took {elapsed:.1f} s after {fault} began"
+    return elapsed
+
+
 def test_a_redis_outage_shorter_than_outage_s_is_ridden_out(tmp_path, gates, monkeypatch):
     monkeypatch.setenv("NPW_OUTAGE_S", "60")
     (tmp_path / "redis").mkdir()

@@ -88,6 +88,21 @@ def go_back_in_time(rt, job, gates, server, tmp_path, before_restart=lambda: Non
     return restored
 
 
+def start_two_executors(rt, job):
+    """Executors "a" and "b" of ``job`` in threads of this process (no provisioner), each recording the tasks it
+    starts; returns (tasks started by name, executors by name, threads by name)."""
+    started: dict[str, list] = {"a": [], "b": []}
+    executors = {name: Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
+                                open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
+                                status_interval=0.1, executor_id=f"x-{name}",
+                                hooks={"start": lambda t, name=name: started[name].append(t)})
+                 for name in started}
+    threads = {n: threading.Thread(target=x.run, daemon=True) for n, x in executors.items()}
+    for t in threads.values():
+        t.start()
+    return started, executors, threads
+
+
 def assert_cleaned(rt, job):
     assert rt.state.status(job.id) == "failed"
     assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
@@ -139,15 +154,7 @@ def test_executors_notice_a_rolled_back_store_with_no_client_watching(tmp_path, 
         with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=server.url, state=server.url,
                          executors=0) as rt:
             job = submit_chain()
-            started: dict[str, list] = {"a": [], "b": []}
-            executors = {name: Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
-                                        open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
-                                        status_interval=0.1, executor_id=f"x-{name}",
-                                        hooks={"start": lambda t, name=name: started[name].append(t)})
-                         for name in started}
-            threads = {n: threading.Thread(target=x.run, daemon=True) for n, x in executors.items()}
-            for t in threads.values():
-                t.start()
+            started, executors, threads = start_two_executors(rt, job)
             z = job.bound.task(2, (0,))
             free = []
 
@@ -393,15 +400,7 @@ def test_executors_notice_an_embedded_database_renamed_over_with_no_client_watch
     with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=f"sqlite://{db}", state=f"sqlite://{db}",
                      executors=0) as rt:
         job = submit_chain()
-        started: dict[str, list] = {"a": [], "b": []}
-        executors = {name: Executor(open_store(rt.urls["store"]), open_queue(rt.urls["queue"], job.id),
-                                    open_state(rt.urls["state"]), job.id, lease=2.0, idle_timeout=WAIT,
-                                    status_interval=0.1, executor_id=f"x-{name}",
-                                    hooks={"start": lambda t, name=name: started[name].append(t)})
-                     for name in started}
-        threads = {n: threading.Thread(target=x.run, daemon=True) for n, x in executors.items()}
-        for t in threads.values():
-            t.start()
+        started, executors, threads = start_two_executors(rt, job)
         try:
             gates.wait_started(1, 1, timeout=WAIT)
             y = job.bound.task(1, (0,))

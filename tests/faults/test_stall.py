@@ -15,9 +15,8 @@ import threading
 import time
 import uuid
 
-import numpy as np
 import pytest
-from test_outage import completed, fan, wait_for
+from test_outage import assert_ridden_out, completed, fan, wait_for
 
 import numpywren2 as npw
 from numpywren2.core.backends import OutageError, with_retries
@@ -103,17 +102,8 @@ def test_a_redis_stall_shorter_than_outage_s_is_ridden_out(tmp_path, redis_serve
             assert proxy.wait_stalled(requests=10, abandoned=4, timeout=WAIT), \
                 (proxy.swallowed, proxy.abandoned)
             proxy.restore()
-            job.wait(timeout=WAIT)
-            elapsed = time.monotonic() - t0
-            assert np.array_equal(Y.numpy(), 2 * X.numpy())
-            assert completed(rt, job) == N
-            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+            assert_ridden_out(rt, job, X, Y, N, t0, within=20, fault="the stall", wait=WAIT)
             assert job.queue.depth() == 0, "no message left"
-            executors = job.local_executors
-            for p in executors:
-                assert p.wait(timeout=WAIT) == 0, "no executor gave up during the stall"
-            assert len(executors) == 2, "no executor replaced"
-            assert elapsed < 20, f"the job took {elapsed:.1f} s after the stall began"
     finally:
         proxy.close()
 
@@ -141,13 +131,6 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
             wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
             assert proxy.wait_stalled(requests=4, abandoned=3, timeout=WAIT), (proxy.swallowed, proxy.abandoned)
             proxy.restore()
-            job.wait(timeout=WAIT)
-            elapsed = time.monotonic() - t0
-            assert np.array_equal(Y.numpy(), 2 * X.numpy())
-            assert completed(rt, job) == N
-            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
-            for p in job.local_executors:
-                assert p.wait(timeout=WAIT) == 0, "no executor gave up during the stall"
-            assert elapsed < 40, f"the job took {elapsed:.1f} s after the stall began"
+            assert_ridden_out(rt, job, X, Y, N, t0, within=40, fault="the stall", executors=None, wait=WAIT)
     finally:
         proxy.close()
