@@ -814,3 +814,27 @@ def test_tiles_of_a_never_packed_prefix_are_files_of_their_own_and_packs_elsewhe
     assert store.delete("job-1/S/0/0") and not store.exists("job-1/S/0/0")
     with pytest.raises(TileNotFoundError):
         store.get("job-1/S/0/0")
+
+
+def test_a_file_store_keeps_a_tile_space_in_one_directory_and_still_reads_the_per_index_layout(tmp_path):
+    store = LocalFileStore(tmp_path)
+    for i in range(50):  # 50 tile rows of a scratch space: one directory, a file per tile
+        store.put(f"job-1/Y/{i}/0", np.full((1, 1), float(i)))
+    assert sorted(p.name for p in (tmp_path / "job-1").iterdir()) == ["Y"]
+    assert all(p.is_file() for p in (tmp_path / "job-1" / "Y").iterdir())
+    assert store.list("job-1/Y/1") == ["job-1/Y/1/0"] + [f"job-1/Y/{i}/0" for i in range(10, 20)]
+    assert store.list("job-1/Y/7/") == ["job-1/Y/7/0"]
+    # a tile written one directory per index (the layout before 2026-12): read, listed, deleted
+    old = np.arange(6.0).reshape(2, 3)
+    legacy = LocalFileStore(tmp_path / "legacy")
+    legacy.put("m/x/0", old)  # a single trailing index: the same file in both layouts
+    (tmp_path / "legacy" / "m" / "2").mkdir()
+    os.replace(tmp_path / "legacy" / "m" / "x" / "0.tile", tmp_path / "legacy" / "m" / "2" / "3.tile")
+    assert legacy.exists("m/2/3") and np.array_equal(legacy.get("m/2/3"), old)
+    assert legacy.list("m/") == ["m/2/3"] and legacy.list("m/2/") == ["m/2/3"]
+    assert legacy.delete_prefix("m/") == 1 and not legacy.exists("m/2/3")
+    with pytest.raises(TileNotFoundError):
+        legacy.get("m/2/3")
+    with pytest.raises(ValueError, match="invalid tile key"):
+        store.put("job-1/Y/1,2", old)  # "," is the layout's separator: never part of a key
+    assert store.delete_prefix("job-1/") == 50 and not (tmp_path / "job-1").exists()

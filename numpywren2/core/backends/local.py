@@ -5,7 +5,11 @@ tiles ``<prefix>/<i>/<j>`` as *slots* of one file, ``<root>/<prefix>/.pack`` (on
 shared-memory file), instead of one file per tile; see ``_Pack`` for the layout and the write order
 that keeps ``put`` atomic for readers.  Other keys (scratch spaces, ``meta``) are files as below.
 
-Key ``"job/L/3/4"`` is the file ``<root>/job/L/3/4.tile``; ``get`` returns read-only arrays
+Key ``"job/L/3/4"`` is the file ``<root>/job/L/3,4.tile``: a key's trailing run of tile indices names one
+file in its tile space's directory (``_key_path``), so a job's scratch space is one directory, not one per
+tile row (a directory made for each row cost a ``mkdir`` per put, and a walk and an ``rmdir`` per row when
+the job's scratch was swept).  Files laid out one directory per index (``<root>/job/L/3/4.tile``, as
+versions before 2026-12 wrote them) are still read, listed and deleted.  ``get`` returns read-only arrays
 (memory-mapped for large tiles), after verifying the tile's checksum (``decode_tile``: a
 memory-mapped tile is checked too, which reads it once through the page cache).  A put writes a
 temporary file in the same directory and renames it over the target, which is
@@ -171,6 +175,24 @@ class _Pack:
         return [f"{prefix}/{i}/{j}" for i in range(gr) for j in range(gc) if self.written(self.where(i, j)[0])]
 
 
+def _key_path(key: str) -> str:
+    """``key``'s path below the store's root, without the suffix: the key with the ``/`` between its trailing
+    tile indices written ``,`` (one file per tile in its tile space's directory).
+
+    >>> _key_path("job-ab/S/0/1/4"), _key_path("m-1f/2/3"), _key_path("job-ab/_ended"), _key_path("m/x/7")
+    ('job-ab/S/0,1,4', 'm-1f/2,3', 'job-ab/_ended', 'm/x/7')
+    """
+    parts = key.split("/")
+    if not key or key[0] == "/" or ".." in parts or "," in key:
+        raise ValueError(f"invalid tile key {key!r}")
+    i = len(parts)
+    while i > 1 and parts[i - 1].isdigit():
+        i -= 1
+    if len(parts) - i < 2:
+        return key
+    return "/".join(parts[:i]) + "/" + ",".join(parts[i:])
+
+
 class LocalFileStore(TileStore):
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
@@ -181,9 +203,12 @@ class LocalFileStore(TileStore):
         self._unpacked: set[str] = set()  # prefixes whose tiles are never slots of a pack (``never_packed``)
 
     def _path(self, key: str) -> str:
-        if not key or key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"invalid tile key {key!r}")
-        return self._prefix + key + _SUFFIX  # plain strings: pathlib costs more than the I/O of a small tile
+        """The file of ``key`` (``_key_path``); plain strings: pathlib costs more than the I/O of a small tile."""
+        return self._prefix + _key_path(key) + _SUFFIX
+
+    def _legacy_path(self, key: str) -> str | None:
+        """The file of ``key`` in the layout of one directory per index, if it differs from ``_path``'s."""
+        return self._prefix + key + _SUFFIX if "," in _key_path(key) else None
 
     def allocate_matrix(self, prefix, shape, block_size, dtype) -> None:
         """Lay the matrix's tiles out as slots of one file, ``<prefix>/.pack`` (see ``_Pack``)."""
@@ -239,15 +264,22 @@ class LocalFileStore(TileStore):
             tile.flags.writeable = False
             return tile
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size >= _MMAP_BYTES:
-                    buf = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
-                else:
-                    buf = bytearray(size)
-                    f.readinto(buf)
+            f = open(path, "rb")
         except FileNotFoundError:
-            raise TileNotFoundError(key) from None
+            legacy = self._legacy_path(key)
+            try:
+                f = open(legacy, "rb") if legacy else None
+            except FileNotFoundError:
+                f = None
+            if f is None:
+                raise TileNotFoundError(key) from None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size >= _MMAP_BYTES:
+                buf = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+            else:
+                buf = bytearray(size)
+                f.readinto(buf)
         tile = decode_tile(buf, key)
         tile.flags.writeable = False
         return tile
@@ -289,7 +321,8 @@ class LocalFileStore(TileStore):
         if found is not None:
             with found[0] as pack:
                 return pack.written(pack.where(found[1], found[2])[0])
-        return os.path.exists(path)
+        legacy = self._legacy_path(key)
+        return os.path.exists(path) or (legacy is not None and os.path.exists(legacy))
 
     def delete(self, key: str) -> bool:
         found = self._pack(key, write=True)
@@ -300,20 +333,25 @@ class LocalFileStore(TileStore):
                     return False
                 os.pwrite(pack.fd, bytes(len(TILE_MAGIC)), base)
                 return True
+        return self._unlink(key)
+
+    def _unlink(self, key: str) -> bool:
+        """Remove ``key``'s file (in either layout); False if there was none."""
         try:
             os.unlink(self._path(key))
             return True
         except FileNotFoundError:
-            return False
+            legacy = self._legacy_path(key)
+            if legacy is None:
+                return False
+            try:
+                os.unlink(legacy)
+                return True
+            except FileNotFoundError:
+                return False
 
     def delete_prefix(self, prefix: str) -> int:
-        n = 0
-        for key in self.list(prefix):
-            try:
-                os.unlink(self._path(key))
-                n += 1
-            except FileNotFoundError:
-                pass
+        n = sum(self._unlink(key) for key in self.list(prefix))
         # remove directories that the prefix names entirely
         d = self.root / prefix.rstrip("/")
         if prefix and prefix.endswith("/") and d.is_dir():
@@ -322,7 +360,11 @@ class LocalFileStore(TileStore):
         return n
 
     def list(self, prefix: str = "") -> list[str]:
-        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        # the directory of the prefix's non-index head: tiles below it are files named by their indices
+        head = prefix.split("/")[:-1]
+        while head and head[-1].isdigit():
+            head.pop()
+        base = self.root.joinpath(*head) if head else self.root
         if not base.is_dir():
             return []
         out = []
@@ -337,7 +379,7 @@ class LocalFileStore(TileStore):
             for name in files:
                 if name.endswith(_SUFFIX) and not name.startswith("."):
                     key = os.path.relpath(os.path.join(dirpath, name), self.root)[: -len(_SUFFIX)]
-                    key = key.replace(os.sep, "/")
+                    key = key.replace(os.sep, "/").replace(",", "/")
                     if key.startswith(prefix):
                         out.append(key)
         return sorted(out)
