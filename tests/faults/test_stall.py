@@ -1,11 +1,13 @@
-"""A link that drops packets silently (no reset): Redis (state and queue), or the SQS queue, behind a stalled
-``TcpProxy``.
+"""A link that drops packets silently (no reset): Redis (state and queue), the SQS queue, or the S3 tile store,
+behind a stalled ``TcpProxy``.
 
 The proxy's ``stall()`` keeps every connection and accepts new ones but forwards no byte, and no close, until
 ``restore()`` delivers what it held (as TCP's retransmissions would): a client learns of it only by its read
 timeout.  Redis clients wait ``socket_timeout`` (a quarter of ``outage_s``, so 1 s with ``NPW_OUTAGE_S=4`` and
 2.5 s with 10 here), close the connection and ``with_retries`` tries again on a new one, until ``outage_s`` has
-passed since the first attempt began.  The steps wait for what the stall did to the clients (the proxy's
+passed since the first attempt began.  S3 and SQS clients wait their read timeout (``aws.read_timeout``: a quarter
+of ``outage_s`` too, unless the URL gives ``read_timeout=``) and botocore does not retry a timeout, so it is
+``with_retries`` that tries again, on the same clock.  The steps wait for what the stall did to the clients (the proxy's
 counts of swallowed requests and of connections the clients abandoned), not for time.
 """
 
@@ -15,11 +17,14 @@ import threading
 import time
 import uuid
 
+import numpy as np
 import pytest
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from test_outage import assert_ridden_out, completed, fan, wait_for
 
 import numpywren2 as npw
 from numpywren2.core.backends import OutageError, with_retries
+from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue, long_poll_s, read_timeout, silent_link
 from numpywren2.core.backends.redis import RedisStateStore, socket_timeout
 from numpywren2.testing import TcpProxy
 from provisioner import ProvisionerSettings
@@ -132,5 +137,147 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
             assert proxy.wait_stalled(requests=4, abandoned=3, timeout=WAIT), (proxy.swallowed, proxy.abandoned)
             proxy.restore()
             assert_ridden_out(rt, job, X, Y, N, t0, within=40, fault="the stall", executors=None, wait=WAIT)
+    finally:
+        proxy.close()
+
+
+def test_aws_timeouts_derive_from_outage_s_unless_the_url_gives_them(monkeypatch):
+    s3, sqs = "s3://b/p?endpoint_url=http://127.0.0.1:1", "sqs://?endpoint_url=http://127.0.0.1:1"
+    for outage, s3_timeout, sqs_timeout, poll in ((60, 15.0, 15.0, 10), (4, 1.0, 1.0, 0), (2, 1.0, 1.0, 0),
+                                                  (1000, 60.0, 25.0, 20)):
+        monkeypatch.setenv("NPW_OUTAGE_S", str(outage))
+        assert read_timeout(s3) == s3_timeout and read_timeout(sqs, 25.0) == sqs_timeout, outage
+        assert long_poll_s(sqs_timeout) == poll, outage
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    assert read_timeout(f"{sqs}&read_timeout=5", 25.0) == 5.0 and long_poll_s(5.0) == 2
+    assert silent_link(ReadTimeoutError(endpoint_url="http://h"))
+    assert silent_link(ConnectionClosedError(endpoint_url="http://h", error=TimeoutError("timed out")))
+    assert not silent_link(ConnectionClosedError(endpoint_url="http://h", error=ConnectionResetError()))
+    assert not silent_link(EndpointConnectionError(endpoint_url="http://h"))
+
+
+def timed(fn, *args) -> dict:
+    """``with_retries(fn, *args)`` in a thread: a dict that gets its ``value`` or ``error``, and its ``seconds``."""
+    got: dict = {}
+
+    def call():
+        t0 = time.monotonic()
+        try:
+            got["value"] = with_retries(fn, *args)
+        except Exception as e:  # asserted by the caller
+            got["error"] = e
+        got["seconds"] = time.monotonic() - t0
+
+    got["thread"] = threading.Thread(target=call, daemon=True)
+    got["thread"].start()
+    return got
+
+
+def assert_outage_within_bound(got: dict, proxy: TcpProxy, outage: float, attempt: float):
+    """The call ``got`` (``timed``) on a link that stayed silent gave ``OutageError`` after outage_s and within
+    outage_s + one attempt's wait (``attempt``: a read timeout) + one backoff (2 s), with a margin of 2 s, each
+    attempt abandoned at its timeout (the proxy counts a close once it reads it: waited for, not assumed)."""
+    got["thread"].join(WAIT)
+    assert not got["thread"].is_alive() and isinstance(got.get("error"), OutageError), got
+    assert f"longer than outage_s ({outage:g} s)" in str(got["error"]) and "timeout" in str(got["error"]).lower()
+    assert proxy.wait_stalled(requests=2, connections=2, abandoned=2, timeout=WAIT), \
+        ("each attempt was abandoned at its read timeout and retried", proxy.swallowed, proxy.abandoned)
+    assert outage <= got["seconds"] < outage + attempt + 2.0 + 2.0, \
+        f"outage_s + one attempt's timeout + one backoff (and a margin), not {got['seconds']:.1f} s"
+
+
+@pytest.mark.timeout(60)
+def test_an_s3_call_on_a_dead_link_gives_outage_error_within_outage_s_and_one_attempt(moto_server, monkeypatch):
+    """With ``NPW_OUTAGE_S=4`` the read timeout is 1 s; botocore alone would wait it at each of its 8 attempts,
+    with up to 20 s of backoff between them (34 s here when botocore retried timeouts, instead of 4.3 s)."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "4")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        store = S3TileStore(f"s3://npw-stall-{uuid.uuid4().hex[:10]}/t?endpoint_url={proxy.endpoint}&create=1")
+        assert store.client.meta.config.read_timeout == 1.0 and store.client.meta.config.connect_timeout == 1.0
+        tile = np.arange(12.0).reshape(3, 4)
+        store.put("a", tile)
+
+        # a stall shorter than outage_s: the first attempt is abandoned at its read timeout, the retry waits on a
+        # new connection and gets the tile once the link is back
+        proxy.stall()
+        got = timed(store.get, "a")
+        assert proxy.wait_stalled(requests=2, connections=2, abandoned=1, timeout=WAIT), \
+            "the first attempt was given up at its read timeout and the call retried on a new connection"
+        assert got["thread"].is_alive()
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert np.array_equal(got.get("value"), tile), got
+
+        # a link that stays dead: a read and a write each give up with OutageError once outage_s has passed; an
+        # attempt of the write waits 1 s more: botocore's PUT waits up to 1 s for the server's "100 Continue"
+        # before it sends the body, then its read timeout for the answer
+        for fn, args, attempt in ((store.get, ("a",), 1.0), (store.put, ("b", tile), 2.0)):
+            proxy.stall()
+            assert_outage_within_bound(timed(fn, *args), proxy, 4.0, attempt)
+            proxy.restore()
+        assert np.array_equal(with_retries(store.get, "a"), tile), "the store works once the link is back"
+        store.delete_prefix("")
+    finally:
+        proxy.close()
+
+
+@pytest.mark.timeout(60)
+def test_an_sqs_call_on_a_dead_link_gives_outage_error_within_the_bound_with_the_default_read_timeout(
+        moto_server, monkeypatch):
+    """No ``read_timeout=`` in the URL: with ``NPW_OUTAGE_S=4`` it is 1 s, and the long poll that a receive asks
+    for (20 s) is cut to fit in it (0: no long poll), so the receive gives up like any call (4.3 s here; 7.5 s
+    when botocore retried timeouts: 3 attempts and its backoff per attempt of ``with_retries``)."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "4")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        queue = SQSTaskQueue(f"sqs://?endpoint_url={proxy.endpoint}&prefix=d{uuid.uuid4().hex[:10]}-", "j")
+        assert queue.client.meta.config.read_timeout == 1.0 and queue.long_poll == 0
+        queue.send(["t1"])
+
+        # a stall shorter than outage_s is ridden out (the count: a late receive would hide the message)
+        proxy.stall()
+        got = timed(queue.depth)
+        assert proxy.wait_stalled(requests=2, connections=2, abandoned=1, timeout=WAIT)
+        assert got["thread"].is_alive()
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert got.get("value") == 1, got
+
+        proxy.stall()
+        assert_outage_within_bound(timed(queue.receive, 1, 30.0, 20.0), proxy, 4.0, 1.0)
+        proxy.restore()
+        assert with_retries(queue.depth) == 1, "the queue works once the link is back"
+        queue.delete()
+    finally:
+        proxy.close()
+
+
+@pytest.mark.timeout(90)
+def test_an_s3_stall_shorter_than_outage_s_is_ridden_out(redis_server, moto_server, gates, monkeypatch):
+    """The S3 endpoint stalled (Redis, the queue and the state, up), with the read timeout derived from
+    ``NPW_OUTAGE_S=10``: 2.5 s.  The kernel that returns during the stall writes its output tile, and the
+    executors read the next tasks' inputs: each attempt is abandoned at its read timeout and retried."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "10")
+    proxy = TcpProxy(moto_server.port)
+    tag = uuid.uuid4().hex[:10]
+    try:
+        with npw.runtime(store=f"s3://npw-stall-{tag}/t?endpoint_url={proxy.endpoint}&create=1",
+                         queue=f"{redis_server.url}?prefix=s{tag}:", state=f"{redis_server.url}?prefix=s{tag}:",
+                         executors=2,
+                         provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
+            assert rt.store.client.meta.config.read_timeout == 2.5
+            N = 6
+            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
+            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
+            t0 = time.monotonic()
+            proxy.stall()
+            gates.open(1)
+            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
+            # a call abandoned at its read timeout twice, or two calls once each, and retried on new connections
+            assert proxy.wait_stalled(requests=3, connections=3, abandoned=2, timeout=WAIT), \
+                (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+            proxy.restore()
+            assert_ridden_out(rt, job, X, Y, N, t0, within=30, fault="the stall", wait=WAIT)
     finally:
         proxy.close()

@@ -7,15 +7,28 @@ URLs::
     sqs://?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=npw-
 
 Retries: botocore's "standard" retry mode retries throttling, 5xx and
-connection errors with exponential backoff, up to ``retries`` attempts
+refused or dropped connections with exponential backoff, up to ``retries`` attempts
 (``?retries=``, default 8 for S3, 3 for SQS); the executor adds its own bounded retries on top
 (``with_retries``, which rides out a server that cannot be reached for up to ``outage_s``).
 SQS's default is low because botocore's backoff grows to 20 s between attempts: with 8 attempts a client
 that met an outage of the queue slept up to 20 s after the server was back (a ride-out of a short SQS
 outage took 30-40 s); with 3 its sleeps add up to at most 3 s and ``with_retries`` (at most 2 s apart)
-does the rest.  SQS's read timeout (``?read_timeout=``) defaults to 25 s, the longest long poll (20 s)
-plus a margin, instead of 60 s (S3's): a request whose connection was dropped without a reset fails, and is
-retried, within a lease (default 30 s) instead of after it.
+does the rest.
+
+A link that drops packets without a reset is met only by timeouts, and they are bounded by ``outage_s``
+as Redis's socket timeout is (``redis.socket_timeout``): the read timeout (``read_timeout``: the URL's
+``?read_timeout=``, else a quarter of ``outage_s()``, 1-60 s for S3 and 1-25 s for SQS, 15 s for both with
+the default outage_s of 60 s) and the connect timeout (``?connect_timeout=``, else 5 s or the read timeout
+if shorter).  botocore does not try a call again after a timeout (``silent_link``; it still retries
+throttling, 5xx answers and refused or reset connections), so an attempt of ``with_retries`` waits one
+timeout, and a call on a link that stays silent gives ``OutageError`` at most ``outage_s`` plus one read timeout
+and one backoff (2 s) after it began: 77 s by default (before: 60 s at each of botocore's 8 S3 attempts with
+its backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
+waits up to 1 s more (botocore's PUT waits that long for the server's "100 Continue" before it sends the
+body); a multipart upload's (tiles of ``MULTIPART_BYTES`` and more) whose part times out also waits for the
+abort of the upload, a second read timeout.  The read timeout is per socket read, not per request, so a
+large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read timeout less a
+margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on the client.
 """
 
 from __future__ import annotations
@@ -23,13 +36,20 @@ from __future__ import annotations
 import io
 import math
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import boto3
 import numpy as np
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 
 from .base import (
     BackendError,
@@ -41,22 +61,93 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
+    outage_s,
 )
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
 LONG_POLL_S = 20  # SQS's longest receive wait (WaitTimeSeconds)
+POLL_MARGIN_S = 5.0  # the most of an SQS read timeout kept above the long poll, for the server's answer
+READ_TIMEOUT = 60.0  # the longest read timeout derived for S3 (botocore's default)
+SQS_READ_TIMEOUT = LONG_POLL_S + POLL_MARGIN_S  # the longest derived for SQS: the longest long poll plus the margin
+MIN_READ_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 5.0
 
 
-def _options(url: str, retries: int = 8, read_timeout: float = 60.0) -> tuple:
+def read_timeout(url: str, longest: float = READ_TIMEOUT) -> float:
+    """Seconds a client of ``url`` waits for each read of an answer before it gives the attempt up
+    (``ReadTimeoutError``): the URL's ``?read_timeout=`` if it gives one, else a quarter of ``outage_s()``
+    between ``MIN_READ_TIMEOUT`` and ``longest`` (15 s for the default outage_s of 60 s).
+
+    A timeout is an outage error (``base.outage_errors``) that botocore does not retry (``silent_link``):
+    ``with_retries`` tries the call again until ``outage_s`` has passed since its first attempt began, so a
+    call on a link that drops packets gives up at most ``outage_s`` plus one read timeout and one backoff after
+    it began.  A quarter leaves a stall shorter than outage_s several tries to be ridden out.
+
+    >>> read_timeout("s3://b/p?read_timeout=2.5")
+    2.5
+    """
+    given = parse_qs(urlparse(url).query).get("read_timeout")
+    if given:
+        return float(given[0])
+    return min(longest, max(MIN_READ_TIMEOUT, outage_s() / 4))
+
+
+def long_poll_s(timeout: float) -> int:
+    """The longest SQS long poll (``WaitTimeSeconds``) a client whose read timeout is ``timeout`` may ask for:
+    the timeout less a margin for the answer (``POLL_MARGIN_S``, or half the timeout if that is less), at most
+    ``LONG_POLL_S``; 0 (no long poll) for a timeout under 2 s.
+
+    >>> long_poll_s(25.0), long_poll_s(15.0), long_poll_s(5.0), long_poll_s(1.0)
+    (20, 10, 2, 0)
+    """
+    return max(0, min(LONG_POLL_S, math.floor(timeout - min(POLL_MARGIN_S, timeout / 2))))
+
+
+def silent_link(e: BaseException) -> bool:
+    """Whether botocore's error ``e`` is a timeout: of a read, of a connect, or of a send of the request's body
+    (a ``ConnectionClosedError`` around a ``TimeoutError``): what a link that drops packets gives.
+
+    >>> silent_link(ReadTimeoutError(endpoint_url="h"))
+    True
+    >>> (silent_link(ConnectionClosedError(endpoint_url="h", error=TimeoutError())),
+    ...  silent_link(ConnectionClosedError(endpoint_url="h", error=ConnectionResetError())))
+    (True, False)
+    """
+    if isinstance(e, (ReadTimeoutError, ConnectTimeoutError)):
+        return True
+    if isinstance(e, ConnectionClosedError):
+        inner = e.kwargs.get("error")
+        return any(isinstance(a, TimeoutError) for a in (inner, *getattr(inner, "args", ())))
+    return False
+
+
+def _no_retry_after_a_timeout(caught_exception=None, **_) -> bool | None:
+    """A ``needs-retry`` handler, run before botocore's own: False (no retry) after a timeout, so that one
+    attempt of ``with_retries`` waits at most one timeout (botocore's retries would wait one each, and its
+    backoff between them); None (botocore decides) otherwise."""
+    if caught_exception is not None and silent_link(caught_exception):
+        return False
+    return None
+
+
+def _options(url: str, retries: int = 8, longest_read: float = READ_TIMEOUT) -> tuple:
     u = urlparse(url)
     q = {k: v[0] for k, v in parse_qs(u.query).items()}
+    timeout = read_timeout(url, longest_read)
     cfg = Config(retries={"max_attempts": int(q.get("retries", retries)), "mode": "standard"},
-                 max_pool_connections=int(q.get("pool", 32)), connect_timeout=float(q.get("connect_timeout", 5)),
-                 read_timeout=float(q.get("read_timeout", read_timeout)))
+                 max_pool_connections=int(q.get("pool", 32)),
+                 connect_timeout=float(q.get("connect_timeout", min(CONNECT_TIMEOUT, timeout))), read_timeout=timeout)
     kw = {"config": cfg, "region_name": q.get("region", "us-east-1")}
     if "endpoint_url" in q:
         kw["endpoint_url"] = q["endpoint_url"]
     return u, q, kw
+
+
+def _client(service: str, kw: dict):
+    """A boto3 client of ``service`` that botocore does not retry after a timeout (``silent_link``)."""
+    client = boto3.client(service, **kw)
+    client.meta.events.register_first(f"needs-retry.{service}", _no_retry_after_a_timeout)
+    return client
 
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -92,7 +183,7 @@ class S3TileStore(TileStore):
         self.prefix = u.path.strip("/")
         self.sse = q.get("sse")
         self.sse_args = sse_args(self.sse, q.get("kms_key_id"))
-        self.client = boto3.client("s3", **kw)
+        self.client = _client("s3", kw)
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -199,10 +290,11 @@ class SQSTaskQueue(TaskQueue):
     LOST = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")  # error codes of a missing queue
 
     def __init__(self, url: str, name: str, create: bool = True):
-        _, q, kw = _options(url, retries=3, read_timeout=LONG_POLL_S + 5)  # see the module docstring
+        _, q, kw = _options(url, retries=3, longest_read=SQS_READ_TIMEOUT)  # see the module docstring
         self.url = url
         self.endpoint = kw.get("endpoint_url", "AWS")
-        self.client = boto3.client("sqs", **kw)
+        self.client = _client("sqs", kw)
+        self.long_poll = long_poll_s(kw["config"].read_timeout)  # a long poll that fits in the read timeout
         self.name = re.sub(r"[^A-Za-z0-9_-]", "-", q.get("prefix", "npw-") + name)[:80]
         try:
             if create:
@@ -240,10 +332,16 @@ class SQSTaskQueue(TaskQueue):
                 raise BackendError(f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0]}")
 
     def receive(self, n: int = 1, lease: float = 30.0, wait: float = 0.0) -> list[Message]:
+        """Up to ``n`` messages, with a long poll of up to ``wait`` seconds (at most ``LONG_POLL_S``); one
+        shortened to fit the read timeout (``long_poll_s``) that finds nothing sleeps the rest here."""
+        began, longest = time.monotonic(), min(LONG_POLL_S, wait)
+        poll = min(self.long_poll, max(0, math.ceil(wait)))
         resp = self._call("receive_message", MaxNumberOfMessages=max(1, min(n, 10)),
-                                           VisibilityTimeout=max(1, math.ceil(lease)),
-                                           WaitTimeSeconds=min(LONG_POLL_S, max(0, math.ceil(wait))))
-        return [Message(m["Body"], m["ReceiptHandle"]) for m in resp.get("Messages", [])]
+                          VisibilityTimeout=max(1, math.ceil(lease)), WaitTimeSeconds=poll)
+        out = [Message(m["Body"], m["ReceiptHandle"]) for m in resp.get("Messages", [])]
+        if not out and poll < longest:
+            time.sleep(max(0.0, longest - (time.monotonic() - began)))
+        return out
 
     def renew(self, receipt: str, lease: float) -> bool:
         try:
