@@ -7,7 +7,9 @@ killed, or continued at the end; every task of the job sent again, sealed for th
 Choleskys through the user API, with their tasks sent again once one has completed, or no fault.  After every
 job: the answer is right, every job ended and counted each task once, no tile left in the store, no message
 in any job's queue, no executor process alive.  ``test_soak_short_sqs`` runs 8 such jobs with the tasks in moto
-SQS queues (Redis state, moto S3 tiles).  The long soak adds GEMM, TSQR, QR, LU and solve, kills at each
+SQS queues (Redis state, moto S3 tiles).  ``test_soak_short_links`` runs one job per fault of a link (a stalled
+Redis link, a stopped S3 server, an SQS cut: ridden out; a restarted moto SQS server: reported), every URL
+through a ``TcpProxy``.  The long soak adds GEMM, TSQR, QR, LU and solve, kills at each
 protocol step, storage faults, Redis + moto S3 and Redis outages.
 """
 
