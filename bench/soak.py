@@ -7,8 +7,12 @@ jobs, the faults and the checks after each job).
     python bench/soak.py --jobs 40 --seed 7    # fewer, another seed
     python bench/soak.py --backends sqs-s3     # one backend only
 
-Prints one line per job and a table per backend, then a JSON summary (jobs, problems, wrong answers,
-hangs, seconds, per fault and per algorithm) and the machine's load averages before and after: the numbers
+On Redis and S3 every URL goes through a ``TcpProxy`` in front of its server, for the faults of links: Redis
+stalls and S3 stops, and on ``sqs-s3`` (its SQS on a moto server of its own) SQS cuts and SQS restarts.
+
+Prints one line per job (its fault and outcome: ridden out, reported or a problem) and a table per backend,
+then a JSON summary (jobs, problems, wrong answers, hangs, faults reported, seconds, per fault: jobs,
+problems, ridden out, reported; per algorithm) and the machine's load averages before and after: the numbers
 are measured on a shared machine.  Exits 1 if any job had a problem.
 """
 
@@ -29,9 +33,9 @@ from pathlib import Path
 import boto3
 
 import numpywren2 as npw
-from numpywren2.testing import MotoServer, RedisServer
+from numpywren2.testing import MotoServer, RedisServer, TcpProxy
 from numpywren2.testing.gates import ENV, Gates
-from numpywren2.testing.soak import Soak, print_table
+from numpywren2.testing.soak import Links, Soak, as_dict, print_table
 from provisioner import ProvisionerSettings
 
 BACKENDS = ("embedded", "redis-s3", "sqs-s3")
@@ -60,36 +64,51 @@ def soak_embedded(root: Path, gates: Gates, jobs: int, seed: int, wait: float) -
 
 
 def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float, sqs: bool = False) -> Soak:
-    """Redis (persistent) state and moto S3 tiles; the queues on Redis too, or (``sqs``) on moto's SQS, on the
-    same moto server (``outage`` faults restart Redis: the state store only, with SQS queues)."""
+    """Redis (persistent) state and moto S3 tiles; the queues on Redis too, or (``sqs``) on moto's SQS, on a
+    moto server of its own (so that restarting it loses the queues only).  Every URL goes through a
+    ``TcpProxy`` in front of its server, for the faults of links (``numpywren2.testing.soak.Links``): Redis
+    stalls, S3 stops, and with SQS, SQS cuts and restarts.  ``outage`` faults restart Redis behind its proxy
+    (the state store only, with SQS queues)."""
     name = "sqs-s3" if sqs else "redis-s3"
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(k, v)
     (root / "redis").mkdir()
-    holder = {"redis": RedisServer(root / "redis", persistent=True)}
-    moto = MotoServer()
+    servers = {"redis": RedisServer(root / "redis", persistent=True), "s3": MotoServer()}
+    proxies = {"redis": TcpProxy(servers["redis"].port), "s3": TcpProxy(servers["s3"].port)}
+    if sqs:
+        servers["sqs"] = MotoServer()
+        proxies["sqs"] = TcpProxy(servers["sqs"].port)
     bucket = f"soak-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=moto.endpoint).create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=servers["s3"].endpoint).create_bucket(Bucket=bucket)
 
     def restart(seconds: float) -> None:
-        server = holder["redis"]
+        server = servers["redis"]
         server.stop()
         time.sleep(seconds)  # the outage's length is the fault itself
-        holder["redis"] = RedisServer(root / "redis", port=server.port, persistent=True)
+        servers["redis"] = RedisServer(root / "redis", port=server.port, persistent=True)
 
-    url = holder["redis"].url
-    store = f"s3://{bucket}/tiles?endpoint_url={moto.endpoint}"
+    def restart_sqs() -> None:
+        """moto's SQS stopped and an empty one started behind the same proxy (on a port of its own: the old
+        one is not reserved meanwhile), so the clients' endpoint comes back without the queues."""
+        servers["sqs"].stop()
+        servers["sqs"] = MotoServer()
+        proxies["sqs"].target = ("127.0.0.1", servers["sqs"].port)
+
+    url = f"redis://127.0.0.1:{proxies['redis'].port}/0"
+    store = f"s3://{bucket}/tiles?endpoint_url={proxies['s3'].endpoint}"
     prefix = f"soak{uuid.uuid4().hex[:6]}-"
-    queue = f"sqs://?endpoint_url={moto.endpoint}&prefix={prefix}" if sqs else url
+    queue = f"sqs://?endpoint_url={proxies['sqs'].endpoint}&prefix={prefix}" if sqs else url
+    links = Links(redis=proxies["redis"], s3=proxies["s3"], sqs=proxies.get("sqs"),
+                  restart_sqs=restart_sqs if sqs else None)
     try:
         with npw.runtime(store=store, queue=queue, state=url, executors=2, provisioner=settings()) as rt:
-            soak = Soak(rt, gates, seed, wait=wait, restart=restart,
+            soak = Soak(rt, gates, seed, wait=wait, restart=restart, links=links,
                         log=lambda s: print(f"{name} {s}", flush=True))
             soak.run(jobs)
             client = rt.state.client
             if sqs:
-                listed = boto3.client("sqs", endpoint_url=moto.endpoint).list_queues(QueueNamePrefix=prefix)
+                listed = boto3.client("sqs", endpoint_url=proxies["sqs"].endpoint).list_queues(QueueNamePrefix=prefix)
                 queues = listed.get("QueueUrls", [])
             else:
                 queues = [k.decode() for k in client.scan_iter(match="npw:q:*", count=1000)]
@@ -98,8 +117,10 @@ def soak_redis_s3(root: Path, gates: Gates, jobs: int, seed: int, wait: float, s
                           "job_records": len(rt.state.job_ids()), "tiles": len(rt.store.list(""))}
             print(f"{name} at the end: {soak.final}", flush=True)
     finally:
-        holder["redis"].stop()
-        moto.stop()
+        for proxy in proxies.values():
+            proxy.close()
+        for server in servers.values():
+            server.stop()
     return soak
 
 
@@ -135,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 gates.open_all()
             print_table(soak.results)
             summaries[backend] = {**soak.summary(), **getattr(soak, "final", {})}
-            results[backend] = [r.__dict__ for r in soak.results]
+            results[backend] = [as_dict(r) for r in soak.results]
     after = load()
     print(json.dumps({"summaries": summaries, "load_before": before, "load_after": after,
                       "wall_s": round(time.monotonic() - t0, 1)}, indent=1))

@@ -18,9 +18,32 @@ at random), ``duplicate`` (each job of the call gets its tasks sent again once i
 ``outage`` (the Redis server stopped once a job has completed a task, and restarted on its port a moment
 later: only with a restartable server), or ``none``.
 
+Faults of the links to the servers (``LINK_FAULTS``), where the soak is given the way in (``Links``): the
+runtime's URLs go through ``TcpProxy``s in front of the servers, so a fault is a proxy's outage while the
+servers keep their state.  Each is injected once a job of the call has completed a task, and its length is
+counted in what it did to the clients (the proxy's counts), with time only as an upper bound (half of
+``outage_s``, so that whatever it is, the jobs can ride it out):
+
+- ``redis-stall`` (Redis configurations): the Redis link drops packets silently (``stall()``: no reset, no
+  byte forwarded) until ``STALL_REQUESTS`` requests were swallowed on ``STALL_CONNECTIONS`` connections and
+  ``STALL_ABANDONED`` connections were given up at their socket timeout (a quarter of ``outage_s``, or the
+  URL's ``socket_timeout``) and their calls retried; ridden out.
+- ``s3-stop`` (configurations with S3): the S3 server stopped.  moto_server keeps its buckets in memory, so a
+  stopped and restarted moto would come back empty: a real S3 server (or MinIO) that stops keeps its objects,
+  and its clients see refused and reset connections until it is back.  That is the proxy cut (``cut()``:
+  every connection reset, new ones at once) until ``S3_REFUSED`` new connections were refused; ridden out.
+- ``sqs-cut`` (SQS queues): the SQS endpoint cut the same way until ``SQS_REFUSED`` connections were refused;
+  a receive whose answer was dropped hides its messages for a lease (the soak's leases are short); ridden out.
+- ``sqs-restart`` (SQS queues, a gated fault): the moto server serving SQS restarted while the fan's last task
+  waits at its gate (``Links.restart_sqs``: moto keeps its queues in memory, so the job's queue is gone).  The
+  job must fail with a reason naming its queue, before the gate opens (no hang, no wrong answer): a fault
+  *reported*, not a problem; the checks after it are those of every job.
+
 After every job (``Soak.check``): the answer is right; every job the store holds has ended and counted each
 task once; no tile is left in the store, no message in any job's queue, no executor process alive.  A job
-that does not end within ``wait`` seconds is a hang: its jobs are cancelled and it is counted.
+that does not end within ``wait`` seconds is a hang: its jobs are cancelled and it is counted.  Each result
+says its fault and its outcome: ridden out (the job completed right under it), reported (the job failed with
+the reason the fault calls for), or a problem.
 """
 
 from __future__ import annotations
@@ -43,17 +66,24 @@ import numpy as np
 import lambdapack as lp
 import numpywren2 as npw
 from numpywren2.core.backends import QueueLostError, open_queue
+from numpywren2.core.backends.base import outage_s
 from numpywren2.core.jobspec import JobSpec
 from numpywren2.core.signing import seal_message, task_key
 from provisioner import LocalProcessLauncher
 
 from .faulty_executor import STEPS
 from .gates import Gates, gated_double_marked
+from .proxy import TcpProxy
 
-GATED_FAULTS = ("none", "kill", "stop", "duplicate")
+GATED_FAULTS = ("none", "kill", "stop", "duplicate", "sqs-restart")
 ALGORITHMS = ("cholesky", "gemm", "tsqr", "qr", "lu", "solve")
-ALGORITHM_FAULTS = ("none", "duplicate", "kill", "storage", "outage")
+ALGORITHM_FAULTS = ("none", "duplicate", "kill", "storage", "outage", "redis-stall", "s3-stop", "sqs-cut")
+LINK_FAULTS = ("redis-stall", "s3-stop", "sqs-cut")  # outages of a link, injected by a proxy
 STORAGE_RATE = 0.05  # probability of a transient error (and of a slow answer) per tile get or put
+STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED = 5, 3, 2  # a Redis stall's length, in what it did to clients
+S3_REFUSED = 5  # new S3 connections refused before the S3 server is back (a lone call retried by botocore:
+# about 5 in 8 s, its backoff doubling; 10 took more than 30 s once)
+SQS_REFUSED = 20  # new SQS connections refused before the SQS endpoint is back (as in test_sqs_outage)
 
 
 def fan(N: int, gate: int) -> lp.Program:
@@ -93,8 +123,25 @@ class FaultyLauncher(LocalProcessLauncher):
 
 
 @dataclasses.dataclass
+class Links:
+    """The soak's ways into its runtime's servers, for the faults of links (``LINK_FAULTS``, ``sqs-restart``):
+    each proxy forwards to a server, and the runtime's URL for that server is the proxy's.
+
+    ``redis``: the Redis server's (state, and the queues unless they are SQS's); ``s3``: the S3 endpoint's;
+    ``sqs``: the SQS endpoint's; ``restart_sqs()``: stops the moto server serving SQS and starts an empty one
+    behind ``sqs`` (its queues are lost).  A fault is planned only where its way in is given."""
+
+    redis: TcpProxy | None = None
+    s3: TcpProxy | None = None
+    sqs: TcpProxy | None = None
+    restart_sqs: Callable[[], None] | None = None
+
+
+@dataclasses.dataclass
 class Result:
-    """One job of a soak: what ran, under which fault, how long it took, and what was wrong (None: nothing)."""
+    """One job of a soak: what ran, under which fault, how long it took, and what was wrong (None: nothing);
+    ``reported``: the job failed with the reason its fault calls for; ``detail``: what the fault did (the
+    proxy's counts, the reason reported)."""
 
     n: int
     what: str
@@ -102,10 +149,21 @@ class Result:
     seconds: float
     problem: str | None = None
     hang: bool = False
+    reported: bool = False
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def outcome(self) -> str:
+        """``problem``, ``no fault``, ``reported`` or ``ridden out``."""
+        if not self.ok:
+            return "problem"
+        if self.fault == "none":
+            return "no fault"
+        return "reported" if self.reported else "ridden out"
 
 
 def _processes(rt, since: int) -> list:
@@ -131,11 +189,14 @@ class Soak:
     restart : callable, optional
         ``restart(seconds)`` stops the state and queue server, waits, and starts it again on its port with
         its state (``outage`` faults need it).
+    links : Links, optional
+        The proxies the runtime's URLs go through, and the SQS restart (the faults of links need them).
     """
 
     def __init__(self, rt, gates: Gates, seed: int, wait: float = 120.0, restart: Callable[[float], None] | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, links: Links | None = None):
         self.rt, self.gates, self.wait, self.restart = rt, gates, wait, restart
+        self.links = links or Links()
         self.rng = random.Random(seed)
         self.seed = seed
         self.results: list[Result] = []
@@ -146,17 +207,26 @@ class Soak:
         self._default_factory = rt.launcher_factory
 
     # ------------------------------------------------------------------ plan
+    def can(self, fault: str) -> bool:
+        """Whether this soak can inject ``fault`` (``outage`` needs a ``restart``, a link's fault its proxy)."""
+        needs = {"outage": self.restart, "redis-stall": self.links.redis, "s3-stop": self.links.s3,
+                 "sqs-cut": self.links.sqs, "sqs-restart": self.links.restart_sqs}
+        return fault not in needs or needs[fault] is not None
+
     def plan(self, jobs: int, gated_share: float = 0.4, algorithms: tuple[str, ...] = ALGORITHMS,
-             faults: tuple[str, ...] = ALGORITHM_FAULTS) -> list[tuple[str, str]]:
-        """``jobs`` pairs ``(what, fault)``, seeded: a share ``gated_share`` of gated fans, the rest calls of
-        ``algorithms`` under ``faults``; each list is drawn in shuffled rounds, so that every fault and every
-        algorithm appears once the plan is long enough (``outage`` only with a ``restart``)."""
-        faults = tuple(f for f in faults if f != "outage" or self.restart is not None)
+             faults: tuple[str, ...] = ALGORITHM_FAULTS,
+             gated_faults: tuple[str, ...] = GATED_FAULTS) -> list[tuple[str, str]]:
+        """``jobs`` pairs ``(what, fault)``, seeded: a share ``gated_share`` of gated fans under
+        ``gated_faults``, the rest calls of ``algorithms`` under ``faults``; each list is drawn in shuffled
+        rounds, so that every fault and every algorithm appears once the plan is long enough (only the faults
+        this soak ``can`` inject)."""
+        faults = tuple(f for f in faults if self.can(f))
+        gated_faults = tuple(f for f in gated_faults if self.can(f))
 
         def rounds(items):
             return [x for _ in range(jobs) for x in self.rng.sample(items, len(items))]
 
-        gated, algos, algo_faults = rounds(GATED_FAULTS), rounds(algorithms), rounds(faults)
+        gated, algos, algo_faults = rounds(gated_faults), rounds(algorithms), rounds(faults)
         out = []
         for _ in range(jobs):
             if self.rng.random() < gated_share:
@@ -169,10 +239,19 @@ class Soak:
         return out
 
     def run(self, jobs: int, gated_share: float = 0.4, algorithms: tuple[str, ...] = ALGORITHMS,
-            faults: tuple[str, ...] = ALGORITHM_FAULTS) -> list[Result]:
+            faults: tuple[str, ...] = ALGORITHM_FAULTS, gated_faults: tuple[str, ...] = GATED_FAULTS) -> list[Result]:
         """Run the ``plan`` job after job, checking each (``check``); the results, also in ``self.results``."""
-        for n, (what, fault) in enumerate(self.plan(jobs, gated_share, algorithms, faults)):
+        return self.run_plan(self.plan(jobs, gated_share, algorithms, faults, gated_faults))
+
+    def run_plan(self, plan: list[tuple[str, str]]) -> list[Result]:
+        """Run the pairs ``(what, fault)`` of ``plan`` (``fan`` or one of ``ALGORITHMS``) job after job, checking
+        each; the results, also in ``self.results``."""
+        for what, fault in plan:
+            n = len(self.results)
+            if not self.can(fault):
+                raise ValueError(f"this soak cannot inject {fault!r}")
             t0 = time.monotonic()
+            self._reported, self._detail = False, ""
             try:
                 if what == "fan":
                     problem, hang = self.fan_job(n, fault)
@@ -183,9 +262,11 @@ class Soak:
             leftovers = self.check()
             if leftovers and problem is None:
                 problem = "; ".join(leftovers)
-            r = Result(n, what, fault, time.monotonic() - t0, problem, hang)
+            r = Result(n, what, fault, time.monotonic() - t0, problem, hang, self._reported and problem is None,
+                       self._detail)
             self.results.append(r)
-            self.log(f"{n:4d} {what:9s} {fault:18s} {r.seconds:6.1f} s  {'ok' if r.ok else 'PROBLEM: ' + problem}")
+            said = (r.outcome if r.ok else "PROBLEM: " + problem) + (f" ({r.detail})" if r.detail else "")
+            self.log(f"{n:4d} {what:9s} {fault:18s} {r.seconds:6.1f} s  {said}")
         return self.results
 
     # ------------------------------------------------------------------ the two kinds of job
@@ -207,6 +288,8 @@ class Soak:
                 os.kill(pid, signal.SIGSTOP)
             elif fault == "duplicate":
                 resend_all(rt, job)
+            elif fault == "sqs-restart":
+                return self._lost_queue(job)
             self.gates.open(gate)
             try:
                 job.wait(timeout=self.wait)
@@ -220,6 +303,25 @@ class Soak:
             return "wrong answer", False
         del X, Y
         return None, False
+
+    def _lost_queue(self, job) -> tuple[str | None, bool]:
+        """``sqs-restart`` while the fan's last task waits at its gate: the job must fail naming its queue,
+        with the gate still shut (its last task cannot complete it meanwhile); then the gate opens (finally)."""
+        name = job.queue.name
+        t0 = time.monotonic()
+        self.links.restart_sqs()
+        try:
+            job.wait(timeout=self.wait)
+        except TimeoutError as e:
+            return f"hang: {e}", True
+        except npw.JobFailedError as e:
+            reason = str(e)
+            if name in reason and ("lost" in reason or "does not exist" in reason):
+                self._reported = True
+                self._detail = f"failed {time.monotonic() - t0:.1f} s after the restart: {reason[:200]}"
+                return None, False
+            return f"job failed, but not naming its lost queue {name}: {reason}", False
+        return f"the job completed although its queue {name} was lost with its last task's message", False
 
     def algorithm_job(self, n: int, what: str, fault: str) -> tuple[str | None, bool]:
         rt, rng = self.rt, self.rng
@@ -243,6 +345,9 @@ class Soak:
             rt.launcher_factory = self._default_factory
         if injector.error is not None:
             return f"fault injection failed: {injector.error!r}", False
+        self._detail = injector.detail
+        if fault in LINK_FAULTS and not injector.detail:
+            return f"fault injection failed: no job of the call completed a task, {fault} never injected", False
         return (None if ok else "wrong answer"), False
 
     # ------------------------------------------------------------------ after every job
@@ -292,29 +397,77 @@ class Soak:
             self._leaked.update(left)  # each leak is reported once, by the job that left it
         return problems
 
+    def link_fault(self, fault: str, stop: threading.Event) -> str:
+        """Inject ``fault`` (one of ``LINK_FAULTS``) on its proxy and end it once the clients met it (the
+        proxy's counts; see the module docstring), or once ``stop`` is set (the call ended meanwhile); what it
+        did.  Past half of ``outage_s`` without that, the outage is ended and ``AssertionError`` raised: a
+        fault of the injection, not of the system."""
+        bound = outage_s() / 2
+        t0 = time.monotonic()
+        if fault == "redis-stall":
+            proxy = self.links.redis
+            proxy.stall()
+            try:
+                met = _until(lambda: proxy.wait_stalled(STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED,
+                                                        timeout=0.05), stop, t0 + bound)
+            finally:
+                proxy.restore()
+            did = (f"{proxy.swallowed} requests swallowed on {proxy.stalled_connections} connections, "
+                   f"{proxy.abandoned} abandoned")
+        elif fault in ("s3-stop", "sqs-cut"):
+            proxy, n = (self.links.s3, S3_REFUSED) if fault == "s3-stop" else (self.links.sqs, SQS_REFUSED)
+            proxy.cut()
+            base = proxy.refused  # the connections open at the cut are not counted: none may have been used
+            try:
+                met = _until(lambda: proxy.wait_refused(base + n, timeout=0.05), stop, t0 + bound)
+            finally:
+                proxy.restore()
+            did = f"{proxy.refused - base} connections refused"
+        else:
+            raise ValueError(f"not a fault of a link: {fault!r}")
+        did += f" in {time.monotonic() - t0:.1f} s"
+        if met is None:
+            raise AssertionError(f"{fault}: the clients did not meet it within {bound:g} s ({did})")
+        return did if met else did + ", until the call ended"
+
     def outage_seconds(self) -> float:
         """How long the next outage lasts: 0.5 to 2 s, from the seed and the job's number."""
         return 0.5 + random.Random(self.seed * 7919 + len(self.results)).random() * 1.5
 
     def summary(self) -> dict:
-        by = {}
+        by: dict[str, dict[str, int]] = {}
         for r in self.results:
-            key = r.fault.split(":")[0]
-            by.setdefault(key, [0, 0])
-            by[key][0] += 1
-            by[key][1] += 0 if r.ok else 1
+            counts = by.setdefault(r.fault.split(":")[0], {"jobs": 0, "problems": 0, "ridden_out": 0, "reported": 0})
+            counts["jobs"] += 1
+            counts["problems"] += 0 if r.ok else 1
+            counts["ridden_out"] += r.outcome == "ridden out"
+            counts["reported"] += r.outcome == "reported"
         return {"jobs": len(self.results), "problems": sum(not r.ok for r in self.results),
                 "wrong": sum(r.problem == "wrong answer" for r in self.results),
                 "hangs": sum(r.hang for r in self.results),
+                "reported": sum(r.outcome == "reported" for r in self.results),
                 "seconds": round(sum(r.seconds for r in self.results), 1),
-                "by_fault": {k: {"jobs": a, "problems": b} for k, (a, b) in sorted(by.items())},
+                "by_fault": dict(sorted(by.items())),
                 "by_algorithm": {w: sum(r.what == w for r in self.results) for w in ("fan", *ALGORITHMS)}}
+
+
+def _until(met: Callable[[], bool], stop: threading.Event, deadline: float) -> bool | None:
+    """Poll ``met`` (which waits a little itself) until it is true (True), ``stop`` is set (False) or
+    ``deadline`` (monotonic) passed (None)."""
+    while not met():
+        if stop.is_set():
+            return False
+        if time.monotonic() > deadline:
+            return None
+    return True
 
 
 class _Injector(threading.Thread):
     """Watches the runtime's running jobs while a user-API call runs: injects the fault into each new job
     (``duplicate``: its tasks sent again once it has completed one; ``outage``: the server restarted once, after
-    the first job completed a task), and cancels the call's jobs past the soak's ``wait`` (a hang)."""
+    the first job completed a task; a fault of a link (``LINK_FAULTS``): once, after the first job completed a
+    task, ``Soak.link_fault``, what it did in ``detail``), and cancels the call's jobs past the soak's ``wait``
+    (a hang)."""
 
     def __init__(self, soak: Soak, fault: str):
         super().__init__(daemon=True, name="soak-injector")
@@ -322,6 +475,7 @@ class _Injector(threading.Thread):
         self._done = threading.Event()
         self.cancelled = False
         self.error: BaseException | None = None
+        self.detail = ""
 
     def run(self) -> None:
         try:
@@ -353,6 +507,9 @@ class _Injector(threading.Thread):
                 elif self.fault == "outage" and not outage_done:
                     outage_done = True
                     self.soak.restart(self.soak.outage_seconds())
+                elif self.fault in LINK_FAULTS and not outage_done:
+                    outage_done = True
+                    self.detail = self.soak.link_fault(self.fault, self._done)
 
     def finish(self) -> None:
         self._done.set()
@@ -390,15 +547,23 @@ def run_algorithm(what: str, seed: int) -> bool:
 
 
 def print_table(results: list[Result], file=sys.stdout) -> None:
+    """One row per job kind and fault: jobs, ok, how many ridden out and reported, mean seconds."""
     rows = {}
     for r in results:
         k = (r.what, r.fault.split(":")[0])
         rows.setdefault(k, []).append(r)
-    print(f"{'job':10s} {'fault':10s} {'jobs':>5s} {'ok':>4s} {'mean s':>7s}", file=file)
+    print(f"{'job':10s} {'fault':12s} {'jobs':>5s} {'ok':>4s} {'ridden':>7s} {'reported':>9s} {'mean s':>7s}",
+          file=file)
     for (what, fault), rs in sorted(rows.items()):
-        print(f"{what:10s} {fault:10s} {len(rs):5d} {sum(r.ok for r in rs):4d} "
+        print(f"{what:10s} {fault:12s} {len(rs):5d} {sum(r.ok for r in rs):4d} "
+              f"{sum(r.outcome == 'ridden out' for r in rs):7d} {sum(r.outcome == 'reported' for r in rs):9d} "
               f"{sum(r.seconds for r in rs) / len(rs):7.1f}", file=file)
 
 
+def as_dict(r: Result) -> dict:
+    """``r``'s fields and its ``outcome``."""
+    return {**dataclasses.asdict(r), "outcome": r.outcome}
+
+
 def dump(results: list[Result]) -> str:
-    return json.dumps([dataclasses.asdict(r) for r in results])
+    return json.dumps([as_dict(r) for r in results])
