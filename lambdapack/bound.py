@@ -249,8 +249,9 @@ class BoundProgram:
         return f"<BoundProgram {self.program.name}({vals}): {len(self.stmts)} statements>"
 
 
-ENUMERATE_COUNT_LIMIT = 20_000  # loop iterations (outside the innermost rectangular loops) before a statement
-# is counted symbolically instead
+ENUMERATE_COUNT_LIMIT = 250_000  # loop iterations (outside the innermost rectangular loops) before a statement
+# is counted symbolically instead: at 40-80 ns an iteration, an enumeration this long costs 10-20 ms, while a
+# program's first symbolic count costs sympy's import (about 0.4 s) and its derivation (0.1 s to seconds)
 
 
 def _symbolic_count(program, stmt: int):

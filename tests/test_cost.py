@@ -68,8 +68,8 @@ def test_num_tasks_uses_the_closed_form_for_large_nests():
     methods = b.count_methods()
     assert methods[-1] == ("closed form", "")  # gemm_nt: 300³/6 loop iterations, not enumerated
     assert ("enumeration", "small loop nest") in methods  # the chol at k == 0 is one task
-    tree = programs.tsqr.bind(N=1 << 16, validate="none")
-    assert tree.stmt_counts()[1] == (1 << 16) - 1  # qr_pair: every merge of the tree
+    tree = programs.tsqr.bind(N=1 << 20, validate="none")
+    assert tree.stmt_counts()[1] == (1 << 20) - 1  # qr_pair: every merge of the tree
     assert tree.count_methods()[1] == ("finite sum", "")
     big = programs.cholesky.bind(N=1 << 20, validate="none")
     assert big.num_tasks() == (1 << 20) * ((1 << 20) + 1) * ((1 << 20) + 2) // 6
@@ -96,8 +96,8 @@ def test_statements_without_a_closed_form_are_enumerated_and_say_why():
     """)
     c = symbolic.count_statement(p, 0)
     assert c.method == "enumeration" and c.expr is None and "no known sign" in c.reason
-    b = p.bind(N=300, S=3, validate="none")  # 45,150 iterations of (i, j): above the enumeration limit
-    assert b.num_tasks() == sum(300 - j for i in range(300) for j in range(i, 300))
+    b = p.bind(N=800, S=3, validate="none")  # 320,400 iterations of (i, j): above the enumeration limit
+    assert b.num_tasks() == sum(800 - j for i in range(800) for j in range(i, 800))
     method, reason = b.count_methods()[0]
     assert method == "enumeration" and "no known sign" in reason
 

@@ -179,6 +179,12 @@ class Runtime:
         self.provisioner_settings = provisioner
         self.trusted_modules = (*trusted_from_env(), *(trusted_modules or ()))
         self._lock = threading.Lock()
+        if launcher is None and self.executors != 0 and not os.environ.get("NPW_COLD_START"):
+            # its jobs' executors fork from the warm zygote (provisioner.LocalProcessLauncher): start it now,
+            # while the caller makes its matrices, rather than at the first job's launch
+            from executor.warm import WarmStarter
+
+            WarmStarter.prestart()
 
     def secret(self) -> bytes:
         """The key this runtime's jobs are signed with (``core.signing.load_secret``); raises

@@ -193,6 +193,22 @@ def _key_path(key: str) -> str:
     return "/".join(parts[:i]) + "/" + ",".join(parts[i:])
 
 
+def _write_all(fd: int, parts: list) -> int:
+    """Write the buffers ``parts`` to ``fd`` back to back (one ``writev``; the rest of a short write after it);
+    returns the bytes written."""
+    views = [memoryview(p).cast("B") for p in parts]
+    total = sum(v.nbytes for v in views)
+    done = os.writev(fd, views)
+    for v in views:  # a short write: a full disk raises here, a signal or a 2 GiB tile goes on
+        if done >= v.nbytes:
+            done -= v.nbytes
+            continue
+        v, done = v[done:], 0
+        while v.nbytes:
+            v = v[os.write(fd, v):]
+    return total
+
+
 class LocalFileStore(TileStore):
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
@@ -264,22 +280,21 @@ class LocalFileStore(TileStore):
             tile.flags.writeable = False
             return tile
         try:
-            f = open(path, "rb")
+            fd = os.open(path, os.O_RDONLY)  # descriptors, not file objects: those cost more than a small tile's I/O
         except FileNotFoundError:
             legacy = self._legacy_path(key)
             try:
-                f = open(legacy, "rb") if legacy else None
+                fd = os.open(legacy, os.O_RDONLY) if legacy else None
             except FileNotFoundError:
-                f = None
-            if f is None:
+                fd = None
+            if fd is None:
                 raise TileNotFoundError(key) from None
-        with f:
-            size = os.fstat(f.fileno()).st_size
-            if size >= _MMAP_BYTES:
-                buf = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
-            else:
-                buf = bytearray(size)
-                f.readinto(buf)
+        try:
+            size = os.fstat(fd).st_size
+            # a put replaces the file by rename, never in place: what this descriptor reads is one whole tile
+            buf = mmap.mmap(fd, 0, prot=mmap.PROT_READ) if size >= _MMAP_BYTES else os.read(fd, size)
+        finally:
+            os.close(fd)
         tile = decode_tile(buf, key)
         tile.flags.writeable = False
         return tile
@@ -296,16 +311,18 @@ class LocalFileStore(TileStore):
             self._dirs.add(parent)
         tmp = f"{parent}/.{name}.{os.getpid()}-{_TMP_TOKEN}-{next(_TMP_SEQ)}.tmp"
         parts = encode_tile(tile)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            f = open(tmp, "wb")
+            fd = os.open(tmp, flags, 0o644)
         except FileNotFoundError:  # the directory was removed meanwhile (delete_prefix): make it again
             self._dirs.discard(parent)
             os.makedirs(parent, exist_ok=True)
-            f = open(tmp, "wb")
+            fd = os.open(tmp, flags, 0o644)
         try:
-            with f:
-                for p in parts:
-                    f.write(p)
+            try:
+                n = _write_all(fd, parts)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -313,7 +330,7 @@ class LocalFileStore(TileStore):
             except OSError:
                 pass
             raise
-        return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
+        return n
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
