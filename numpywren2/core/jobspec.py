@@ -253,6 +253,7 @@ class JobSpec:
         set_(self, "offsets", _frozen({k: (int(v[0]), int(v[1])) for k, v in self.offsets.items()
                                        if tuple(v) != (0, 0)}))
         set_(self, "trusted_modules", tuple(self.trusted_modules))
+        set_(self, "_keys", {})  # (tile space, index) -> key, for the tiles seen recently (``tile_key``)
 
     # ------------------------------------------------------------------ the stored form
     def to_data(self) -> dict:
@@ -314,11 +315,21 @@ class JobSpec:
 
     def tile_key(self, matrix: str, idx: Iterable[int]) -> str:
         """The store key of tile ``idx`` of tile space ``matrix`` (a parameter or local scratch space); a view's
-        tile is its parent's, shifted by the view's ``offsets``."""
+        tile is its parent's, shifted by the view's ``offsets``.  Remembered for the tiles seen recently: an
+        executor asks several times per task."""
+        try:
+            return self._keys[matrix, idx]
+        except KeyError:
+            pass
+        except TypeError:  # an index that is not a tuple
+            idx = tuple(idx)
         off = self.offsets.get(matrix)
-        if off is not None and len(idx) == 2:
-            idx = (idx[0] + off[0], idx[1] + off[1])
-        return tile_path(self.prefixes[matrix], idx)
+        key = tile_path(self.prefixes[matrix], idx if off is None or len(idx) != 2 else
+                        (idx[0] + off[0], idx[1] + off[1]))
+        if len(self._keys) >= 8192:
+            self._keys.clear()
+        self._keys[matrix, idx] = key
+        return key
 
     def scratch_root(self, job: str) -> str | None:
         """``<job>/`` if every scratch space lives under it (one prefix sweeps them all), else None."""

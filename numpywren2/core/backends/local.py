@@ -209,18 +209,42 @@ def _write_all(fd: int, parts: list) -> int:
     return total
 
 
+def _count_tiles(top: str) -> int | None:
+    """The tile files below directory ``top`` (each one key, in either layout; not the temporary files of
+    puts), or None if a pack is among them (its slots are keys too: ``LocalFileStore.list`` counts them)."""
+    n, dirs = 0, [top]
+    while dirs:
+        with os.scandir(dirs.pop()) as it:
+            for e in it:
+                if e.name == _PACK:
+                    return None
+                if e.is_dir(follow_symlinks=False):
+                    dirs.append(e.path)
+                elif e.name.endswith(_SUFFIX) and not e.name.startswith("."):
+                    n += 1
+    return n
+
+
 class LocalFileStore(TileStore):
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = f"file://{self.root}"
         self._dirs: set[str] = set()  # directories known to exist (a mkdir per put costs a system call)
+        self._paths: dict[str, str] = {}  # key -> file (``_path``)
         self._prefix = str(self.root) + "/"
         self._unpacked: set[str] = set()  # prefixes whose tiles are never slots of a pack (``never_packed``)
 
     def _path(self, key: str) -> str:
-        """The file of ``key`` (``_key_path``); plain strings: pathlib costs more than the I/O of a small tile."""
-        return self._prefix + _key_path(key) + _SUFFIX
+        """The file of ``key`` (``_key_path``); plain strings: pathlib costs more than the I/O of a small tile.
+        Remembered for the keys seen recently (a tile is written, read and deleted)."""
+        path = self._paths.get(key)
+        if path is None:
+            path = self._prefix + _key_path(key) + _SUFFIX
+            if len(self._paths) >= 8192:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
 
     def _legacy_path(self, key: str) -> str | None:
         """The file of ``key`` in the layout of one directory per index, if it differs from ``_path``'s."""
@@ -368,6 +392,13 @@ class LocalFileStore(TileStore):
                 return False
 
     def delete_prefix(self, prefix: str) -> int:
+        d = self.root / prefix.rstrip("/")
+        if prefix and prefix.endswith("/") and d.is_dir():
+            n = _count_tiles(str(d))
+            if n is not None:  # no pack below: the directory goes whole (a job's scratch, swept at its end)
+                shutil.rmtree(d, ignore_errors=True)
+                self._dirs = {x for x in self._dirs if not Path(x).is_relative_to(d)}
+                return n
         n = sum(self._unlink(key) for key in self.list(prefix))
         # remove directories that the prefix names entirely
         d = self.root / prefix.rstrip("/")

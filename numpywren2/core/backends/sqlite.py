@@ -236,6 +236,16 @@ def _ack(c: sqlite3.Connection, receipt: str) -> bool:
     return c.execute("DELETE FROM queue WHERE receipt = ? AND visible_at > ?", (receipt, time.time())).rowcount == 1
 
 
+def _ack_many(c: sqlite3.Connection, receipts: list[str]) -> int:
+    """``_ack`` of every receipt, one statement per 500: the number of messages deleted."""
+    now, n = time.time(), 0
+    for i in range(0, len(receipts), 500):
+        part = receipts[i:i + 500]
+        n += c.execute(f"DELETE FROM queue WHERE visible_at > ? AND receipt IN ({','.join('?' * len(part))})",
+                       (now, *part)).rowcount
+    return n
+
+
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -409,10 +419,13 @@ class SQLiteStateStore(_SQLite, StateStore):
 
     @staticmethod
     def _mark_done(c: sqlite3.Connection, job: str, task: str,
-                   children: list[tuple[str, int]]) -> tuple[bool, list[str]]:
+                   children: list[tuple[str, int]], first: bool | None = None) -> tuple[bool, list[str]]:
         """Mark done, count edges once: ``(whether this was the first completion, the ready children)``;
-        the caller adds the first completions to the ``completed`` counter (inside its transaction)."""
-        first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
+        the caller adds the first completions to the ``completed`` counter (inside its transaction).
+        ``first``: the task was marked done already, by the caller (``_mark_done_many``), for the first time
+        (True) or not (False)."""
+        if first is None:
+            first = c.execute("INSERT OR IGNORE INTO done (job, task) VALUES (?, ?)", (job, task)).rowcount == 1
         ready = []
         if first:  # count each edge now; the upsert returns the child's count of done parents
             for child, indeg in children:
@@ -427,6 +440,23 @@ class SQLiteStateStore(_SQLite, StateStore):
             if row is not None and row[0] >= indeg:
                 ready.append(child)
         return False, ready
+
+    @staticmethod
+    def _mark_done_many(c: sqlite3.Connection, job: str, tasks: list[str]) -> list[bool]:
+        """Mark ``tasks`` done in one statement per 400 (inside the caller's transaction): for each, whether
+        this is its first completion.  A task listed twice is first at most at its first place, as if they
+        had been marked one by one."""
+        new: set[str] = set()
+        for i in range(0, len(tasks), 400):  # bounded number of SQL variables
+            part = tasks[i:i + 400]
+            new.update(r[0] for r in c.execute(
+                f"INSERT OR IGNORE INTO done (job, task) VALUES {','.join(['(?, ?)'] * len(part))} RETURNING task",
+                [v for t in part for v in (job, t)]))
+        out = []
+        for t in tasks:
+            out.append(t in new)
+            new.discard(t)  # a later copy of it in the list is a repeat
+        return out
 
     def is_done(self, job: str, task: str) -> bool:
         row = self._run("SELECT 1 FROM done WHERE job = ? AND task = ?", (job, task)).fetchone()
@@ -494,8 +524,8 @@ class SQLiteLedger(Ledger):
         state, name = self.state, self.queue.name
         with state._tx() as c:
             readies, firsts = [], 0
-            for it in items:
-                first, ready = state._mark_done(c, job, it.task, [(k, d) for k, d, _ in it.children])
+            for it, new in zip(items, state._mark_done_many(c, job, [it.task for it in items])):
+                first, ready = state._mark_done(c, job, it.task, [(k, d) for k, d, _ in it.children], new)
                 firsts += first
                 readies.append(ready)
             deltas = dict(counters or {})
@@ -519,8 +549,7 @@ class SQLiteLedger(Ledger):
                         pending = [(k, p) for k, p in pending if k not in keep]
                 if pending:
                     _enqueue(c, name, pending)
-            for it in items:
-                _ack(c, it.receipt)
+            _ack_many(c, [it.receipt for it in items])
             completed = state._completed(c, job)
             return Finished([Completion(r, status, completed) for r in readies], claimed)
 
