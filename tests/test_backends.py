@@ -816,6 +816,21 @@ def test_tiles_of_a_never_packed_prefix_are_files_of_their_own_and_packs_elsewhe
         store.get("job-1/S/0/0")
 
 
+def test_deleting_a_prefix_counts_its_tiles_whether_a_pack_is_below_it_or_not(tmp_path):
+    store = LocalFileStore(tmp_path)
+    store.allocate_matrix("run/m", (4, 4), (2, 2), np.float64)  # 4 slots, 3 of them written below
+    for i, j in [(0, 0), (0, 1), (1, 1)]:
+        store.put(f"run/m/{i}/{j}", np.ones((2, 2)))
+    store.put("run/meta", np.zeros(1))
+    store.put("job-2/S/3/4", np.ones((1, 1)))
+    store.put("job-2/S/meta", np.ones(1))
+    (tmp_path / "job-2" / "S" / ".3,5.tile.1-x-0.tmp").write_bytes(b"part")  # a put cut short: not a tile
+    store.put("job-20/S/0/0", np.ones((1, 1)))
+    assert store.delete_prefix("run/") == 4 and not (tmp_path / "run").exists()  # with a pack: listed slots
+    assert store.delete_prefix("job-2/") == 2 and not (tmp_path / "job-2").exists()  # without: one tree
+    assert store.list("") == ["job-20/S/0/0"] and store.delete_prefix("job-2/") == 0
+
+
 def test_a_file_store_keeps_a_tile_space_in_one_directory_and_still_reads_the_per_index_layout(tmp_path):
     store = LocalFileStore(tmp_path)
     for i in range(50):  # 50 tile rows of a scratch space: one directory, a file per tile

@@ -399,9 +399,8 @@ class LocalFileStore(TileStore):
                 shutil.rmtree(d, ignore_errors=True)
                 self._dirs = {x for x in self._dirs if not Path(x).is_relative_to(d)}
                 return n
-        n = sum(self._unlink(key) for key in self.list(prefix))
+        n = sum(self.delete(key) for key in self.list(prefix))  # a pack's slots too
         # remove directories that the prefix names entirely
-        d = self.root / prefix.rstrip("/")
         if prefix and prefix.endswith("/") and d.is_dir():
             shutil.rmtree(d, ignore_errors=True)
             self._dirs = {x for x in self._dirs if not Path(x).is_relative_to(d)}
