@@ -3,8 +3,9 @@ and the executor.
 
 A fresh ``python -m executor`` spends about half a second importing numpy, scipy and the
 runtime before it leases its first task — a tenth of a 5-second job on two cores.  The
-zygote is one ``python -m executor.warm`` process, started on first use with one BLAS
-thread, that imports those modules and then waits for requests on its standard input.
+zygote is one ``python -m executor.warm`` process, started with one BLAS thread when a runtime
+that will launch local executors is made (``WarmStarter.prestart``, in the background), else on
+first use, that imports those modules and then waits for requests on its standard input.
 Each request (a JSON line: ``python -m executor`` arguments and extra environment) is
 answered by a ``fork``: the child runs the executor's ``main`` with those arguments and
 exits with its return code.  Executors stay separate processes (own address space,
