@@ -37,6 +37,24 @@ def proxied(proxy: TcpProxy, prefix: str) -> str:
     return f"redis://{proxy.host}:{proxy.port}/0?prefix={prefix}"
 
 
+def stall_mid_job(rt, proxy: TcpProxy, gates, requests: int, connections: int = 0, abandoned: int = 0):
+    """A fan of 6 tasks on ``rt`` whose link behind ``proxy`` stalls once 3 tasks have completed and one waits at
+    gate 1: the gate opens during the stall (a kernel returns and writes), and the stall lasts until the proxy
+    swallowed ``requests`` requests on ``connections`` connections and the clients abandoned ``abandoned`` of
+    them at their timeouts (calls retried on new connections); then the link is restored.  ``(job, X, Y, N, t0)``,
+    ``t0`` the stall's start, for ``assert_ridden_out``."""
+    N = 6
+    job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
+    wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
+    t0 = time.monotonic()
+    proxy.stall()  # no reset, no answer: the clients see only their timeouts
+    gates.open(1)
+    wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
+    assert proxy.wait_stalled(requests=requests, connections=connections, abandoned=abandoned, timeout=WAIT), \
+        (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+    proxy.restore()
+    return job, X, Y, N, t0
+
 @pytest.mark.timeout(60)
 def test_a_call_stalled_on_a_dead_link_is_abandoned_at_its_timeout_and_retried(redis_server, monkeypatch):
     monkeypatch.setenv("NPW_OUTAGE_S", "4")
@@ -95,18 +113,9 @@ def test_a_redis_stall_shorter_than_outage_s_is_ridden_out(tmp_path, redis_serve
         url = proxied(proxy, "stall2:")
         with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=url, state=url, executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()  # Redis silent: no reset, no answer, the clients see only their timeouts
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
             # the stall's length: every kind of client (client, provisioner, executors and their threads) met
             # it, and calls were abandoned at their socket timeouts and retried
-            assert proxy.wait_stalled(requests=10, abandoned=4, timeout=WAIT), \
-                (proxy.swallowed, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=10, abandoned=4)
             assert_ridden_out(rt, job, X, Y, N, t0, within=20, fault="the stall", wait=WAIT)
             assert job.queue.depth() == 0, "no message left"
     finally:
@@ -127,15 +136,7 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
                          queue=f"sqs://?endpoint_url={proxy.endpoint}&prefix=s{tag}-&read_timeout=5",
                          state=f"{redis_server.url}?prefix=s{tag}:", executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
-            assert proxy.wait_stalled(requests=4, abandoned=3, timeout=WAIT), (proxy.swallowed, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=4, abandoned=3)
             assert_ridden_out(rt, job, X, Y, N, t0, within=40, fault="the stall", executors=None, wait=WAIT)
     finally:
         proxy.close()
@@ -143,10 +144,11 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
 
 def test_aws_timeouts_derive_from_outage_s_unless_the_url_gives_them(monkeypatch):
     s3, sqs = "s3://b/p?endpoint_url=http://127.0.0.1:1", "sqs://?endpoint_url=http://127.0.0.1:1"
-    for outage, s3_timeout, sqs_timeout, poll in ((60, 15.0, 15.0, 10), (4, 1.0, 1.0, 0), (2, 1.0, 1.0, 0),
-                                                  (1000, 60.0, 25.0, 20)):
+    for outage, s3_timeout, sqs_timeout, poll, redis_timeout in (
+            (60, 15.0, 15.0, 10, 15.0), (4, 1.0, 1.0, 0, 1.0), (2, 1.0, 1.0, 0, 1.0), (1000, 60.0, 25.0, 20, 30.0)):
         monkeypatch.setenv("NPW_OUTAGE_S", str(outage))
         assert read_timeout(s3) == s3_timeout and read_timeout(sqs, 25.0) == sqs_timeout, outage
+        assert socket_timeout("redis://h:1/0") == redis_timeout, "the same rule as Redis's socket timeout"
         assert long_poll_s(sqs_timeout) == poll, outage
     monkeypatch.setenv("NPW_OUTAGE_S", "60")
     assert read_timeout(f"{sqs}&read_timeout=5", 25.0) == 5.0 and long_poll_s(5.0) == 2
@@ -267,17 +269,8 @@ def test_an_s3_stall_shorter_than_outage_s_is_ridden_out(redis_server, moto_serv
                          executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
             assert rt.store.client.meta.config.read_timeout == 2.5
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
             # a call abandoned at its read timeout twice, or two calls once each, and retried on new connections
-            assert proxy.wait_stalled(requests=3, connections=3, abandoned=2, timeout=WAIT), \
-                (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=3, connections=3, abandoned=2)
             assert_ridden_out(rt, job, X, Y, N, t0, within=30, fault="the stall", wait=WAIT)
     finally:
         proxy.close()

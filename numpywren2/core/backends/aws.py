@@ -16,7 +16,7 @@ outage took 30-40 s); with 3 its sleeps add up to at most 3 s and ``with_retries
 does the rest.
 
 A link that drops packets without a reset is met only by timeouts, and they are bounded by ``outage_s``
-as Redis's socket timeout is (``redis.socket_timeout``): the read timeout (``read_timeout``: the URL's
+by the rule of Redis's socket timeout (``base.outage_timeout``): the read timeout (``read_timeout``: the URL's
 ``?read_timeout=``, else a quarter of ``outage_s()``, 1-60 s for S3 and 1-25 s for SQS, 15 s for both with
 the default outage_s of 60 s) and the connect timeout (``?connect_timeout=``, else 5 s or the read timeout
 if shorter).  botocore does not try a call again after a timeout (``silent_link``; it still retries
@@ -61,7 +61,7 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
-    outage_s,
+    outage_timeout,
 )
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
@@ -69,27 +69,21 @@ LONG_POLL_S = 20  # SQS's longest receive wait (WaitTimeSeconds)
 POLL_MARGIN_S = 5.0  # the most of an SQS read timeout kept above the long poll, for the server's answer
 READ_TIMEOUT = 60.0  # the longest read timeout derived for S3 (botocore's default)
 SQS_READ_TIMEOUT = LONG_POLL_S + POLL_MARGIN_S  # the longest derived for SQS: the longest long poll plus the margin
-MIN_READ_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 5.0
 
 
 def read_timeout(url: str, longest: float = READ_TIMEOUT) -> float:
     """Seconds a client of ``url`` waits for each read of an answer before it gives the attempt up
-    (``ReadTimeoutError``): the URL's ``?read_timeout=`` if it gives one, else a quarter of ``outage_s()``
-    between ``MIN_READ_TIMEOUT`` and ``longest`` (15 s for the default outage_s of 60 s).
+    (``ReadTimeoutError``): ``base.outage_timeout`` of the URL's ``?read_timeout=``, else a quarter of
+    ``outage_s()`` between ``MIN_TIMEOUT`` (1 s) and ``longest`` (15 s for the default outage_s of 60 s).
 
-    A timeout is an outage error (``base.outage_errors``) that botocore does not retry (``silent_link``):
-    ``with_retries`` tries the call again until ``outage_s`` has passed since its first attempt began, so a
-    call on a link that drops packets gives up at most ``outage_s`` plus one read timeout and one backoff after
-    it began.  A quarter leaves a stall shorter than outage_s several tries to be ridden out.
+    botocore does not retry a timeout (``silent_link``): ``with_retries`` tries the call again until ``outage_s``
+    has passed since its first attempt began.
 
     >>> read_timeout("s3://b/p?read_timeout=2.5")
     2.5
     """
-    given = parse_qs(urlparse(url).query).get("read_timeout")
-    if given:
-        return float(given[0])
-    return min(longest, max(MIN_READ_TIMEOUT, outage_s() / 4))
+    return outage_timeout(url, "read_timeout", longest)
 
 
 def long_poll_s(timeout: float) -> int:
