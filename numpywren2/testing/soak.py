@@ -81,8 +81,9 @@ ALGORITHM_FAULTS = ("none", "duplicate", "kill", "storage", "outage", "redis-sta
 LINK_FAULTS = ("redis-stall", "s3-stop", "sqs-cut")  # outages of a link, injected by a proxy
 STORAGE_RATE = 0.05  # probability of a transient error (and of a slow answer) per tile get or put
 STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED = 5, 3, 2  # a Redis stall's length, in what it did to clients
-S3_REFUSED = 5  # new S3 connections refused before the S3 server is back (a lone call retried by botocore:
-# about 5 in 8 s, its backoff doubling; 10 took more than 30 s once)
+S3_REFUSED = 5  # new S3 connections refused before the S3 server is back (each one an attempt of with_retries,
+# whose backoff doubles from 50 ms: a lone call meets 5 in about 1 s; when botocore retried refused connections
+# itself, 5 took about 8 s and 10 more than 30 s once)
 SQS_REFUSED = 20  # new SQS connections refused before the SQS endpoint is back (as in test_sqs_outage)
 
 

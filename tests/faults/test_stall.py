@@ -19,12 +19,12 @@ import uuid
 
 import numpy as np
 import pytest
-from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from test_outage import assert_ridden_out, completed, fan, wait_for
 
 import numpywren2 as npw
 from numpywren2.core.backends import OutageError, with_retries
-from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue, long_poll_s, read_timeout, silent_link
+from numpywren2.core.backends.aws import AnswerRetries, S3TileStore, SQSTaskQueue, long_poll_s, read_timeout
 from numpywren2.core.backends.redis import RedisStateStore, socket_timeout
 from numpywren2.testing import TcpProxy
 from provisioner import ProvisionerSettings
@@ -152,10 +152,12 @@ def test_aws_timeouts_derive_from_outage_s_unless_the_url_gives_them(monkeypatch
         assert long_poll_s(sqs_timeout) == poll, outage
     monkeypatch.setenv("NPW_OUTAGE_S", "60")
     assert read_timeout(f"{sqs}&read_timeout=5", 25.0) == 5.0 and long_poll_s(5.0) == 2
-    assert silent_link(ReadTimeoutError(endpoint_url="http://h"))
-    assert silent_link(ConnectionClosedError(endpoint_url="http://h", error=TimeoutError("timed out")))
-    assert not silent_link(ConnectionClosedError(endpoint_url="http://h", error=ConnectionResetError()))
-    assert not silent_link(EndpointConnectionError(endpoint_url="http://h"))
+    retry = AnswerRetries(8)  # botocore retries no call that got no answer: timeouts, resets, refusals
+    for e in (ReadTimeoutError(endpoint_url="http://h"), ConnectTimeoutError(endpoint_url="http://h"),
+              ConnectionClosedError(endpoint_url="http://h", error=TimeoutError("timed out")),
+              ConnectionClosedError(endpoint_url="http://h", error=ConnectionResetError()),
+              EndpointConnectionError(endpoint_url="http://h")):
+        assert retry(1, caught_exception=e) is None, e
 
 
 def timed(fn, *args) -> dict:

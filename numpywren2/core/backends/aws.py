@@ -6,24 +6,26 @@ URLs::
     s3://BUCKET/PREFIX?sse=aws:kms&kms_key_id=arn:aws:kms:...:key/...   (SSE-KMS; no key id: the account's default)
     sqs://?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=npw-
 
-Retries: botocore's "standard" retry mode retries throttling, 5xx and
-refused or dropped connections with exponential backoff, up to ``retries`` attempts
-(``?retries=``, default 8 for S3, 3 for SQS); the executor adds its own bounded retries on top
-(``with_retries``, which rides out a server that cannot be reached for up to ``outage_s``).
-SQS's default is low because botocore's backoff grows to 20 s between attempts: with 8 attempts a client
-that met an outage of the queue slept up to 20 s after the server was back (a ride-out of a short SQS
-outage took 30-40 s); with 3 its sleeps add up to at most 3 s and ``with_retries`` (at most 2 s apart)
-does the rest.
+Retries: botocore retries answers, not their absence (``AnswerRetries``).  A throttled or 5xx answer (S3's
+503 SlowDown) is tried again by botocore up to ``retries`` times (``?retries=``, default 8 for S3, 3 for SQS)
+with exponential backoff and full jitter, up to 20 s apart.  A server that cannot be reached (a refused or
+reset connection, a timeout: ``base.outage_errors``) is not retried by botocore: the call raises at once and
+``with_retries`` (the executor's, the client's) tries it again, with a backoff of at most 2 s, until
+``outage_s`` has passed since its first attempt began, then raises ``OutageError``.  So a call to an S3 or SQS
+server that refuses or resets connections and stays down gives up at most ``outage_s`` plus one backoff (2 s)
+and one attempt after it began (before: botocore's 8 S3 retries with its backoff between them came first, up
+to 91 s of sleeps each time ``with_retries`` tried; SQS's default of 3 retries was set low for that reason).
+A store or queue opened while its server is down fails at once (``BackendError``, "cannot reach"): the
+executor opens its backends riding the outage out (``executor.worker.open_backends``).
 
 A link that drops packets without a reset is met only by timeouts, and they are bounded by ``outage_s``
 by the rule of Redis's socket timeout (``base.outage_timeout``): the read timeout (``read_timeout``: the URL's
 ``?read_timeout=``, else a quarter of ``outage_s()``, 1-60 s for S3 and 1-25 s for SQS, 15 s for both with
 the default outage_s of 60 s) and the connect timeout (``?connect_timeout=``, else 5 s or the read timeout
-if shorter).  botocore does not try a call again after a timeout (``silent_link``; it still retries
-throttling, 5xx answers and refused or reset connections), so an attempt of ``with_retries`` waits one
-timeout, and a call on a link that stays silent gives ``OutageError`` at most ``outage_s`` plus one read timeout
-and one backoff (2 s) after it began: 77 s by default (before: 60 s at each of botocore's 8 S3 attempts with
-its backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
+if shorter).  An attempt of ``with_retries`` waits one timeout, and a call on a link that stays silent gives
+``OutageError`` at most ``outage_s`` plus one read timeout and one backoff (2 s) after it began: 77 s by
+default (before timeouts were left to ``with_retries``: 60 s at each of botocore's 8 S3 attempts with its
+backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
 waits up to 1 s more (botocore's PUT waits that long for the server's "100 Continue" before it sends the
 body); a multipart upload's (tiles of ``MULTIPART_BYTES`` and more) whose part times out also waits for the
 abort of the upload, a second read timeout.  The read timeout is per socket read, not per request, so a
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 import re
 import time
 from urllib.parse import parse_qs, urlparse
@@ -43,13 +46,7 @@ import boto3
 import numpy as np
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     BackendError,
@@ -77,7 +74,7 @@ def read_timeout(url: str, longest: float = READ_TIMEOUT) -> float:
     (``ReadTimeoutError``): ``base.outage_timeout`` of the URL's ``?read_timeout=``, else a quarter of
     ``outage_s()`` between ``MIN_TIMEOUT`` (1 s) and ``longest`` (15 s for the default outage_s of 60 s).
 
-    botocore does not retry a timeout (``silent_link``): ``with_retries`` tries the call again until ``outage_s``
+    botocore does not retry a timeout (``AnswerRetries``): ``with_retries`` tries the call again until ``outage_s``
     has passed since its first attempt began.
 
     >>> read_timeout("s3://b/p?read_timeout=2.5")
@@ -97,50 +94,68 @@ def long_poll_s(timeout: float) -> int:
     return max(0, min(LONG_POLL_S, math.floor(timeout - min(POLL_MARGIN_S, timeout / 2))))
 
 
-def silent_link(e: BaseException) -> bool:
-    """Whether botocore's error ``e`` is a timeout: of a read, of a connect, or of a send of the request's body
-    (a ``ConnectionClosedError`` around a ``TimeoutError``): what a link that drops packets gives.
+RETRIED_STATUS = frozenset({500, 502, 503, 504})  # answers botocore retries: a server's error...
+RETRIED_CODES = frozenset({  # ... or one of these codes (botocore's "standard" mode's throttling and transient codes)
+    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+    "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+    "PriorRequestNotComplete", "RequestTimeout", "RequestTimeoutException"})
+MAX_BACKOFF_S = 20.0  # botocore's longest backoff between attempts
 
-    >>> silent_link(ReadTimeoutError(endpoint_url="h"))
+
+class AnswerRetries:
+    """The ``needs-retry`` handler of every client here: botocore retries answers, not their absence.
+
+    An answer that asks to retry (a status in ``RETRIED_STATUS``, a code in ``RETRIED_CODES``: S3's 503 SlowDown,
+    SQS's throttling) is tried again up to ``retries`` times, after a backoff with full jitter as in botocore's
+    "standard" mode (``random() × min(20 s, 2^(k-1))`` before the k-th retry: AWS's advice for SlowDown).  No
+    answer (a refused or reset connection, a timeout: ``base.outage_errors``) is never retried here: the call
+    raises at once and ``with_retries`` tries it again, counting the time against ``outage_s``, so a call to a
+    server that stays down gives up ``outage_s`` plus one attempt and one backoff (2 s) after it began.  Any
+    other answer is left to botocore's other handlers (S3's redirects to a bucket's region).
+
+    >>> class Http: status_code = 503
+    >>> retry = AnswerRetries(2)
+    >>> 0 <= retry(1, response=(Http(), {"Error": {"Code": "SlowDown"}})) < 1
     True
-    >>> (silent_link(ConnectionClosedError(endpoint_url="h", error=TimeoutError())),
-    ...  silent_link(ConnectionClosedError(endpoint_url="h", error=ConnectionResetError())))
-    (True, False)
+    >>> retry(3, response=(Http(), {})) is None, retry(1, caught_exception=ConnectionResetError()) is None
+    (True, True)
     """
-    if isinstance(e, (ReadTimeoutError, ConnectTimeoutError)):
-        return True
-    if isinstance(e, ConnectionClosedError):
-        inner = e.kwargs.get("error")
-        return any(isinstance(a, TimeoutError) for a in (inner, *getattr(inner, "args", ())))
-    return False
 
+    def __init__(self, retries: int):
+        self.retries = retries
 
-def _no_retry_after_a_timeout(caught_exception=None, **_) -> bool | None:
-    """A ``needs-retry`` handler, run before botocore's own: False (no retry) after a timeout, so that one
-    attempt of ``with_retries`` waits at most one timeout (botocore's retries would wait one each, and its
-    backoff between them); None (botocore decides) otherwise."""
-    if caught_exception is not None and silent_link(caught_exception):
-        return False
-    return None
+    def __call__(self, attempts: int, response=None, caught_exception=None, **_) -> float | None:
+        if response is None or attempts > self.retries:
+            return None
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code")
+        if http.status_code in RETRIED_STATUS or code in RETRIED_CODES:
+            return random.random() * min(MAX_BACKOFF_S, 2.0 ** (attempts - 1))
+        return None
 
 
 def _options(url: str, retries: int = 8, longest_read: float = READ_TIMEOUT) -> tuple:
+    """``(parsed url, its query, boto3.client's keywords)``, and the number of retries of answers
+    (``?retries=``, else ``retries``)."""
     u = urlparse(url)
     q = {k: v[0] for k, v in parse_qs(u.query).items()}
     timeout = read_timeout(url, longest_read)
-    cfg = Config(retries={"max_attempts": int(q.get("retries", retries)), "mode": "standard"},
+    # botocore's own retry handler makes one attempt (it would retry refused connections too); AnswerRetries
+    # retries answers
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                  max_pool_connections=int(q.get("pool", 32)),
                  connect_timeout=float(q.get("connect_timeout", min(CONNECT_TIMEOUT, timeout))), read_timeout=timeout)
     kw = {"config": cfg, "region_name": q.get("region", "us-east-1")}
     if "endpoint_url" in q:
         kw["endpoint_url"] = q["endpoint_url"]
-    return u, q, kw
+    return u, q, kw, int(q.get("retries", retries))
 
 
-def _client(service: str, kw: dict):
-    """A boto3 client of ``service`` that botocore does not retry after a timeout (``silent_link``)."""
+def _client(service: str, kw: dict, retries: int):
+    """A boto3 client of ``service`` whose calls botocore retries only for answers (``AnswerRetries``)."""
     client = boto3.client(service, **kw)
-    client.meta.events.register_first(f"needs-retry.{service}", _no_retry_after_a_timeout)
+    client.meta.events.register_first(f"needs-retry.{service}", AnswerRetries(retries))
     return client
 
 
@@ -171,13 +186,13 @@ def sse_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
 
 class S3TileStore(TileStore):
     def __init__(self, url: str):
-        u, q, kw = _options(url)
+        u, q, kw, retries = _options(url)
         self.url = url
         self.bucket = u.netloc
         self.prefix = u.path.strip("/")
         self.sse = q.get("sse")
         self.sse_args = sse_args(self.sse, q.get("kms_key_id"))
-        self.client = _client("s3", kw)
+        self.client = _client("s3", kw, retries)
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -284,10 +299,10 @@ class SQSTaskQueue(TaskQueue):
     LOST = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")  # error codes of a missing queue
 
     def __init__(self, url: str, name: str, create: bool = True):
-        _, q, kw = _options(url, retries=3, longest_read=SQS_READ_TIMEOUT)  # see the module docstring
+        _, q, kw, retries = _options(url, retries=3, longest_read=SQS_READ_TIMEOUT)  # see the module docstring
         self.url = url
         self.endpoint = kw.get("endpoint_url", "AWS")
-        self.client = _client("sqs", kw)
+        self.client = _client("sqs", kw, retries)
         self.long_poll = long_poll_s(kw["config"].read_timeout)  # a long poll that fits in the read timeout
         self.name = re.sub(r"[^A-Za-z0-9_-]", "-", q.get("prefix", "npw-") + name)[:80]
         try:
