@@ -2,10 +2,11 @@
 open ones included, new ones at once), and one that answers 503 SlowDown.
 
 botocore retries answers, not their absence (``aws.AnswerRetries``): a refused or reset connection raises at
-once and ``with_retries`` tries the call again, with a backoff of at most 2 s, until ``outage_s`` has passed
-since its first attempt began.  Before, botocore retried such a connection 8 times with its backoff (up to 20 s
-apart) inside each attempt of ``with_retries``, so a call to an S3 that stayed down gave up tens of seconds
-after ``outage_s``.  A 503 SlowDown is still retried by botocore, with its backoff and jitter.
+once and the store's call (``aws._ride_out``) tries it again, with a backoff of at most 2 s, until ``outage_s``
+has passed since its first attempt began, so a caller that does not retry (the client) rides a short outage out.
+Before, botocore retried such a connection 8 times with its backoff (up to 20 s apart) inside each attempt of
+``with_retries``, so a call to an S3 that stayed down gave up tens of seconds after ``outage_s``.  A 503
+SlowDown is still retried by botocore, with its backoff and jitter.
 
 The cut's length is counted in refused connections (each one an attempt of the call), not in seconds.
 """
@@ -21,7 +22,6 @@ import uuid
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from test_stall import timed
 
 from numpywren2.core.backends import OutageError, with_retries
 from numpywren2.core.backends.aws import S3TileStore
@@ -30,6 +30,24 @@ from numpywren2.testing import TcpProxy
 WAIT = 60.0
 OUTAGE_S = 4.0
 BOUND_S = OUTAGE_S + 2.0 + 1.0  # outage_s + one backoff of with_retries (2 s) + a margin of 1 s for one attempt
+
+
+def called(fn, *args) -> dict:
+    """``fn(*args)`` in a thread, with no ``with_retries`` around it (as the client calls the store): a dict that
+    gets its ``value`` or ``error``, and its ``seconds``."""
+    got: dict = {}
+
+    def call():
+        t0 = time.monotonic()
+        try:
+            got["value"] = fn(*args)
+        except Exception as e:  # asserted by the caller
+            got["error"] = e
+        got["seconds"] = time.monotonic() - t0
+
+    got["thread"] = threading.Thread(target=call, daemon=True)
+    got["thread"].start()
+    return got
 
 
 @pytest.mark.timeout(60)
@@ -41,11 +59,12 @@ def test_an_s3_that_refuses_connections_gives_outage_error_within_outage_s_and_o
         tile = np.arange(12.0).reshape(3, 4)
         store.put("a", tile)
 
-        # a cut shorter than outage_s: each attempt meets a refused connection; after 3 of them the link is back,
-        # and the attempt after that gets the tile
+        # a cut shorter than outage_s: each attempt meets a refused connection and the store's call tries again
+        # (a caller that does not retry, like the client, rides it out); after 3 the link is back, and the attempt
+        # after that gets the tile
         proxy.cut()
         base = proxy.refused  # the connections open at the cut (the client's pool)
-        got = timed(store.get, "a")
+        got = called(store.get, "a")
         assert proxy.wait_refused(base + 3, timeout=WAIT), "the call was tried again on new connections"
         assert got["thread"].is_alive(), "the call rides the cut out"
         proxy.restore()
@@ -57,10 +76,11 @@ def test_an_s3_that_refuses_connections_gives_outage_error_within_outage_s_and_o
         for fn, args in ((store.get, ("a",)), (store.put, ("b", tile))):
             proxy.cut()
             base = proxy.refused
-            got = timed(fn, *args)
+            got = called(fn, *args)
             got["thread"].join(WAIT)
             assert not got["thread"].is_alive() and isinstance(got.get("error"), OutageError), got
             assert f"longer than outage_s ({OUTAGE_S:g} s)" in str(got["error"]), got["error"]
+            assert str(got["error"]).startswith(("S3.get_object", "S3.put_object")), "it names the call"
             assert proxy.refused - base >= 2, "each attempt was refused and the call tried again"
             assert OUTAGE_S <= got["seconds"] < BOUND_S, \
                 f"outage_s + one backoff (and a margin), not {got['seconds']:.1f} s"

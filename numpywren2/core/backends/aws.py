@@ -9,9 +9,11 @@ URLs::
 Retries: botocore retries answers, not their absence (``AnswerRetries``).  A throttled or 5xx answer (S3's
 503 SlowDown) is tried again by botocore up to ``retries`` times (``?retries=``, default 8 for S3, 3 for SQS)
 with exponential backoff and full jitter, up to 20 s apart.  A server that cannot be reached (a refused or
-reset connection, a timeout: ``base.outage_errors``) is not retried by botocore: the call raises at once and
-``with_retries`` (the executor's, the client's) tries it again, with a backoff of at most 2 s, until
-``outage_s`` has passed since its first attempt began, then raises ``OutageError``.  So a call to an S3 or SQS
+reset connection, a timeout: ``base.outage_errors``) is not retried by botocore: the attempt raises at once and
+the store's or queue's call tries it again (``_ride_out``: ``with_retries`` over the outage errors, so that
+callers that do not retry, such as the client's reads and clean-up, ride it out too), with a backoff of at most
+2 s, until ``outage_s`` has passed since its first attempt began, then raises ``OutageError`` naming the call
+(``S3.get_object``...).  So a call to an S3 or SQS
 server that refuses or resets connections and stays down gives up at most ``outage_s`` plus one backoff (2 s)
 and one attempt after it began (before: botocore's 8 S3 retries with its backoff between them came first, up
 to 91 s of sleeps each time ``with_retries`` tried; SQS's default of 3 retries was set low for that reason).
@@ -58,7 +60,9 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
+    outage_errors,
     outage_timeout,
+    with_retries,
 )
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
@@ -159,6 +163,21 @@ def _client(service: str, kw: dict, retries: int):
     return client
 
 
+def _ride_out(fn, *args, **kw):
+    """``fn(*args, **kw)``, tried again while its server cannot be reached (``base.outage_errors``: refused or
+    reset connections, timeouts) for up to ``outage_s``, then ``OutageError`` naming the call: botocore does not
+    retry those (``AnswerRetries``), so every call of the store and the queue rides an outage out itself, as
+    botocore's retries did for callers that do not retry (the client's reads, writes and clean-up).  Other errors
+    are raised at once, for the caller's ``with_retries``; a caller's ``with_retries`` around this one gets its
+    ``OutageError`` (not retried again), so the bound is this one's."""
+    def attempt():
+        return fn(*args, **kw)
+
+    owner = getattr(fn, "__self__", None)
+    attempt.__qualname__ = f"{type(owner).__name__}.{fn.__name__}" if owner is not None else fn.__qualname__
+    return with_retries(attempt, retry_on=outage_errors())
+
+
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 
 
@@ -226,7 +245,7 @@ class S3TileStore(TileStore):
 
     def _get_once(self, key: str) -> np.ndarray:
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            obj = _ride_out(self.client.get_object, Bucket=self.bucket, Key=self._key(key))
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise TileNotFoundError(key) from None
@@ -246,15 +265,19 @@ class S3TileStore(TileStore):
         data = b"".join(bytes(p) for p in encode_tile(tile))
         extra = dict(self.sse_args)
         if len(data) >= MULTIPART_BYTES:
-            self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
-                                       Config=self.transfer)
+            _ride_out(self._upload, key, data, extra)
         else:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            _ride_out(self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
         return len(data)
+
+    def _upload(self, key: str, data: bytes, extra: dict) -> None:
+        """A multipart upload of ``data`` (a stream of its own per attempt)."""
+        self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
+                                   Config=self.transfer)
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            _ride_out(self.client.head_object, Bucket=self.bucket, Key=self._key(key))
             return True
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -263,17 +286,20 @@ class S3TileStore(TileStore):
 
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        _ride_out(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
         return existed
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for i in range(0, len(keys), 1000):
-            self.client.delete_objects(Bucket=self.bucket, Delete={
+            _ride_out(self.client.delete_objects, Bucket=self.bucket, Delete={
                 "Objects": [{"Key": self._key(k)} for k in keys[i:i + 1000]], "Quiet": True})
         return len(keys)
 
     def list(self, prefix: str = "") -> list[str]:
+        return _ride_out(self._list, prefix)
+
+    def _list(self, prefix: str) -> list[str]:
         full = self._key(prefix) if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         out = []
@@ -327,7 +353,7 @@ class SQSTaskQueue(TaskQueue):
     def _call(self, op: str, **kw):
         """``client.<op>(QueueUrl=..., **kw)``; a missing queue is ``QueueLostError``."""
         try:
-            return getattr(self.client, op)(QueueUrl=self.queue_url, **kw)
+            return _ride_out(getattr(self.client, op), QueueUrl=self.queue_url, **kw)
         except ClientError as e:
             if self._lost(e):
                 raise self._lost_error() from None
@@ -354,15 +380,15 @@ class SQSTaskQueue(TaskQueue):
 
     def renew(self, receipt: str, lease: float) -> bool:
         try:
-            self.client.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                                  VisibilityTimeout=max(1, math.ceil(lease)))
+            _ride_out(self.client.change_message_visibility, QueueUrl=self.queue_url, ReceiptHandle=receipt,
+                      VisibilityTimeout=max(1, math.ceil(lease)))
             return True
         except ClientError:
             return False
 
     def ack(self, receipt: str) -> bool:
         try:
-            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+            _ride_out(self.client.delete_message, QueueUrl=self.queue_url, ReceiptHandle=receipt)
             return True
         except ClientError:
             return False
@@ -379,7 +405,7 @@ class SQSTaskQueue(TaskQueue):
 
     def delete(self) -> None:
         try:
-            self.client.delete_queue(QueueUrl=self.queue_url)
+            _ride_out(self.client.delete_queue, QueueUrl=self.queue_url)
         except ClientError:
             pass
 
