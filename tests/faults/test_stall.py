@@ -19,11 +19,12 @@ import uuid
 
 import numpy as np
 import pytest
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from test_outage import assert_ridden_out, completed, fan, wait_for
 
 import numpywren2 as npw
-from numpywren2.core.backends import OutageError, with_retries
+from numpywren2.core.backends import OutageError, aws, with_retries
 from numpywren2.core.backends.aws import AnswerRetries, S3TileStore, SQSTaskQueue, long_poll_s, read_timeout
 from numpywren2.core.backends.redis import RedisStateStore, socket_timeout
 from numpywren2.testing import TcpProxy
@@ -274,5 +275,72 @@ def test_an_s3_stall_shorter_than_outage_s_is_ridden_out(redis_server, moto_serv
             # a call abandoned at its read timeout twice, or two calls once each, and retried on new connections
             job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=3, connections=3, abandoned=2)
             assert_ridden_out(rt, job, X, Y, N, t0, within=30, fault="the stall", wait=WAIT)
+    finally:
+        proxy.close()
+
+
+MULTIPART_BOUND_S = 4.0 + 2 * 1.0 + 1.0 + 2.0 + 2.0  # outage_s, an attempt's two timeouts and 1 s, a backoff, a margin
+MULTIPART_TEST_BYTES = 8 * 2**20  # the multipart threshold lowered for the test (64 MiB in the store)
+PART_BYTES = 5 * 2**20  # S3's smallest part but the last
+
+
+def multipart_store(url: str, monkeypatch) -> S3TileStore:
+    """An ``S3TileStore`` whose tiles of 8 MiB and more go up as multipart uploads of 5 MiB parts."""
+    monkeypatch.setattr(aws, "MULTIPART_BYTES", MULTIPART_TEST_BYTES)
+    store = S3TileStore(url)
+    store.transfer = TransferConfig(multipart_threshold=MULTIPART_TEST_BYTES, multipart_chunksize=PART_BYTES)
+    return store
+
+
+def stall_at_first_part(store: S3TileStore, proxy: TcpProxy) -> threading.Event:
+    """Stall ``proxy`` when the store's first part is about to be sent (a botocore event: the upload was created,
+    then the link goes silent); the event is set once it did."""
+    stalled = threading.Event()
+
+    def before_part(**_):
+        if not stalled.is_set():
+            stalled.set()
+            proxy.stall()
+
+    store.client.meta.events.register("before-call.s3.UploadPart", before_part)
+    return stalled
+
+
+@pytest.mark.timeout(90)
+def test_a_multipart_upload_on_a_stalled_s3_link_is_bounded_and_a_short_stall_ridden_out(moto_server, monkeypatch):
+    """A tile of 12 MiB (3 parts) written while the S3 link stalls after the upload was created: its parts time out
+    (read timeout 1 s with ``NPW_OUTAGE_S=4``), the transfer aborts the upload (that call stalled too: a second
+    timeout), and the store's call tries the whole upload again.  A stall that ends meanwhile is ridden out (the
+    tile reads back intact); one that stays gives ``OutageError`` within outage_s + one attempt (two read
+    timeouts, botocore's 1 s wait for "100 Continue") + one backoff (2 s)."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "4")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        store = multipart_store(f"s3://npw-mp-{uuid.uuid4().hex[:10]}/t?endpoint_url={proxy.endpoint}&create=1",
+                                monkeypatch)
+        tile = np.random.default_rng(0).standard_normal((12 * 2**20 // 8 // 64, 64))
+        # a short stall: the parts are abandoned at their read timeout, then the link is back
+        stalled = stall_at_first_part(store, proxy)
+        got = timed(store.put, "big", tile)
+        assert stalled.wait(WAIT)
+        assert proxy.wait_stalled(requests=2, connections=2, abandoned=2, timeout=WAIT), \
+            (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert got.get("value", 0) > 12 * 2**20, got
+        assert np.array_equal(with_retries(store.get, "big"), tile), "the tile written once the link is back"
+
+        # a link that stays silent
+        stalled = stall_at_first_part(store, proxy)
+        got = timed(store.put, "big2", tile)
+        assert stalled.wait(WAIT)
+        got["thread"].join(WAIT)
+        assert not got["thread"].is_alive() and isinstance(got.get("error"), OutageError), got
+        assert "longer than outage_s (4 s)" in str(got["error"]), got["error"]
+        assert 4.0 <= got["seconds"] < MULTIPART_BOUND_S, \
+            f"outage_s + one attempt (two read timeouts and 1 s) + one backoff, not {got['seconds']:.1f} s"
+        proxy.restore()
+        assert not store.exists("big2"), "the upload that gave up wrote no tile"
+        store.delete_prefix("")
     finally:
         proxy.close()

@@ -30,9 +30,11 @@ default (before timeouts were left to ``with_retries``: 60 s at each of botocore
 backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
 waits up to 1 s more (botocore's PUT waits that long for the server's "100 Continue" before it sends the
 body); a multipart upload's (tiles of ``MULTIPART_BYTES`` and more) whose part times out also waits for the
-abort of the upload, a second read timeout.  The read timeout is per socket read, not per request, so a
-large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read timeout less a
-margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on the client.
+abort of the upload, a second read timeout (``test_stall``: 4.1-4.2 s with ``NPW_OUTAGE_S=4``; one given up
+can leave an incomplete upload in the bucket, docs/reliability.md).  The read timeout is per socket read, not
+per request, so a large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read
+timeout less a margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on
+the client.
 """
 
 from __future__ import annotations
