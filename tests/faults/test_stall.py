@@ -344,3 +344,41 @@ def test_a_multipart_upload_on_a_stalled_s3_link_is_bounded_and_a_short_stall_ri
         store.delete_prefix("")
     finally:
         proxy.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_read_whose_answer_the_stall_holds_is_abandoned_at_its_timeout_and_retried(moto_server, monkeypatch):
+    """The link stalls once a GET's answer has begun (botocore's ``after-call`` event: headers read, body on its
+    way): the body's read times out (``read_timeout=3``), its connection is closed then (the proxy counts it
+    abandoned, with the answer held: before, the connection was left open and only the retry's timeout, 3 s later,
+    was counted) and the call is retried on a new connection, which gets the tile once the link is back."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "20")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        store = S3TileStore(f"s3://npw-dl-{uuid.uuid4().hex[:10]}/t?endpoint_url={proxy.endpoint}&create=1"
+                            "&read_timeout=3")
+        tile = np.random.default_rng(1).standard_normal((32 * 2**20 // 8 // 64, 64))  # 32 MiB: one GET
+        store.put("big", tile)
+        stalled = threading.Event()
+
+        began = []
+
+        def after_get(**_):
+            if not stalled.is_set():
+                began.append(time.monotonic())
+                stalled.set()
+                proxy.stall()
+
+        store.client.meta.events.register("after-call.s3.GetObject", after_get)
+        got = timed(store.get, "big")
+        assert stalled.wait(WAIT)
+        assert proxy.wait_stalled(requests=1, connections=1, abandoned=1, timeout=WAIT), \
+            (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+        assert time.monotonic() - began[0] < 2 * 3.0 - 0.5, "the first read's connection counted at its timeout"
+        assert proxy.swallowed_bytes > 0 and got["thread"].is_alive()
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert np.array_equal(got.get("value"), tile), got
+        store.delete_prefix("")
+    finally:
+        proxy.close()

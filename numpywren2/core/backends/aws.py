@@ -255,12 +255,16 @@ class S3TileStore(TileStore):
         body = obj["Body"]
         buf = bytearray(obj["ContentLength"])
         view, off = memoryview(buf), 0
-        while off < len(buf):
-            chunk = body.read(min(len(buf) - off, 8 * 2**20))
-            if not chunk:
-                raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
-            view[off:off + len(chunk)] = chunk
-            off += len(chunk)
+        try:
+            while off < len(buf):
+                chunk = body.read(min(len(buf) - off, 8 * 2**20))
+                if not chunk:
+                    raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
+                view[off:off + len(chunk)] = chunk
+                off += len(chunk)
+        except BaseException:
+            body.close()  # a read that timed out or failed: its connection is closed now, not left to the collector
+            raise
         return decode_tile(buf, key)
 
     def put(self, key: str, tile: np.ndarray) -> int:
