@@ -423,7 +423,7 @@ class Job:
                 bar.update(done, self._live_executors() if bar.due_for_executors() else None)
             if out.status == DONE:
                 if out.mark_done:
-                    self.runtime.state.set_status(self.id, DONE)
+                    with_retries(self.runtime.state.set_status, self.id, DONE)
                 self._end()
                 return self
             if out.status == FAILED:
@@ -520,12 +520,14 @@ class Job:
         if self.provisioner is not None:
             self.provisioner.stop()
         # The status is final before the scratch tiles are deleted: an executor that writes after this
-        # point learns it from its completion and deletes what it wrote (executor/worker.py).
+        # point learns it from its completion and deletes what it wrote (executor/worker.py).  Each call rides
+        # out an outage (a Redis restart as the job ended left its queue and a tile behind: found by the soak).
         with contextlib.suppress(KeyError):
-            if self.runtime.state.status(self.id) == "running":
-                self.runtime.state.set_status(self.id, "failed", json.dumps({"message": "the client ended the job"}))
-        self.queue.delete()
-        self.runtime.store.delete_prefix(scratch_prefix(self.id, ""))  # scratch tiles, all under <job>/
+            if with_retries(self.runtime.state.status, self.id) == "running":
+                with_retries(self.runtime.state.set_status, self.id, "failed",
+                             json.dumps({"message": "the client ended the job"}))
+        with_retries(self.queue.delete)
+        with_retries(self.runtime.store.delete_prefix, scratch_prefix(self.id, ""))  # scratch tiles, under <job>/
 
     def _end_unreachable(self) -> None:
         """The state store stayed unreachable past ``outage_s``: stop this job's provisioner and executors and

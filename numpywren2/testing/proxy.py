@@ -17,9 +17,10 @@ would once the link is back: a request whose client has given up meanwhile still
 and so do the closes of the connections the clients dropped.  ``swallowed`` counts the chunks of bytes sent
 towards the server while stalled (requests, each read of the client's side one), ``swallowed_bytes`` the
 bytes of both directions, ``stalled_connections`` the connections that had a request swallowed, and
-``abandoned`` the connections their clients closed while stalled with a request held on them (a client
-that gave a call up at its read timeout; retried, the call makes a new stalled connection; a close after an
-answer that arrived before the stall is not counted).  ``wait_stalled(requests, connections,
+``abandoned`` the connections their clients closed while stalled with a request or an answer held on them (a
+client that gave a call up at its read timeout, also one whose answer was on its way when the stall began;
+retried, the call makes a new stalled connection; a close after an answer that arrived before the stall is not
+counted).  ``wait_stalled(requests, connections,
 abandoned)`` returns once each count reached its number (since the last ``stall()``), so a stall's length,
 too, is counted in what it did to the clients rather than in seconds.
 
@@ -75,7 +76,7 @@ class TcpProxy:
         self.forwarded = 0  # connections forwarded
         self.swallowed = 0  # chunks of bytes towards the server held while stalled (since the last stall())
         self.swallowed_bytes = 0  # bytes of both directions held while stalled (since the last stall())
-        self.abandoned = 0  # connections closed by their clients with a request held (since the last stall())
+        self.abandoned = 0  # connections closed by their clients with a request or answer held (since the last stall())
         self._thread = threading.Thread(target=self._accept, name=f"tcp-proxy-{self.port}", daemon=True)
         self._thread.start()
 
@@ -211,8 +212,9 @@ class TcpProxy:
         except OSError:
             pass
         with self._lock:  # a close while stalled is held too: the peer learns of it once the link is back
-            if self._stalled and upstream and src in self._open and src in self._stalled_clients:
-                self.abandoned += 1  # closed with a request held: its client gave the call up
+            answer_held = bool(self._directions.get(dst, (None, [], None))[1])
+            if self._stalled and upstream and src in self._open and (src in self._stalled_clients or answer_held):
+                self.abandoned += 1  # closed with a request or its answer held: its client gave the call up
                 self._lock.notify_all()
             self._lock.wait_for(lambda: not self._stalled or self._closed or src not in self._open)
         with order:

@@ -28,6 +28,11 @@ counted in what it did to the clients (the proxy's counts), with time only as an
   byte forwarded) until ``STALL_REQUESTS`` requests were swallowed on ``STALL_CONNECTIONS`` connections and
   ``STALL_ABANDONED`` connections were given up at their socket timeout (a quarter of ``outage_s``, or the
   URL's ``socket_timeout``) and their calls retried; ridden out.
+- ``s3-stall`` (configurations with S3) and ``sqs-stall`` (SQS queues): the S3 or the SQS link stalled the same
+  way, until ``S3_STALL`` or ``SQS_STALL`` (requests, connections, abandoned) were reached: calls given up at
+  their read timeout (a quarter of ``outage_s``, or the URL's ``read_timeout``) and retried by ``with_retries``
+  on new connections.  What the stall held reaches the server late, once the link is back (a tile written
+  again, identical; a receive that hides its messages for a lease; children sent twice); ridden out.
 - ``s3-stop`` (configurations with S3): the S3 server stopped.  moto_server keeps its buckets in memory, so a
   stopped and restarted moto would come back empty: a real S3 server (or MinIO) that stops keeps its objects,
   and its clients see refused and reset connections until it is back.  That is the proxy cut (``cut()``:
@@ -77,12 +82,23 @@ from .proxy import TcpProxy
 
 GATED_FAULTS = ("none", "kill", "stop", "duplicate", "sqs-restart")
 ALGORITHMS = ("cholesky", "gemm", "tsqr", "qr", "lu", "solve")
-ALGORITHM_FAULTS = ("none", "duplicate", "kill", "storage", "outage", "redis-stall", "s3-stop", "sqs-cut")
-LINK_FAULTS = ("redis-stall", "s3-stop", "sqs-cut")  # outages of a link, injected by a proxy
+ALGORITHM_FAULTS = ("none", "duplicate", "kill", "storage", "outage", "redis-stall", "s3-stop", "sqs-cut", "s3-stall",
+                    "sqs-stall")
+LINK_FAULTS = ("redis-stall", "s3-stop", "sqs-cut", "s3-stall", "sqs-stall")  # outages of a link, by a proxy
 STORAGE_RATE = 0.05  # probability of a transient error (and of a slow answer) per tile get or put
-STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED = 5, 3, 2  # a Redis stall's length, in what it did to clients
-S3_REFUSED = 5  # new S3 connections refused before the S3 server is back (a lone call retried by botocore:
-# about 5 in 8 s, its backoff doubling; 10 took more than 30 s once)
+# A stall's length, in what it did to the clients: (requests swallowed, on that many connections, connections
+# abandoned at a timeout).  Each must be reachable well within the bound (half of outage_s, two timeouts of a
+# quarter): Redis and SQS have several clients calling all the time (the provisioner's polls, the executors' and
+# their threads'), whose first calls are abandoned together one timeout into the stall; S3's calls may be one
+# executor's alone, so one call abandoned (its request or its answer held) with a request swallowed is the count.
+# (2, 2, 1) was out of reach once in the 30 s bound (2 requests on 1 connection, none abandoned): a read whose
+# answer the stall held was not counted as abandoned, and its timeout left the connection open.
+STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED = 5, 3, 2  # Redis's
+S3_STALL = (1, 1, 1)
+SQS_STALL = (4, 2, 2)
+S3_REFUSED = 10  # new S3 connections refused before the S3 server is back (each one an attempt of a call, whose
+# backoff doubles from 50 ms to 2 s: a lone call meets 10 in about 11 s, several at once in less; when botocore
+# retried refused connections itself, 5 took about 8 s and 10 more than 30 s once)
 SQS_REFUSED = 20  # new SQS connections refused before the SQS endpoint is back (as in test_sqs_outage)
 
 
@@ -210,7 +226,8 @@ class Soak:
     def can(self, fault: str) -> bool:
         """Whether this soak can inject ``fault`` (``outage`` needs a ``restart``, a link's fault its proxy)."""
         needs = {"outage": self.restart, "redis-stall": self.links.redis, "s3-stop": self.links.s3,
-                 "sqs-cut": self.links.sqs, "sqs-restart": self.links.restart_sqs}
+                 "sqs-cut": self.links.sqs, "s3-stall": self.links.s3, "sqs-stall": self.links.sqs,
+                 "sqs-restart": self.links.restart_sqs}
         return fault not in needs or needs[fault] is not None
 
     def plan(self, jobs: int, gated_share: float = 0.4, algorithms: tuple[str, ...] = ALGORITHMS,
@@ -404,12 +421,14 @@ class Soak:
         fault of the injection, not of the system."""
         bound = outage_s() / 2
         t0 = time.monotonic()
-        if fault == "redis-stall":
-            proxy = self.links.redis
+        stalls = {"redis-stall": (self.links.redis, (STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED)),
+                  "s3-stall": (self.links.s3, S3_STALL), "sqs-stall": (self.links.sqs, SQS_STALL)}
+        if fault in stalls:
+            proxy, (requests, connections, abandoned) = stalls[fault]
             proxy.stall()
             try:
-                met = _until(lambda: proxy.wait_stalled(STALL_REQUESTS, STALL_CONNECTIONS, STALL_ABANDONED,
-                                                        timeout=0.05), stop, t0 + bound)
+                met = _until(lambda: proxy.wait_stalled(requests, connections, abandoned, timeout=0.05), stop,
+                             t0 + bound)
             finally:
                 proxy.restore()
             did = (f"{proxy.swallowed} requests swallowed on {proxy.stalled_connections} connections, "

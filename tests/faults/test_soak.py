@@ -8,7 +8,8 @@ Choleskys through the user API, with their tasks sent again once one has complet
 job: the answer is right, every job ended and counted each task once, no tile left in the store, no message
 in any job's queue, no executor process alive.  ``test_soak_short_sqs`` runs 8 such jobs with the tasks in moto
 SQS queues (Redis state, moto S3 tiles).  ``test_soak_short_links`` runs one job per fault of a link (a stalled
-Redis link, a stopped S3 server, an SQS cut: ridden out; a restarted moto SQS server: reported), every URL
+Redis link, a stopped S3 server, an SQS cut, stalled S3 and SQS links: ridden out; a restarted moto SQS server:
+reported), every URL
 through a ``TcpProxy``.  The long soak adds GEMM, TSQR, QR, LU and solve, kills at each
 protocol step, storage faults, Redis + moto S3 and Redis outages.
 """
@@ -77,16 +78,17 @@ def test_soak_short_sqs(redis_server, moto_server, gates):
 
 
 # One job per fault of a link (numpywren2.testing.soak.LINK_FAULTS, sqs-restart), in this order
-LINK_PLAN = [("fan", "sqs-restart"), ("cholesky", "redis-stall"), ("gemm", "s3-stop"), ("cholesky", "sqs-cut")]
+LINK_PLAN = [("fan", "sqs-restart"), ("cholesky", "redis-stall"), ("gemm", "s3-stop"), ("cholesky", "sqs-cut"),
+             ("tsqr", "s3-stall"), ("gemm", "sqs-stall")]
 
 
 @pytest.mark.timeout(240)
 def test_soak_short_links(redis_server, moto_server, gates, monkeypatch):
     """The faults of links, each once, on Redis state + SQS queues + S3 tiles, every URL through a ``TcpProxy``:
     a stalled Redis link (socket timeout 2 s in the URL: a stall counted in calls abandoned at it), a stopped S3
-    server and an SQS outage (connections refused: counted), ridden out; the moto server serving SQS restarted
-    (a server of its own, so that only the queues are lost), reported: the job fails naming its queue.  After
-    each: nothing left, and no SQS queue at the end."""
+    server and an SQS outage (connections refused: counted), stalled S3 and SQS links (read timeouts of 2 s in
+    the URLs), ridden out; the moto server serving SQS restarted (a server of its own, so that only the queues
+    are lost), reported: the job fails naming its queue.  After each: nothing left, and no SQS queue at the end."""
     monkeypatch.setenv("NPW_OUTAGE_S", "60")
     tag = uuid.uuid4().hex[:8]
     prefix = f"soak{tag}-"
@@ -103,8 +105,8 @@ def test_soak_short_links(redis_server, moto_server, gates, monkeypatch):
                                    max_executors=2)
     links = Links(redis=proxies["redis"], s3=proxies["s3"], sqs=proxies["sqs"], restart_sqs=restart_sqs)
     try:
-        with npw.runtime(store=f"s3://npw-soak-{tag}/t?endpoint_url={proxies['s3'].endpoint}&create=1",
-                         queue=f"sqs://?endpoint_url={proxies['sqs'].endpoint}&prefix={prefix}",
+        with npw.runtime(store=f"s3://npw-soak-{tag}/t?endpoint_url={proxies['s3'].endpoint}&create=1&read_timeout=2",
+                         queue=f"sqs://?endpoint_url={proxies['sqs'].endpoint}&prefix={prefix}&read_timeout=2",
                          state=f"redis://127.0.0.1:{proxies['redis'].port}/0?prefix=soak{tag}:&socket_timeout=2",
                          executors=2, provisioner=settings) as rt:
             soak = Soak(rt, gates, seed=2026, wait=60.0, links=links, log=print)
@@ -113,7 +115,7 @@ def test_soak_short_links(redis_server, moto_server, gates, monkeypatch):
         assert not problems, "\n".join(problems)
         assert [(r.fault, r.outcome) for r in results] == [
             ("sqs-restart", "reported"), ("redis-stall", "ridden out"), ("s3-stop", "ridden out"),
-            ("sqs-cut", "ridden out")]
+            ("sqs-cut", "ridden out"), ("s3-stall", "ridden out"), ("sqs-stall", "ridden out")]
         left = boto3.client("sqs", endpoint_url=proxies["sqs"].endpoint).list_queues(QueueNamePrefix=prefix)
         assert left.get("QueueUrls", []) == [], "no SQS queue left"
     finally:

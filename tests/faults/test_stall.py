@@ -19,12 +19,13 @@ import uuid
 
 import numpy as np
 import pytest
-from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from test_outage import assert_ridden_out, completed, fan, wait_for
 
 import numpywren2 as npw
-from numpywren2.core.backends import OutageError, with_retries
-from numpywren2.core.backends.aws import S3TileStore, SQSTaskQueue, long_poll_s, read_timeout, silent_link
+from numpywren2.core.backends import OutageError, aws, with_retries
+from numpywren2.core.backends.aws import AnswerRetries, S3TileStore, SQSTaskQueue, long_poll_s, read_timeout
 from numpywren2.core.backends.redis import RedisStateStore, socket_timeout
 from numpywren2.testing import TcpProxy
 from provisioner import ProvisionerSettings
@@ -36,6 +37,24 @@ def proxied(proxy: TcpProxy, prefix: str) -> str:
     """The URL of the Redis server behind ``proxy`` (the test's ``redis_server``), keys under ``prefix``."""
     return f"redis://{proxy.host}:{proxy.port}/0?prefix={prefix}"
 
+
+def stall_mid_job(rt, proxy: TcpProxy, gates, requests: int, connections: int = 0, abandoned: int = 0):
+    """A fan of 6 tasks on ``rt`` whose link behind ``proxy`` stalls once 3 tasks have completed and one waits at
+    gate 1: the gate opens during the stall (a kernel returns and writes), and the stall lasts until the proxy
+    swallowed ``requests`` requests on ``connections`` connections and the clients abandoned ``abandoned`` of
+    them at their timeouts (calls retried on new connections); then the link is restored.  ``(job, X, Y, N, t0)``,
+    ``t0`` the stall's start, for ``assert_ridden_out``."""
+    N = 6
+    job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
+    wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
+    t0 = time.monotonic()
+    proxy.stall()  # no reset, no answer: the clients see only their timeouts
+    gates.open(1)
+    wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
+    assert proxy.wait_stalled(requests=requests, connections=connections, abandoned=abandoned, timeout=WAIT), \
+        (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+    proxy.restore()
+    return job, X, Y, N, t0
 
 @pytest.mark.timeout(60)
 def test_a_call_stalled_on_a_dead_link_is_abandoned_at_its_timeout_and_retried(redis_server, monkeypatch):
@@ -95,18 +114,9 @@ def test_a_redis_stall_shorter_than_outage_s_is_ridden_out(tmp_path, redis_serve
         url = proxied(proxy, "stall2:")
         with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=url, state=url, executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()  # Redis silent: no reset, no answer, the clients see only their timeouts
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
             # the stall's length: every kind of client (client, provisioner, executors and their threads) met
             # it, and calls were abandoned at their socket timeouts and retried
-            assert proxy.wait_stalled(requests=10, abandoned=4, timeout=WAIT), \
-                (proxy.swallowed, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=10, abandoned=4)
             assert_ridden_out(rt, job, X, Y, N, t0, within=20, fault="the stall", wait=WAIT)
             assert job.queue.depth() == 0, "no message left"
     finally:
@@ -127,15 +137,7 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
                          queue=f"sqs://?endpoint_url={proxy.endpoint}&prefix=s{tag}-&read_timeout=5",
                          state=f"{redis_server.url}?prefix=s{tag}:", executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
-            assert proxy.wait_stalled(requests=4, abandoned=3, timeout=WAIT), (proxy.swallowed, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=4, abandoned=3)
             assert_ridden_out(rt, job, X, Y, N, t0, within=40, fault="the stall", executors=None, wait=WAIT)
     finally:
         proxy.close()
@@ -143,17 +145,20 @@ def test_an_sqs_stall_is_ridden_out_with_calls_abandoned_at_their_read_timeout(r
 
 def test_aws_timeouts_derive_from_outage_s_unless_the_url_gives_them(monkeypatch):
     s3, sqs = "s3://b/p?endpoint_url=http://127.0.0.1:1", "sqs://?endpoint_url=http://127.0.0.1:1"
-    for outage, s3_timeout, sqs_timeout, poll in ((60, 15.0, 15.0, 10), (4, 1.0, 1.0, 0), (2, 1.0, 1.0, 0),
-                                                  (1000, 60.0, 25.0, 20)):
+    for outage, s3_timeout, sqs_timeout, poll, redis_timeout in (
+            (60, 15.0, 15.0, 10, 15.0), (4, 1.0, 1.0, 0, 1.0), (2, 1.0, 1.0, 0, 1.0), (1000, 60.0, 25.0, 20, 30.0)):
         monkeypatch.setenv("NPW_OUTAGE_S", str(outage))
         assert read_timeout(s3) == s3_timeout and read_timeout(sqs, 25.0) == sqs_timeout, outage
+        assert socket_timeout("redis://h:1/0") == redis_timeout, "the same rule as Redis's socket timeout"
         assert long_poll_s(sqs_timeout) == poll, outage
     monkeypatch.setenv("NPW_OUTAGE_S", "60")
     assert read_timeout(f"{sqs}&read_timeout=5", 25.0) == 5.0 and long_poll_s(5.0) == 2
-    assert silent_link(ReadTimeoutError(endpoint_url="http://h"))
-    assert silent_link(ConnectionClosedError(endpoint_url="http://h", error=TimeoutError("timed out")))
-    assert not silent_link(ConnectionClosedError(endpoint_url="http://h", error=ConnectionResetError()))
-    assert not silent_link(EndpointConnectionError(endpoint_url="http://h"))
+    retry = AnswerRetries(8)  # botocore retries no call that got no answer: timeouts, resets, refusals
+    for e in (ReadTimeoutError(endpoint_url="http://h"), ConnectTimeoutError(endpoint_url="http://h"),
+              ConnectionClosedError(endpoint_url="http://h", error=TimeoutError("timed out")),
+              ConnectionClosedError(endpoint_url="http://h", error=ConnectionResetError()),
+              EndpointConnectionError(endpoint_url="http://h")):
+        assert retry(1, caught_exception=e) is None, e
 
 
 def timed(fn, *args) -> dict:
@@ -267,17 +272,113 @@ def test_an_s3_stall_shorter_than_outage_s_is_ridden_out(redis_server, moto_serv
                          executors=2,
                          provisioner=ProvisionerSettings(lease=3.0, poll_interval=0.1, idle_timeout=60.0)) as rt:
             assert rt.store.client.meta.config.read_timeout == 2.5
-            N = 6
-            job, X, Y = fan(N, free=3)  # tasks 0-2 run at once, 3-5 wait at gate 1
-            wait_for(lambda: completed(rt, job) >= 3 and gates.started(1), "3 tasks completed, one at the gate")
-            t0 = time.monotonic()
-            proxy.stall()
-            gates.open(1)
-            wait_for(lambda: gates.passed(1), "a kernel returning during the stall")
             # a call abandoned at its read timeout twice, or two calls once each, and retried on new connections
-            assert proxy.wait_stalled(requests=3, connections=3, abandoned=2, timeout=WAIT), \
-                (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
-            proxy.restore()
+            job, X, Y, N, t0 = stall_mid_job(rt, proxy, gates, requests=3, connections=3, abandoned=2)
             assert_ridden_out(rt, job, X, Y, N, t0, within=30, fault="the stall", wait=WAIT)
+    finally:
+        proxy.close()
+
+
+MULTIPART_BOUND_S = 4.0 + 2 * 1.0 + 1.0 + 2.0 + 2.0  # outage_s, an attempt's two timeouts and 1 s, a backoff, a margin
+MULTIPART_TEST_BYTES = 8 * 2**20  # the multipart threshold lowered for the test (64 MiB in the store)
+PART_BYTES = 5 * 2**20  # S3's smallest part but the last
+
+
+def multipart_store(url: str, monkeypatch) -> S3TileStore:
+    """An ``S3TileStore`` whose tiles of 8 MiB and more go up as multipart uploads of 5 MiB parts."""
+    monkeypatch.setattr(aws, "MULTIPART_BYTES", MULTIPART_TEST_BYTES)
+    store = S3TileStore(url)
+    store.transfer = TransferConfig(multipart_threshold=MULTIPART_TEST_BYTES, multipart_chunksize=PART_BYTES)
+    return store
+
+
+def stall_at_first_part(store: S3TileStore, proxy: TcpProxy) -> threading.Event:
+    """Stall ``proxy`` when the store's first part is about to be sent (a botocore event: the upload was created,
+    then the link goes silent); the event is set once it did."""
+    stalled = threading.Event()
+
+    def before_part(**_):
+        if not stalled.is_set():
+            stalled.set()
+            proxy.stall()
+
+    store.client.meta.events.register("before-call.s3.UploadPart", before_part)
+    return stalled
+
+
+@pytest.mark.timeout(90)
+def test_a_multipart_upload_on_a_stalled_s3_link_is_bounded_and_a_short_stall_ridden_out(moto_server, monkeypatch):
+    """A tile of 12 MiB (3 parts) written while the S3 link stalls after the upload was created: its parts time out
+    (read timeout 1 s with ``NPW_OUTAGE_S=4``), the transfer aborts the upload (that call stalled too: a second
+    timeout), and the store's call tries the whole upload again.  A stall that ends meanwhile is ridden out (the
+    tile reads back intact); one that stays gives ``OutageError`` within outage_s + one attempt (two read
+    timeouts, botocore's 1 s wait for "100 Continue") + one backoff (2 s)."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "4")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        store = multipart_store(f"s3://npw-mp-{uuid.uuid4().hex[:10]}/t?endpoint_url={proxy.endpoint}&create=1",
+                                monkeypatch)
+        tile = np.random.default_rng(0).standard_normal((12 * 2**20 // 8 // 64, 64))
+        # a short stall: the parts are abandoned at their read timeout, then the link is back
+        stalled = stall_at_first_part(store, proxy)
+        got = timed(store.put, "big", tile)
+        assert stalled.wait(WAIT)
+        assert proxy.wait_stalled(requests=2, connections=2, abandoned=2, timeout=WAIT), \
+            (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert got.get("value", 0) > 12 * 2**20, got
+        assert np.array_equal(with_retries(store.get, "big"), tile), "the tile written once the link is back"
+
+        # a link that stays silent
+        stalled = stall_at_first_part(store, proxy)
+        got = timed(store.put, "big2", tile)
+        assert stalled.wait(WAIT)
+        got["thread"].join(WAIT)
+        assert not got["thread"].is_alive() and isinstance(got.get("error"), OutageError), got
+        assert "longer than outage_s (4 s)" in str(got["error"]), got["error"]
+        assert 4.0 <= got["seconds"] < MULTIPART_BOUND_S, \
+            f"outage_s + one attempt (two read timeouts and 1 s) + one backoff, not {got['seconds']:.1f} s"
+        proxy.restore()
+        assert not store.exists("big2"), "the upload that gave up wrote no tile"
+        store.delete_prefix("")
+    finally:
+        proxy.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_read_whose_answer_the_stall_holds_is_abandoned_at_its_timeout_and_retried(moto_server, monkeypatch):
+    """The link stalls once a GET's answer has begun (botocore's ``after-call`` event: headers read, body on its
+    way): the body's read times out (``read_timeout=3``), its connection is closed then (the proxy counts it
+    abandoned, with the answer held: before, the connection was left open and only the retry's timeout, 3 s later,
+    was counted) and the call is retried on a new connection, which gets the tile once the link is back."""
+    monkeypatch.setenv("NPW_OUTAGE_S", "20")
+    proxy = TcpProxy(moto_server.port)
+    try:
+        store = S3TileStore(f"s3://npw-dl-{uuid.uuid4().hex[:10]}/t?endpoint_url={proxy.endpoint}&create=1"
+                            "&read_timeout=3")
+        tile = np.random.default_rng(1).standard_normal((32 * 2**20 // 8 // 64, 64))  # 32 MiB: one GET
+        store.put("big", tile)
+        stalled = threading.Event()
+
+        began = []
+
+        def after_get(**_):
+            if not stalled.is_set():
+                began.append(time.monotonic())
+                stalled.set()
+                proxy.stall()
+
+        store.client.meta.events.register("after-call.s3.GetObject", after_get)
+        got = timed(store.get, "big")
+        assert stalled.wait(WAIT)
+        assert proxy.wait_stalled(requests=1, connections=1, abandoned=1, timeout=WAIT), \
+            (proxy.swallowed, proxy.stalled_connections, proxy.abandoned)
+        assert time.monotonic() - began[0] < 2 * 3.0 - 0.5, "the first read's connection counted at its timeout"
+        assert proxy.swallowed_bytes > 0 and got["thread"].is_alive()
+        proxy.restore()
+        got["thread"].join(WAIT)
+        assert np.array_equal(got.get("value"), tile), got
+        store.delete_prefix("")
     finally:
         proxy.close()

@@ -6,35 +6,42 @@ URLs::
     s3://BUCKET/PREFIX?sse=aws:kms&kms_key_id=arn:aws:kms:...:key/...   (SSE-KMS; no key id: the account's default)
     sqs://?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=npw-
 
-Retries: botocore's "standard" retry mode retries throttling, 5xx and
-refused or dropped connections with exponential backoff, up to ``retries`` attempts
-(``?retries=``, default 8 for S3, 3 for SQS); the executor adds its own bounded retries on top
-(``with_retries``, which rides out a server that cannot be reached for up to ``outage_s``).
-SQS's default is low because botocore's backoff grows to 20 s between attempts: with 8 attempts a client
-that met an outage of the queue slept up to 20 s after the server was back (a ride-out of a short SQS
-outage took 30-40 s); with 3 its sleeps add up to at most 3 s and ``with_retries`` (at most 2 s apart)
-does the rest.
+Retries: botocore retries answers, not their absence (``AnswerRetries``).  A throttled or 5xx answer (S3's
+503 SlowDown) is tried again by botocore up to ``retries`` times (``?retries=``, default 8 for S3, 3 for SQS)
+with exponential backoff and full jitter, up to 20 s apart.  A server that cannot be reached (a refused or
+reset connection, a timeout: ``base.outage_errors``) is not retried by botocore: the attempt raises at once and
+the store's or queue's call tries it again (``_ride_out``: ``with_retries`` over the outage errors, so that
+callers that do not retry, such as the client's reads and clean-up, ride it out too), with a backoff of at most
+2 s, until ``outage_s`` has passed since its first attempt began, then raises ``OutageError`` naming the call
+(``S3.get_object``...).  So a call to an S3 or SQS
+server that refuses or resets connections and stays down gives up at most ``outage_s`` plus one backoff (2 s)
+and one attempt after it began (before: botocore's 8 S3 retries with its backoff between them came first, up
+to 91 s of sleeps each time ``with_retries`` tried; SQS's default of 3 retries was set low for that reason).
+A store or queue opened while its server is down fails at once (``BackendError``, "cannot reach"): the
+executor opens its backends riding the outage out (``executor.worker.open_backends``).
 
 A link that drops packets without a reset is met only by timeouts, and they are bounded by ``outage_s``
-as Redis's socket timeout is (``redis.socket_timeout``): the read timeout (``read_timeout``: the URL's
+by the rule of Redis's socket timeout (``base.outage_timeout``): the read timeout (``read_timeout``: the URL's
 ``?read_timeout=``, else a quarter of ``outage_s()``, 1-60 s for S3 and 1-25 s for SQS, 15 s for both with
 the default outage_s of 60 s) and the connect timeout (``?connect_timeout=``, else 5 s or the read timeout
-if shorter).  botocore does not try a call again after a timeout (``silent_link``; it still retries
-throttling, 5xx answers and refused or reset connections), so an attempt of ``with_retries`` waits one
-timeout, and a call on a link that stays silent gives ``OutageError`` at most ``outage_s`` plus one read timeout
-and one backoff (2 s) after it began: 77 s by default (before: 60 s at each of botocore's 8 S3 attempts with
-its backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
+if shorter).  An attempt of ``with_retries`` waits one timeout, and a call on a link that stays silent gives
+``OutageError`` at most ``outage_s`` plus one read timeout and one backoff (2 s) after it began: 77 s by
+default (before timeouts were left to ``with_retries``: 60 s at each of botocore's 8 S3 attempts with its
+backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s).  A write's attempt
 waits up to 1 s more (botocore's PUT waits that long for the server's "100 Continue" before it sends the
 body); a multipart upload's (tiles of ``MULTIPART_BYTES`` and more) whose part times out also waits for the
-abort of the upload, a second read timeout.  The read timeout is per socket read, not per request, so a
-large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read timeout less a
-margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on the client.
+abort of the upload, a second read timeout (``test_stall``: 4.1-4.2 s with ``NPW_OUTAGE_S=4``; one given up
+can leave an incomplete upload in the bucket, docs/reliability.md).  The read timeout is per socket read, not
+per request, so a large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read
+timeout less a margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on
+the client.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import random
 import re
 import time
 from urllib.parse import parse_qs, urlparse
@@ -43,13 +50,7 @@ import boto3
 import numpy as np
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     BackendError,
@@ -61,7 +62,9 @@ from .base import (
     TileStore,
     decode_tile,
     encode_tile,
-    outage_s,
+    outage_errors,
+    outage_timeout,
+    with_retries,
 )
 
 MULTIPART_BYTES = 64 * 2**20  # tiles above this size go up in 16 MiB parts
@@ -69,27 +72,21 @@ LONG_POLL_S = 20  # SQS's longest receive wait (WaitTimeSeconds)
 POLL_MARGIN_S = 5.0  # the most of an SQS read timeout kept above the long poll, for the server's answer
 READ_TIMEOUT = 60.0  # the longest read timeout derived for S3 (botocore's default)
 SQS_READ_TIMEOUT = LONG_POLL_S + POLL_MARGIN_S  # the longest derived for SQS: the longest long poll plus the margin
-MIN_READ_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 5.0
 
 
 def read_timeout(url: str, longest: float = READ_TIMEOUT) -> float:
     """Seconds a client of ``url`` waits for each read of an answer before it gives the attempt up
-    (``ReadTimeoutError``): the URL's ``?read_timeout=`` if it gives one, else a quarter of ``outage_s()``
-    between ``MIN_READ_TIMEOUT`` and ``longest`` (15 s for the default outage_s of 60 s).
+    (``ReadTimeoutError``): ``base.outage_timeout`` of the URL's ``?read_timeout=``, else a quarter of
+    ``outage_s()`` between ``MIN_TIMEOUT`` (1 s) and ``longest`` (15 s for the default outage_s of 60 s).
 
-    A timeout is an outage error (``base.outage_errors``) that botocore does not retry (``silent_link``):
-    ``with_retries`` tries the call again until ``outage_s`` has passed since its first attempt began, so a
-    call on a link that drops packets gives up at most ``outage_s`` plus one read timeout and one backoff after
-    it began.  A quarter leaves a stall shorter than outage_s several tries to be ridden out.
+    botocore does not retry a timeout (``AnswerRetries``): ``with_retries`` tries the call again until ``outage_s``
+    has passed since its first attempt began.
 
     >>> read_timeout("s3://b/p?read_timeout=2.5")
     2.5
     """
-    given = parse_qs(urlparse(url).query).get("read_timeout")
-    if given:
-        return float(given[0])
-    return min(longest, max(MIN_READ_TIMEOUT, outage_s() / 4))
+    return outage_timeout(url, "read_timeout", longest)
 
 
 def long_poll_s(timeout: float) -> int:
@@ -103,51 +100,84 @@ def long_poll_s(timeout: float) -> int:
     return max(0, min(LONG_POLL_S, math.floor(timeout - min(POLL_MARGIN_S, timeout / 2))))
 
 
-def silent_link(e: BaseException) -> bool:
-    """Whether botocore's error ``e`` is a timeout: of a read, of a connect, or of a send of the request's body
-    (a ``ConnectionClosedError`` around a ``TimeoutError``): what a link that drops packets gives.
+RETRIED_STATUS = frozenset({500, 502, 503, 504})  # answers botocore retries: a server's error...
+RETRIED_CODES = frozenset({  # ... or one of these codes (botocore's "standard" mode's throttling and transient codes)
+    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+    "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+    "PriorRequestNotComplete", "RequestTimeout", "RequestTimeoutException"})
+MAX_BACKOFF_S = 20.0  # botocore's longest backoff between attempts
 
-    >>> silent_link(ReadTimeoutError(endpoint_url="h"))
+
+class AnswerRetries:
+    """The ``needs-retry`` handler of every client here: botocore retries answers, not their absence.
+
+    An answer that asks to retry (a status in ``RETRIED_STATUS``, a code in ``RETRIED_CODES``: S3's 503 SlowDown,
+    SQS's throttling) is tried again up to ``retries`` times, after a backoff with full jitter as in botocore's
+    "standard" mode (``random() × min(20 s, 2^(k-1))`` before the k-th retry: AWS's advice for SlowDown).  No
+    answer (a refused or reset connection, a timeout: ``base.outage_errors``) is never retried here: the call
+    raises at once and ``with_retries`` tries it again, counting the time against ``outage_s``, so a call to a
+    server that stays down gives up ``outage_s`` plus one attempt and one backoff (2 s) after it began.  Any
+    other answer is left to botocore's other handlers (S3's redirects to a bucket's region).
+
+    >>> class Http: status_code = 503
+    >>> retry = AnswerRetries(2)
+    >>> 0 <= retry(1, response=(Http(), {"Error": {"Code": "SlowDown"}})) < 1
     True
-    >>> (silent_link(ConnectionClosedError(endpoint_url="h", error=TimeoutError())),
-    ...  silent_link(ConnectionClosedError(endpoint_url="h", error=ConnectionResetError())))
-    (True, False)
+    >>> retry(3, response=(Http(), {})) is None, retry(1, caught_exception=ConnectionResetError()) is None
+    (True, True)
     """
-    if isinstance(e, (ReadTimeoutError, ConnectTimeoutError)):
-        return True
-    if isinstance(e, ConnectionClosedError):
-        inner = e.kwargs.get("error")
-        return any(isinstance(a, TimeoutError) for a in (inner, *getattr(inner, "args", ())))
-    return False
 
+    def __init__(self, retries: int):
+        self.retries = retries
 
-def _no_retry_after_a_timeout(caught_exception=None, **_) -> bool | None:
-    """A ``needs-retry`` handler, run before botocore's own: False (no retry) after a timeout, so that one
-    attempt of ``with_retries`` waits at most one timeout (botocore's retries would wait one each, and its
-    backoff between them); None (botocore decides) otherwise."""
-    if caught_exception is not None and silent_link(caught_exception):
-        return False
-    return None
+    def __call__(self, attempts: int, response=None, caught_exception=None, **_) -> float | None:
+        if response is None or attempts > self.retries:
+            return None
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code")
+        if http.status_code in RETRIED_STATUS or code in RETRIED_CODES:
+            return random.random() * min(MAX_BACKOFF_S, 2.0 ** (attempts - 1))
+        return None
 
 
 def _options(url: str, retries: int = 8, longest_read: float = READ_TIMEOUT) -> tuple:
+    """``(parsed url, its query, boto3.client's keywords)``, and the number of retries of answers
+    (``?retries=``, else ``retries``)."""
     u = urlparse(url)
     q = {k: v[0] for k, v in parse_qs(u.query).items()}
     timeout = read_timeout(url, longest_read)
-    cfg = Config(retries={"max_attempts": int(q.get("retries", retries)), "mode": "standard"},
+    # botocore's own retry handler makes one attempt (it would retry refused connections too); AnswerRetries
+    # retries answers
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                  max_pool_connections=int(q.get("pool", 32)),
                  connect_timeout=float(q.get("connect_timeout", min(CONNECT_TIMEOUT, timeout))), read_timeout=timeout)
     kw = {"config": cfg, "region_name": q.get("region", "us-east-1")}
     if "endpoint_url" in q:
         kw["endpoint_url"] = q["endpoint_url"]
-    return u, q, kw
+    return u, q, kw, int(q.get("retries", retries))
 
 
-def _client(service: str, kw: dict):
-    """A boto3 client of ``service`` that botocore does not retry after a timeout (``silent_link``)."""
+def _client(service: str, kw: dict, retries: int):
+    """A boto3 client of ``service`` whose calls botocore retries only for answers (``AnswerRetries``)."""
     client = boto3.client(service, **kw)
-    client.meta.events.register_first(f"needs-retry.{service}", _no_retry_after_a_timeout)
+    client.meta.events.register_first(f"needs-retry.{service}", AnswerRetries(retries))
     return client
+
+
+def _ride_out(fn, *args, **kw):
+    """``fn(*args, **kw)``, tried again while its server cannot be reached (``base.outage_errors``: refused or
+    reset connections, timeouts) for up to ``outage_s``, then ``OutageError`` naming the call: botocore does not
+    retry those (``AnswerRetries``), so every call of the store and the queue rides an outage out itself, as
+    botocore's retries did for callers that do not retry (the client's reads, writes and clean-up).  Other errors
+    are raised at once, for the caller's ``with_retries``; a caller's ``with_retries`` around this one gets its
+    ``OutageError`` (not retried again), so the bound is this one's."""
+    def attempt():
+        return fn(*args, **kw)
+
+    owner = getattr(fn, "__self__", None)
+    attempt.__qualname__ = f"{type(owner).__name__}.{fn.__name__}" if owner is not None else fn.__qualname__
+    return with_retries(attempt, retry_on=outage_errors())
 
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -177,13 +207,13 @@ def sse_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
 
 class S3TileStore(TileStore):
     def __init__(self, url: str):
-        u, q, kw = _options(url)
+        u, q, kw, retries = _options(url)
         self.url = url
         self.bucket = u.netloc
         self.prefix = u.path.strip("/")
         self.sse = q.get("sse")
         self.sse_args = sse_args(self.sse, q.get("kms_key_id"))
-        self.client = _client("s3", kw)
+        self.client = _client("s3", kw, retries)
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -217,7 +247,7 @@ class S3TileStore(TileStore):
 
     def _get_once(self, key: str) -> np.ndarray:
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            obj = _ride_out(self.client.get_object, Bucket=self.bucket, Key=self._key(key))
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise TileNotFoundError(key) from None
@@ -225,27 +255,35 @@ class S3TileStore(TileStore):
         body = obj["Body"]
         buf = bytearray(obj["ContentLength"])
         view, off = memoryview(buf), 0
-        while off < len(buf):
-            chunk = body.read(min(len(buf) - off, 8 * 2**20))
-            if not chunk:
-                raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
-            view[off:off + len(chunk)] = chunk
-            off += len(chunk)
+        try:
+            while off < len(buf):
+                chunk = body.read(min(len(buf) - off, 8 * 2**20))
+                if not chunk:
+                    raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
+                view[off:off + len(chunk)] = chunk
+                off += len(chunk)
+        except BaseException:
+            body.close()  # a read that timed out or failed: its connection is closed now, not left to the collector
+            raise
         return decode_tile(buf, key)
 
     def put(self, key: str, tile: np.ndarray) -> int:
         data = b"".join(bytes(p) for p in encode_tile(tile))
         extra = dict(self.sse_args)
         if len(data) >= MULTIPART_BYTES:
-            self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
-                                       Config=self.transfer)
+            _ride_out(self._upload, key, data, extra)
         else:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            _ride_out(self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
         return len(data)
+
+    def _upload(self, key: str, data: bytes, extra: dict) -> None:
+        """A multipart upload of ``data`` (a stream of its own per attempt)."""
+        self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None,
+                                   Config=self.transfer)
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            _ride_out(self.client.head_object, Bucket=self.bucket, Key=self._key(key))
             return True
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -254,17 +292,20 @@ class S3TileStore(TileStore):
 
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        _ride_out(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
         return existed
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for i in range(0, len(keys), 1000):
-            self.client.delete_objects(Bucket=self.bucket, Delete={
+            _ride_out(self.client.delete_objects, Bucket=self.bucket, Delete={
                 "Objects": [{"Key": self._key(k)} for k in keys[i:i + 1000]], "Quiet": True})
         return len(keys)
 
     def list(self, prefix: str = "") -> list[str]:
+        return _ride_out(self._list, prefix)
+
+    def _list(self, prefix: str) -> list[str]:
         full = self._key(prefix) if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         out = []
@@ -290,10 +331,10 @@ class SQSTaskQueue(TaskQueue):
     LOST = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")  # error codes of a missing queue
 
     def __init__(self, url: str, name: str, create: bool = True):
-        _, q, kw = _options(url, retries=3, longest_read=SQS_READ_TIMEOUT)  # see the module docstring
+        _, q, kw, retries = _options(url, retries=3, longest_read=SQS_READ_TIMEOUT)  # see the module docstring
         self.url = url
         self.endpoint = kw.get("endpoint_url", "AWS")
-        self.client = _client("sqs", kw)
+        self.client = _client("sqs", kw, retries)
         self.long_poll = long_poll_s(kw["config"].read_timeout)  # a long poll that fits in the read timeout
         self.name = re.sub(r"[^A-Za-z0-9_-]", "-", q.get("prefix", "npw-") + name)[:80]
         try:
@@ -318,7 +359,7 @@ class SQSTaskQueue(TaskQueue):
     def _call(self, op: str, **kw):
         """``client.<op>(QueueUrl=..., **kw)``; a missing queue is ``QueueLostError``."""
         try:
-            return getattr(self.client, op)(QueueUrl=self.queue_url, **kw)
+            return _ride_out(getattr(self.client, op), QueueUrl=self.queue_url, **kw)
         except ClientError as e:
             if self._lost(e):
                 raise self._lost_error() from None
@@ -345,15 +386,15 @@ class SQSTaskQueue(TaskQueue):
 
     def renew(self, receipt: str, lease: float) -> bool:
         try:
-            self.client.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                                  VisibilityTimeout=max(1, math.ceil(lease)))
+            _ride_out(self.client.change_message_visibility, QueueUrl=self.queue_url, ReceiptHandle=receipt,
+                      VisibilityTimeout=max(1, math.ceil(lease)))
             return True
         except ClientError:
             return False
 
     def ack(self, receipt: str) -> bool:
         try:
-            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+            _ride_out(self.client.delete_message, QueueUrl=self.queue_url, ReceiptHandle=receipt)
             return True
         except ClientError:
             return False
@@ -370,7 +411,7 @@ class SQSTaskQueue(TaskQueue):
 
     def delete(self) -> None:
         try:
-            self.client.delete_queue(QueueUrl=self.queue_url)
+            _ride_out(self.client.delete_queue, QueueUrl=self.queue_url)
         except ClientError:
             pass
 

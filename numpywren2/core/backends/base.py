@@ -131,6 +131,32 @@ def outage_s() -> float:
     return float(os.environ.get(OUTAGE_ENV, DEFAULT_OUTAGE_S))
 
 
+MIN_TIMEOUT = 1.0  # the shortest timeout ``outage_timeout`` derives
+
+
+def outage_timeout(url: str, param: str, longest: float) -> float:
+    """Seconds a client of ``url`` waits for an answer before it gives the attempt up: the URL's ``?<param>=``
+    if it gives one, else a quarter of ``outage_s()`` between ``MIN_TIMEOUT`` and ``longest`` (15 s for the
+    default outage_s of 60 s).  The rule of Redis's socket timeout and of S3's and SQS's read timeouts.
+
+    A timeout is an outage error (``outage_errors``): ``with_retries`` tries the call again until ``outage_s``
+    has passed since its first attempt began, so a call on a link that drops packets gives up at most
+    ``outage_s`` plus one timeout and one backoff after it began.  A quarter leaves a stall shorter than
+    outage_s several tries to be ridden out.
+
+    >>> outage_timeout("redis://h/0?socket_timeout=2.5", "socket_timeout", 30.0)
+    2.5
+    >>> outage_timeout("s3://b/p", "read_timeout", 60.0) == min(60.0, max(MIN_TIMEOUT, outage_s() / 4))
+    True
+    """
+    from urllib.parse import parse_qs, urlparse
+
+    given = parse_qs(urlparse(url).query).get(param)
+    if given:
+        return float(given[0])
+    return min(longest, max(MIN_TIMEOUT, outage_s() / 4))
+
+
 def with_retries(fn, *args, attempts: int = 6, base_delay: float = 0.05, max_delay: float = 2.0,
                  retry_on: tuple[type[BaseException], ...] | None = None):
     """Call ``fn(*args)``, retrying transient errors with bounded exponential backoff and jitter (a delay of

@@ -46,13 +46,12 @@ from .base import (
     Progress,
     StateStore,
     TaskQueue,
-    outage_s,
+    outage_timeout,
     with_retries,
 )
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, and for a new client's first answer (PING)
 SOCKET_TIMEOUT = 30.0  # the longest wait for any reply afterwards (``socket_timeout``)
-MIN_SOCKET_TIMEOUT = 1.0
 # No command used here blocks on the server (no BLPOP or BZPOPMIN: the queue's ``receive(wait=...)`` polls
 # with short scripts and sleeps on the client), so any reply later than the socket timeout means a stuck
 # server or a link that drops packets silently.
@@ -60,22 +59,17 @@ MIN_SOCKET_TIMEOUT = 1.0
 
 def socket_timeout(url: str) -> float:
     """Seconds a client of ``url`` waits for a reply before it gives the call up (``redis.TimeoutError``,
-    the connection closed): the URL's ``?socket_timeout=`` if it gives one, else a quarter of ``outage_s()``
-    between ``MIN_SOCKET_TIMEOUT`` and ``SOCKET_TIMEOUT`` (15 s for the default outage_s of 60 s).
+    the connection closed): ``base.outage_timeout`` of the URL's ``?socket_timeout=``, else a quarter of
+    ``outage_s()`` between ``MIN_TIMEOUT`` (1 s) and ``SOCKET_TIMEOUT`` (15 s for the default outage_s of 60 s).
 
-    A timeout is an outage error (``base.outage_errors``): ``with_retries`` tries the call again on a new
-    connection until ``outage_s`` has passed since the first failed attempt began, so a call on a link that
-    drops packets without a reset gives up after at most ``outage_s`` plus one socket timeout and one
-    backoff (2 s), never waits for ever (redis-py's default has no timeout).  A quarter leaves a stall
-    shorter than outage_s several tries to be ridden out.
+    ``with_retries`` tries a timed-out call again on a new connection until ``outage_s`` has passed since
+    its first attempt began, so a call on a link that drops packets without a reset never waits for ever
+    (redis-py's default has no timeout).
 
     >>> socket_timeout("redis://h:6379/0?socket_timeout=2.5")
     2.5
     """
-    given = parse_qs(urlparse(url).query).get("socket_timeout")
-    if given:
-        return float(given[0])
-    return min(SOCKET_TIMEOUT, max(MIN_SOCKET_TIMEOUT, outage_s() / 4))
+    return outage_timeout(url, "socket_timeout", SOCKET_TIMEOUT)
 
 
 def redact(url: str) -> str:
