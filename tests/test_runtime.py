@@ -356,6 +356,32 @@ def test_redis_restart_without_persistence_is_reported(tmp_path, gates):
         server.stop()
 
 
+def test_a_runtime_with_local_executors_starts_the_zygote_and_one_without_does_not(monkeypatch):
+    from executor.warm import WarmStarter
+
+    started = []
+    monkeypatch.setattr(WarmStarter, "prestart", classmethod(lambda cls, prefix=(): started.append(prefix)))
+    with npw.runtime(executors=0):
+        assert started == [], "executors run elsewhere: no zygote here"
+    with npw.runtime(executors=2):
+        assert started == [()], "started when the runtime is made, not at the first launch"
+    monkeypatch.setenv("NPW_COLD_START", "1")
+    with npw.runtime(executors=2):
+        assert started == [()], "cold starts: no zygote"
+
+
+def test_a_zygote_started_in_the_background_is_the_one_executors_fork_from():
+    from executor.warm import WarmStarter
+
+    WarmStarter.prestart().join(timeout=60)
+    z = WarmStarter._instances[()]
+    assert z.alive()
+    WarmStarter.prestart().join(timeout=60)  # running already: not started again
+    assert WarmStarter.shared() is z and z.alive()
+    p = WarmStarter.start(["--help"])
+    assert p.wait(timeout=60) == 0 and WarmStarter._instances[()] is z
+
+
 def test_warm_started_executors_run_jobs_report_exit_codes_and_can_be_killed():
     # (that they see the caller's environment at launch is shown by the cloud tests: AWS credentials)
     from executor.warm import WarmStarter
