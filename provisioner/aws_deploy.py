@@ -264,8 +264,8 @@ def execution_policy(s: DeploySettings, account: str, secret_arn: str) -> dict:
 
     >>> p = execution_policy(DeploySettings("npw", "tiles", "jobs"), "123456789012", "arn:secret")
     >>> [st["Sid"] for st in p["Statement"]]
-    ['Tiles', 'TileListing', 'JobQueues', 'Logs', 'SigningKey']
-    >>> p["Statement"][0]["Resource"], p["Statement"][2]["Resource"]
+    ['Tiles', 'TileListing', 'UploadListing', 'JobQueues', 'Logs', 'SigningKey']
+    >>> p["Statement"][0]["Resource"], p["Statement"][3]["Resource"]
     ('arn:aws:s3:::tiles/jobs/*', 'arn:aws:sqs:us-east-1:123456789012:npw-*')
     """
     r, a = s.region, account
@@ -276,6 +276,10 @@ def execution_policy(s: DeploySettings, account: str, secret_arn: str) -> dict:
          "Resource": f"arn:aws:s3:::{s.bucket}/{s.prefix}/*"},
         {"Sid": "TileListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{s.bucket}",
          "Condition": {"StringLike": {"s3:prefix": [f"{s.prefix}/*"]}}},
+        # deleting a prefix aborts its incomplete multipart uploads (S3TileStore.delete_prefix); the listing of
+        # uploads takes no prefix condition, so it is granted on the bucket
+        {"Sid": "UploadListing", "Effect": "Allow", "Action": "s3:ListBucketMultipartUploads",
+         "Resource": f"arn:aws:s3:::{s.bucket}"},
     ]
     if s.queue == "sqs":  # executors open the job's queue (CreateQueue of an existing queue returns its URL)
         statements.append({"Sid": "JobQueues", "Effect": "Allow",

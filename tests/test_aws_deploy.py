@@ -133,6 +133,8 @@ def test_the_policy_names_only_this_deployments_resources():
     by_sid = {st["Sid"]: st for st in doc["Statement"]}
     assert by_sid["Tiles"]["Resource"] == "arn:aws:s3:::bkt/pre/fix/*"
     assert by_sid["TileListing"]["Condition"] == {"StringLike": {"s3:prefix": ["pre/fix/*"]}}
+    assert by_sid["UploadListing"] == {"Sid": "UploadListing", "Effect": "Allow",
+                                       "Action": "s3:ListBucketMultipartUploads", "Resource": "arn:aws:s3:::bkt"}
     assert by_sid["JobQueues"]["Resource"] == "arn:aws:sqs:eu-west-1:111122223333:jobs-*"
     assert by_sid["Logs"]["Resource"][0] == "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/fn:*"
     assert "VpcNetworkInterfaces" not in by_sid

@@ -163,6 +163,27 @@ def test_overwrite_list_and_delete_prefix(store):
     assert store.delete_prefix("job1/") == 0
 
 
+def test_deleting_an_s3_prefix_aborts_its_incomplete_multipart_uploads_and_no_other(request, tmp_path):
+    """An upload created and never completed (one given up on a silent link, or created late by a request the
+    link held) is not an object: ``list`` does not show it, yet it holds storage.  ``delete_prefix`` aborts the
+    ones under its prefix, with a store prefix of its own (``pre/fix``), and leaves the others."""
+    store = S3TileStore(location(request, "s3", tmp_path))
+    try:
+        for key in ("job1/L/0/0", "job1/L/1/0", "job10/L/0/0"):
+            up = store.client.create_multipart_upload(Bucket=store.bucket, Key=store._key(key))
+            store.client.upload_part(Bucket=store.bucket, Key=store._key(key), UploadId=up["UploadId"],
+                                     PartNumber=1, Body=b"x" * 1024)
+        store.put("job1/L/0/1", np.ones((2, 2)))
+        assert store.list("job1/") == ["job1/L/0/1"], "an incomplete upload is not a tile"
+        assert [k for k, _ in store.incomplete_uploads("job1/")] == ["job1/L/0/0", "job1/L/1/0"]
+        assert store.delete_prefix("job1/") == 1
+        assert store.incomplete_uploads("job1/") == [] and store.list("job1/") == []
+        assert [k for k, _ in store.incomplete_uploads("")] == ["job10/L/0/0"], "another prefix's upload is kept"
+    finally:
+        store.delete_prefix("")
+        store.close()
+
+
 HAMMER = 50  # operations each side does while the other side is still at work
 
 

@@ -22,7 +22,9 @@ client that gave a call up at its read timeout, also one whose answer was on its
 retried, the call makes a new stalled connection; a close after an answer that arrived before the stall is not
 counted).  ``wait_stalled(requests, connections,
 abandoned)`` returns once each count reached its number (since the last ``stall()``), so a stall's length,
-too, is counted in what it did to the clients rather than in seconds.
+too, is counted in what it did to the clients rather than in seconds.  An abandoned connection's late request
+is delivered with half a close, and its server's answer read to the server's close: ``wait_drained()`` returns
+once every abandoned connection got there, so a test knows when the late requests have taken effect.
 
 Usage::
 
@@ -72,6 +74,7 @@ class TcpProxy:
         # the socket it sends to
         self._directions: dict[socket.socket, tuple[threading.Lock, list[bytes], socket.socket]] = {}
         self._stalled_clients: set[socket.socket] = set()  # the client sockets that had a request swallowed
+        self._abandoned_clients: set[socket.socket] = set()  # abandoned, their server's answer not yet drained
         self.refused = 0  # connections reset while cut (the ones open at the cut included)
         self.forwarded = 0  # connections forwarded
         self.swallowed = 0  # chunks of bytes towards the server held while stalled (since the last stall())
@@ -134,6 +137,12 @@ class TcpProxy:
             return self._lock.wait_for(lambda: self.swallowed >= requests and self.abandoned >= abandoned
                                        and len(self._stalled_clients) >= connections, timeout)
 
+    def wait_drained(self, timeout: float = 120.0) -> bool:
+        """Whether, within ``timeout`` seconds, every abandoned connection's late request was answered by the
+        server and the connection closed (after ``restore()``): what the stall held has taken effect."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._abandoned_clients, timeout)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -191,6 +200,7 @@ class TcpProxy:
         """Forward ``src`` to ``dst``; while stalled, hold what is read (and, at the end, the close)."""
         with self._lock:
             order, held, _ = self._directions.get(src, (threading.Lock(), [], dst))
+        gone = False
         try:
             while True:
                 data = src.recv(65536)
@@ -206,26 +216,44 @@ class TcpProxy:
                                 self.swallowed += 1
                                 self._stalled_clients.add(src)
                             self._lock.notify_all()
-                    if not stalled:
+                    if not stalled and not gone:
                         self._flush(held, dst)
-                        dst.sendall(data)
+                        try:
+                            dst.sendall(data)
+                        except OSError:
+                            if upstream:
+                                raise
+                            gone = True  # an abandoned client: the server's answer is read to its end, unsent
         except OSError:
             pass
         with self._lock:  # a close while stalled is held too: the peer learns of it once the link is back
             answer_held = bool(self._directions.get(dst, (None, [], None))[1])
             if self._stalled and upstream and src in self._open and (src in self._stalled_clients or answer_held):
                 self.abandoned += 1  # closed with a request or its answer held: its client gave the call up
+                self._abandoned_clients.add(src)
                 self._lock.notify_all()
             self._lock.wait_for(lambda: not self._stalled or self._closed or src not in self._open)
         with order:
             with self._lock:
                 flush = src in self._open
+                drain = flush and src in self._abandoned_clients
+                if not drain:
+                    self._abandoned_clients.discard(src)  # its server side already closed: nothing to drain
             if flush:
                 self._flush(held, dst)
+        if drain:  # the late request is delivered with the close (half a close): the server answers, then closes,
+            with contextlib.suppress(OSError):  # and the other direction's pump reads to that end and closes both
+                dst.shutdown(socket.SHUT_WR)
+            with self._lock:
+                self._directions.pop(src, None)
+            return
         with self._lock:
             mine = src in self._open  # not yet closed by the other direction or reset by a cut
             self._open -= {src, dst}
             self._directions.pop(src, None)
+            if not upstream and dst in self._abandoned_clients:
+                self._abandoned_clients.discard(dst)  # the server answered the late request and closed
+                self._lock.notify_all()
         if mine:  # one side closed: close both (the other direction's pump then ends)
             for s in (src, dst):
                 with contextlib.suppress(OSError):

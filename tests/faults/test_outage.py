@@ -138,6 +138,60 @@ def test_after_an_outage_past_outage_s_the_record_and_queue_are_cleaned_when_red
         server.stop()
 
 
+def test_a_redis_restart_as_the_job_ends_is_ridden_out_by_its_end(tmp_path, gates, monkeypatch):
+    """The server stops when the job's end begins (its provisioner stopped: a hook, not a time), so the end's first
+    call (the job's status) meets the outage; the server comes back (persistent, same port) once that call failed,
+    and the end rides it out: ``wait()`` returns, the record is done, the queue and the prefix are gone, the
+    executors exit 0.  (Before, the end's calls were made once: the restart raised ``ConnectionError`` from
+    ``wait()`` and left the queue and a tile; found by the soak, seed 7.)"""
+    import threading
+
+    monkeypatch.setenv("NPW_OUTAGE_S", "60")
+    (tmp_path / "redis").mkdir()
+    servers = [RedisServer(tmp_path / "redis", persistent=True)]
+    try:
+        with npw.runtime(store=f"file://{tmp_path / 'tiles'}", queue=servers[0].url, state=servers[0].url,
+                         executors=1) as rt:
+            N = 3
+            job, X, Y = fan(N, free=N)  # no task waits at a gate
+            met, status = threading.Event(), rt.state.status
+
+            def status_meeting_the_outage(job_id):
+                try:
+                    return status(job_id)
+                except Exception:
+                    met.set()  # the end's call met the outage: it is retried
+                    raise
+
+            def restart_once_met():
+                assert met.wait(WAIT), "the end's status call met the outage"
+                servers.append(RedisServer(tmp_path / "redis", port=servers[0].port, persistent=True))
+
+            stop = job.provisioner.stop
+
+            def stop_and_stop_the_server(*a, **kw):
+                stop(*a, **kw)
+                if not restarter.is_alive() and len(servers) == 1:  # the first stop: the job's end
+                    servers[0].stop()
+                    restarter.start()
+
+            restarter = threading.Thread(target=restart_once_met, daemon=True)
+            monkeypatch.setattr(rt.state, "status", status_meeting_the_outage)
+            monkeypatch.setattr(job.provisioner, "stop", stop_and_stop_the_server)
+            job.wait(timeout=WAIT)
+            restarter.join(WAIT)
+            assert met.is_set() and len(servers) == 2, "the server was restarted as the job ended"
+            assert np.array_equal(Y.numpy(), 2 * X.numpy())
+            assert status(job.id) == "done" and completed(rt, job) == N
+            assert job.queue.depth() == 0, "no queue left"
+            assert rt.store.list(f"{job.id}/") == [], "no scratch tile left"
+            for p in job.local_executors:
+                assert p.wait(timeout=WAIT) == 0, "no executor gave up"
+    finally:
+        for server in servers:
+            server.stop()
+
+
 @pytest.mark.timeout(120)
 def test_an_executor_started_while_redis_is_down_waits_for_it(tmp_path):
     """An executor the provisioner starts during an outage (found by the long soak: it exited at its first

@@ -340,8 +340,13 @@ def test_a_multipart_upload_on_a_stalled_s3_link_is_bounded_and_a_short_stall_ri
         assert 4.0 <= got["seconds"] < MULTIPART_BOUND_S, \
             f"outage_s + one attempt (two read timeouts and 1 s) + one backoff, not {got['seconds']:.1f} s"
         proxy.restore()
+        assert proxy.wait_drained(WAIT), "the late requests the stall held were answered"
         assert not store.exists("big2"), "the upload that gave up wrote no tile"
+        left = store.incomplete_uploads("")
+        assert left and {k for k, _ in left} == {"big2"}, \
+            f"the held requests left an incomplete upload of the tile given up (measured: one per call), not {left}"
         store.delete_prefix("")
+        assert store.incomplete_uploads("") == [], "deleting the prefix aborts its incomplete uploads"
     finally:
         proxy.close()
 

@@ -31,10 +31,10 @@ backoff between them, about 10 minutes; 25 s at each of 3 for SQS, about 78 s). 
 waits up to 1 s more (botocore's PUT waits that long for the server's "100 Continue" before it sends the
 body); a multipart upload's (tiles of ``MULTIPART_BYTES`` and more) whose part times out also waits for the
 abort of the upload, a second read timeout (``test_stall``: 4.1-4.2 s with ``NPW_OUTAGE_S=4``; one given up
-can leave an incomplete upload in the bucket, docs/reliability.md).  The read timeout is per socket read, not
-per request, so a large tile is not cut by it.  SQS's long poll is shortened to fit (``long_poll_s``: the read
-timeout less a margin, 10 s by default); a receive that asked for a longer wait and got nothing sleeps the rest on
-the client.
+can leave an incomplete upload in the bucket, which ``delete_prefix`` aborts with the tiles).  The read timeout
+is per socket read, not per request, so a large tile is not cut by it.  SQS's long poll is shortened to fit
+(``long_poll_s``: the read timeout less a margin, 10 s by default); a receive that asked for a longer wait and got
+nothing sleeps the rest on the client.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import math
 import random
 import re
 import time
+import warnings
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -215,6 +216,7 @@ class S3TileStore(TileStore):
         self.sse_args = sse_args(self.sse, q.get("kms_key_id"))
         self.client = _client("s3", kw, retries)
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 2**20)
+        self._warned_uploads = False
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as e:
@@ -296,11 +298,44 @@ class S3TileStore(TileStore):
         return existed
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every tile under ``prefix``, and abort every incomplete multipart upload under it (one given
+        up on a silent link, or created late by a request the link held: they hold storage and are not listed
+        as objects); returns how many tiles were deleted."""
         keys = self.list(prefix)
         for i in range(0, len(keys), 1000):
             _ride_out(self.client.delete_objects, Bucket=self.bucket, Delete={
                 "Objects": [{"Key": self._key(k)} for k in keys[i:i + 1000]], "Quiet": True})
+        try:
+            uploads = self.incomplete_uploads(prefix)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "AccessDenied":
+                raise
+            if not self._warned_uploads:  # a role without s3:ListBucketMultipartUploads (docs/aws.md)
+                self._warned_uploads = True
+                warnings.warn(f"cannot list incomplete multipart uploads in s3://{self.bucket} (AccessDenied): "
+                              "deleting a prefix leaves them; grant s3:ListBucketMultipartUploads on the bucket",
+                              RuntimeWarning, stacklevel=2)
+            uploads = []
+        for key, upload_id in uploads:
+            try:
+                _ride_out(self.client.abort_multipart_upload, Bucket=self.bucket, Key=self._key(key),
+                          UploadId=upload_id)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+                    raise  # an upload completed or aborted meanwhile is fine
         return len(keys)
+
+    def incomplete_uploads(self, prefix: str = "") -> list[tuple[str, str]]:
+        """The multipart uploads under ``prefix`` neither completed nor aborted: (key, upload id) pairs."""
+        return _ride_out(self._incomplete_uploads, prefix)
+
+    def _incomplete_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        full = self._key(prefix) if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full):
+            out += [(u["Key"][strip:], u["UploadId"]) for u in page.get("Uploads", [])]
+        return sorted(out)
 
     def list(self, prefix: str = "") -> list[str]:
         return _ride_out(self._list, prefix)
