@@ -26,11 +26,17 @@ too, is counted in what it did to the clients rather than in seconds.  An abando
 is delivered with half a close, and its server's answer read to the server's close: ``wait_drained()`` returns
 once every abandoned connection got there, so a test knows when the late requests have taken effect.
 
+``cut_answers(n)`` cuts the server's next ``n`` answers short: each is forwarded through the end of its
+headers (``\r\n\r\n``) and its connection is then closed on both sides, the client's with a clean close
+(a FIN), as when a server is killed while it writes an answer; ``answers_cut`` counts them.  A client that
+does not check an answer's length against its ``Content-Length`` reads an empty body.
+
 Usage::
 
     proxy = TcpProxy(moto.port)          # clients use proxy.endpoint instead of moto.endpoint
     proxy.cut(); proxy.wait_refused(5); proxy.restore()
     proxy.stall(); proxy.wait_stalled(requests=3, abandoned=1); proxy.restore()
+    proxy.cut_answers(1); client.call(); assert proxy.answers_cut == 1
     proxy.close()
 """
 
@@ -80,6 +86,8 @@ class TcpProxy:
         self.swallowed = 0  # chunks of bytes towards the server held while stalled (since the last stall())
         self.swallowed_bytes = 0  # bytes of both directions held while stalled (since the last stall())
         self.abandoned = 0  # connections closed by their clients with a request or answer held (since the last stall())
+        self._answers_to_cut = 0  # answers still to be cut short after their headers (cut_answers)
+        self.answers_cut = 0  # answers cut short
         self._thread = threading.Thread(target=self._accept, name=f"tcp-proxy-{self.port}", daemon=True)
         self._thread.start()
 
@@ -111,6 +119,11 @@ class TcpProxy:
         """Connections that had a request swallowed since the last ``stall()``."""
         with self._lock:
             return len(self._stalled_clients)
+
+    def cut_answers(self, n: int = 1) -> None:
+        """Cut the server's next ``n`` answers short after their headers (see the module docstring)."""
+        with self._lock:
+            self._answers_to_cut += n
 
     def restore(self) -> None:
         """End the outage: new connections are forwarded again; after a stall, what was held is delivered, in
@@ -201,11 +214,27 @@ class TcpProxy:
         with self._lock:
             order, held, _ = self._directions.get(src, (threading.Lock(), [], dst))
         gone = False
+        head = None  # an answer being cut short: what was read of it
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if not upstream and head is None:
+                    with self._lock:
+                        if self._answers_to_cut and not self._stalled:
+                            self._answers_to_cut -= 1
+                            head = b""
+                if head is not None:
+                    head += data
+                    end = head.find(b"\r\n\r\n")
+                    if end < 0:
+                        continue  # the headers are not whole yet
+                    dst.sendall(head[:end + 4])
+                    with self._lock:
+                        self.answers_cut += 1
+                        self._lock.notify_all()
+                    break  # the close below: both sides, the client's a clean one
                 with order:
                     with self._lock:
                         stalled = self._stalled

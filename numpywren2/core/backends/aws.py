@@ -51,7 +51,13 @@ import boto3
 import numpy as np
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
 
 from .base import (
     BackendError,
@@ -159,10 +165,59 @@ def _options(url: str, retries: int = 8, longest_read: float = READ_TIMEOUT) -> 
     return u, q, kw, int(q.get("retries", retries))
 
 
+class AnswerCutShortError(ConnectionClosedError):
+    """An answer shorter than its ``Content-Length``: its connection closed while the server wrote it."""
+
+    fmt = ("the answer of {operation} from {endpoint_url} was cut short: {got} of its {length} bytes arrived "
+           "(its connection closed)")
+
+
+class WholeAnswer:
+    """The ``before-parse`` handler of every client here: an answer cut short is no answer.
+
+    botocore reads an answer that is not streamed (SQS's JSON, S3's listings) without checking its length
+    against its ``Content-Length`` (it asks urllib3 not to), and parses what arrived: a connection closed after
+    the headers (a server killed while writing, a link cut with a close: ``TcpProxy.cut`` sends one) parses as
+    an empty answer, so ``GetQueueAttributes`` named no queue (the job failed, "queue lost", during an SQS
+    outage) and ``ListObjectsV2`` named no key.  Such an answer raises ``AnswerCutShortError``, a
+    ``ConnectionClosedError`` and so an outage error (``base.outage_errors``): the call is tried again as after a
+    reset.  Streamed bodies (``get_object``) are checked by botocore's ``StreamingBody`` as they are read (its
+    ``IncompleteReadError`` is made ``AnswerCutShortError`` too: ``S3TileStore.get``); a HEAD's ``Content-Length`` is
+    the object's.
+    The server did act on the request: tried again it acts twice, which every call here allows (SQS delivers at
+    least once; S3's writes and deletes are idempotent; a second multipart upload's first is aborted with its
+    prefix).
+
+    >>> class GetQueueAttributes: name, http = "GetQueueAttributes", {"method": "POST"}
+    >>> check = WholeAnswer("http://127.0.0.1:5000")
+    >>> check(GetQueueAttributes, {"headers": {"content-length": "2"}, "body": b"{}"}) is None
+    True
+    >>> try:
+    ...     check(GetQueueAttributes, {"headers": {"content-length": "99"}, "body": b""})
+    ... except AnswerCutShortError as e:
+    ...     print(e)
+    the answer of GetQueueAttributes from http://127.0.0.1:5000 was cut short: 0 of its 99 bytes arrived \
+(its connection closed)
+    """
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def __call__(self, operation_model, response_dict, **_) -> None:
+        body, length = response_dict.get("body"), response_dict["headers"].get("content-length", "")
+        if not isinstance(body, bytes) or not length.isdigit() or operation_model.http.get("method") == "HEAD":
+            return
+        if len(body) < int(length):
+            raise AnswerCutShortError(operation=operation_model.name, endpoint_url=self.endpoint, got=len(body),
+                                 length=length)
+
+
 def _client(service: str, kw: dict, retries: int):
-    """A boto3 client of ``service`` whose calls botocore retries only for answers (``AnswerRetries``)."""
+    """A boto3 client of ``service`` whose calls botocore retries only for answers (``AnswerRetries``), and that
+    takes an answer cut short for none (``WholeAnswer``)."""
     client = boto3.client(service, **kw)
     client.meta.events.register_first(f"needs-retry.{service}", AnswerRetries(retries))
+    client.meta.events.register_first(f"before-parse.{service}", WholeAnswer(client.meta.endpoint_url))
     return client
 
 
@@ -237,12 +292,14 @@ class S3TileStore(TileStore):
 
     def get(self, key: str) -> np.ndarray:
         """The tile, checksum verified; a corrupt or short read is read once more before it is an error
-        (``CorruptTileError``), since a network transfer can fail where the stored object is intact."""
+        (``CorruptTileError``), since a network transfer can fail where the stored object is intact.  A body
+        whose connection closed before its ``Content-Length`` arrived (``AnswerCutShortError``) or timed out is read
+        again while ``outage_s`` lasts, as any call is (``_ride_out``)."""
         try:
-            return self._get_once(key)
+            return _ride_out(self._get_once, key)
         except CorruptTileError as first:
             try:
-                return self._get_once(key)
+                return _ride_out(self._get_once, key)
             except CorruptTileError as e:
                 raise CorruptTileError(f"{e} (read twice from {self.url.split('?')[0]}; first read: {first})",
                                        key) from None
@@ -264,6 +321,10 @@ class S3TileStore(TileStore):
                     raise CorruptTileError(f"tile {key!r} is corrupt: short read, {off} of {len(buf)} bytes", key)
                 view[off:off + len(chunk)] = chunk
                 off += len(chunk)
+        except (IncompleteReadError, ResponseStreamingError) as e:  # botocore's checks of a streamed body
+            body.close()
+            raise AnswerCutShortError(operation="GetObject", endpoint_url=self.client.meta.endpoint_url, got=off,
+                                 length=len(buf)) from e
         except BaseException:
             body.close()  # a read that timed out or failed: its connection is closed now, not left to the collector
             raise
