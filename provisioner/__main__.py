@@ -82,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-workers", type=int, dest="max_workers", help=argparse.SUPPRESS)  # deprecated name
     ap.add_argument("--idle-timeout", type=float, default=d.idle_timeout)
     ap.add_argument("--poll-interval", type=float, default=d.poll_interval)
+    ap.add_argument("--timeline-interval", type=float, default=d.timeline_interval,
+                    help="seconds between the job's timeline samples (what tells executors it is not abandoned)")
     ap.add_argument("--time-limit", type=float, default=d.time_limit, help="executor lifetime, seconds")
     ap.add_argument("--lease", type=float, default=d.lease)
     ap.add_argument("--start-timeout", type=float, default=d.start_timeout,
@@ -94,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
                     help="seconds a started executor may go without a live heartbeat before it is lost")
     ap.add_argument("--lock-timeout", type=float, default=d.lock_timeout,
                     help="seconds an executor may hold the embedded store's write lock with no commit")
+    ap.add_argument("--max-failed-starts", type=int, default=d.max_failed_starts,
+                    help="executors in a row failing to start or exiting with an error, no task completing, "
+                         "before the job fails")
     g = ap.add_argument_group("simulated Lambda")
     g.add_argument("--lifetime", type=float, default=900.0, help="hard kill after this many seconds")
     g.add_argument("--cold-start", type=float, default=0.0)
@@ -130,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.max_executors is None:  # deprecated alias
             a.max_executors = a.max_workers  # deprecated alias
     launcher = make_launcher(a, ap)
-    settings = ProvisionerSettings(scaling_factor=a.scaling_factor, max_executors=a.max_executors,
-                                   idle_timeout=a.idle_timeout, poll_interval=a.poll_interval,
-                                   time_limit=a.time_limit, lease=a.lease, start_timeout=a.start_timeout,
-                                   task_timeout=a.task_timeout, task_attempts=a.task_attempts,
-                                   heartbeat_timeout=a.heartbeat_timeout, lock_timeout=a.lock_timeout)
+    settings = ProvisionerSettings.from_cli(a)
     prov = Provisioner({"store": a.store, "queue": a.queue, "state": a.state}, a.job, launcher, settings)
     signal.signal(signal.SIGTERM, lambda *_: prov._stop.set())
     try:

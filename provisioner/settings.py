@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+from dataclasses import dataclass, fields
 
 from executor.spec import DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE, DEFAULT_TASK_ATTEMPTS, DEFAULT_TASK_TIMEOUT
 from numpywren2.core.deprecation import renamed_options, warn_renamed
@@ -95,6 +96,26 @@ class ProvisionerSettings:
             raise ValueError(f"task_attempts must be at least 1, got {self.task_attempts}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"time_limit must be positive (or None), got {self.time_limit}")
+
+    def cli_args(self) -> list[str]:
+        """These settings as ``python -m provisioner`` options (every field that is not None), so a detached
+        job's provisioner process runs with all of them (``from_cli`` reads them back).
+
+        >>> args = ProvisionerSettings(max_executors=4, timeline_interval=0.25).cli_args()
+        >>> args[:2], args[args.index("--timeline-interval") + 1], "--scaling-factor" in args
+        (['--max-executors', '4'], '0.25', False)
+        """
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out += [f"--{f.name.replace('_', '-')}", str(value)]
+        return out
+
+    @classmethod
+    def from_cli(cls, args: argparse.Namespace) -> ProvisionerSettings:
+        """The settings of parsed ``python -m provisioner`` options (one per field: ``cli_args``)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
 
     @property
     def max_workers(self) -> int | None:  # deprecated alias

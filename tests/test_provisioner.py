@@ -464,3 +464,24 @@ def test_a_failing_policy_fails_the_job_with_its_error(rt):
     job, _ = submit_fan_chain(2, 0.0, policy=Broken(), settings=FAST)
     with pytest.raises(npw.JobFailedError, match=r"provisioner failed: RuntimeError.*policy bug"):
         job.wait(timeout=30)
+
+
+def test_every_provisioner_setting_reaches_a_detached_provisioner_through_its_command_line():
+    """``submit(detach=True)`` runs ``python -m provisioner`` with ``settings.cli_args()``: every field, each
+    set here to a value other than its default, is read back the same (before, ``timeline_interval`` and
+    ``max_failed_starts`` were dropped: the detached provisioner ran their defaults)."""
+    import dataclasses
+
+    from provisioner.__main__ import parser
+
+    default = ProvisionerSettings()
+    changed = {"scaling_factor": 2.5, "max_executors": 7, "idle_timeout": 11.0, "poll_interval": 0.125,
+               "timeline_interval": 0.05, "time_limit": 99.0, "lease": 13.0, "start_timeout": 17.0,
+               "task_timeout": 19.0, "task_attempts": 4, "heartbeat_timeout": 23.0, "lock_timeout": 29.0,
+               "max_failed_starts": 2}
+    assert set(changed) == {f.name for f in dataclasses.fields(ProvisionerSettings)}, "a new field: add it here"
+    s = ProvisionerSettings(**changed)
+    assert all(getattr(s, k) != getattr(default, k) for k in changed)
+    a = parser().parse_args(["--store", "file:///t", "--queue", "sqlite:///q", "--state", "sqlite:///q",
+                             "--job", "j", *s.cli_args()])
+    assert ProvisionerSettings.from_cli(a) == s

@@ -272,19 +272,8 @@ def start_detached(urls: dict[str, str], job: str, settings) -> subprocess.Popen
     process's group, such as Ctrl-C, does not reach it), its output to /dev/null."""
     from executor.spec import environment
 
-    s = settings
     argv = [sys.executable, "-m", "provisioner", "--store", urls["store"], "--queue", urls["queue"],
-            "--state", urls["state"], "--job", job,
-            "--idle-timeout", str(s.idle_timeout), "--poll-interval", str(s.poll_interval), "--lease", str(s.lease),
-            "--start-timeout", str(s.start_timeout), "--task-timeout", str(s.task_timeout),
-            "--task-attempts", str(s.task_attempts), "--heartbeat-timeout", str(s.heartbeat_timeout),
-            "--lock-timeout", str(s.lock_timeout)]
-    if s.scaling_factor is not None:  # else the launcher's default policy
-        argv += ["--scaling-factor", str(s.scaling_factor)]
-    if s.max_executors is not None:
-        argv += ["--max-executors", str(s.max_executors)]
-    if s.time_limit is not None:
-        argv += ["--time-limit", str(s.time_limit)]
+            "--state", urls["state"], "--job", job, *settings.cli_args()]  # every setting (a dropped one ran default)
     return subprocess.Popen(argv, env=environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -21,8 +21,10 @@ from gates import gated_double_marked
 
 import lambdapack as lp
 import numpywren2 as npw
+from provisioner import ProvisionerSettings
 
 WAIT = 120.0
+SAMPLE_S, ABANDON_S = 0.05, 3.0  # the abandonment test's timeline interval and NPW_ABANDON_S
 
 
 def wait_for(predicate, what: str):
@@ -83,9 +85,14 @@ def test_attach_can_cancel(rt, gates):
 
 
 def test_a_job_whose_client_and_provisioner_are_gone_is_abandoned_and_cleaned(rt, gates, monkeypatch):
-    monkeypatch.setenv("NPW_ABANDON_S", "1")  # inherited by the provisioner process and its executors
+    """The provisioner samples the timeline every ``SAMPLE_S`` (not the default 1 s) and a job is abandoned after
+    ``ABANDON_S`` without one, 60 samples: while the provisioner lives the job is not (before: 1 s without a
+    sample abandoned it, about one sample; a sample late under load, or skipped while an executor held SQLite's
+    write lock, abandoned the job before the kill, and its scratch tiles were gone before the test looked)."""
+    monkeypatch.setenv("NPW_ABANDON_S", str(ABANDON_S))  # inherited by the provisioner process and its executors
     program, X, Y = two_step_fan(2, gated=1)
-    job = npw.submit(program, X=X, Y=Y, N=2, detach=True, idle_timeout=60.0)
+    job = npw.submit(program, X=X, Y=Y, N=2, detach=True,
+                     settings=ProvisionerSettings(idle_timeout=60.0, timeline_interval=SAMPLE_S))
     [blocked] = gates.wait_started(1)  # Y[1] is inside its kernel; T[1] is a scratch tile in the store
     assert rt.store.list(f"{job.id}/"), "scratch tiles exist"
     os.kill(job.provisioner_process.pid, signal.SIGKILL)  # no client waits either
