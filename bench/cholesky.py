@@ -194,6 +194,13 @@ def run_npw_gemm(A: np.ndarray, B: np.ndarray, block: int) -> tuple[float, float
     return el, err
 
 
+def kernel_blas() -> str:
+    """What the executors' tile kernels use (they inherit this process's ``NPW_BLAS``: ``_mkl.describe``)."""
+    from numpywren2.core.kernels import _mkl
+
+    return f"{_mkl.describe()} (NPW_BLAS={os.environ.get(_mkl.BLAS_ENV, 'auto')})"
+
+
 def defaults_main(args) -> None:
     """The defaults against numpy (2 threads) and MKL, in alternating rounds (best of ``--rounds``), and the
     in-process crossover (``--crossover``)."""
@@ -206,6 +213,7 @@ def defaults_main(args) -> None:
     print(f"# MKL: {lib} (dpotrf through ctypes, 2 threads, in its own process)" if lib else f"# MKL: skipped ({why})")
     print("# numpy: numpy.linalg.cholesky / matmul with 2 BLAS threads in this process; ours: defaults "
           "(npw.runtime(): up to 2 executors x 1 BLAS thread, default tiling, default policy)")
+    print(f"# the executors' tile kernels: {kernel_blas()}")
     npw.cholesky(spd(256), block_size=128)  # warm-up: the executor zygote
     mkl_env = {"NPW_MKL_LIB": lib} if lib else None
     rows: list[tuple[str, int, dict[str, float]]] = []
@@ -311,6 +319,7 @@ def main() -> None:
           f"{np.__version__}, BLAS {', '.join(blas)}")
     print("# references: numpy with 2 BLAS threads; Dask threaded scheduler with 2 workers x 1 BLAS thread;"
           " ours: 2 executor processes x 1 BLAS thread (embedded: files + SQLite)")
+    print(f"# the executors' tile kernels: {kernel_blas()}")
     # warm-up: the runtime's one-time start (the executor zygote, see executor/warm.py), as numpy's
     # and Dask's imports and thread pools are warm before they are timed
     npw.cholesky(spd(256), block_size=128, executors=2)

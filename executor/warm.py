@@ -59,6 +59,7 @@ def _zygote() -> None:
 
     for m in PRELOAD:
         importlib.import_module(m)
+    importlib.import_module("numpywren2.core.kernels._mkl").warm()  # MKL loaded and dispatched once, if in use
     out = sys.stdout.buffer
     fd_in = sys.stdin.fileno()
     children: set[int] = set()

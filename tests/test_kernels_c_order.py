@@ -1,19 +1,35 @@
-"""The C-order BLAS forms (``kernels._lapack.gemm_c``, ``trsm_c``) and the kernels built on them: right
-answers against numpy for every transpose/side/triangle flag, ragged shapes, float32 and float64, read-only
-C-ordered inputs (as tiles come from the store), and C-ordered results (the store would transpose others)."""
+"""The C-order BLAS forms (``kernels._lapack.gemm_c``, ``trsm_c``, ``syrk_lower_c``, ``potrf_lower_c``) and the
+kernels built on them: right answers against numpy for every transpose/side/triangle flag, ragged shapes, float32
+and float64, read-only C-ordered inputs (as tiles come from the store), and C-ordered results (the store would
+transpose others).  Each test runs twice: on scipy's OpenBLAS (``NPW_BLAS=openblas``) and on MKL (``NPW_BLAS=mkl``,
+the ``mkl`` package of the test extra on x86-64; skipped elsewhere, where that extra does not install it)."""
 
 from __future__ import annotations
 
 import itertools
+import platform
 
 import numpy as np
 import pytest
 
+from numpywren2.core.kernels import _mkl
 from numpywren2.core.kernels import blas as kernels
-from numpywren2.core.kernels._lapack import c_order, gemm_c, trsm_c
+from numpywren2.core.kernels._lapack import c_order, gemm_c, potrf_lower_c, syrk_lower_c, trsm_c
 
 DTYPES = (np.float64, np.float32)
 SHAPES = ((7, 5, 3), (33, 17, 65), (1, 9, 1), (64, 64, 64))
+
+
+@pytest.fixture(autouse=True, params=["openblas", "mkl"])
+def blas(request, monkeypatch):
+    """Every test on both BLAS: MKL must be there on x86-64 Linux (the test extra installs it)."""
+    if request.param == "mkl" and _mkl.library_path() is None:
+        if platform.machine() == "x86_64" and platform.system() == "Linux":
+            pytest.fail("the mkl package of the test extra is not installed: pip install -e '.[test]'")
+        pytest.skip(f"no mkl package for {platform.system()} {platform.machine()}")
+    monkeypatch.setenv(_mkl.BLAS_ENV, request.param)
+    assert (_mkl.library() is not None) == (request.param == "mkl")
+    return request.param
 
 
 def _tile(rng, shape, dtype):
@@ -91,3 +107,80 @@ def test_kernels_on_c_order_tiles_return_c_ordered_right_answers(dtype):
     assert x.flags.c_contiguous and x.shape == (m, n)
     np.testing.assert_allclose(np.tril(t).T.astype(np.float64) @ x, rhs[:m], atol=50 * m * np.finfo(dtype).eps)
 
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,k", ((1, 1), (9, 4), (37, 50), (64, 64)))
+def test_syrk_lower_c_writes_the_lower_triangle_and_leaves_the_upper(dtype, n, k):
+    rng = np.random.default_rng(n * 7 + k)
+    a, c = _tile(rng, (n, k), dtype), _tile(rng, (n, n), dtype)
+    got = syrk_lower_c(-1.0, a, 1.0, c_order(c))
+    want = c.astype(np.float64) - a.astype(np.float64) @ a.T.astype(np.float64)
+    assert got.dtype == dtype and got.flags.c_contiguous
+    assert _gemm_error(np.tril(got), np.tril(want), a, a, k, dtype) < 10
+    assert np.array_equal(np.triu(got, 1), np.triu(c, 1))  # the strict upper triangle as it was
+    got = kernels.syrk.fn(c, a)
+    assert _gemm_error(np.tril(got), np.tril(want), a, a, k, dtype) < 10
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", (1, 5, 67, 128))
+def test_chol_and_the_panel_kernels_of_a_cholesky_match_numpy(dtype, n):
+    rng = np.random.default_rng(n)
+    g = rng.standard_normal((n, n))
+    spd = (g @ g.T + n * np.eye(n)).astype(dtype)
+    junk = spd + np.triu(rng.standard_normal((n, n)), 1).astype(dtype)  # only the lower triangle is read
+    junk.flags.writeable = False
+    L = kernels.chol.fn(junk)
+    assert L.dtype == dtype and L.flags.c_contiguous and not np.triu(L, 1).any()
+    eps = np.finfo(dtype).eps
+    # backward error of the factorization, scaled by n eps
+    assert np.linalg.norm(L.astype(np.float64) @ L.T.astype(np.float64) - spd) / (np.linalg.norm(spd) * n * eps) < 10
+    a = _tile(rng, (n + 3, n), dtype)
+    x = kernels.trsm.fn(L, a)  # a @ inv(L).T
+    assert x.dtype == dtype and x.flags.c_contiguous and x.shape == a.shape
+    err = np.linalg.norm(x.astype(np.float64) @ L.T.astype(np.float64) - a) / (
+        np.linalg.norm(L) * np.linalg.norm(x) * n * eps)
+    assert err < 10
+    c, b = _tile(rng, (n + 3, n + 1), dtype), _tile(rng, (n + 1, n), dtype)
+    got = kernels.gemm_nt.fn(c, a, b)
+    assert _gemm_error(got, c.astype(np.float64) - a.astype(np.float64) @ b.T.astype(np.float64), a, b, n, dtype) < 10
+    got = kernels.matmul.fn(a, b.T.copy())
+    assert got.dtype == dtype and _gemm_error(got, a.astype(np.float64) @ b.T.astype(np.float64), a, b, n, dtype) < 10
+
+
+def test_chol_of_a_tile_that_is_not_positive_definite_names_the_leading_minor():
+    bad = np.diag([4.0, 1.0, -2.0, 3.0])
+    with pytest.raises(np.linalg.LinAlgError, match="leading minor of order 3 is not positive"):
+        kernels.chol.fn(bad)
+    assert potrf_lower_c(c_order(bad))[1] == 3
+
+
+def test_operands_mkl_does_not_take_go_through_scipy_with_the_same_answer():
+    """Fortran-ordered, mixed-dtype and complex operands: scipy's wrappers, the right answer either way."""
+    rng = np.random.default_rng(3)
+    a, b = np.asfortranarray(rng.standard_normal((6, 4))), rng.standard_normal((4, 5))
+    c = rng.standard_normal((6, 5))
+    assert _mkl.routines(c, a, b) is None
+    np.testing.assert_allclose(gemm_c(1.0, a, b, 1.0, c_order(c)), c + a @ b, rtol=1e-12)
+    a32 = a.astype(np.float32)
+    assert _mkl.routines(c, a32, b) is None
+    z = (rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4)))
+    assert _mkl.routines(z) is None
+    np.testing.assert_allclose(kernels.matmul.fn(z, z), z @ z, rtol=1e-12)
+
+
+def test_npw_blas_choices_and_what_the_kernels_say_they_use(monkeypatch, blas):
+    assert _mkl.describe().startswith("MKL " if blas == "mkl" else "scipy's BLAS (OpenBLAS)")
+    monkeypatch.setenv(_mkl.BLAS_ENV, " MKL ")
+    assert _mkl.choice() == "mkl"
+    monkeypatch.setenv(_mkl.BLAS_ENV, "atlas")
+    with pytest.raises(ValueError, match=r"NPW_BLAS='atlas': expected one of auto, mkl, openblas"):
+        _mkl.library()
+    monkeypatch.setattr(_mkl, "_loaded", {"lib": None})  # as in an environment without the mkl package
+    monkeypatch.setenv(_mkl.BLAS_ENV, "mkl")
+    with pytest.raises(RuntimeError, match=r"NPW_BLAS=mkl but the mkl package is not installed .*pip install"):
+        gemm_c(1.0, np.eye(2), np.eye(2), 0.0, np.zeros((2, 2)))
+    monkeypatch.setenv(_mkl.BLAS_ENV, "auto")
+    assert _mkl.library() is None and _mkl.describe() == "scipy's BLAS (OpenBLAS); mkl not installed"
+    np.testing.assert_array_equal(gemm_c(1.0, np.eye(2), np.eye(2), 0.0, np.zeros((2, 2))), np.eye(2))

@@ -40,6 +40,29 @@ def test_cholesky(rt, executors, n, block, dtype):
     assert np.linalg.norm(X - Ln @ Ln.T) / np.linalg.norm(X) <= 10 * n * eps
 
 
+@pytest.mark.parametrize("blas", ["openblas", "auto"])
+def test_cholesky_and_matmul_on_each_blas_of_the_kernels(monkeypatch, blas):
+    """The executors' kernels on scipy's OpenBLAS and on the default (MKL where the mkl package is installed, as
+    the test extra does on x86-64): right answers on ragged tiles in float64 and float32 either way."""
+    monkeypatch.setenv("NPW_BLAS", blas)
+    with npw.runtime(executors=2):
+        for n, block, dtype in ((301, 64, np.float64), (200, 48, np.float32)):
+            X = spd(n, dtype, seed=n)
+            Ln = np.asarray(npw.cholesky(X, block_size=block))
+            eps = np.finfo(dtype).eps
+            assert Ln.dtype == dtype and not np.triu(Ln, 1).any()
+            assert np.linalg.norm(X - Ln @ Ln.T) / np.linalg.norm(X) <= 10 * n * eps
+            B = np.random.default_rng(n).standard_normal((n, 70)).astype(dtype)
+            C = np.asarray(npw.matmul(X, B, block_size=block))
+            assert np.linalg.norm(C - X @ B) / (np.linalg.norm(X) * np.linalg.norm(B)) <= 10 * n * eps
+
+
+def test_an_unknown_blas_choice_fails_the_job_naming_npw_blas(monkeypatch):
+    monkeypatch.setenv("NPW_BLAS", "atlas")
+    with npw.runtime(executors=1), pytest.raises(ValueError, match=r"NPW_BLAS='atlas': expected one of auto, mkl"):
+        npw.cholesky(spd(64), block_size=32)
+
+
 def test_cholesky_upper_and_bigmatrix_input(rt):
     X = spd(130)
     A = npw.BigMatrix.from_numpy(X, 40)

@@ -1,4 +1,4 @@
-"""Cholesky, triangular and matrix-multiply tile kernels over scipy's BLAS/LAPACK."""
+"""Cholesky, triangular and matrix-multiply tile kernels over scipy's BLAS/LAPACK, or MKL's (``_mkl``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 
 import lambdapack as lp
 
-from ._lapack import _blas, _check_info, _lapack, c_order, gemm_c, trsm_c
+from . import _mkl
+from ._lapack import _check_info, _lapack, c_order, gemm_c, potrf_lower_c, syrk_lower_c, trsm_c
 
 
 @lp.kernel(flops=lambda a: a.shape[0] ** 3 / 3)
@@ -18,10 +19,7 @@ def chol(a: np.ndarray) -> np.ndarray:
     array([[2., 0.],
            [1., 2.]])
     """
-    out = np.array(a, order="C", copy=True)
-    potrf = _lapack("potrf", out)
-    # out.T is Fortran-ordered; its upper triangle is a's lower one: U with out.T = UᵀU is Lᵀ.
-    _, info = potrf(out.T, lower=0, clean=1, overwrite_a=1)
+    out, info = potrf_lower_c(np.tril(a))  # a C-ordered copy whose upper triangle is zero, factored in place
     if info > 0:
         raise np.linalg.LinAlgError(
             f"tile is not positive definite (leading minor of order {info} is not positive)")
@@ -33,11 +31,7 @@ def chol(a: np.ndarray) -> np.ndarray:
 @lp.kernel(flops=lambda l_kk, a: a.shape[0] * a.shape[1] ** 2)
 def trsm(l_kk: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``a @ inv(l_kk).T``: the panel tile of a Cholesky factor."""
-    out = np.array(a, order="C", copy=True)
-    f = _blas("trsm", l_kk, out)
-    # out.T := inv(L) @ out.T, with L = (l_kk.T)ᵀ given as the Fortran view l_kk.T (upper, transposed).
-    f(1.0, np.asarray(l_kk).T, out.T, side=0, lower=0, trans_a=1, overwrite_b=1)
-    return out
+    return trsm_c(1.0, l_kk, c_order(a), side=1, lower=1, trans=1)
 
 
 @lp.kernel(flops=lambda c, a: c.shape[0] * c.shape[0] * a.shape[1])
@@ -47,26 +41,21 @@ def syrk(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     The strict upper triangle of the result is ``c``'s, unchanged: the consumers of a diagonal
     tile (``chol`` and the next ``syrk``) read its lower triangle only.
     """
-    out = np.array(c, order="C", copy=True)
-    f = _blas("syrk", out, a)
-    # out.T's upper triangle is out's lower one; (a.T)ᵀ a.T = a aᵀ.
-    f(-1.0, np.asarray(a).T, beta=1.0, c=out.T, trans=1, lower=0, overwrite_c=1)
-    return out
+    return syrk_lower_c(-1.0, a, 1.0, c_order(c))
 
 
 @lp.kernel(flops=lambda c, a, b: 2 * c.shape[0] * c.shape[1] * a.shape[1])
 def gemm_nt(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``c - a @ b.T``: the trailing update of a Cholesky factorization."""
-    out = np.array(c, order="C", copy=True)
-    f = _blas("gemm", out, a, b)
-    # out.T := out.T - b @ a.T, with b given as (b.T)ᵀ and a.T as the Fortran view of a.
-    f(-1.0, np.asarray(b).T, np.asarray(a).T, beta=1.0, c=out.T, trans_a=1, overwrite_c=1)
-    return out
+    return gemm_c(-1.0, a, b, 1.0, c_order(c), trans_b=1)
 
 
 @lp.kernel(flops=lambda a, b: 2 * a.shape[0] * a.shape[1] * b.shape[1])
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``."""
+    """``a @ b`` (MKL's gemm when it is in use: ``_mkl``)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if _mkl.routines(a, b) is not None and a.shape[1] == b.shape[0]:
+        return gemm_c(1.0, a, b, 0.0, np.empty((a.shape[0], b.shape[1]), dtype=a.dtype))
     return a @ b
 
 
