@@ -156,6 +156,21 @@ def test_chol_of_a_tile_that_is_not_positive_definite_names_the_leading_minor():
     assert potrf_lower_c(c_order(bad))[1] == 3
 
 
+@pytest.mark.parametrize("row", [0, 2, 4])
+def test_chol_of_a_tile_with_a_nan_is_nan_from_that_row_on_and_finite_before(row):
+    """NaN in, NaN out on either BLAS (OpenBLAS carries a NaN pivot on, MKL stops at it)."""
+    a = np.diag([4.0, 9.0, 16.0, 25.0, 36.0])
+    a[row, max(row - 1, 0)] = np.nan
+    got = kernels.chol.fn(a)
+    assert np.isnan(got[row:, row - 1 if row else 0]).any() and np.isnan(got[row, row])
+    np.testing.assert_array_equal(got[:row, :row], np.diag([2.0, 3.0, 4.0, 5.0, 6.0])[:row, :row])
+    assert not np.isnan(np.triu(got, 1)).any()
+    bad = np.diag([4.0, -1.0, 16.0, 25.0, 36.0])
+    bad[3, 2] = np.nan  # not positive definite before the NaN row: that is what is said
+    with pytest.raises(np.linalg.LinAlgError, match="leading minor of order 2 is not positive"):
+        kernels.chol.fn(bad)
+
+
 def test_operands_mkl_does_not_take_go_through_scipy_with_the_same_answer():
     """Fortran-ordered, mixed-dtype and complex operands: scipy's wrappers, the right answer either way."""
     rng = np.random.default_rng(3)

@@ -20,6 +20,12 @@ def chol(a: np.ndarray) -> np.ndarray:
            [1., 2.]])
     """
     out, info = potrf_lower_c(np.tril(a))  # a C-ordered copy whose upper triangle is zero, factored in place
+    if info > 0 and not np.isfinite(np.tril(a[:info])).all():
+        # NaN in, NaN out on every BLAS (check_finite=False): OpenBLAS's potrf carries a NaN pivot on,
+        # MKL's stops at it. Row r of the factor reads rows <= r of the tile only, so a pivot made NaN
+        # by a non-finite entry has one in a row up to its own; from that row on the factor is NaN.
+        out[info - 1:, :] = np.tril(np.full((out.shape[0] - info + 1, out.shape[1]), np.nan), info - 1)
+        return out
     if info > 0:
         raise np.linalg.LinAlgError(
             f"tile is not positive definite (leading minor of order {info} is not positive)")
