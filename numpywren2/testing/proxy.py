@@ -266,8 +266,9 @@ class TcpProxy:
             with self._lock:
                 flush = src in self._open
                 drain = flush and src in self._abandoned_clients
-                if not drain:
+                if not drain and src in self._abandoned_clients:
                     self._abandoned_clients.discard(src)  # its server side already closed: nothing to drain
+                    self._lock.notify_all()  # wait_drained may be waiting on it
             if flush:
                 self._flush(held, dst)
         if drain:  # the late request is delivered with the close (half a close): the server answers, then closes,

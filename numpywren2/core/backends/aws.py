@@ -391,22 +391,22 @@ class S3TileStore(TileStore):
         return _ride_out(self._incomplete_uploads, prefix)
 
     def _incomplete_uploads(self, prefix: str) -> list[tuple[str, str]]:
-        full = self._key(prefix) if self.prefix else prefix
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        out = []
-        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full):
-            out += [(u["Key"][strip:], u["UploadId"]) for u in page.get("Uploads", [])]
-        return sorted(out)
+        return self._paginate("list_multipart_uploads", "Uploads", prefix, lambda u, key: (key, u["UploadId"]))
 
     def list(self, prefix: str = "") -> list[str]:
         return _ride_out(self._list, prefix)
 
     def _list(self, prefix: str) -> list[str]:
+        return self._paginate("list_objects_v2", "Contents", prefix, lambda o, key: key)
+
+    def _paginate(self, operation: str, field: str, prefix: str, item) -> list:
+        """``item(entry, key)`` of each entry of ``operation``'s pages under ``prefix``, sorted; ``key`` is the
+        entry's key without this store's own prefix."""
         full = self._key(prefix) if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         out = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
-            out += [o["Key"][strip:] for o in page.get("Contents", [])]
+        for page in self.client.get_paginator(operation).paginate(Bucket=self.bucket, Prefix=full):
+            out += [item(entry, entry["Key"][strip:]) for entry in page.get(field, [])]
         return sorted(out)
 
 
