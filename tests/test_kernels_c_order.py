@@ -193,9 +193,33 @@ def test_npw_blas_choices_and_what_the_kernels_say_they_use(monkeypatch, blas):
     with pytest.raises(ValueError, match=r"NPW_BLAS='atlas': expected one of auto, mkl, openblas"):
         _mkl.library()
     monkeypatch.setattr(_mkl, "_loaded", {"lib": None})  # as in an environment without the mkl package
+    monkeypatch.setattr(_mkl, "library_path", lambda: None)
     monkeypatch.setenv(_mkl.BLAS_ENV, "mkl")
     with pytest.raises(RuntimeError, match=r"NPW_BLAS=mkl but the mkl package is not installed .*pip install"):
         gemm_c(1.0, np.eye(2), np.eye(2), 0.0, np.zeros((2, 2)))
     monkeypatch.setenv(_mkl.BLAS_ENV, "auto")
     assert _mkl.library() is None and _mkl.describe() == "scipy's BLAS (OpenBLAS); mkl not installed"
     np.testing.assert_array_equal(gemm_c(1.0, np.eye(2), np.eye(2), 0.0, np.zeros((2, 2))), np.eye(2))
+
+
+@pytest.mark.parametrize("vendor", ["GenuineIntel", "AuthenticAMD", ""])
+def test_auto_uses_mkl_on_intel_cpus_only_and_mkl_forces_it(monkeypatch, blas, vendor):
+    """On an AMD EPYC MKL's one-thread panel kernels ran 5-15 % slower than OpenBLAS's (bench/RESULTS.md)."""
+    if blas != "mkl":
+        pytest.skip("the choice between the two needs MKL installed")
+    monkeypatch.setattr(_mkl, "cpu_vendor", lambda: vendor)
+    monkeypatch.setenv(_mkl.BLAS_ENV, "auto")
+    if vendor == "GenuineIntel":
+        assert _mkl.library() is not None and _mkl.describe().startswith("MKL ")
+    else:
+        assert _mkl.library() is None
+        assert _mkl.describe() == ("scipy's BLAS (OpenBLAS); mkl installed, used on Intel CPUs only by default "
+                                   f"(this one: {vendor or 'unknown'}; NPW_BLAS=mkl uses it)")
+    monkeypatch.setenv(_mkl.BLAS_ENV, "mkl")
+    assert _mkl.library() is not None
+
+
+def test_cpu_vendor_is_what_the_kernel_reports():
+    with open("/proc/cpuinfo") as f:
+        vendors = {line.partition(":")[2].strip() for line in f if line.startswith("vendor_id")}
+    assert _mkl.cpu_vendor() in vendors if vendors else _mkl.cpu_vendor() == ""

@@ -1,16 +1,17 @@
 """MKL's one-thread BLAS and LAPACK for the tile kernels, when the ``mkl`` package is installed.
 
-On one core, MKL's ``potrf`` and ``trsm`` run 1.4-1.8x faster than OpenBLAS's on 1024-tiles and its ``gemm``
-and ``syrk`` 1.05-1.2x (bench/RESULTS.md): the panel kernels are what bound a tiled Cholesky.  numpy and
-scipy wheels bring OpenBLAS; MKL comes from the ``mkl`` package (``pip install 'numpywren2[mkl]'``, part of the
-``test`` extra on x86-64), found through its installed files and loaded with ``ctypes`` into this process
-alone (``RTLD_LOCAL``: numpy's and scipy's OpenBLAS export prefixed names, so nothing clashes), with its
-sequential threading layer (executors run one BLAS thread each).
+On one core of a Sapphire Rapids Xeon, MKL's ``potrf`` and ``trsm`` run 1.4-1.8x faster than OpenBLAS's on
+1024-tiles and its ``gemm`` and ``syrk`` 1.05-1.2x (bench/RESULTS.md): the panel kernels are what bound a
+tiled Cholesky.  numpy and scipy wheels bring OpenBLAS; MKL comes from the ``mkl`` package
+(``pip install 'numpywren2[mkl]'``, part of the ``test`` extra on x86-64), found through its installed files
+and loaded with ``ctypes`` into this process alone (``RTLD_LOCAL``: numpy's and scipy's OpenBLAS export
+prefixed names, so nothing clashes), with its sequential threading layer (executors run one BLAS thread each).
 
-``NPW_BLAS`` chooses: ``auto`` (the default: MKL when it is installed, else scipy's OpenBLAS), ``mkl`` (MKL, or
-an error at the first kernel saying how to install it), ``openblas`` (scipy's BLAS, even with MKL installed).
-Only C-ordered float32 and float64 operands of one dtype go through MKL; anything else takes scipy's wrappers,
-as without MKL.  ``describe()`` names what the kernels use (the benchmarks print it).
+``NPW_BLAS`` chooses: ``auto`` (the default: MKL when it is installed and the CPU is Intel's, else scipy's
+OpenBLAS; on an AMD EPYC MKL's one-thread ``potrf``, ``trsm`` and ``syrk`` ran 5-15 % slower than OpenBLAS's),
+``mkl`` (MKL, or an error at the first kernel saying how to install it), ``openblas`` (scipy's BLAS, even
+with MKL installed).  Only C-ordered float32 and float64 operands of one dtype go through MKL; anything else
+takes scipy's wrappers, as without MKL.  ``describe()`` names what the kernels use (the benchmarks print it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 BLAS_ENV = "NPW_BLAS"
 CHOICES = ("auto", "mkl", "openblas")
+INTEL = "GenuineIntel"
 
 # CBLAS's enumerations
 ROW_MAJOR = 101
@@ -45,6 +47,18 @@ def choice() -> str:
     return v
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``, ...); "" if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def library_path() -> str | None:
     """The path of ``libmkl_rt`` from the installed ``mkl`` package; None if it is not installed."""
     from importlib import metadata
@@ -59,9 +73,9 @@ def library_path() -> str | None:
 
 def library() -> ctypes.CDLL | None:
     """MKL, loaded once per process with its sequential threading layer, when ``NPW_BLAS`` asks for it (or
-    ``auto`` finds it); None for scipy's BLAS.  ``NPW_BLAS=mkl`` without MKL raises ``RuntimeError``."""
+    ``auto`` finds it on an Intel CPU); None for scipy's BLAS.  ``NPW_BLAS=mkl`` without MKL raises ``RuntimeError``."""
     want = choice()
-    if want == "openblas":
+    if want == "openblas" or (want == "auto" and cpu_vendor() != INTEL):
         return None
     with _lock:
         if "lib" not in _loaded:
@@ -109,7 +123,12 @@ def describe() -> str:
     except (RuntimeError, ValueError) as e:
         return f"unusable: {e}"
     if lib is None:
-        return "scipy's BLAS (OpenBLAS)" + ("" if choice() == "openblas" else "; mkl not installed")
+        why = ""
+        if choice() == "auto":
+            why = ("; mkl not installed" if library_path() is None else
+                   f"; mkl installed, used on Intel CPUs only by default (this one: {cpu_vendor() or 'unknown'}; "
+                   f"{BLAS_ENV}=mkl uses it)")
+        return "scipy's BLAS (OpenBLAS)" + why
     from importlib import metadata
 
     return f"MKL {metadata.version('mkl')} (one thread), {os.path.basename(lib._name)}"
