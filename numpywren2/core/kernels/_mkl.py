@@ -17,6 +17,7 @@ takes scipy's wrappers, as without MKL.  ``describe()`` names what the kernels u
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -47,8 +48,10 @@ def choice() -> str:
     return v
 
 
+@functools.cache
 def cpu_vendor() -> str:
-    """The CPU's vendor as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``, ...); "" if unknown."""
+    """The CPU's vendor as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``, ...); "" if unknown.
+    Read once per process: ``library()`` asks at every kernel call."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
